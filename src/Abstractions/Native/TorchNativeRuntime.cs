@@ -64,7 +64,7 @@ public static class TorchNativeRuntime
             var log = new System.Text.StringBuilder();
             try
             {
-                Status = Apply(log);
+                Status = Apply(log, LibStdCxx.HasVersion, CacheDirectory());
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or DllNotFoundException or BadImageFormatException)
             {
@@ -76,7 +76,7 @@ public static class TorchNativeRuntime
         }
     }
 
-    static NativeCompatStatus Apply(System.Text.StringBuilder log)
+    internal static NativeCompatStatus Apply(System.Text.StringBuilder log, Func<string, string, bool> systemHasVersion, string cacheRoot)
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
         {
@@ -88,7 +88,7 @@ public static class TorchNativeRuntime
             log.AppendLine("disabled by LLAVAMODAL_NATIVE_COMPAT=0");
             return NativeCompatStatus.NotApplicable;
         }
-        if (LibStdCxx.HasVersion(ElfCompatPatcher.MissingSymbol, ElfCompatPatcher.MissingVersion))
+        if (systemHasVersion(ElfCompatPatcher.MissingSymbol, ElfCompatPatcher.MissingVersion))
         {
             log.AppendLine($"system libstdc++ provides {ElfCompatPatcher.MissingVersion}: nothing to do");
             return NativeCompatStatus.NotNeeded;
@@ -104,7 +104,7 @@ public static class TorchNativeRuntime
         }
         log.AppendLine($"shipped library: {original}");
 
-        var patched = WritePatchedCopy(original, CacheDirectory(), log);
+        var patched = WritePatchedCopy(original, cacheRoot, log);
         var folder = Path.GetDirectoryName(original)!;
         foreach (var dependency in Dependencies)
         {
