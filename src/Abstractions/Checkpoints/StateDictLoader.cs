@@ -44,7 +44,15 @@ public static class StateDictLoader
     /// <paramref name="ignore"/> are allowed to be unused.
     /// </summary>
     /// <exception cref="CheckpointMismatchException">Any tensor missing, unexpected or of the wrong shape (all listed).</exception>
-    public static void Load(nn.Module module, SafeTensorsCheckpoint checkpoint, string prefix = "", Func<string, bool>? ignore = null, bool strict = true)
+    public static void Load(nn.Module module, SafeTensorsCheckpoint checkpoint, string prefix = "", Func<string, bool>? ignore = null, bool strict = true) =>
+        Load(module, checkpoint, name => prefix + name, name => name.StartsWith(prefix, StringComparison.Ordinal) && !(ignore?.Invoke(name) ?? false), strict);
+
+    /// <summary>
+    /// Loads <paramref name="module"/>'s parameters from <paramref name="checkpoint"/>, reading parameter <c>p</c> from
+    /// tensor <c>toCheckpointName(p)</c>. Checkpoint tensors for which <paramref name="belongsToModule"/> is true must all be used (when strict).
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">Any tensor missing, unexpected or of the wrong shape (all listed).</exception>
+    public static void Load(nn.Module module, SafeTensorsCheckpoint checkpoint, Func<string, string> toCheckpointName, Func<string, bool> belongsToModule, bool strict = true)
     {
         var parameters = module.named_parameters().ToList();
         var missing = new List<string>();
@@ -52,7 +60,7 @@ public static class StateDictLoader
         var used = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, parameter) in parameters)
         {
-            var key = prefix + name;
+            var key = toCheckpointName(name);
             if (!checkpoint.Contains(key)) { missing.Add(key); continue; }
             used.Add(key);
             var info = checkpoint.Info(key);
@@ -60,13 +68,13 @@ public static class StateDictLoader
                 wrongShape.Add($"{key} (checkpoint [{string.Join(", ", info.Shape)}], model [{string.Join(", ", parameter.shape)}])");
         }
         var unexpected = checkpoint.Names
-            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && !used.Contains(n) && !(ignore?.Invoke(n) ?? false))
+            .Where(n => !used.Contains(n) && belongsToModule(n))
             .OrderBy(n => n, StringComparer.Ordinal).ToList();
         if (missing.Count > 0 || wrongShape.Count > 0 || (strict && unexpected.Count > 0))
             throw new CheckpointMismatchException(checkpoint.Directory, missing, strict ? unexpected : [], wrongShape);
 
         using var _ = no_grad();
         foreach (var (name, parameter) in parameters)
-            checkpoint.ReadInto(prefix + name, parameter);
+            checkpoint.ReadInto(toCheckpointName(name), parameter);
     }
 }

@@ -1,0 +1,141 @@
+using LlavaModal.Checkpoints;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Decoder.Llama;
+
+/// <summary>RoPE scaling from <c>rope_scaling</c>: <c>none</c>, <c>linear</c>, <c>dynamic</c> (NTK) or <c>llama3</c>.</summary>
+/// <param name="Type">The scaling variant.</param>
+/// <param name="Factor">The scaling factor.</param>
+/// <param name="LowFreqFactor">llama3 only.</param>
+/// <param name="HighFreqFactor">llama3 only.</param>
+/// <param name="OriginalMaxPositionEmbeddings">llama3 only: the context length the model was pretrained with.</param>
+public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1, double HighFreqFactor = 4, int OriginalMaxPositionEmbeddings = 8192);
+
+/// <summary>
+/// The LLaMA architecture's hyper-parameters, read from a Hugging Face <c>config.json</c> (<c>model_type</c>
+/// <c>llama</c> or <c>mistral</c>, or the <c>text_config</c> of a LLaVA checkpoint). Absent keys take the
+/// <c>transformers</c> <c>LlamaConfig</c> defaults, as the reference does for nested configs.
+/// </summary>
+public sealed record LlamaConfig
+{
+    /// <summary>Vocabulary size (rows of <c>embed_tokens</c>).</summary>
+    public int VocabSize { get; init; } = 32000;
+    /// <summary>Model width.</summary>
+    public int HiddenSize { get; init; } = 4096;
+    /// <summary>MLP inner width.</summary>
+    public int IntermediateSize { get; init; } = 11008;
+    /// <summary>Decoder layers.</summary>
+    public int NumHiddenLayers { get; init; } = 32;
+    /// <summary>Query heads.</summary>
+    public int NumAttentionHeads { get; init; } = 32;
+    /// <summary>Key/value heads (GQA when fewer than query heads, MQA when 1).</summary>
+    public int NumKeyValueHeads { get; init; } = 32;
+    /// <summary>Per-head width (defaults to hidden / heads).</summary>
+    public int HeadDim { get; init; } = 128;
+    /// <summary>RMSNorm epsilon.</summary>
+    public double RmsNormEps { get; init; } = 1e-6;
+    /// <summary>RoPE base.</summary>
+    public double RopeTheta { get; init; } = 10000;
+    /// <summary>RoPE scaling, or null.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+    /// <summary>Context length.</summary>
+    public int MaxPositionEmbeddings { get; init; } = 2048;
+    /// <summary>When true, <c>lm_head</c> shares <c>embed_tokens</c>' weight.</summary>
+    public bool TieWordEmbeddings { get; init; }
+    /// <summary>Biases on q/k/v/o projections.</summary>
+    public bool AttentionBias { get; init; }
+    /// <summary>Biases on the MLP projections.</summary>
+    public bool MlpBias { get; init; }
+    /// <summary>Sliding-window attention span (Mistral), or null for full attention.</summary>
+    public int? SlidingWindow { get; init; }
+    /// <summary>Beginning-of-sequence id.</summary>
+    public int? BosTokenId { get; init; } = 1;
+    /// <summary>End-of-sequence ids (a config may list several).</summary>
+    public IReadOnlyList<int> EosTokenIds { get; init; } = [2];
+    /// <summary>Padding id, if any.</summary>
+    public int? PadTokenId { get; init; }
+    /// <summary>The dtype the weights were saved in (<c>torch_dtype</c>).</summary>
+    public ScalarType TorchDType { get; init; } = ScalarType.Float32;
+
+    /// <summary>Query heads per key/value head.</summary>
+    public int KeyValueGroups => NumAttentionHeads / NumKeyValueHeads;
+
+    /// <summary>Reads a <c>config.json</c> file.</summary>
+    public static LlamaConfig Load(string configPath) => FromJson(JsonConfig.Load(configPath));
+
+    /// <summary>Reads a parsed config object (top level of a LLaMA config, or a LLaVA <c>text_config</c>).</summary>
+    /// <exception cref="ConfigException">An unsupported value or a malformed key, naming the key.</exception>
+    public static LlamaConfig FromJson(JsonConfig json)
+    {
+        var modelType = json.String("model_type", "llama");
+        if (modelType is not ("llama" or "mistral"))
+            throw json.Error("model_type", $"'{modelType}' is not a LLaMA-architecture model (supported: llama, mistral).");
+        var activation = json.String("hidden_act", "silu");
+        if (activation != "silu")
+            throw json.Error("hidden_act", $"'{activation}' is not supported (LLaMA uses silu).");
+
+        int hidden = json.Int("hidden_size", 4096);
+        int heads = json.Int("num_attention_heads", 32);
+        int kvHeads = json.Int("num_key_value_heads", heads);
+        int headDim = json.Int("head_dim", heads > 0 ? hidden / heads : 0);
+        if (hidden <= 0) throw json.Error("hidden_size", $"must be positive, got {hidden}.");
+        if (heads <= 0) throw json.Error("num_attention_heads", $"must be positive, got {heads}.");
+        if (kvHeads <= 0 || heads % kvHeads != 0)
+            throw json.Error("num_key_value_heads", $"{kvHeads} must be positive and divide num_attention_heads ({heads}).");
+        if (headDim <= 0 || headDim % 2 != 0) throw json.Error("head_dim", $"must be a positive even number, got {headDim}.");
+        if (!json.Has("head_dim") && hidden % heads != 0)
+            throw json.Error("hidden_size", $"{hidden} is not divisible by num_attention_heads ({heads}).");
+
+        var config = new LlamaConfig
+        {
+            VocabSize = Positive(json, "vocab_size", 32000),
+            HiddenSize = hidden,
+            IntermediateSize = Positive(json, "intermediate_size", 11008),
+            NumHiddenLayers = Positive(json, "num_hidden_layers", 32),
+            NumAttentionHeads = heads,
+            NumKeyValueHeads = kvHeads,
+            HeadDim = headDim,
+            RmsNormEps = json.Double("rms_norm_eps", 1e-6),
+            RopeTheta = json.Double("rope_theta", 10000),
+            RopeScaling = ReadRopeScaling(json),
+            MaxPositionEmbeddings = Positive(json, "max_position_embeddings", 2048),
+            TieWordEmbeddings = json.Bool("tie_word_embeddings", false),
+            AttentionBias = json.Bool("attention_bias", false),
+            MlpBias = json.Bool("mlp_bias", false),
+            SlidingWindow = json.OptionalInt("sliding_window"),
+            BosTokenId = json.OptionalInt("bos_token_id") ?? 1,
+            EosTokenIds = json.Has("eos_token_id") ? json.IntOrList("eos_token_id") : [2],
+            PadTokenId = json.OptionalInt("pad_token_id"),
+            TorchDType = ParseDType(json),
+        };
+        return config;
+    }
+
+    static int Positive(JsonConfig json, string key, int fallback)
+    {
+        var v = json.Int(key, fallback);
+        return v > 0 ? v : throw json.Error(key, $"must be positive, got {v}.");
+    }
+
+    static RopeScaling? ReadRopeScaling(JsonConfig json)
+    {
+        if (!json.Has("rope_scaling")) return null;
+        var s = json.Section("rope_scaling");
+        var type = s.OptionalString("rope_type") ?? s.OptionalString("type") ?? throw s.Error("rope_type", "required but missing.");
+        return type switch
+        {
+            "default" => null,
+            "linear" or "dynamic" => new RopeScaling(type, s.Double("factor")),
+            "llama3" => new RopeScaling(type, s.Double("factor"), s.Double("low_freq_factor"), s.Double("high_freq_factor"), s.Int("original_max_position_embeddings")),
+            _ => throw s.Error("rope_type", $"'{type}' is not supported (supported: linear, dynamic, llama3)."),
+        };
+    }
+
+    static ScalarType ParseDType(JsonConfig json) => json.String("torch_dtype", "float32") switch
+    {
+        "float32" => ScalarType.Float32,
+        "float16" => ScalarType.Float16,
+        "bfloat16" => ScalarType.BFloat16,
+        var other => throw json.Error("torch_dtype", $"'{other}' is not supported (float32, float16, bfloat16)."),
+    };
+}

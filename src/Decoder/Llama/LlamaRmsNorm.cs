@@ -1,0 +1,29 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Decoder.Llama;
+
+/// <summary>RMSNorm: <c>weight * x / sqrt(mean(x²) + eps)</c>, computed in float32 whatever the weights' dtype.</summary>
+internal sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // field names are checkpoint tensor names
+    readonly Parameter weight;
+#pragma warning restore IDE1006
+    readonly double eps;
+
+    public LlamaRmsNorm(long size, double eps, ScalarType dtype, Device? device = null) : base(nameof(LlamaRmsNorm))
+    {
+        weight = new Parameter(ones(size, dtype: dtype, device: device));
+        this.eps = eps;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var x32 = x.to(ScalarType.Float32);
+        var normed = x32 * (x32.pow(2).mean([-1], keepdim: true) + eps).rsqrt();
+        return (weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+}

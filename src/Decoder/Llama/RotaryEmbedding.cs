@@ -1,0 +1,78 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Decoder.Llama;
+
+/// <summary>
+/// Rotary position embedding (half-rotation layout) with the reference's scaling variants: the inverse
+/// frequencies <c>1 / theta^(2i/d)</c>, divided by the factor (<c>linear</c>), re-based for long inputs
+/// (<c>dynamic</c> NTK) or banded by wavelength (<c>llama3</c>). Holds no weights, so it is not a module.
+/// </summary>
+internal sealed class RotaryEmbedding
+{
+    readonly LlamaConfig config;
+    readonly double[] baseInvFreq;
+    readonly Dictionary<(DeviceType, int, double), Tensor> cache = [];
+
+    public RotaryEmbedding(LlamaConfig config)
+    {
+        this.config = config;
+        baseInvFreq = InverseFrequencies(config.RopeTheta, config.HeadDim);
+        if (config.RopeScaling is { Type: "linear" } linear)
+            baseInvFreq = baseInvFreq.Select(f => f / linear.Factor).ToArray();
+        else if (config.RopeScaling is { Type: "llama3" } l3)
+            baseInvFreq = Llama3(baseInvFreq, l3);
+    }
+
+    static double[] InverseFrequencies(double theta, int dim) =>
+        Enumerable.Range(0, dim / 2).Select(i => 1.0 / Math.Pow(theta, 2.0 * i / dim)).ToArray();
+
+    static double[] Llama3(double[] invFreq, RopeScaling s)
+    {
+        double lowWavelen = s.OriginalMaxPositionEmbeddings / s.LowFreqFactor;
+        double highWavelen = s.OriginalMaxPositionEmbeddings / s.HighFreqFactor;
+        return invFreq.Select(f =>
+        {
+            double wavelen = 2 * Math.PI / f;
+            if (wavelen < highWavelen) return f;
+            if (wavelen > lowWavelen) return f / s.Factor;
+            double smooth = (s.OriginalMaxPositionEmbeddings / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+            return (1 - smooth) * f / s.Factor + smooth * f;
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// cos and sin for <paramref name="positionIds"/> [B, T], shaped [B, T, head_dim] in <paramref name="dtype"/>.
+    /// <paramref name="sequenceLength"/> (cache + new tokens, known on the host) drives dynamic scaling.
+    /// </summary>
+    public (Tensor Cos, Tensor Sin) Compute(Tensor positionIds, long sequenceLength, ScalarType dtype)
+    {
+        var invFreq = InvFreq(positionIds.device, sequenceLength);
+        using var scope = NewDisposeScope();
+        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * invFreq; // [B, T, d/2]
+        var emb = cat([freqs, freqs], -1);
+        var cos = emb.cos().to(dtype);
+        var sin = emb.sin().to(dtype);
+        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+    }
+
+    Tensor InvFreq(Device device, long sequenceLength)
+    {
+        double scaleKey = 0;
+        var values = baseInvFreq;
+        if (config.RopeScaling is { Type: "dynamic" } dyn && sequenceLength > config.MaxPositionEmbeddings)
+        {
+            double b = config.RopeTheta * Math.Pow(dyn.Factor * sequenceLength / config.MaxPositionEmbeddings - (dyn.Factor - 1), config.HeadDim / (config.HeadDim - 2.0));
+            values = InverseFrequencies(b, config.HeadDim);
+            scaleKey = sequenceLength;
+        }
+        var key = (device.type, device.index, scaleKey);
+        if (!cache.TryGetValue(key, out var t))
+        {
+            // Rounded to float32 as the reference stores them, then used in float32.
+            t = tensor(values.Select(v => (float)v).ToArray(), device: device).DetachFromDisposeScope();
+            if (scaleKey == 0) cache[key] = t;
+        }
+        return t;
+    }
+}
