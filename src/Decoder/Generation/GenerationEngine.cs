@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using LlavaModal.Decoder.Llama;
+using LlavaModal.Decoder.Tokenization;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Decoder.Generation;
+
+/// <summary>
+/// The autoregressive loop shared by text and multimodal generation: left-pads a batch of prompt embeddings
+/// (zero embeddings, masked out, positions <c>cumsum(mask) - 1</c> as the reference does), prefills a
+/// preallocated KV cache, then decodes one token per step. The only host read per step is the chosen ids [B],
+/// which stop checks and streaming need anyway.
+/// </summary>
+internal sealed class GenerationEngine(LlamaForCausalLM model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int padTokenId)
+{
+    /// <summary>Receives each step's raw logits [B, V] (tests compare them with the reference).</summary>
+    public Action<Tensor>? StepLogitsObserver { get; set; }
+
+    /// <summary>Generates for every row; <paramref name="onChunk"/> receives (row, chunk) as text becomes final.</summary>
+    public GenerationResult[] Run(IReadOnlyList<PromptSequence> rows, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk = null)
+    {
+        options.Validate();
+        if (rows.Count == 0) return [];
+        using var noGrad = no_grad();
+        using var outer = NewDisposeScope();
+        int batch = rows.Count;
+        var device = model.Device;
+        var lengths = rows.Select(r => r.Embeddings.shape[0]).ToArray();
+        long promptLength = lengths.Max();
+        long capacity = promptLength + Math.Max(1, options.MaxNewTokens);
+        bool padded = lengths.Any(l => l != promptLength);
+
+        // Left-padded inputs and the padding mask, preallocated for the whole run.
+        var embeds = zeros([batch, promptLength, model.Config.HiddenSize], model.DType, device);
+        var mask = zeros([batch, capacity], ScalarType.Int64, device);
+        for (int b = 0; b < batch; b++)
+        {
+            long offset = promptLength - lengths[b];
+            embeds[b].narrow(0, offset, lengths[b]).copy_(rows[b].Embeddings);
+            mask[b].narrow(0, offset, capacity - offset).fill_(1);
+        }
+        var positions = padded
+            ? (mask.narrow(1, 0, promptLength).cumsum(1) - 1).masked_fill(mask.narrow(1, 0, promptLength).eq(0), 1)
+            : arange(promptLength, device: device).unsqueeze(0).expand(batch, promptLength);
+        var seen = options.RepetitionPenalty != 1f ? PenaltyBuffer(rows, options.MaxNewTokens, device) : null;
+        long seenLength = rows.Max(r => r.PromptIds.Count);
+        var generator = options.Temperature > 0 ? new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()), device) : null;
+
+        var states = rows.Select(r => new RowState(r.PromptIds, (int)r.Embeddings.shape[0], tokenizer.CreateStreamingDecoder(options.SkipSpecialTokens), new StopStringMatcher(options.StopStrings))).ToArray();
+        var stopIds = new HashSet<int>(eosTokenIds.Concat(options.StopTokenIds));
+        using var cache = new KvCache(model.Config, batch, capacity, model.DType, device);
+
+        var clock = Stopwatch.StartNew();
+        TimeSpan prefill = TimeSpan.Zero;
+        var logits = model.Forward(embeds, positions, padded ? mask.narrow(1, 0, promptLength) : null, cache, lastOnly: true).squeeze(1);
+        var lastPositions = positions.narrow(1, promptLength - 1, 1);
+        for (int step = 0; step < options.MaxNewTokens; step++)
+        {
+            using var stepScope = NewDisposeScope();
+            StepLogitsObserver?.Invoke(logits);
+            var next = LogitsProcessor.NextTokens(logits, seen?.narrow(1, 0, seenLength), options, generator);
+            var ids = next.cpu().data<long>().ToArray();
+            if (step == 0) prefill = clock.Elapsed;
+
+            for (int b = 0; b < batch; b++)
+            {
+                var state = states[b];
+                if (state.Finish is not null) continue;
+                int id = (int)ids[b];
+                state.Generated.Add(id);
+                var text = state.Matcher.Push(state.Detokenizer.Push(id));
+                if (stopIds.Contains(id) || state.Matcher.Stopped) state.Finish = FinishReason.Stop;
+                else if (state.Generated.Count == options.MaxNewTokens) state.Finish = FinishReason.Length;
+                if (state.Finish is not null) text += state.Matcher.Push(state.Detokenizer.Flush()) + state.Matcher.Flush();
+                if (text.Length > 0 || state.Finish is null) onChunk?.Invoke(b, new GenerationChunk(text, id));
+            }
+            if (states.All(s => s.Finish is not null)) break;
+            if (cancellation.IsCancellationRequested)
+            {
+                foreach (var s in states.Where(s => s.Finish is null)) s.Finish = FinishReason.Cancelled;
+                break;
+            }
+
+            // Finished rows keep feeding the pad id, as the reference does; their output is ignored.
+            var finished = tensor(states.Select(s => s.Finish is not null).ToArray(), device: device);
+            var fed = next.masked_fill(finished, padTokenId).unsqueeze(1);
+            if (seen is not null)
+            {
+                seen.narrow(1, seenLength, 1).copy_(fed);
+                seenLength++;
+            }
+            lastPositions = (lastPositions + 1).MoveToOuterDisposeScope();
+            long total = promptLength + step + 1;
+            var newLogits = model.Forward(model.Embed(fed), lastPositions, padded ? mask.narrow(1, 0, total) : null, cache, lastOnly: true).squeeze(1);
+            logits.Dispose();
+            logits = newLogits.MoveToOuterDisposeScope();
+        }
+        var decode = clock.Elapsed - prefill;
+        return states.Select(s => new GenerationResult(s.PromptIds, s.Generated, s.Matcher.Text, s.Finish ?? FinishReason.Length, s.PromptTokens, prefill, decode)).ToArray();
+    }
+
+    /// <summary>Ids per row for the repetition penalty, with room for the output; unused slots repeat a real id of the row, which gather/scatter treat as a no-op.</summary>
+    static Tensor PenaltyBuffer(IReadOnlyList<PromptSequence> rows, int maxNewTokens, Device device)
+    {
+        int width = rows.Max(r => r.PromptIds.Count) + maxNewTokens;
+        var buffer = new long[rows.Count * width];
+        for (int b = 0; b < rows.Count; b++)
+        {
+            var ids = rows[b].PromptIds;
+            long filler = ids.Count > 0 ? ids[0] : 0;
+            for (int i = 0; i < width; i++) buffer[b * width + i] = i < ids.Count ? ids[i] : filler;
+        }
+        return tensor(buffer, [rows.Count, width], device: device);
+    }
+
+    sealed class RowState(IReadOnlyList<int> promptIds, int promptTokens, StreamingDetokenizer detokenizer, StopStringMatcher matcher)
+    {
+        public IReadOnlyList<int> PromptIds { get; } = promptIds;
+        public int PromptTokens { get; } = promptTokens;
+        public StreamingDetokenizer Detokenizer { get; } = detokenizer;
+        public StopStringMatcher Matcher { get; } = matcher;
+        public List<int> Generated { get; } = [];
+        public FinishReason? Finish { get; set; }
+    }
+}
