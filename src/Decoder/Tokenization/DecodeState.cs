@@ -128,7 +128,7 @@ internal sealed class DecodeState
             surface = piece.Replace(HfTokenizer.SpaceSymbol, ' ');
 
             // legacy=true keeps SentencePiece's add_dummy_prefix, whose decoder drops the first piece's space.
-            if (_chunkStart && _tokenizer.Legacy && surface.StartsWith(' '))
+            if (_chunkStart && _tokenizer.DecoderStripsLeadingSpace && surface.StartsWith(' '))
             {
                 surface = surface[1..];
             }

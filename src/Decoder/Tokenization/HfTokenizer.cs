@@ -309,6 +309,7 @@ public sealed partial class HfTokenizer
     /// <param name="ids">Token ids.</param>
     /// <param name="skipSpecialTokens">Drop the special tokens (see <see cref="IsSpecial"/>).</param>
     /// <returns>The text.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
@@ -335,6 +336,9 @@ public sealed partial class HfTokenizer
     internal SentencePieceModel.PieceType PieceType(int id) => _model.Types[id];
 
     internal int UnkPieceId => _model.UnkId;
+
+    /// <summary>legacy=true keeps SentencePiece's add_dummy_prefix, whose decoder then drops a leading space.</summary>
+    internal bool DecoderStripsLeadingSpace => Legacy && _model.AddDummyPrefix;
 
     /// <summary>Id of a piece string, or -1 (SentencePiece's PieceToId without the unk fallback).</summary>
     internal int PieceId(string piece) => _pieceToId.GetValueOrDefault(piece, -1);
