@@ -104,8 +104,8 @@ internal sealed class DecodeState
     private void WritePiece(string piece)
     {
         int id = _tokenizer.PieceId(piece);
-        int value = id >= 0 ? HfTokenizer.ByteOfPiece(piece) : -1;
-        if (value >= 0)
+        SentencePieceModel.PieceType type = id >= 0 ? _tokenizer.PieceType(id) : SentencePieceModel.PieceType.Unknown;
+        if (type == SentencePieceModel.PieceType.Byte && HfTokenizer.ByteOfPiece(piece) is int value and >= 0)
         {
             _pendingBytes.Add((byte)value);
             DecodeBytes(final: false);
@@ -115,11 +115,11 @@ internal sealed class DecodeState
 
         DecodeBytes(final: true);
         string surface;
-        if (id >= 0 && _tokenizer.ControlPieceIds.Contains(id))
+        if (type == SentencePieceModel.PieceType.Control)
         {
-            surface = string.Empty;
+            surface = string.Empty; // SentencePiece never prints control pieces
         }
-        else if (id == _tokenizer.UnkPieceId)
+        else if (id >= 0 && type == SentencePieceModel.PieceType.Unknown)
         {
             surface = " \u2047 ";
         }
@@ -128,7 +128,7 @@ internal sealed class DecodeState
             surface = piece.Replace(HfTokenizer.SpaceSymbol, ' ');
 
             // legacy=true keeps SentencePiece's add_dummy_prefix, whose decoder drops the first piece's space.
-            if (_chunkStart && _tokenizer.Legacy && surface.StartsWith(' '))
+            if (_chunkStart && _tokenizer.DecoderStripsLeadingSpace && surface.StartsWith(' '))
             {
                 surface = surface[1..];
             }

@@ -1,6 +1,5 @@
 using System.Collections.Frozen;
 using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
 
 namespace LlavaModal.Decoder.Tokenization;
 
@@ -12,8 +11,8 @@ namespace LlavaModal.Decoder.Tokenization;
 /// </summary>
 /// <remarks>
 /// Instances are immutable; <see cref="Encode"/> and <see cref="Decode"/> may be called concurrently.
-/// The SentencePiece BPE itself is done by Microsoft.ML.Tokenizers; this class adds the HF layer
-/// (added-token splitting, dummy-prefix handling, special tokens, decoding).
+/// Only SentencePiece BPE models with the identity normalizer (LLaMA, LLaMA-2, Vicuna, Mistral, LLaVA-1.5)
+/// are supported; anything else is refused with <see cref="NotSupportedException"/> rather than tokenized differently.
 /// </remarks>
 public sealed partial class HfTokenizer
 {
@@ -21,8 +20,9 @@ public sealed partial class HfTokenizer
     internal const string TokenizerJsonFileName = "tokenizer.json";
     internal const char SpaceSymbol = '\u2581';
 
-    private readonly SentencePieceTokenizer _sentencePiece;
-    private readonly string[] _pieces;
+    private readonly SentencePieceModel _model;
+    private readonly SentencePieceBpe _bpe;
+    private readonly IReadOnlyList<string> _pieces;
     private readonly FrozenDictionary<string, int> _pieceToId;
     private readonly AddedTokenSplitter _splitter;
     private readonly FrozenDictionary<int, string> _addedById;
@@ -32,25 +32,24 @@ public sealed partial class HfTokenizer
     private readonly FrozenSet<int> _legacyAddedIds;
     private readonly int _spaceSymbolId;
 
-    private HfTokenizer(SentencePieceTokenizer sentencePiece, TokenizerFiles files, string directory)
+    private HfTokenizer(SentencePieceModel model, TokenizerFiles files, string directory)
     {
-        _sentencePiece = sentencePiece;
+        _model = model;
+        _bpe = new SentencePieceBpe(model);
+        _pieces = model.Pieces;
         Legacy = files.Legacy;
         AddPrefixSpace = files.AddPrefixSpace;
         AddBosToken = files.AddBosToken;
         AddEosToken = files.AddEosToken;
 
-        _pieceToId = sentencePiece.Vocabulary.ToFrozenDictionary(StringComparer.Ordinal);
-        _pieces = new string[_pieceToId.Count];
-        foreach ((string piece, int id) in _pieceToId)
+        var pieceToId = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int id = 0; id < _pieces.Count; id++)
         {
-            _pieces[id] = piece;
+            pieceToId.TryAdd(_pieces[id], id);
         }
 
+        _pieceToId = pieceToId.ToFrozenDictionary(StringComparer.Ordinal);
         _spaceSymbolId = _pieceToId.GetValueOrDefault(SpaceSymbol.ToString(), -1);
-        UnkPieceId = sentencePiece.UnknownId;
-        ControlPieceIds = new[] { sentencePiece.BeginningOfSentenceId, sentencePiece.EndOfSentenceId }
-            .Where(id => id >= 0 && id < _pieces.Length).ToFrozenSet();
 
         // HF registers every special token as an added token, so "<s>" etc. in text are matched as tokens.
         var added = new Dictionary<int, AddedToken>(files.AddedTokens);
@@ -93,11 +92,11 @@ public sealed partial class HfTokenizer
         // tokens beyond the SentencePiece vocabulary (e.g. <image>, but not <pad>).
         _legacyAddedIds = added.Values
             .Where(t => !_specialTokens.Contains(t.Content)
-                || (files.AdditionalSpecialTokens.Contains(t.Content) && t.Id >= _pieces.Length))
+                || (files.AdditionalSpecialTokens.Contains(t.Content) && t.Id >= _pieces.Count))
             .Select(t => t.Id)
             .ToFrozenSet();
 
-        VocabSize = _pieces.Length + added.Keys.Count(id => id >= _pieces.Length);
+        VocabSize = _pieces.Count + added.Keys.Count(id => id >= _pieces.Count);
         BosTokenId = SpecialId(files, "bos_token");
         EosTokenId = SpecialId(files, "eos_token");
         PadTokenId = SpecialId(files, "pad_token");
@@ -129,10 +128,6 @@ public sealed partial class HfTokenizer
     internal bool AddBosToken { get; }
 
     internal bool AddEosToken { get; }
-
-    internal int UnkPieceId { get; }
-
-    internal FrozenSet<int> ControlPieceIds { get; }
 
     internal FrozenSet<string> SpecialTokenContents => _specialTokens;
 
@@ -174,34 +169,14 @@ public sealed partial class HfTokenizer
         }
 
         TokenizerFiles files = TokenizerFiles.Load(modelDirectory);
-        SentencePieceTokenizer sentencePiece = LoadSentencePiece(modelPath);
-        return new HfTokenizer(sentencePiece, files, modelDirectory);
-    }
-
-    private static SentencePieceTokenizer LoadSentencePiece(string path)
-    {
-        SentencePieceTokenizer model;
-        try
+        if (files.CleanUpTokenizationSpaces)
         {
-            using FileStream stream = File.OpenRead(path);
-
-            // No BOS/EOS and no special tokens: the HF layer decides those; the library only runs BPE.
-            model = SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false, specialTokens: null);
-        }
-        catch (Exception e) when (e is not IOException and not UnauthorizedAccessException)
-        {
-            throw new InvalidDataException($"'{path}' is not a readable SentencePiece model: {e.Message}", e);
-        }
-
-        // Text is normalized here (see NormalizeForSentencePiece); these options would need more of it.
-        if (!model.EscapeWhiteSpaces || model.TreatWhitespaceAsSuffix
-            || model.Normalizer is SentencePieceNormalizer { RemoveExtraWhiteSpaces: true })
-        {
+            // HF's clean-up rewrites finished text (" ." -> "."), which a streaming decoder cannot reproduce.
             throw new NotSupportedException(
-                $"'{path}': normalizer_spec with remove_extra_whitespaces, treat_whitespace_as_suffix or without escape_whitespaces is not supported.");
+                $"'{Path.Combine(modelDirectory, TokenizerFiles.ConfigFileName)}': clean_up_tokenization_spaces=true is not supported.");
         }
 
-        return model;
+        return new HfTokenizer(SentencePieceModel.Load(modelPath), files, modelDirectory);
     }
 
     private int? SpecialId(TokenizerFiles files, string key) =>
@@ -232,7 +207,7 @@ public sealed partial class HfTokenizer
             return content;
         }
 
-        if ((uint)id < (uint)_pieces.Length)
+        if ((uint)id < (uint)_pieces.Count)
         {
             return _pieces[id];
         }
@@ -283,7 +258,7 @@ public sealed partial class HfTokenizer
                 }
                 else
                 {
-                    EncodePiece(segment.Text, _sentencePiece.AddDummyPrefix, ids);
+                    EncodePiece(segment.Text, _model.AddDummyPrefix, ids);
                 }
             }
 
@@ -322,10 +297,9 @@ public sealed partial class HfTokenizer
 
     private void EncodePiece(string segment, bool dummyPrefix, List<int> ids)
     {
-        // Identity normalization with escaped spaces; the library must not add its own dummy prefix.
+        // SentencePiece's identity normalization: escape spaces, and the dummy prefix only where HF keeps it.
         string normalized = (dummyPrefix ? SpaceSymbol.ToString() : string.Empty) + segment.Replace(' ', SpaceSymbol);
-        ids.AddRange(_sentencePiece.EncodeToIds(normalized, addBeginningOfSentence: false, addEndOfSentence: false,
-            considerPreTokenization: false, considerNormalization: false));
+        _bpe.Encode(normalized, ids);
     }
 
     /// <summary>
@@ -335,6 +309,7 @@ public sealed partial class HfTokenizer
     /// <param name="ids">Token ids.</param>
     /// <param name="skipSpecialTokens">Drop the special tokens (see <see cref="IsSpecial"/>).</param>
     /// <returns>The text.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
@@ -357,8 +332,13 @@ public sealed partial class HfTokenizer
     public StreamingDetokenizer CreateStreamingDecoder(bool skipSpecialTokens = false) =>
         new(new DecodeState(this, skipSpecialTokens));
 
-    /// <summary>SentencePiece piece of an id, or null when the id is not a piece.</summary>
-    internal string? PieceOf(int id) => (uint)id < (uint)_pieces.Length ? _pieces[id] : null;
+    /// <summary>SentencePiece type of a piece id.</summary>
+    internal SentencePieceModel.PieceType PieceType(int id) => _model.Types[id];
+
+    internal int UnkPieceId => _model.UnkId;
+
+    /// <summary>legacy=true keeps SentencePiece's add_dummy_prefix, whose decoder then drops a leading space.</summary>
+    internal bool DecoderStripsLeadingSpace => Legacy && _model.AddDummyPrefix;
 
     /// <summary>Id of a piece string, or -1 (SentencePiece's PieceToId without the unk fallback).</summary>
     internal int PieceId(string piece) => _pieceToId.GetValueOrDefault(piece, -1);

@@ -27,6 +27,9 @@ internal sealed class TokenizerFiles
     /// <summary>HF 4.44 <c>LlamaTokenizer</c> defaults <c>add_prefix_space</c> to <c>true</c>.</summary>
     public bool AddPrefixSpace { get; private set; } = true;
 
+    /// <summary><c>LlamaTokenizer</c> defaults <c>clean_up_tokenization_spaces</c> to <c>false</c>.</summary>
+    public bool CleanUpTokenizationSpaces { get; private set; }
+
     /// <summary>Special-token attribute (e.g. <c>bos_token</c>) to its content.</summary>
     public Dictionary<string, string> SpecialTokens { get; } = new(StringComparer.Ordinal);
 
@@ -71,6 +74,11 @@ internal sealed class TokenizerFiles
         AddEosToken = ReadBool(root, "add_eos_token", path) ?? AddEosToken;
         Legacy = ReadBool(root, "legacy", path) ?? Legacy;
         AddPrefixSpace = ReadBool(root, "add_prefix_space", path) ?? AddPrefixSpace;
+        CleanUpTokenizationSpaces = ReadBool(root, "clean_up_tokenization_spaces", path) ?? CleanUpTokenizationSpaces;
+        if (root.TryGetProperty("split_special_tokens", out JsonElement split) && split.ValueKind == JsonValueKind.True)
+        {
+            throw new NotSupportedException($"'{path}': split_special_tokens=true is not supported.");
+        }
 
         if (root.TryGetProperty("added_tokens_decoder", out JsonElement decoder) && decoder.ValueKind != JsonValueKind.Null)
         {
