@@ -1,0 +1,46 @@
+using static TorchSharp.torch;
+
+namespace LlavaModal.Modality;
+
+/// <summary>
+/// A modality plugin: turns raw inputs of one kind (images, audio, ...) into a sequence of feature vectors that a
+/// projector maps into the decoder's embedding space. The multimodal model finds the plugin's
+/// <see cref="Placeholder"/> in the prompt and splices the projected features there, in prompt order.
+/// </summary>
+public interface IModalityEncoder : IDisposable
+{
+    /// <summary>The modality's name (<c>image</c>, <c>audio</c>); unique among registered plugins.</summary>
+    string Modality { get; }
+
+    /// <summary>The prompt marker one input replaces (<c>&lt;image&gt;</c>, <c>&lt;audio&gt;</c>).</summary>
+    string Placeholder { get; }
+
+    /// <summary>Media types accepted (<c>image/*</c>, <c>audio/wav</c>).</summary>
+    IReadOnlyList<string> MediaTypes { get; }
+
+    /// <summary>Width of each feature vector <see cref="Encode"/> returns (the projector's input width).</summary>
+    int OutputWidth { get; }
+
+    /// <summary>Tokens every input becomes when that is fixed (576 for LLaVA-1.5 images), else null.</summary>
+    int? FixedTokenCount { get; }
+
+    /// <summary>True when this plugin can read <paramref name="input"/> (by media type, or by sniffing its bytes when the type is unknown).</summary>
+    bool Accepts(ModalityInput input);
+
+    /// <summary>Decodes and preprocesses an input into model input (pixel values, log-mel features) on the CPU.</summary>
+    /// <exception cref="LlavaModalException">The input is unreadable, corrupt or too large (the message names it).</exception>
+    PreparedInput Prepare(ModalityInput input);
+
+    /// <summary>Encodes prepared input into features [tokens, <see cref="OutputWidth"/>] on <paramref name="device"/>.</summary>
+    Tensor Encode(PreparedInput input, Device device);
+}
+
+/// <summary>A preprocessed input and the number of tokens it will become.</summary>
+/// <param name="Values">Model input (e.g. pixel values [1, 3, H, W] or log-mel windows [n, mels, frames]).</param>
+/// <param name="TokenCount">Positions it takes in the decoder's sequence after projection.</param>
+/// <param name="Source">Where it came from, for messages.</param>
+public sealed record PreparedInput(Tensor Values, int TokenCount, string Source) : IDisposable
+{
+    /// <inheritdoc />
+    public void Dispose() => Values.Dispose();
+}
