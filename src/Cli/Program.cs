@@ -1,1 +1,9 @@
-return 0;
+using System.CommandLine;
+using LlavaModal.Cli.Commands;
+
+var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Hugging Face layout) on TorchSharp.")
+{
+    GenerateCommand.Create(),
+    InitCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

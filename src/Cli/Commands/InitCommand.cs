@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Text.Json;
+using LlavaModal.Checkpoints;
+using LlavaModal.Decoder.Llama;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Cli.Commands;
+
+/// <summary><c>llava-modal init</c>: writes a random-weight checkpoint of a named shape in the Hugging Face layout.</summary>
+internal static class InitCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string>("--preset") { Description = $"Model shape: {Presets.Names}.", Required = true };
+        var output = new Option<string>("--out") { Description = "New folder to write (must not exist or be empty).", Required = true };
+        var seed = new Option<long>("--seed") { Description = "Seed of the random weights.", DefaultValueFactory = _ => 0 };
+        var dtype = new Option<string>("--dtype") { Description = "Stored dtype: f32 or bf16.", DefaultValueFactory = _ => "f32" };
+        var shard = new Option<double>("--max-shard-mb") { Description = "Split weights into shards of at most this many MB (with model.safetensors.index.json).", DefaultValueFactory = _ => 5000 };
+        var command = new Command("init", "Write a random-weight LLaMA checkpoint (config, safetensors, tokenizer) for tests and benchmarks; its output is random text.")
+        {
+            preset, output, seed, dtype, shard,
+        };
+        command.SetAction((parse, _) => CliErrors.RunAsync(() =>
+        {
+            var name = parse.GetValue(preset)!;
+            if (!Presets.Llama.TryGetValue(name, out var config))
+                throw new ArgumentException($"--preset '{name}' is unknown (known: {Presets.Names}).");
+            var type = LoadOptions.ParseDType(parse.GetValue(dtype)!, "--dtype");
+            if (type == ScalarType.Float16) throw new ArgumentException("--dtype must be f32 or bf16.");
+            var dir = parse.GetValue(output)!;
+            OutputGuard.RequireEmptyOrNew(dir, "--out");
+            if (parse.GetValue(shard) <= 0) throw new ArgumentException("--max-shard-mb must be positive.");
+            Write(dir, config with { TorchDType = type }, parse.GetValue(seed), (long)(parse.GetValue(shard) * (1 << 20)));
+            Console.WriteLine($"wrote {name} ({Parameters(config) / 1e6:F1}M parameters, {type}) to {dir}");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    internal static long Parameters(LlamaConfig config)
+    {
+        using var meta = new LlamaForCausalLM(config, ScalarType.Float32, device("meta"));
+        return meta.ParameterCount;
+    }
+
+    /// <summary>Writes config.json, generation_config.json, the tokenizer files and random weights, one tensor at a time.</summary>
+    internal static void Write(string dir, LlamaConfig config, long seed, long maxShardBytes)
+    {
+        Directory.CreateDirectory(dir);
+        List<TensorSpec> specs;
+        using (var meta = new LlamaForCausalLM(config, config.TorchDType, device("meta")))
+            specs = meta.named_parameters().Select(p => new TensorSpec(p.name, p.parameter.shape, config.TorchDType)).ToList();
+        var generator = new Generator((ulong)seed);
+        SafeTensorsWriter.WriteCheckpoint(dir, specs, spec =>
+        {
+            // Norm weights start at one, everything else ~ N(0, 0.02) as the reference initialises LLaMA.
+            if (spec.Name.EndsWith("norm.weight", StringComparison.Ordinal)) return ones(spec.Shape, spec.Type);
+            using var values = normal(0, 0.02, spec.Shape, generator: generator);
+            return values.to(spec.Type);
+        }, maxShardBytes);
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(ConfigJson(config), new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(dir, "generation_config.json"), JsonSerializer.Serialize(new { bos_token_id = 1, eos_token_id = 2 }, new JsonSerializerOptions { WriteIndented = true }));
+        Assets.CopyTokenizer(dir);
+    }
+
+    static Dictionary<string, object?> ConfigJson(LlamaConfig c) => new()
+    {
+        ["architectures"] = new[] { "LlamaForCausalLM" },
+        ["model_type"] = "llama",
+        ["vocab_size"] = c.VocabSize,
+        ["hidden_size"] = c.HiddenSize,
+        ["intermediate_size"] = c.IntermediateSize,
+        ["num_hidden_layers"] = c.NumHiddenLayers,
+        ["num_attention_heads"] = c.NumAttentionHeads,
+        ["num_key_value_heads"] = c.NumKeyValueHeads,
+        ["head_dim"] = c.HeadDim,
+        ["hidden_act"] = "silu",
+        ["rms_norm_eps"] = c.RmsNormEps,
+        ["rope_theta"] = c.RopeTheta,
+        ["rope_scaling"] = null,
+        ["max_position_embeddings"] = c.MaxPositionEmbeddings,
+        ["tie_word_embeddings"] = c.TieWordEmbeddings,
+        ["attention_bias"] = c.AttentionBias,
+        ["mlp_bias"] = c.MlpBias,
+        ["bos_token_id"] = 1,
+        ["eos_token_id"] = 2,
+        ["torch_dtype"] = c.TorchDType switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" },
+    };
+}
