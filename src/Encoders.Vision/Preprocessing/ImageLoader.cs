@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.Memory;
 using SixLabors.ImageSharp.PixelFormats;
@@ -8,10 +9,11 @@ using SixLabors.ImageSharp.Processing;
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
 /// <summary>
-/// Decodes image files (PNG, JPEG, GIF, BMP, TGA, TIFF, WebP via ImageSharp) into <see cref="RgbImage"/> the way
+/// Decodes the formats ImageSharp 2.1 reads (PNG, JPEG, GIF, BMP, TGA, TIFF, WebP) into <see cref="RgbImage"/> the way
 /// Pillow's <c>Image.open(...).convert("RGB")</c> does: gray is replicated to R=G=B, palette entries become
 /// their colours, and alpha is DROPPED without compositing (the colour under a transparent pixel is kept).
-/// Input is untrusted: size limits are checked from the header before decoding, and every decoding failure
+/// Input is untrusted: size limits are checked from the header before decoding, truncated PNG / JPEG data is
+/// refused (as Pillow does; ImageSharp alone would decode it), and every decoding failure
 /// becomes an <see cref="InvalidImageException"/> naming the source.
 /// </summary>
 public sealed class ImageLoader
@@ -23,53 +25,67 @@ public sealed class ImageLoader
     public ImageLoaderOptions Options { get; }
 
     /// <summary>Decodes the file at <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidImageException">The file is missing, empty, corrupt, truncated, of an unknown format or over <see cref="ImageLoaderOptions.MaxPixels"/>.</exception>
+    /// <exception cref="InvalidImageException">The file is missing, empty, corrupt, truncated, of an unknown format or over a size limit.</exception>
     public RgbImage LoadFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new InvalidImageException(path, "file not found.");
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        return Decode(stream, path);
+        var file = new FileInfo(path);
+        if (!file.Exists) throw new InvalidImageException(path, "file not found.");
+        if (file.Length > Options.MaxEncodedBytes) throw TooManyBytes(path, file.Length);
+        return Decode(File.ReadAllBytes(path), path);
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="sourceName"/> names it in error messages.</summary>
-    /// <exception cref="InvalidImageException">The data is empty, corrupt, truncated, of an unknown format or over <see cref="ImageLoaderOptions.MaxPixels"/>.</exception>
+    /// <exception cref="InvalidImageException">The data is empty, corrupt, truncated, of an unknown format or over a size limit.</exception>
     public RgbImage Load(byte[] data, string sourceName = "image")
     {
         ArgumentNullException.ThrowIfNull(data);
-        using var stream = new MemoryStream(data, writable: false);
-        return Decode(stream, sourceName);
+        if (data.LongLength > Options.MaxEncodedBytes) throw TooManyBytes(sourceName, data.LongLength);
+        return Decode(data, sourceName);
     }
 
     /// <summary>Decodes an encoded image read from <paramref name="stream"/> (from its current position to its end).</summary>
-    /// <exception cref="InvalidImageException">The data is empty, corrupt, truncated, of an unknown format or over <see cref="ImageLoaderOptions.MaxPixels"/>.</exception>
+    /// <exception cref="InvalidImageException">The data is empty, corrupt, truncated, of an unknown format or over a size limit.</exception>
     public RgbImage Load(Stream stream, string sourceName = "stream")
     {
         ArgumentNullException.ThrowIfNull(stream);
-        if (stream.CanSeek) return Decode(stream, sourceName);
-        // Identify then decode needs two reads of the header, so a forward-only stream is buffered first.
-        using var buffered = new MemoryStream();
-        stream.CopyTo(buffered);
-        buffered.Position = 0;
-        return Decode(buffered, sourceName);
+        // Whole-buffer access is needed for the truncation check and the two passes (identify, decode); the copy is bounded by MaxEncodedBytes.
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = stream.Read(chunk)) > 0)
+        {
+            if (buffer.Length + read > Options.MaxEncodedBytes) throw TooManyBytes(sourceName, buffer.Length + read);
+            buffer.Write(chunk, 0, read);
+        }
+        return Decode(buffer.ToArray(), sourceName);
     }
 
-    RgbImage Decode(Stream stream, string source)
+    InvalidImageException TooManyBytes(string source, long length) =>
+        new(source, $"{length} bytes of encoded data (or more), over the limit of {Options.MaxEncodedBytes} bytes (ImageLoaderOptions.MaxEncodedBytes).");
+
+    RgbImage Decode(byte[] data, string source)
     {
-        long start = stream.Position;
-        if (stream.Length - start <= 0) throw new InvalidImageException(source, "empty input (0 bytes), not an image.");
+        if (data.Length == 0) throw new InvalidImageException(source, "empty input (0 bytes), not an image.");
         var configuration = Configuration.Default;
         try
         {
-            var info = Image.Identify(configuration, stream, out IImageFormat? format);
+            var info = Image.Identify(configuration, data, out IImageFormat? format);
             if (info is null || format is null) throw new InvalidImageException(source, "unknown or unsupported image format.");
             long pixels = (long)info.Width * info.Height;
             if (info.Width <= 0 || info.Height <= 0)
                 throw new InvalidImageException(source, $"invalid image size {info.Width}x{info.Height}.");
             if (pixels > Options.MaxPixels)
                 throw new InvalidImageException(source, $"image is {info.Width}x{info.Height} = {pixels} pixels, over the limit of {Options.MaxPixels} pixels (ImageLoaderOptions.MaxPixels); refusing to decode it.");
+            var truncated = format switch
+            {
+                PngFormat => TruncationCheck.Png(data),
+                JpegFormat => TruncationCheck.Jpeg(data),
+                _ => null,
+            };
+            if (truncated is not null) throw new InvalidImageException(source, truncated);
 
-            stream.Position = start;
+            using var stream = new MemoryStream(data, writable: false);
             // 16-bit PNGs keep their high byte, as Pillow's RGB;16B unpacking does; ImageSharp's own 16 -> 8 bit conversion rounds instead.
             return format is PngFormat && info.Metadata.GetPngMetadata().BitDepth == PngBitDepth.Bit16
                 ? DecodeAs<Rgba64>(stream, configuration, static (in Rgba64 p, Span<byte> rgb) =>

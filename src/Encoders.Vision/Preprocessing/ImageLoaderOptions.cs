@@ -12,6 +12,12 @@ public sealed record ImageLoaderOptions
     /// </summary>
     public long MaxPixels { get; init; } = DefaultMaxPixels;
 
+    /// <summary>Default <see cref="MaxEncodedBytes"/>: 256 MiB.</summary>
+    public const long DefaultMaxEncodedBytes = 256L * 1024 * 1024;
+
+    /// <summary>Largest accepted encoded input (file or stream length); the whole input is held in memory while decoding.</summary>
+    public long MaxEncodedBytes { get; init; } = DefaultMaxEncodedBytes;
+
     /// <summary>
     /// Rotate / flip the image as its EXIF <c>Orientation</c> tag says (default <see langword="true"/>): a phone photo then
     /// looks upright, as the user saw it. The Hugging Face reference (Pillow <c>convert("RGB")</c>) does NOT do this;
