@@ -1,8 +1,11 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Gif;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.Formats.Tiff;
 using SixLabors.ImageSharp.Memory;
+using SixLabors.ImageSharp.Metadata;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 
@@ -18,6 +21,20 @@ namespace LlavaModal.Encoders.Vision.Preprocessing;
 /// </summary>
 public sealed class ImageLoader
 {
+    /// <summary>
+    /// ImageSharp's defaults, except that multi-frame GIF and TIFF decode only their first frame: that is the
+    /// frame Pillow's <c>convert("RGB")</c> yields, and it keeps the pixel limit meaningful for animations.
+    /// </summary>
+    static readonly Configuration DecoderConfiguration = CreateConfiguration();
+
+    static Configuration CreateConfiguration()
+    {
+        var configuration = Configuration.Default.Clone();
+        configuration.ImageFormatsManager.SetDecoder(GifFormat.Instance, new GifDecoder { DecodingMode = FrameDecodingMode.First });
+        configuration.ImageFormatsManager.SetDecoder(TiffFormat.Instance, new TiffDecoder { DecodingMode = FrameDecodingMode.First });
+        return configuration;
+    }
+
     /// <summary>Creates a loader with <paramref name="options"/> (defaults when <see langword="null"/>).</summary>
     public ImageLoader(ImageLoaderOptions? options = null) => Options = options ?? new ImageLoaderOptions();
 
@@ -67,7 +84,7 @@ public sealed class ImageLoader
     RgbImage Decode(byte[] data, string source)
     {
         if (data.Length == 0) throw new InvalidImageException(source, "empty input (0 bytes), not an image.");
-        var configuration = Configuration.Default;
+        var configuration = DecoderConfiguration;
         try
         {
             var info = Image.Identify(configuration, data, out IImageFormat? format);

@@ -216,6 +216,19 @@ public class ImageLoaderTests
         Assert.Equal(new byte[] { 0x12, 0x00, 0xFF }, Loader.Load(s.ToArray()).Pixels);
     }
 
+    [Fact]
+    public void Animated_gif_gives_its_first_frame()
+    {
+        using var image = new Image<Rgba32>(4, 4, new Rgba32(255, 0, 0, 255));
+        using var second = new Image<Rgba32>(4, 4, new Rgba32(0, 0, 255, 255));
+        image.Frames.AddFrame(second.Frames.RootFrame);
+        using var s = new MemoryStream();
+        image.SaveAsGif(s);
+        var rgb = Loader.Load(s.ToArray());
+        Assert.Equal((4, 4), (rgb.Width, rgb.Height));
+        Assert.Equal(new byte[] { 255, 0, 0 }, rgb.Pixels[..3]);
+    }
+
     sealed class NonSeekableStream(byte[] data) : MemoryStream(data)
     {
         public override bool CanSeek => false;
