@@ -43,6 +43,7 @@ public sealed class ClipImageProcessor
     public bool PadToSquare { get; }
 
     /// <summary>Pads (if enabled), resizes, crops, rescales and normalises <paramref name="image"/>.</summary>
+    /// <exception cref="InvalidImageException">The aspect ratio is so extreme that the resized image would exceed <see cref="ImageLoaderOptions.DefaultMaxPixels"/>.</exception>
     public PreprocessedImage Preprocess(RgbImage image)
     {
         ArgumentNullException.ThrowIfNull(image);
@@ -50,6 +51,9 @@ public sealed class ClipImageProcessor
         if (Config.DoResize)
         {
             var (w, h) = ResizedSize(image.Width, image.Height);
+            // A 1-pixel-wide strip scaled to a 336 short side can ask for billions of pixels; refuse instead of exhausting memory.
+            if ((long)w * h > ImageLoaderOptions.DefaultMaxPixels)
+                throw new InvalidImageException("image", $"resizing {image.Width}x{image.Height} gives {w}x{h}, over {ImageLoaderOptions.DefaultMaxPixels} pixels (aspect ratio too extreme).");
             image = PillowBicubicResampler.Resize(image, w, h, Config.Resample);
         }
         if (Config.DoCenterCrop) image = CenterCrop(image, Config.CropWidth, Config.CropHeight);
@@ -62,7 +66,7 @@ public sealed class ClipImageProcessor
         if (Config.ShortestEdge is not int edge) return (Config.ResizeWidth!.Value, Config.ResizeHeight!.Value);
         int shortSide = Math.Min(width, height), longSide = Math.Max(width, height);
         // Python's int(edge * long / short): exact integer product, one correctly rounded division, truncation.
-        int newLong = (int)((double)((long)edge * longSide) / shortSide);
+        int newLong = (int)Math.Min((double)((long)edge * longSide) / shortSide, int.MaxValue);
         return width <= height ? (edge, newLong) : (newLong, edge);
     }
 

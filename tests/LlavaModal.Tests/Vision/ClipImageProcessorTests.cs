@@ -97,6 +97,14 @@ public class ClipImageProcessorTests
     }
 
     [Fact]
+    public void Extreme_aspect_ratio_is_refused_before_allocating()
+    {
+        var strip = RgbImage.Filled(1, 300_000, 1, 2, 3); // 336 x 100 800 000 after resizing
+        var e = Assert.Throws<InvalidImageException>(() => new ClipImageProcessor(new ImageProcessorConfig { ShortestEdge = 336 }, padToSquare: false).Preprocess(strip));
+        Assert.Contains("1x300000", e.Message);
+    }
+
+    [Fact]
     public void Invalid_settings_are_refused()
     {
         Assert.Throws<ArgumentException>(() => new ClipImageProcessor(new ImageProcessorConfig { ImageMean = [0.5] }));
