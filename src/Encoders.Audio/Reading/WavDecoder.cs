@@ -11,15 +11,18 @@ namespace LlavaModal.Encoders.Audio.Reading;
 internal static class WavDecoder
 {
     const int FramesPerBlock = 8192;
-    const uint StreamingPlaceholderLength = uint.MaxValue; // written by streaming encoders that cannot seek back
+    // Written by streaming encoders that cannot seek back, and by RF64 (whose real size is in ds64).
+    const uint UnknownLength = uint.MaxValue;
 
     public static DecodedAudio Decode(Stream stream, string source, TimeSpan maxDuration)
     {
         GuardRf64(stream, source);
         WaveFileReader reader;
+        uint declared;
         try
         {
             reader = new WaveFileReader(stream);
+            declared = DeclaredDataLength(stream);
         }
         catch (Exception ex) when (ex is not InvalidAudioException)
         {
@@ -28,17 +31,30 @@ internal static class WavDecoder
         using (reader)
         {
             var format = WavSampleFormat.From(reader.WaveFormat, source);
-            return ReadFrames(reader, format, source, maxDuration);
+            return ReadFrames(reader, format, declared, source, maxDuration);
         }
     }
 
-    static DecodedAudio ReadFrames(WaveFileReader reader, WavSampleFormat format, string source, TimeSpan maxDuration)
+    /// <summary>
+    /// The data chunk's own size field. NAudio clamps <see cref="WaveFileReader.Length"/> to what the stream holds,
+    /// which hides truncation; the reader leaves the stream at the start of the data, right after that field.
+    /// </summary>
+    static uint DeclaredDataLength(Stream stream)
+    {
+        long dataStart = stream.Position;
+        Span<byte> field = stackalloc byte[4];
+        stream.Position = dataStart - 4;
+        stream.ReadExactly(field);
+        stream.Position = dataStart;
+        return BinaryPrimitives.ReadUInt32LittleEndian(field);
+    }
+
+    static DecodedAudio ReadFrames(WaveFileReader reader, WavSampleFormat format, uint declared, string source, TimeSpan maxDuration)
     {
         int blockAlign = format.BlockAlign;
         var raw = new byte[FramesPerBlock * blockAlign];
         var floats = new float[FramesPerBlock * format.Channels];
         var output = new MonoSampleBuffer(source, format.SampleRate, maxDuration);
-        long declared = reader.Length;
         long total = 0;
         while (true)
         {
@@ -61,7 +77,7 @@ internal static class WavDecoder
             output.AppendInterleaved(floats.AsSpan(0, samples), format.Channels);
             if (n < raw.Length) break; // short read: end of data chunk or of stream
         }
-        if (total < declared && declared != StreamingPlaceholderLength)
+        if (total < declared && declared != UnknownLength)
             throw new InvalidAudioException(source, $"truncated WAV: the data chunk declares {declared} bytes but only {total} are present.");
         if (output.Count == 0)
             throw new InvalidAudioException(source, "the WAV file contains no audio samples.");
