@@ -7,9 +7,24 @@ namespace LlavaModal.Encoders.Audio.Reading;
 internal static class Mp3Decoder
 {
     const int SamplesPerRead = 1152 * 2 * 8;
+    const double MaxBitsPerSecond = 320_000; // highest MPEG-1 layer III bitrate (free format aside)
+    const long TagAllowanceBytes = 16L << 20; // ID3 tags with cover art
+
+    /// <summary>
+    /// NLayer indexes every frame of a seekable stream up front (time and memory in proportion to the file), so a file
+    /// too large to fit in <paramref name="maxDuration"/> even at the highest bitrate is refused before decoding.
+    /// </summary>
+    static void GuardSize(Stream stream, string source, TimeSpan maxDuration)
+    {
+        long limit = (long)(maxDuration.TotalSeconds * MaxBitsPerSecond / 8) + TagAllowanceBytes;
+        if (stream.CanSeek && stream.Length - stream.Position > limit)
+            throw new InvalidAudioException(source,
+                $"MP3 of {stream.Length - stream.Position} bytes is longer than the maximum of {maxDuration} (AudioReaderOptions.MaxDuration) at any MP3 bitrate.");
+    }
 
     public static DecodedAudio Decode(Stream stream, string source, TimeSpan maxDuration)
     {
+        GuardSize(stream, source, maxDuration);
         try
         {
             using var mpeg = new MpegFile(stream);

@@ -145,6 +145,17 @@ public sealed class AudioReaderBadInputTests
     }
 
     [Fact]
+    public void Mp3_too_large_for_the_cap_at_any_bitrate_is_refused_before_decoding()
+    {
+        // 1 s cap: at most 40 kB of 320 kbit/s audio plus 16 MiB of tags.
+        var reader = new AudioReader(new AudioReaderOptions { MaxDuration = TimeSpan.FromSeconds(1) });
+        var mp3 = TestMp3.SilentFrames(45_000, withId3: false); // ~18.8 MB
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Fails(mp3, "at any MP3 bitrate", reader);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1 << 20, "decoding started");
+    }
+
+    [Fact]
     public void Missing_file_names_the_path()
     {
         using var dir = new TempDir();

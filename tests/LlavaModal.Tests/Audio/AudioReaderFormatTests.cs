@@ -76,6 +76,9 @@ public sealed class AudioReaderFormatTests
 
         var fromBytes = Reader.Read(wav, "audio/wav");
         Assert.Equal(fromBytes, Reader.ReadFile(path));
+        using var seekable = new MemoryStream(wav);
+        Assert.Equal(fromBytes, Reader.Read(seekable));
+        Assert.True(seekable.CanRead, "the caller's stream must not be disposed");
         using var nonSeekable = new NonSeekableStream(new MemoryStream(wav));
         Assert.Equal(fromBytes, Reader.Read(nonSeekable));
         // Content wins over a wrong or generic media type.
