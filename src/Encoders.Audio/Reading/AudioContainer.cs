@@ -1,0 +1,9 @@
+namespace LlavaModal.Encoders.Audio.Reading;
+
+/// <summary>Container formats the reader recognises.</summary>
+internal enum AudioContainer
+{
+    Unknown,
+    Wav,
+    Mp3,
+}
