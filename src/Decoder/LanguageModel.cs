@@ -18,7 +18,7 @@ public sealed class LanguageModel : IDisposable
 {
     readonly SemaphoreSlim gate = new(1, 1);
 
-    LanguageModel(string directory, LlamaForCausalLM model, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults)
+    internal LanguageModel(string directory, LlamaForCausalLM model, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults)
     {
         Directory = directory;
         Model = model;
@@ -80,55 +80,92 @@ public sealed class LanguageModel : IDisposable
     }
 
     /// <summary>Streams the continuation of <paramref name="prompt"/>; chunks never split a character, and the last one carries the full result.</summary>
-    public async IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(string prompt, GenerationOptions? options = null, [EnumeratorCancellation] CancellationToken cancellation = default)
+    public IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
         var ids = Tokenizer.Encode(prompt);
+        return StreamAsync((onChunk, token) => Run([ids], options ?? new GenerationOptions(), token, onChunk)[0], cancellation);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="generate"/> on a worker thread and yields its chunks, then a last chunk carrying the result.
+    /// A consumer that stops early cancels the generation.
+    /// </summary>
+    internal static async IAsyncEnumerable<GenerationChunk> StreamAsync(Func<Action<int, GenerationChunk>, CancellationToken, GenerationResult> generate, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var channel = Channel.CreateUnbounded<GenerationChunk>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var producer = Task.Factory.StartNew(() =>
         {
             try
             {
-                var result = Run([ids], options ?? new GenerationOptions(), cancellation, (_, chunk) => channel.Writer.TryWrite(chunk))[0];
+                var result = generate((_, chunk) => channel.Writer.TryWrite(chunk), stop.Token);
                 channel.Writer.TryWrite(new GenerationChunk("", result.GeneratedIds.LastOrDefault(-1), result));
                 channel.Writer.TryComplete();
             }
             catch (Exception e) { channel.Writer.TryComplete(e); }
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        await foreach (var chunk in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-            yield return chunk;
-        await producer.ConfigureAwait(false);
+        try
+        {
+            await foreach (var chunk in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+                yield return chunk;
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            await producer.ConfigureAwait(false);
+        }
     }
 
     /// <summary>Logits [T, vocab] (float32) of a full forward pass over <paramref name="ids"/>.</summary>
-    public Tensor PromptLogits(IReadOnlyList<int> ids)
+    public Tensor PromptLogits(IReadOnlyList<int> ids) => Exclusive(() =>
     {
-        gate.Wait();
-        try
-        {
-            using var _ = no_grad();
-            using var scope = NewDisposeScope();
-            var input = tensor(ids.Select(i => (long)i).ToArray(), device: Model.Device).unsqueeze(0);
-            var logits = Model.Forward(Model.Embed(input), arange(ids.Count, device: Model.Device).unsqueeze(0));
-            return logits.squeeze(0).cpu().MoveToOuterDisposeScope();
-        }
-        finally { gate.Release(); }
+        using var scope = NewDisposeScope();
+        return EmbeddingLogits(EmbedIds(ids)).MoveToOuterDisposeScope();
+    });
+
+    /// <summary>Logits [L, vocab] on the CPU of a full forward pass over input embeddings [L, hidden].</summary>
+    internal Tensor EmbeddingLogits(Tensor embeddings)
+    {
+        using var scope = NewDisposeScope();
+        var logits = Model.Forward(embeddings.unsqueeze(0), arange(embeddings.shape[0], device: Model.Device).unsqueeze(0));
+        return logits.squeeze(0).cpu().MoveToOuterDisposeScope();
     }
 
     GenerationResult[] Run(IReadOnlyList<IReadOnlyList<int>> prompts, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk)
     {
         foreach (var ids in prompts)
             if (ids.Count == 0) throw new ArgumentException("A prompt tokenised to no tokens; add text or enable the BOS token.");
+        return RunExclusive(() => prompts.Select(ids => new PromptSequence(ids, EmbedIds(ids))).ToList(), options, cancellation, onChunk);
+    }
+
+    /// <summary>Text embeddings [T, hidden] of <paramref name="ids"/>.</summary>
+    internal Tensor EmbedIds(IReadOnlyList<int> ids)
+    {
+        using var input = tensor(ids.Select(i => (long)i).ToArray(), device: Model.Device);
+        return Model.Embed(input);
+    }
+
+    /// <summary>Builds the rows and generates, one request at a time, without gradients, releasing every temporary tensor.</summary>
+    internal GenerationResult[] RunExclusive(Func<List<PromptSequence>> buildRows, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk)
+    {
         gate.Wait(cancellation);
         try
         {
             using var _ = no_grad();
             using var scope = NewDisposeScope();
-            var rows = prompts.Select(ids =>
-            {
-                var input = tensor(ids.Select(i => (long)i).ToArray(), device: Model.Device);
-                return new PromptSequence(ids, Model.Embed(input));
-            }).ToList();
-            return Engine.Run(rows, options, cancellation, onChunk);
+            return Engine.Run(buildRows(), options, cancellation, onChunk);
+        }
+        finally { gate.Release(); }
+    }
+
+    /// <summary>Runs <paramref name="work"/> under the model's lock without gradients.</summary>
+    internal T Exclusive<T>(Func<T> work)
+    {
+        gate.Wait();
+        try
+        {
+            using var _ = no_grad();
+            return work();
         }
         finally { gate.Release(); }
     }

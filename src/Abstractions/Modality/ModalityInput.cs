@@ -9,12 +9,15 @@ namespace LlavaModal.Modality;
 /// <param name="Source">A file path or description used in error messages.</param>
 public sealed record ModalityInput(ReadOnlyMemory<byte> Data, string? MediaType = null, string? Source = null)
 {
+    /// <summary>The modality this input is for (<c>image</c>, <c>audio</c>); null routes it by media type to the plugin that accepts it.</summary>
+    public string? Modality { get; init; }
+
     /// <summary>Reads a file; the media type is guessed from the extension.</summary>
     /// <exception cref="LlavaModalException">The file does not exist or cannot be read.</exception>
-    public static ModalityInput FromFile(string path)
+    public static ModalityInput FromFile(string path, string? modality = null)
     {
         if (!File.Exists(path)) throw new LlavaModalException($"{path}: file not found.");
-        try { return new ModalityInput(File.ReadAllBytes(path), MediaTypes.FromExtension(Path.GetExtension(path)), path); }
+        try { return new ModalityInput(File.ReadAllBytes(path), MediaTypes.FromExtension(Path.GetExtension(path)), path) { Modality = modality }; }
         catch (IOException e) { throw new LlavaModalException($"{path}: cannot be read: {e.Message}", e); }
         catch (UnauthorizedAccessException e) { throw new LlavaModalException($"{path}: cannot be read: {e.Message}", e); }
     }

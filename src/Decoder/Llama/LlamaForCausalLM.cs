@@ -47,7 +47,8 @@ public sealed class LlamaForCausalLM : nn.Module
         var config = LlamaConfig.Load(Path.Combine(directory, "config.json"));
         using var checkpoint = SafeTensorsCheckpoint.Open(directory);
         var lm = new LlamaForCausalLM(config, dtype, device);
-        lm.LoadWeights(checkpoint, name => name, _ => true);
+        var layout = DecoderWeightLayout.Detect(checkpoint);
+        lm.LoadWeights(checkpoint, layout.ToCheckpointName, layout.BelongsToDecoder);
         return lm;
     }
 

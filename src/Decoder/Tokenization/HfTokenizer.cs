@@ -32,8 +32,11 @@ public sealed partial class HfTokenizer
     private readonly FrozenSet<int> _legacyAddedIds;
     private readonly int _spaceSymbolId;
 
+    private readonly string _directory;
+
     private HfTokenizer(SentencePieceModel model, TokenizerFiles files, string directory)
     {
+        _directory = directory;
         _model = model;
         _bpe = new SentencePieceBpe(model);
         _pieces = model.Pieces;
@@ -177,6 +180,31 @@ public sealed partial class HfTokenizer
         }
 
         return new HfTokenizer(SentencePieceModel.Load(modelPath), files, modelDirectory);
+    }
+
+    /// <summary>
+    /// A tokenizer that also knows <paramref name="placeholders"/> (media markers such as <c>&lt;audio&gt;</c>) as
+    /// special tokens, with new ids after the vocabulary for those it does not know yet. The multimodal model
+    /// replaces those ids by media embeddings, so they never reach the embedding table.
+    /// </summary>
+    internal HfTokenizer WithPlaceholders(IEnumerable<string> placeholders)
+    {
+        var missing = placeholders.Where(p => TokenToId(p) is null).Distinct(StringComparer.Ordinal).ToList();
+        if (missing.Count == 0)
+        {
+            return this;
+        }
+
+        TokenizerFiles files = TokenizerFiles.Load(_directory);
+        int next = VocabSize;
+        foreach (string placeholder in missing)
+        {
+            files.AddedTokens[next] = new AddedToken(placeholder, next, false, false, false);
+            files.AdditionalSpecialTokens.Add(placeholder);
+            next++;
+        }
+
+        return new HfTokenizer(_model, files, _directory);
     }
 
     private int? SpecialId(TokenizerFiles files, string key) =>
