@@ -17,17 +17,19 @@ internal sealed class ClipEncoder : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Runs the first <paramref name="count"/> layers, adding each layer's output to <paramref name="hiddenStates"/>.</summary>
-    /// <param name="x">[B, T, hidden] (already added to <paramref name="hiddenStates"/> by the caller).</param>
+    /// <summary>Runs the first <paramref name="count"/> layers, reporting its input (index 0) and each layer's output (index i) to <paramref name="onState"/>.</summary>
+    /// <param name="x">[B, T, hidden]; freed like any other state when not kept.</param>
     /// <param name="count">Layers to run; later layers are skipped because nothing reads them.</param>
-    /// <param name="hiddenStates">Receives the outputs, moved to the caller's dispose scope.</param>
-    public void forward(Tensor x, int count, List<Tensor> hiddenStates)
+    /// <param name="onState">Receives (hidden-state index, output); returns true to keep the tensor, false to let it be freed once the next layer has consumed it.</param>
+    public void forward(Tensor x, int count, Func<int, Tensor, bool> onState)
     {
         var h = x;
         for (int i = 0; i < count; i++)
         {
-            h = layers[i].forward(h);
-            hiddenStates.Add(h);
+            var next = layers[i].forward(h);
+            if (!onState(i, h)) h.Dispose();
+            h = next;
         }
+        if (!onState(count, h)) h.Dispose();
     }
 }

@@ -140,7 +140,7 @@ public sealed class ClipVisionModel : nn.Module
         if (count < 0 || count > Config.NumHiddenLayers)
             throw new ArgumentOutOfRangeException(nameof(layers), count, $"must be within 0..{Config.NumHiddenLayers}.");
         using var _ = no_grad();
-        return vision_model.forward(pixelValues, count);
+        return vision_model.forward(pixelValues, count).Select(s => s!).ToList();
     }
 
     /// <summary>
@@ -153,8 +153,8 @@ public sealed class ClipVisionModel : nn.Module
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var states = vision_model.forward(pixelValues, selectedStates.Max());
-        var picked = selectedStates.Select(i => Selection.KeepsClsToken ? states[i] : states[i].narrow(1, 1, states[i].shape[1] - 1)).ToList();
+        var states = vision_model.forward(pixelValues, selectedStates.Max(), i => selectedStates.Contains(i));
+        var picked = selectedStates.Select(i => states[i]!).Select(s => Selection.KeepsClsToken ? s : s.narrow(1, 1, s.shape[1] - 1)).ToList();
         var features = picked.Count == 1 ? picked[0].alias() : cat(picked, -1);
         return features.MoveToOuterDisposeScope();
     }

@@ -30,12 +30,21 @@ internal sealed class ClipVisionTransformer : nn.Module
     /// <summary>Hidden states 0..<paramref name="layers"/>: 0 = normed embeddings, i = output of layer i.</summary>
     /// <param name="pixelValues">[B, C, H, W].</param>
     /// <param name="layers">How many encoder layers to run.</param>
-    public List<Tensor> forward(Tensor pixelValues, int layers)
+    /// <param name="keep">Which states to return (null: all); the others are freed as soon as the next layer has read them.</param>
+    /// <returns><paramref name="layers"/> + 1 entries, null where not kept.</returns>
+    public Tensor?[] forward(Tensor pixelValues, int layers, Predicate<int>? keep = null)
     {
         using var scope = NewDisposeScope();
-        var states = new List<Tensor> { pre_layrnorm.forward(embeddings.forward(pixelValues)) };
-        encoder.forward(states[0], layers, states);
-        foreach (var s in states) s.MoveToOuterDisposeScope();
+        var states = new Tensor?[layers + 1];
+        Tensor normed;
+        using (var embedded = embeddings.forward(pixelValues)) normed = pre_layrnorm.forward(embedded);
+        encoder.forward(normed, layers, (i, h) =>
+        {
+            if (!(keep?.Invoke(i) ?? true)) return false;
+            states[i] = h;
+            return true;
+        });
+        foreach (var s in states) s?.MoveToOuterDisposeScope();
         return states;
     }
 }

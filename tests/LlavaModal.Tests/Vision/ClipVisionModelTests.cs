@@ -125,6 +125,9 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
         var b = fx.Preprocess.Read("img1.pad.pixel_values");
         var batched = fx.Tower.SelectFeatures(cat([a, b], 0));
         Parity.AssertClose(batched, cat([fx.Tower.SelectFeatures(a), fx.Tower.SelectFeatures(b)], 0), 1e-6, "batched");
+        // The caller's input survives encoding and can be reused.
+        Assert.True(Same(fx.Tower.SelectFeatures(a), fx.Tower.SelectFeatures(a)));
+        Assert.Equal(4, fx.Tower.HiddenStates(a).Count);
     }
 
     [Fact]
