@@ -131,6 +131,17 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
     }
 
     [Fact]
+    public void BFloat16_tower_takes_float32_pixels_and_stays_close_to_float32()
+    {
+        using var scope = NewDisposeScope();
+        using var checkpoint = SafeTensorsCheckpoint.Open(Fixtures.LlavaTinyA);
+        using var model = ClipVisionModel.Load(checkpoint, fx.Tower.Config, "vision_tower.", ScalarType.BFloat16, CPU);
+        var features = model.SelectFeatures(Pixels);
+        Assert.Equal(ScalarType.BFloat16, features.dtype);
+        Parity.AssertClose(features, fx.Tower.SelectFeatures(Pixels), 5e-2, "bfloat16 vs float32");
+    }
+
+    [Fact]
     public void Wrong_image_size_is_refused_with_the_expected_shape()
     {
         using var scope = NewDisposeScope();
