@@ -1,0 +1,27 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Encoders.Vision.Clip;
+
+/// <summary>Feed-forward block: <c>fc2(act(fc1(x)))</c>, <c>act</c> being quick_gelu for OpenAI CLIP.</summary>
+internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
+{
+#pragma warning disable IDE1006 // field names are checkpoint tensor names
+    readonly nn.Module<Tensor, Tensor> fc1, fc2;
+#pragma warning restore IDE1006
+    readonly Func<Tensor, Tensor> activation;
+
+    public ClipMlp(ClipVisionConfig c, ScalarType dtype, Device? device) : base(nameof(ClipMlp))
+    {
+        activation = c.Activation;
+        fc1 = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: true, device, dtype);
+        fc2 = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: true, device, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return fc2.forward(activation(fc1.forward(x))).MoveToOuterDisposeScope();
+    }
+}
