@@ -131,7 +131,7 @@ public sealed record LlamaConfig
         };
     }
 
-    static ScalarType ParseDType(JsonConfig json) => json.String("torch_dtype", "float32") switch
+    internal static ScalarType ParseDType(JsonConfig json) => json.String("torch_dtype", "float32") switch
     {
         "float32" => ScalarType.Float32,
         "float16" => ScalarType.Float16,

@@ -60,7 +60,7 @@ public sealed class MultimodalModel : IDisposable
         var config = JsonConfig.Load(configPath);
         var textConfig = LlamaConfig.FromJson(config.Has("text_config") ? config.Section("text_config") : config);
         var device = options.ResolveDevice();
-        var dtype = options.DType ?? (config.Has("torch_dtype") ? LlamaConfig.FromJson(config).TorchDType : textConfig.TorchDType);
+        var dtype = options.DType ?? (config.Has("torch_dtype") ? LlamaConfig.ParseDType(config) : textConfig.TorchDType);
 
         var bindings = new List<ModalityBinding>();
         LlamaForCausalLM? decoder = null;

@@ -1,0 +1,101 @@
+using LlavaModal.Checkpoints;
+using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Encoders.Vision.Preprocessing;
+using LlavaModal.Modality;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Encoders.Vision.Llava;
+
+/// <summary>
+/// The reference image plugin: decodes an image, preprocesses it as the checkpoint's image processor does (LLaVA-1.5
+/// pads to a square first), runs the CLIP vision tower and returns the selected hidden states. Also accepts a
+/// safetensors file holding a ready <c>pixel_values</c> tensor [1, 3, H, W], to feed exactly preprocessed pixels.
+/// </summary>
+public sealed class ClipImageEncoder : IModalityEncoder
+{
+    /// <summary>Media type of a safetensors file with a <c>pixel_values</c> tensor.</summary>
+    public const string PixelValuesMediaType = "application/x-safetensors";
+
+    readonly ClipVisionModel tower;
+    readonly ClipImageProcessor processor;
+    readonly ImageLoader loader;
+
+    /// <summary>Creates the plugin from a loaded tower, a processor and a loader.</summary>
+    public ClipImageEncoder(ClipVisionModel tower, ClipImageProcessor processor, ImageLoader? loader = null)
+    {
+        this.tower = tower;
+        this.processor = processor;
+        this.loader = loader ?? new ImageLoader();
+    }
+
+    /// <summary>The vision tower.</summary>
+    public ClipVisionModel Tower => tower;
+
+    /// <summary>The image processor.</summary>
+    public ClipImageProcessor Processor => processor;
+
+    /// <inheritdoc />
+    public string Modality => "image";
+
+    /// <inheritdoc />
+    public string Placeholder => "<image>";
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> MediaTypes { get; } = ["image/*", PixelValuesMediaType];
+
+    /// <inheritdoc />
+    public int OutputWidth => tower.OutputWidth;
+
+    /// <inheritdoc />
+    public int? FixedTokenCount => tower.TokenCount;
+
+    /// <inheritdoc />
+    public bool Accepts(ModalityInput input)
+    {
+        if (input.MediaType is { } type) return MediaTypes.Any(p => LlavaModal.Modality.MediaTypes.Matches(type, p));
+        return IsSafeTensors(input) || SixLabors.ImageSharp.Image.DetectFormat(input.Data.Span) is not null;
+    }
+
+    static bool IsSafeTensors(ModalityInput input) =>
+        LlavaModal.Modality.MediaTypes.Matches(input.MediaType, PixelValuesMediaType)
+        || (input.Source?.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ?? false);
+
+    /// <inheritdoc />
+    public PreparedInput Prepare(ModalityInput input)
+    {
+        var source = input.Describe();
+        if (IsSafeTensors(input)) return new PreparedInput(ReadPixelValues(input, source), tower.TokenCount, source);
+        var image = loader.Load(input.Data.ToArray(), source);
+        var pixels = processor.Preprocess(image).ToTensor();
+        return new PreparedInput(pixels, tower.TokenCount, source);
+    }
+
+    Tensor ReadPixelValues(ModalityInput input, string source)
+    {
+        var temp = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(temp, input.Data.ToArray());
+            using var file = SafeTensorsFile.Open(temp);
+            if (!file.Tensors.TryGetValue("pixel_values", out var info))
+                throw new LlavaModalException($"{source}: safetensors input has no 'pixel_values' tensor.");
+            long size = tower.Config.ImageSize;
+            if (!info.Shape.SequenceEqual(new long[] { 1, tower.Config.NumChannels, size, size }))
+                throw new LlavaModalException($"{source}: pixel_values has shape [{string.Join(", ", info.Shape)}], expected [1, {tower.Config.NumChannels}, {size}, {size}].");
+            return file.Read("pixel_values", ScalarType.Float32);
+        }
+        catch (CheckpointException e) { throw new LlavaModalException($"{source}: {e.Message}", e); }
+        finally { File.Delete(temp); }
+    }
+
+    /// <inheritdoc />
+    public Tensor Encode(PreparedInput input, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var pixels = input.Values.to(tower.DType, device);
+        return tower.SelectFeatures(pixels).squeeze(0).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => tower.Dispose();
+}

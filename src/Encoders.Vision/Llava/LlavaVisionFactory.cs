@@ -1,0 +1,49 @@
+using LlavaModal.Checkpoints;
+using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Encoders.Vision.Preprocessing;
+using LlavaModal.Modality;
+
+namespace LlavaModal.Encoders.Vision.Llava;
+
+/// <summary>
+/// Loads the image plugin of a LLaVA checkpoint (<c>model_type: llava</c>): the CLIP tower from <c>vision_config</c> and
+/// <c>vision_tower.*</c>, the projector (<c>mlp2x_gelu</c> unless <c>projector_type</c> says otherwise, activation
+/// <c>projector_hidden_act</c>) from <c>multi_modal_projector.*</c>, and the image processor from <c>preprocessor_config.json</c>.
+/// </summary>
+public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IModalityEncoderFactory
+{
+    readonly LlavaVisionOptions options = options ?? new LlavaVisionOptions();
+
+    /// <inheritdoc />
+    public string Modality => "image";
+
+    /// <inheritdoc />
+    public ModalityBinding? TryLoad(ModalityLoadContext context)
+    {
+        var config = context.Config;
+        if (!config.Has("vision_config")) return null;
+        var tower = ClipVisionModel.LoadFromLlava(config, context.Weights, context.DType, context.Device);
+        ProjectorModule? projector = null;
+        try
+        {
+            if (config.OptionalInt("image_seq_length") is int declared && declared != tower.TokenCount)
+                throw config.Error("image_seq_length", $"is {declared}, but the vision tower yields {tower.TokenCount} tokens per image.");
+            var type = config.String("projector_type", "mlp2x_gelu");
+            var activation = config.String("projector_hidden_act", "gelu");
+            try { projector = Projectors.Create(type, tower.OutputWidth, context.DecoderHiddenSize, activation, context.DType, context.Device); }
+            catch (ArgumentException e) { throw config.Error(e.ParamName == "name" ? "projector_hidden_act" : "projector_type", e.Message); }
+            var prefix = context.Weights.Contains("model.multi_modal_projector.linear_1.weight") ? "model.multi_modal_projector." : "multi_modal_projector.";
+            if (projector.Type != "identity") StateDictLoader.Load(projector, context.Weights, prefix);
+            projector.eval();
+            var processor = ClipImageProcessor.FromDirectory(context.ModelDirectory, options.PadToSquare);
+            var encoder = new ClipImageEncoder(tower, processor, new ImageLoader(options.Loader));
+            return new ModalityBinding(encoder, projector, config.OptionalInt("image_token_index") ?? 32000);
+        }
+        catch
+        {
+            tower.Dispose();
+            projector?.Dispose();
+            throw;
+        }
+    }
+}
