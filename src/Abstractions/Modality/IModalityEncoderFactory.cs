@@ -34,10 +34,13 @@ public sealed record ModalityLoadContext(string ModelDirectory, JsonConfig Confi
 /// <param name="PlaceholderTokenId">The id the checkpoint's config gives the placeholder (e.g. LLaVA's <c>image_token_index</c>), checked against the tokenizer.</param>
 public sealed record ModalityBinding(IModalityEncoder Encoder, IProjector Projector, int? PlaceholderTokenId = null) : IDisposable
 {
+    /// <summary>False when someone else (a DI container) owns the encoder's lifetime.</summary>
+    public bool OwnsEncoder { get; init; } = true;
+
     /// <inheritdoc />
     public void Dispose()
     {
-        Encoder.Dispose();
+        if (OwnsEncoder) Encoder.Dispose();
         (Projector as IDisposable)?.Dispose();
     }
 }
