@@ -110,6 +110,19 @@ public class WhisperEncoderLoadingTests(ITestOutputHelper output)
         Assert.Contains("conv1.weight", e.Message);
     }
 
+    static string[] EncoderNames(string prefix) => [prefix + "conv1.weight", prefix + "conv2.weight", prefix + "embed_positions.weight"];
+
+    [Fact]
+    public void Prefix_detection_handles_bare_ambiguous_and_lookalike_names()
+    {
+        Assert.Equal("", WhisperEncoder.DetectPrefix(EncoderNames(""), "ckpt"));
+        // "xconv1.weight" is not under a dotted prefix, and a conv1 without conv2 / positions is not an encoder.
+        Assert.Equal("audio_tower.", WhisperEncoder.DetectPrefix([.. EncoderNames("audio_tower."), "xconv1.weight", "vision.conv1.weight"], "ckpt"));
+        Assert.Equal("model.encoder.", WhisperEncoder.DetectPrefix([.. EncoderNames("model.encoder."), .. EncoderNames("teacher.")], "ckpt"));
+        var e = Assert.Throws<CheckpointException>(() => WhisperEncoder.DetectPrefix([.. EncoderNames("a."), .. EncoderNames("b.")], "ckpt"));
+        Assert.Contains("'a.', 'b.'", e.Message);
+    }
+
     [Theory]
     [InlineData("{\"model_type\": \"llama\"}", "model_type")]
     [InlineData("{\"d_model\": \"wide\"}", "d_model")]
