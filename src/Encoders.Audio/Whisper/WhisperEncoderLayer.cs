@@ -1,0 +1,45 @@
+using LlavaModal.Modality;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Encoders.Audio.Whisper;
+
+/// <summary>Pre-LN encoder layer: <c>h = x + attn(ln(x)); out = h + fc2(act(fc1(ln(h))))</c>.</summary>
+internal sealed class WhisperEncoderLayer : nn.Module
+{
+    // LayerNorm epsilon is not configurable in Whisper: torch's default.
+    internal const double LayerNormEps = 1e-5;
+
+#pragma warning disable IDE1006 // field names are checkpoint tensor names
+    readonly WhisperAttention self_attn;
+    readonly LayerNorm self_attn_layer_norm, final_layer_norm;
+    readonly Linear fc1, fc2;
+#pragma warning restore IDE1006
+    readonly Func<Tensor, Tensor> activation;
+
+    public WhisperEncoderLayer(WhisperEncoderConfig c, ScalarType dtype, Device? device) : base(nameof(WhisperEncoderLayer))
+    {
+        self_attn = new WhisperAttention(c, dtype, device);
+        self_attn_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: device, dtype: dtype);
+        fc1 = nn.Linear(c.DModel, c.EncoderFfnDim, hasBias: true, device: device, dtype: dtype);
+        fc2 = nn.Linear(c.EncoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
+        final_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: device, dtype: dtype);
+        activation = Activations.Get(c.ActivationFunction);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + self_attn.forward(self_attn_layer_norm.forward(x));
+        var output = h + fc2.forward(activation(fc1.forward(final_layer_norm.forward(h))));
+        // The reference clamps fp16 overflow back into range rather than propagating inf/NaN.
+        if (output.dtype == ScalarType.Float16 && (output.isinf().any().item<bool>() || output.isnan().any().item<bool>()))
+        {
+            const double clamp = 65504.0 - 1000.0;
+            output = output.clamp(-clamp, clamp);
+        }
+        return output.MoveToOuterDisposeScope();
+    }
+}
