@@ -1,5 +1,7 @@
 using System.CommandLine;
 using LlavaModal.Decoder;
+using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Encoders.Vision.Llava;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Cli;
@@ -10,13 +12,19 @@ internal sealed class LoadOptions
     readonly Option<string?> dtype = new("--dtype") { Description = "Compute dtype: f32, bf16 or f16 (default: as the checkpoint's torch_dtype)." };
     readonly Option<string> device = new("--device") { Description = "cpu (default), cuda or cuda:N (needs the CUDA build).", DefaultValueFactory = _ => "cpu" };
     readonly Option<string?> template = new("--chat-template") { Description = "Override the detected chat template: vicuna_v1, llama2, llama3, chatml." };
+    readonly Option<bool> noPad = new("--no-pad") { Description = "Do not pad images to a square before resizing (LLaVA-1.5 pads; without padding the centre crop cuts the sides)." };
 
     public void AddTo(Command command)
     {
         command.Options.Add(dtype);
         command.Options.Add(device);
         command.Options.Add(template);
+        command.Options.Add(noPad);
     }
+
+    /// <summary>Loads a model folder with every built-in modality plugin.</summary>
+    public MultimodalModel LoadModel(ParseResult parse, string directory) =>
+        MultimodalModel.Load(directory, [new LlavaVisionFactory(new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad) })], Read(parse));
 
     public ModelLoadOptions Read(ParseResult parse) => new()
     {

@@ -1,56 +1,67 @@
 using System.CommandLine;
 using System.Text.Json;
 using LlavaModal.Checkpoints;
-using LlavaModal.Decoder;
 using LlavaModal.Decoder.Chat;
 using LlavaModal.Decoder.Generation;
+using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Modality;
 
 namespace LlavaModal.Cli.Commands;
 
-/// <summary><c>llava-modal generate</c>: one prompt in, generated text out (streamed, or as JSON).</summary>
+/// <summary><c>llava-modal generate</c>: one prompt (with images) in, generated text out (streamed, or as JSON).</summary>
 internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model folder in Hugging Face layout (config.json, safetensors, tokenizer files).", Required = true };
+        var model = new Option<string>("--model") { Description = "Model folder in Hugging Face layout (LLaMA or LLaVA: config.json, safetensors, tokenizer files).", Required = true };
         var prompt = new Option<string>("--prompt") { Description = "The prompt (a user message, or verbatim text with --raw).", Required = true };
+        var images = new Option<string[]>("--image") { Description = "Image file (repeatable); spliced where <image> stands, else put before the prompt on its own line." };
         var raw = new Option<bool>("--raw") { Description = "Tokenise the prompt verbatim instead of applying the chat template (BOS is still added as the tokenizer config says)." };
         var system = new Option<string?>("--system") { Description = "System message replacing the chat template's default." };
-        var sampling = new SamplingOptions();
         var json = new Option<bool>("--json") { Description = "Print one JSON object: prompt_ids, generated_ids, text, finish_reason, prompt_tokens, completion_tokens, prefill_ms, decode_tokens_per_s." };
-        var logitsOut = new Option<string?>("--logits-out") { Description = "Write the prompt's forward-pass logits [prompt length, vocab] (float32, tensor 'logits') to this safetensors file." };
+        var logitsOut = new Option<string?>("--logits-out") { Description = "Write the prompt's forward-pass logits [positions, vocab] (float32, tensor 'logits'; image positions included) to this safetensors file." };
+        var sampling = new SamplingOptions();
         var load = new LoadOptions();
 
-        var command = new Command("generate", "Generate a reply to a prompt.") { model, prompt, raw, system, json, logitsOut };
+        var command = new Command("generate", "Generate a reply to a prompt, optionally about images.") { model, prompt, images, raw, system, json, logitsOut };
         sampling.AddTo(command);
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
         {
             var options = sampling.Read(parse);
-            using var lm = LanguageModel.Load(parse.GetValue(model)!, load.Read(parse));
+            var modelDir = parse.GetValue(model)!;
+            var inputs = (parse.GetValue(images) ?? []).Select(path => ModalityInput.FromFile(path, "image")).ToList();
+            using var mm = load.LoadModel(parse, modelDir);
             var text = parse.GetValue(prompt)!;
-            if (!parse.GetValue(raw))
+            MultimodalPrompt request;
+            if (parse.GetValue(raw))
+            {
+                if (parse.GetValue(system) is not null)
+                    throw new ArgumentException("--system applies to the chat template; it cannot be combined with --raw.");
+                request = new MultimodalPrompt(text, inputs);
+            }
+            else
             {
                 var messages = new List<ChatMessage>();
                 if (parse.GetValue(system) is { } sys) messages.Add(new ChatMessage(ChatRole.System, sys));
                 messages.Add(new ChatMessage(ChatRole.User, text));
-                text = lm.RenderChat(messages);
-            }
-            else if (parse.GetValue(system) is not null)
-            {
-                throw new ArgumentException("--system applies to the chat template; it cannot be combined with --raw.");
+                request = mm.RenderChat(messages, inputs);
             }
 
             if (parse.GetValue(logitsOut) is { } logitsPath)
-                WriteLogits(lm, text, logitsPath, parse.GetValue(model)!);
+            {
+                OutputGuard.RefuseInsideInput(logitsPath, modelDir, "--logits-out");
+                var (logits, _, _) = mm.PromptLogits(request);
+                using (logits) SafeTensorsWriter.Write(logitsPath, [new("logits", logits)]);
+            }
 
             if (parse.GetValue(json))
             {
-                var result = lm.Generate(text, options, cancellation);
+                var result = mm.Generate(request, options, cancellation);
                 Console.WriteLine(JsonSerializer.Serialize(ToJson(result), JsonOutput));
                 return 0;
             }
-            await foreach (var chunk in lm.GenerateStreamingAsync(text, options, cancellation).ConfigureAwait(false))
+            await foreach (var chunk in mm.GenerateStreamingAsync(request, options, cancellation).ConfigureAwait(false))
                 Console.Write(chunk.Text);
             Console.WriteLine();
             return 0;
@@ -71,11 +82,4 @@ internal static class GenerateCommand
         ["prefill_ms"] = Math.Round(r.Prefill.TotalMilliseconds, 3),
         ["decode_tokens_per_s"] = Math.Round(r.DecodeTokensPerSecond, 3),
     };
-
-    static void WriteLogits(LanguageModel lm, string text, string path, string modelDir)
-    {
-        OutputGuard.RefuseInsideInput(path, modelDir, "--logits-out");
-        using var logits = lm.PromptLogits(lm.Tokenizer.Encode(text));
-        SafeTensorsWriter.Write(path, [new("logits", logits)]);
-    }
 }
