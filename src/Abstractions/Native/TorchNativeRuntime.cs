@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
@@ -45,11 +44,6 @@ public static class TorchNativeRuntime
 
     /// <summary>Path of the patched copy in use, when <see cref="Status"/> is <see cref="NativeCompatStatus.Patched"/>.</summary>
     public static string? PatchedLibraryPath { get; private set; }
-
-#pragma warning disable CA2255 // A library initialiser is the point: consumers must not need a manual step before the first tensor.
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Initialize() => EnsureLoadable();
 
     /// <summary>
     /// Checks the system libstdc++ and, only if it lacks <c>GLIBCXX_3.4.32</c>, arranges for TorchSharp to load a

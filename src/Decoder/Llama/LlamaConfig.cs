@@ -60,13 +60,24 @@ public sealed record LlamaConfig
     /// <summary>Query heads per key/value head.</summary>
     public int KeyValueGroups => NumAttentionHeads / NumKeyValueHeads;
 
-    /// <summary>Reads a <c>config.json</c> file.</summary>
-    public static LlamaConfig Load(string configPath) => FromJson(JsonConfig.Load(configPath));
+    /// <summary>The architecture keys a top-level <c>config.json</c> must state (every <c>save_pretrained</c> writes them).</summary>
+    public static readonly IReadOnlyList<string> RequiredKeys = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"];
+
+    /// <summary>Reads a LLaMA <c>config.json</c> file (the architecture keys in <see cref="RequiredKeys"/> must be present).</summary>
+    public static LlamaConfig Load(string configPath) => FromJson(JsonConfig.Load(configPath), requireArchitecture: true);
 
     /// <summary>Reads a parsed config object (top level of a LLaMA config, or a LLaVA <c>text_config</c>).</summary>
-    /// <exception cref="ConfigException">An unsupported value or a malformed key, naming the key.</exception>
-    public static LlamaConfig FromJson(JsonConfig json)
+    /// <param name="json">The object.</param>
+    /// <param name="requireArchitecture">
+    /// True for a top-level config, where a missing size is an error; false for a nested <c>text_config</c>, which
+    /// the reference writes with only the values that differ from the class defaults.
+    /// </param>
+    /// <exception cref="ConfigException">A missing required key, an unsupported value or a malformed key, naming the key.</exception>
+    public static LlamaConfig FromJson(JsonConfig json, bool requireArchitecture = false)
     {
+        if (requireArchitecture)
+            foreach (var key in RequiredKeys)
+                if (!json.Has(key)) throw json.Error(key, "required but missing.");
         var modelType = json.String("model_type", "llama");
         if (modelType is not ("llama" or "mistral"))
             throw json.Error("model_type", $"'{modelType}' is not a LLaMA-architecture model (supported: llama, mistral).");

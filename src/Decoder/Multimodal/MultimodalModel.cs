@@ -58,7 +58,7 @@ public sealed class MultimodalModel : IDisposable
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var configPath = Path.Combine(directory, "config.json");
         var config = JsonConfig.Load(configPath);
-        var textConfig = LlamaConfig.FromJson(config.Has("text_config") ? config.Section("text_config") : config);
+        var textConfig = config.Has("text_config") ? LlamaConfig.FromJson(config.Section("text_config")) : LlamaConfig.FromJson(config, requireArchitecture: true);
         var device = options.ResolveDevice();
         var dtype = options.DType ?? (config.Has("torch_dtype") ? LlamaConfig.ParseDType(config) : textConfig.TorchDType);
 
