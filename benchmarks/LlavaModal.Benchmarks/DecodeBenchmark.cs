@@ -77,6 +77,12 @@ internal static class DecodeBenchmark
         using var lm = LanguageModel.Load(dir);
         // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.
         var engine = new GenerationEngine(lm.Model, lm.Tokenizer, [], lm.Model.Config.PadTokenId ?? 0);
+        // Checkpoints written by `init` pair a 32000-row head with the repository's small test tokenizer, whose
+        // detokenizer rejects ids past its vocabulary. Mask those logits in place (one fill per step, negligible)
+        // so the real generation loop, detokenizer included, can run on them.
+        int decodable = lm.Tokenizer.VocabSize;
+        if (decodable < lm.Model.Config.VocabSize)
+            engine.StepLogitsObserver = logits => { using var tail = logits.narrow(-1, decodable, logits.shape[^1] - decodable); tail.fill_(float.NegativeInfinity); };
         long parameters = lm.Model.ParameterCount;
         var rows = new List<DecodeRow>();
         foreach (int length in promptLengths)
