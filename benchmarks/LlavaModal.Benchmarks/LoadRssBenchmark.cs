@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using LlavaModal.Decoder.Llama;
 
 namespace LlavaModal.Benchmarks;
 
@@ -35,16 +34,19 @@ internal static class LoadRssBenchmark
             ($"sharded {shardMb} MB", Path.Combine(cache, $"{tag}-shard{shardMb}"), shardMb * (1L << 20)),
         };
         var rows = new List<LoadRow>();
+        Phase? breakdownRow = null;
         try
         {
             foreach (var (name, dir, maxShard) in variants)
             {
                 Checkpoints.Ensure(cache, Path.GetFileName(dir), preset, dtype, maxShard);
                 long weights = Checkpoints.WeightBytes(dir);
-                var child = RunChild(dir, tokens);
+                var child = RunChild(dir, tokens, breakdown: false);
                 rows.Add(new LoadRow(name, dir, Checkpoints.ShardCount(dir), weights, child));
                 Console.Error.WriteLine($"  {name}: peak {Report.MiB(child.HwmAfterLoad)} for {Report.MiB(weights)} of weights, load {Report.F(child.LoadMs, 0)} ms");
             }
+            // Where the time and memory go: the same load, split into module construction and reading weights.
+            breakdownRow = RunChild(variants[0].Dir, tokens, breakdown: true).Phases;
         }
         finally
         {
@@ -55,7 +57,7 @@ internal static class LoadRssBenchmark
 
         if (json)
         {
-            Console.WriteLine(Report.ToJson(new { benchmark = "load-rss", machine = Report.Machine(), preset, dtype = dtype.ToString(), rows }));
+            Console.WriteLine(Report.ToJson(new { benchmark = "load-rss", machine = Report.Machine(), preset, dtype = dtype.ToString(), rows, breakdown = breakdownRow }));
             return 0;
         }
         Console.WriteLine($"load-rss: {preset} {dtype}, LlamaForCausalLM.FromPretrained in a child process; {Report.Machine()}");
@@ -68,10 +70,13 @@ internal static class LoadRssBenchmark
             ]));
         Console.WriteLine("peak RSS is VmHWM after loading (before the forward pass); after the forward pass it was "
             + string.Join(", ", rows.Select(r => $"{Report.MiB(r.Child.HwmAfterForward)} ({r.Variant})")) + ".");
+        if (breakdownRow is { } p)
+            Console.WriteLine($"breakdown ({variants[0].Name}): constructing the modules {Report.F(p.ConstructMs, 0)} ms (RSS after it {Report.MiB(p.RssAfterConstruct)}: "
+                + $"every parameter is allocated and randomly initialised), reading the weights in place {Report.F(p.ReadWeightsMs, 0)} ms.");
         return rows.All(r => r.Child.LogitsFinite) ? 0 : 1;
     }
 
-    static ChildResult RunChild(string dir, int tokens)
+    static ChildResult RunChild(string dir, int tokens, bool breakdown)
     {
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path.");
         var start = new ProcessStartInfo(exe) { RedirectStandardOutput = true, UseShellExecute = false };
@@ -79,6 +84,7 @@ internal static class LoadRssBenchmark
         if (Path.GetFileNameWithoutExtension(exe) == "dotnet") start.ArgumentList.Add(typeof(LoadRssChild).Assembly.Location);
         foreach (var a in new[] { LoadRssChild.Mode, dir, "--forward-tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture) })
             start.ArgumentList.Add(a);
+        if (breakdown) start.ArgumentList.Add("--breakdown");
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the child process.");
         var output = process.StandardOutput.ReadToEnd();
         process.WaitForExit();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LlavaModal.Checkpoints;
 using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 
@@ -16,6 +17,7 @@ internal static class LoadRssChild
     public static int Run(BenchArgs args)
     {
         int tokens = args.Int("--forward-tokens", 8, min: 1);
+        bool breakdown = args.Flag("--breakdown");
         args.RejectUnknown();
         if (args.Positional.Count != 1) throw new ArgumentException($"{Mode} needs exactly one checkpoint folder.");
         var dir = args.Positional[0];
@@ -25,7 +27,8 @@ internal static class LoadRssChild
         var before = ProcStatus.Read();
 
         var clock = Stopwatch.StartNew();
-        using var model = LlamaForCausalLM.FromPretrained(dir);
+        Phase? phase = null;
+        using var model = breakdown ? LoadInPhases(dir, out phase) : LlamaForCausalLM.FromPretrained(dir);
         double loadMs = clock.Elapsed.TotalMilliseconds;
         var afterLoad = ProcStatus.Read();
         long parameterBytes = model.parameters().Sum(p => p.numel() * p.element_size());
@@ -47,15 +50,36 @@ internal static class LoadRssChild
 
         Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new ChildResult(
             before.RssBytes, before.HwmBytes, afterLoad.RssBytes, afterLoad.HwmBytes, afterForward.RssBytes, afterForward.HwmBytes,
-            loadMs, forwardMs, model.ParameterCount, parameterBytes, model.DType.ToString(), finite, logitsShape)));
+            loadMs, forwardMs, model.ParameterCount, parameterBytes, model.DType.ToString(), finite, logitsShape, phase)));
         return finite ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The steps of <see cref="LlamaForCausalLM.FromPretrained"/>, timed apart: constructing the modules (which
+    /// allocates and randomly initialises every parameter) and reading the weights into them in place.
+    /// </summary>
+    static LlamaForCausalLM LoadInPhases(string dir, out Phase phase)
+    {
+        var config = LlamaConfig.Load(Path.Combine(dir, "config.json"));
+        using var checkpoint = SafeTensorsCheckpoint.Open(dir);
+        var clock = Stopwatch.StartNew();
+        var model = new LlamaForCausalLM(config);
+        double constructMs = clock.Elapsed.TotalMilliseconds;
+        var afterConstruct = ProcStatus.Read();
+        clock.Restart();
+        model.LoadWeights(checkpoint, name => name, _ => true);
+        phase = new Phase(constructMs, afterConstruct.RssBytes, clock.Elapsed.TotalMilliseconds);
+        return model;
     }
 }
 
 /// <summary>What the child reports (bytes and milliseconds).</summary>
 internal sealed record ChildResult(
     long RssBeforeLoad, long HwmBeforeLoad, long RssAfterLoad, long HwmAfterLoad, long RssAfterForward, long HwmAfterForward,
-    double LoadMs, double ForwardMs, long Parameters, long ParameterBytes, string DType, bool LogitsFinite, long[] LogitsShape);
+    double LoadMs, double ForwardMs, long Parameters, long ParameterBytes, string DType, bool LogitsFinite, long[] LogitsShape, Phase? Phases = null);
+
+/// <summary>Where the load time goes (only with <c>--breakdown</c>).</summary>
+internal sealed record Phase(double ConstructMs, long RssAfterConstruct, double ReadWeightsMs);
 
 /// <summary>Resident set size (<c>VmRSS</c>) and its peak (<c>VmHWM</c>) of this process.</summary>
 internal readonly record struct ProcStatus(long RssBytes, long HwmBytes)
