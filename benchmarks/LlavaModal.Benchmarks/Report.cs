@@ -48,5 +48,9 @@ internal static class Report
     public static string DefaultCache() => Path.Combine(Path.GetTempPath(), "llavamodal-bench");
 
     public static string Machine() =>
-        $"{Environment.ProcessorCount} cores, {F(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024), 1)} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, torch threads {TorchSharp.torch.get_num_threads()}";
+        $"{Environment.ProcessorCount} cores, {F(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024), 1)} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, torch threads {TorchSharp.torch.get_num_threads()}, load average {LoadAverage()}";
+
+    /// <summary>The 1-minute load average: on a shared machine, above the core count means the numbers are contended.</summary>
+    public static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 }
