@@ -142,7 +142,7 @@ internal static class DecodeBenchmark
 
 /// <summary>One model and prompt length: medians over the measured runs.</summary>
 internal sealed record DecodeRow(
-    string Model, string DType, long Parameters, int PromptTokens, int NewTokens,
+    string Model, string Dtype, long Parameters, int PromptTokens, int NewTokens,
     double PrefillMsMedian, double PrefillMsMin,
     double DecodeTokensPerSecondMedian, double DecodeTokensPerSecondMin, double DecodeTokensPerSecondMax,
     double FirstStepsMs, double LastStepsMs, double MedianStepMs);

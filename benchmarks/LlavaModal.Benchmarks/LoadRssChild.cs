@@ -76,7 +76,7 @@ internal static class LoadRssChild
 /// <summary>What the child reports (bytes and milliseconds).</summary>
 internal sealed record ChildResult(
     long RssBeforeLoad, long HwmBeforeLoad, long RssAfterLoad, long HwmAfterLoad, long RssAfterForward, long HwmAfterForward,
-    double LoadMs, double ForwardMs, long Parameters, long ParameterBytes, string DType, bool LogitsFinite, long[] LogitsShape, Phase? Phases = null);
+    double LoadMs, double ForwardMs, long Parameters, long ParameterBytes, string Dtype, bool LogitsFinite, long[] LogitsShape, Phase? Phases = null);
 
 /// <summary>Where the load time goes (only with <c>--breakdown</c>).</summary>
 internal sealed record Phase(double ConstructMs, long RssAfterConstruct, double ReadWeightsMs);
