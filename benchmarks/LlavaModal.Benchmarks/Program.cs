@@ -1,1 +1,45 @@
-return 0;
+namespace LlavaModal.Benchmarks;
+
+/// <summary>
+/// <c>dotnet run --project benchmarks/LlavaModal.Benchmarks -c Release -- &lt;name&gt; [options]</c>.
+/// A plain Stopwatch harness (warm-up, repetitions, median/min): the measured operations take tens of
+/// milliseconds to seconds, so BenchmarkDotNet's pilot/overhead phases would add minutes on 2 cores and buy nothing.
+/// </summary>
+internal static class Program
+{
+    static int Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            Console.Error.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        // TorchSharp is touched directly (set_num_threads, tensors) before any LlavaModal type, so make libtorch loadable first.
+        LlavaModal.Native.TorchNativeRuntime.EnsureLoadable();
+        try
+        {
+            var options = new BenchArgs(args[1..]);
+            return args[0] switch
+            {
+                "decode" => DecodeBenchmark.Run(options),
+                "load-rss" => LoadRssBenchmark.Run(options),
+                LoadRssChild.Mode => LoadRssChild.Run(options),
+                _ => throw new ArgumentException($"unknown benchmark '{args[0]}'.\n{Usage}"),
+            };
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+
+    const string Usage = """
+        usage: LlavaModal.Benchmarks <benchmark> [options]
+          decode    prefill ms and decode tokens/s (greedy) on llama-tiny and a generated 100M checkpoint
+                    [--models tiny,100m] [--prompt-lengths 128,512] [--new-tokens 64] [--warmup 1] [--reps 5]
+                    [--cache DIR] [--threads N] [--json]
+          load-rss  peak RSS of loading a >= 1 GB checkpoint (single file and sharded) in a child process
+                    [--preset 1b] [--dtype bf16|f32] [--shard-mb 512] [--forward-tokens 8] [--cache DIR] [--keep] [--json]
+        """;
+}

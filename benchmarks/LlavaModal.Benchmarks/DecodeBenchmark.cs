@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using LlavaModal.Decoder;
+using LlavaModal.Decoder.Generation;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Benchmarks;
+
+/// <summary>
+/// <c>decode</c>: prefill latency and greedy decode speed through the real generation loop
+/// (<see cref="GenerationEngine"/>, preallocated KV cache), plus the cost of each decode step so one can see
+/// whether a step stays flat as the context grows (it should with a KV cache: a step attends over the cache
+/// instead of recomputing the prefix).
+/// </summary>
+internal static class DecodeBenchmark
+{
+    /// <summary>Per-step window compared for flatness (first vs last <see cref="Window"/> decode steps).</summary>
+    const int Window = 16;
+
+    public static int Run(BenchArgs args)
+    {
+        var models = args.String("--models", "tiny,100m").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var promptLengths = args.Ints("--prompt-lengths", "128,512");
+        int newTokens = args.Int("--new-tokens", 64, min: 2 * Window + 1);
+        int warmup = args.Int("--warmup", 1);
+        int reps = args.Int("--reps", 5, min: 1);
+        var cache = args.String("--cache", Report.DefaultCache());
+        int threads = args.Int("--threads", 0);
+        bool json = args.Flag("--json");
+        args.RejectUnknown();
+        if (threads > 0) set_num_threads(threads);
+
+        var rows = new List<DecodeRow>();
+        foreach (var name in models)
+        {
+            var dir = name switch
+            {
+                "tiny" => Path.Combine(Report.RepositoryRoot(), "tests", "fixtures", "llama-tiny"),
+                "100m" => Checkpoints.Ensure(cache, "llama-100m-f32", "100m", ScalarType.Float32),
+                _ when Checkpoints.IsCheckpoint(name) => name,
+                _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 100m nor a checkpoint folder."),
+            };
+            rows.AddRange(Measure(name, dir, promptLengths, newTokens, warmup, reps));
+        }
+
+        if (json)
+        {
+            Console.WriteLine(Report.ToJson(new { benchmark = "decode", machine = Report.Machine(), new_tokens = newTokens, warmup, reps, rows }));
+            return 0;
+        }
+        Console.WriteLine($"decode: greedy, {newTokens} new tokens, {warmup} warm-up + {reps} runs, median (min/max in brackets); {Report.Machine()}");
+        Console.WriteLine("decode tok/s = (tokens - 1) / decode time (the library's DecodeTokensPerSecond); 1000/median step is the same from the median step, robust to stalls on a shared machine.");
+        Report.Table(
+            ["model", "params", "prompt", "prefill ms", "prefill tok/s", "decode tok/s", "1000/median step", $"ms/tok steps 1-{Window}", $"ms/tok steps {newTokens - Window}-{newTokens - 1}", "last/first"],
+            rows.Select(r => (IReadOnlyList<string>)[
+                r.Model, Report.F(r.Parameters / 1e6, 1) + "M", r.PromptTokens.ToString(),
+                $"{Report.F(r.PrefillMsMedian)} ({Report.F(r.PrefillMsMin)})",
+                Report.F(r.PromptTokens / (r.PrefillMsMedian / 1000), 0),
+                $"{Report.F(r.DecodeTokensPerSecondMedian)} ({Report.F(r.DecodeTokensPerSecondMin)}/{Report.F(r.DecodeTokensPerSecondMax)})",
+                Report.F(1000 / r.MedianStepMs),
+                Report.F(r.FirstStepsMs, 2), Report.F(r.LastStepsMs, 2), Report.F(r.LastStepsMs / r.FirstStepsMs, 2),
+            ]));
+        // Flatness across prompt lengths: with a KV cache a step at context ~L costs about the same for any L.
+        foreach (var group in rows.GroupBy(r => r.Model).Where(g => g.Count() > 1))
+        {
+            var shortest = group.MinBy(r => r.PromptTokens)!;
+            var longest = group.MaxBy(r => r.PromptTokens)!;
+            Console.WriteLine($"{group.Key}: median decode step {Report.F(shortest.MedianStepMs, 2)} ms at prompt {shortest.PromptTokens} vs "
+                + $"{Report.F(longest.MedianStepMs, 2)} ms at prompt {longest.PromptTokens} (x{Report.F(longest.MedianStepMs / shortest.MedianStepMs, 2)} "
+                + $"for x{Report.F((double)longest.PromptTokens / shortest.PromptTokens, 1)} context); recomputing the prefix each step would cost "
+                + $"~{Report.F(longest.PrefillMsMedian, 0)} ms per step at prompt {longest.PromptTokens}.");
+        }
+        return 0;
+    }
+
+    static IEnumerable<DecodeRow> Measure(string name, string dir, int[] promptLengths, int newTokens, int warmup, int reps)
+    {
+        using var lm = LanguageModel.Load(dir);
+        // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.
+        var engine = new GenerationEngine(lm.Model, lm.Tokenizer, [], lm.Model.Config.PadTokenId ?? 0);
+        // Checkpoints written by `init` pair a 32000-row head with the repository's small test tokenizer, whose
+        // detokenizer rejects ids past its vocabulary. Mask those logits in place (one fill per step, negligible)
+        // so the real generation loop, detokenizer included, can run on them.
+        int decodable = lm.Tokenizer.VocabSize;
+        if (decodable < lm.Model.Config.VocabSize)
+            engine.StepLogitsObserver = logits => { using var tail = logits.narrow(-1, decodable, logits.shape[^1] - decodable); tail.fill_(float.NegativeInfinity); };
+        long parameters = lm.Model.ParameterCount;
+        var rows = new List<DecodeRow>();
+        foreach (int length in promptLengths)
+        {
+            if (length + newTokens > lm.Model.Config.MaxPositionEmbeddings)
+                throw new ArgumentException($"{name}: prompt {length} + {newTokens} new tokens exceed max_position_embeddings {lm.Model.Config.MaxPositionEmbeddings}.");
+            var ids = PromptIds(lm, length);
+            for (int i = 0; i < warmup; i++) RunOnce(lm, engine, ids, newTokens);
+            var runs = Enumerable.Range(0, reps).Select(_ => RunOnce(lm, engine, ids, newTokens)).ToList();
+            var row = new DecodeRow(
+                name, lm.Model.DType.ToString(), parameters, length, newTokens,
+                Report.Median(runs.Select(r => r.PrefillMs)), runs.Min(r => r.PrefillMs),
+                Report.Median(runs.Select(r => r.TokensPerSecond)), runs.Min(r => r.TokensPerSecond), runs.Max(r => r.TokensPerSecond),
+                Report.Median(runs.Select(r => Report.Median(r.StepMs.Take(Window)))),
+                Report.Median(runs.Select(r => Report.Median(r.StepMs.TakeLast(Window)))),
+                Report.Median(runs.Select(r => Report.Median(r.StepMs))));
+            rows.Add(row);
+            Console.Error.WriteLine($"  {name} prompt {length}: prefill {Report.F(row.PrefillMsMedian)} ms, decode {Report.F(row.DecodeTokensPerSecondMedian)} tok/s");
+        }
+        return rows;
+    }
+
+    /// <summary>Exactly <paramref name="length"/> ids: BOS then the tokenised text, repeated as needed.</summary>
+    static int[] PromptIds(LanguageModel lm, int length)
+    {
+        const string text = "A chair is a piece of furniture with a raised surface supported by legs, commonly used to seat a single person. "
+            + "Café culture in Zürich grew around the lake, where people meet to talk about books, music and the weather. ";
+        int bos = lm.Tokenizer.BosTokenId ?? 1;
+        var body = lm.Tokenizer.Encode(text, addSpecialTokens: false).ToArray();
+        var ids = new List<int>(length) { bos };
+        while (ids.Count < length) ids.AddRange(body.Take(length - ids.Count));
+        if (ids.Any(id => id < 0 || id >= lm.Model.Config.VocabSize)) throw new InvalidOperationException("prompt id outside the model's vocabulary.");
+        return ids.ToArray();
+    }
+
+    static RunTiming RunOnce(LanguageModel lm, GenerationEngine engine, int[] ids, int newTokens)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var embeddings = lm.Model.Embed(tensor(ids.Select(i => (long)i).ToArray(), device: lm.Model.Device));
+        var stamps = new List<double>(newTokens);
+        var clock = Stopwatch.StartNew();
+        // The engine calls back right after each token is chosen (host read included); the gaps are the decode steps.
+        var result = engine.Run([new PromptSequence(ids, embeddings)], new GenerationOptions { MaxNewTokens = newTokens },
+            CancellationToken.None, (_, _) => stamps.Add(clock.Elapsed.TotalMilliseconds))[0];
+        double end = clock.Elapsed.TotalMilliseconds;
+        if (result.GeneratedIds.Count != newTokens) throw new InvalidOperationException($"generated {result.GeneratedIds.Count} tokens, expected {newTokens}.");
+        // The last token's callback is skipped when it completes no text; the loop ends right after it, so use the end time.
+        if (stamps.Count < newTokens) stamps.Add(end);
+        var steps = new double[newTokens - 1];
+        for (int i = 1; i < newTokens; i++) steps[i - 1] = stamps[i] - stamps[i - 1];
+        return new RunTiming(result.Prefill.TotalMilliseconds, result.DecodeTokensPerSecond, steps);
+    }
+
+    sealed record RunTiming(double PrefillMs, double TokensPerSecond, double[] StepMs);
+}
+
+/// <summary>One model and prompt length: medians over the measured runs.</summary>
+internal sealed record DecodeRow(
+    string Model, string Dtype, long Parameters, int PromptTokens, int NewTokens,
+    double PrefillMsMedian, double PrefillMsMin,
+    double DecodeTokensPerSecondMedian, double DecodeTokensPerSecondMin, double DecodeTokensPerSecondMax,
+    double FirstStepsMs, double LastStepsMs, double MedianStepMs);

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using LlavaModal.Checkpoints;
+using LlavaModal.Decoder.Llama;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Benchmarks;
+
+/// <summary>
+/// Hidden mode <c>load-rss-child DIR</c>: loads a checkpoint with <see cref="LlamaForCausalLM.FromPretrained"/>
+/// in a fresh process, runs one short forward pass, and prints one JSON object with the process's memory
+/// (from <c>/proc/self/status</c>) before loading, after loading and after the forward pass.
+/// </summary>
+internal static class LoadRssChild
+{
+    public const string Mode = "load-rss-child";
+
+    public static int Run(BenchArgs args)
+    {
+        int tokens = args.Int("--forward-tokens", 8, min: 1);
+        bool breakdown = args.Flag("--breakdown");
+        args.RejectUnknown();
+        if (args.Positional.Count != 1) throw new ArgumentException($"{Mode} needs exactly one checkpoint folder.");
+        var dir = args.Positional[0];
+
+        // Load libtorch first so the baseline includes the native runtime, not just the managed host.
+        using (var warm = ones(4)) _ = warm.sum().item<float>();
+        var before = ProcStatus.Read();
+
+        var clock = Stopwatch.StartNew();
+        Phase? phase = null;
+        using var model = breakdown ? LoadInPhases(dir, out phase) : LlamaForCausalLM.FromPretrained(dir);
+        double loadMs = clock.Elapsed.TotalMilliseconds;
+        var afterLoad = ProcStatus.Read();
+        long parameterBytes = model.parameters().Sum(p => p.numel() * p.element_size());
+
+        // One forward pass proves the weights are usable (finite logits of the right shape).
+        clock.Restart();
+        bool finite;
+        long[] logitsShape;
+        using (no_grad())
+        using (NewDisposeScope())
+        {
+            var ids = arange(1, tokens + 1, ScalarType.Int64).unsqueeze(0);
+            var logits = model.Forward(model.Embed(ids), arange(tokens, ScalarType.Int64).unsqueeze(0));
+            finite = logits.isfinite().all().item<bool>();
+            logitsShape = logits.shape;
+        }
+        double forwardMs = clock.Elapsed.TotalMilliseconds;
+        var afterForward = ProcStatus.Read();
+
+        Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new ChildResult(
+            before.RssBytes, before.HwmBytes, afterLoad.RssBytes, afterLoad.HwmBytes, afterForward.RssBytes, afterForward.HwmBytes,
+            loadMs, forwardMs, model.ParameterCount, parameterBytes, model.DType.ToString(), finite, logitsShape, phase)));
+        return finite ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The steps of <see cref="LlamaForCausalLM.FromPretrained"/>, timed apart: constructing the modules (which
+    /// allocates and randomly initialises every parameter) and reading the weights into them in place.
+    /// </summary>
+    static LlamaForCausalLM LoadInPhases(string dir, out Phase phase)
+    {
+        var config = LlamaConfig.Load(Path.Combine(dir, "config.json"));
+        using var checkpoint = SafeTensorsCheckpoint.Open(dir);
+        var clock = Stopwatch.StartNew();
+        var model = new LlamaForCausalLM(config);
+        double constructMs = clock.Elapsed.TotalMilliseconds;
+        var afterConstruct = ProcStatus.Read();
+        clock.Restart();
+        model.LoadWeights(checkpoint, name => name, _ => true);
+        phase = new Phase(constructMs, afterConstruct.RssBytes, clock.Elapsed.TotalMilliseconds);
+        return model;
+    }
+}
+
+/// <summary>What the child reports (bytes and milliseconds).</summary>
+internal sealed record ChildResult(
+    long RssBeforeLoad, long HwmBeforeLoad, long RssAfterLoad, long HwmAfterLoad, long RssAfterForward, long HwmAfterForward,
+    double LoadMs, double ForwardMs, long Parameters, long ParameterBytes, string Dtype, bool LogitsFinite, long[] LogitsShape, Phase? Phases = null);
+
+/// <summary>Where the load time goes (only with <c>--breakdown</c>).</summary>
+internal sealed record Phase(double ConstructMs, long RssAfterConstruct, double ReadWeightsMs);
+
+/// <summary>Resident set size (<c>VmRSS</c>) and its peak (<c>VmHWM</c>) of this process.</summary>
+internal readonly record struct ProcStatus(long RssBytes, long HwmBytes)
+{
+    public static ProcStatus Read()
+    {
+        long rss = -1, hwm = -1;
+        foreach (var line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kilobytes(line);
+            else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) hwm = Kilobytes(line);
+        }
+        if (rss < 0 || hwm < 0) throw new PlatformNotSupportedException("/proc/self/status has no VmRSS/VmHWM (Linux only).");
+        return new ProcStatus(rss, hwm);
+    }
+
+    static long Kilobytes(string line) =>
+        long.Parse(line.Split(':')[1].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+}
