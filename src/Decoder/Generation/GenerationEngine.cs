@@ -58,7 +58,7 @@ internal sealed class GenerationEngine(LlamaForCausalLM model, HfTokenizer token
         {
             using var stepScope = NewDisposeScope();
             StepLogitsObserver?.Invoke(logits);
-            var next = LogitsProcessor.NextTokens(logits, seen?.narrow(1, 0, seenLength), options, generator);
+            var next = LogitsProcessor.NextTokens(Decodable(logits), seen?.narrow(1, 0, seenLength), options, generator);
             var ids = next.cpu().data<long>().ToArray();
             if (step == 0) prefill = clock.Elapsed;
 
@@ -97,6 +97,19 @@ internal sealed class GenerationEngine(LlamaForCausalLM model, HfTokenizer token
         }
         var decode = clock.Elapsed - prefill;
         return states.Select(s => new GenerationResult(s.PromptIds, s.Generated, s.Matcher.Text, s.Finish ?? FinishReason.Length, s.PromptTokens, prefill, decode)).ToArray();
+    }
+
+    /// <summary>
+    /// Rows of the embedding table past the tokenizer's vocabulary (checkpoints pad it, e.g. to a multiple of 64)
+    /// have no text: they are never chosen, so every generated id can be decoded.
+    /// </summary>
+    Tensor Decodable(Tensor logits)
+    {
+        long vocab = logits.shape[^1];
+        if (tokenizer.VocabSize >= vocab) return logits;
+        var masked = logits.clone();
+        using (var slot = masked.narrow(-1, tokenizer.VocabSize, vocab - tokenizer.VocabSize)) slot.fill_(float.NegativeInfinity);
+        return masked;
     }
 
     /// <summary>Ids per row for the repetition penalty, with room for the output; unused slots repeat a real id of the row, which gather/scatter treat as a no-op.</summary>

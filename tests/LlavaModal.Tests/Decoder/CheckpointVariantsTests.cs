@@ -55,3 +55,28 @@ public class CheckpointVariantsTests
         Assert.InRange(InitCommand.Parameters(Presets.Llama[preset]), (long)min, (long)max);
     }
 }
+
+public class UndecodableRowsTests
+{
+    [Fact]
+    public void Embedding_rows_beyond_the_tokenizer_are_never_generated()
+    {
+        using var dir = new TempDir();
+        // The tiny preset has 512 embedding rows for the repository's 510-token tokenizer.
+        InitCommand.Write(dir.Path, Presets.Llama["tiny"], seed: 4, maxShardBytes: 1L << 30);
+        using var lm = LanguageModel.Load(dir.Path);
+        Assert.Equal(510, lm.Tokenizer.VocabSize);
+        using (no_grad())
+        {
+            // Make the two rows the tokenizer cannot decode the most likely by far.
+            var head = lm.Model.named_parameters().Single(p => p.name == "lm_head.weight").parameter;
+            using var rows = head.narrow(0, 510, 2);
+            var norm = lm.Model.named_parameters().Single(p => p.name == "model.norm.weight").parameter;
+            rows.copy_(full(2, head.shape[1], 50f));
+            norm.fill_(1f);
+        }
+        var greedy = lm.Generate("Hello", new GenerationOptions { MaxNewTokens = 10 });
+        var sampled = lm.Generate("Hello", new GenerationOptions { MaxNewTokens = 10, Temperature = 1f, Seed = 1 });
+        Assert.All(greedy.GeneratedIds.Concat(sampled.GeneratedIds), id => Assert.InRange(id, 0, 509));
+    }
+}
