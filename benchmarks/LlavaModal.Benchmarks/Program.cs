@@ -23,6 +23,7 @@ internal static class Program
             {
                 "decode" => DecodeBenchmark.Run(options),
                 "load-rss" => LoadRssBenchmark.Run(options),
+                "vision" => VisionBenchmark.Run(options),
                 LoadRssChild.Mode => LoadRssChild.Run(options),
                 _ => throw new ArgumentException($"unknown benchmark '{args[0]}'.\n{Usage}"),
             };
@@ -41,5 +42,7 @@ internal static class Program
                     [--cache DIR] [--threads N] [--json]
           load-rss  peak RSS of loading a >= 1 GB checkpoint (single file and sharded) in a child process
                     [--preset 1b] [--dtype bf16|f32] [--shard-mb 512] [--forward-tokens 8] [--cache DIR] [--keep] [--json]
+          vision    time per image: decode + preprocess, CLIP tower, projector (llava-tiny-a and a ViT-L/14-336 shape)
+                    [--warmup 1] [--reps 5] [--threads N] [--skip-large]
         """;
 }
