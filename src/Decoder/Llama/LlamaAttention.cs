@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,10 +20,10 @@ internal sealed class LlamaAttention : nn.Module
     {
         config = c;
         this.layerIndex = layerIndex;
-        q_proj = nn.Linear(c.HiddenSize, c.NumAttentionHeads * c.HeadDim, c.AttentionBias, device, dtype);
-        k_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias, device, dtype);
-        v_proj = nn.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias, device, dtype);
-        o_proj = nn.Linear(c.NumAttentionHeads * c.HeadDim, c.HiddenSize, c.AttentionBias, device, dtype);
+        q_proj = WeightInit.Linear(c.HiddenSize, c.NumAttentionHeads * c.HeadDim, c.AttentionBias, device, dtype);
+        k_proj = WeightInit.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias, device, dtype);
+        v_proj = WeightInit.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias, device, dtype);
+        o_proj = WeightInit.Linear(c.NumAttentionHeads * c.HeadDim, c.HiddenSize, c.AttentionBias, device, dtype);
         RegisterComponents();
     }
 

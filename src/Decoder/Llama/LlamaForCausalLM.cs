@@ -24,7 +24,7 @@ public sealed class LlamaForCausalLM : nn.Module
         Device = device ?? CPU;
         model = new LlamaModel(config, DType, Device);
         if (!config.TieWordEmbeddings)
-            lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: Device, dtype: DType);
+            lm_head = WeightInit.Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: Device, dtype: DType);
         RegisterComponents();
     }
 
@@ -46,7 +46,8 @@ public sealed class LlamaForCausalLM : nn.Module
         if (!System.IO.Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
         var config = LlamaConfig.Load(Path.Combine(directory, "config.json"));
         using var checkpoint = SafeTensorsCheckpoint.Open(directory);
-        var lm = new LlamaForCausalLM(config, dtype, device);
+        LlamaForCausalLM lm;
+        using (WeightInit.SkipRandomInit()) lm = new LlamaForCausalLM(config, dtype, device);
         var layout = DecoderWeightLayout.Detect(checkpoint);
         lm.LoadWeights(checkpoint, layout.ToCheckpointName, layout.BelongsToDecoder);
         return lm;

@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,9 +13,9 @@ internal sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 
     public LlamaMlp(LlamaConfig c, ScalarType dtype, Device? device) : base(nameof(LlamaMlp))
     {
-        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
-        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
-        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias, device, dtype);
+        gate_proj = WeightInit.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
+        up_proj = WeightInit.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
+        down_proj = WeightInit.Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias, device, dtype);
         RegisterComponents();
     }
 

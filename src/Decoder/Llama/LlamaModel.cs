@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,7 +19,7 @@ internal sealed class LlamaModel : nn.Module
     public LlamaModel(LlamaConfig c, ScalarType dtype, Device? device) : base(nameof(LlamaModel))
     {
         config = c;
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
+        embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, i, dtype, device)).ToArray());
         norm = new LlamaRmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
         rotary = new RotaryEmbedding(c);

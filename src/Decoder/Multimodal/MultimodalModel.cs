@@ -68,7 +68,7 @@ public sealed class MultimodalModel : IDisposable
         {
             using (var weights = SafeTensorsCheckpoint.Open(directory))
             {
-                decoder = new LlamaForCausalLM(textConfig, dtype, device);
+                using (WeightInit.SkipRandomInit()) decoder = new LlamaForCausalLM(textConfig, dtype, device);
                 var layout = DecoderWeightLayout.Detect(weights);
                 decoder.LoadWeights(weights, layout.ToCheckpointName, layout.BelongsToDecoder);
                 var context = new ModalityLoadContext(directory, config, weights, textConfig.HiddenSize, dtype, device, logger);

@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -21,10 +22,10 @@ internal sealed class WhisperAttention : nn.Module
         heads = c.EncoderAttentionHeads;
         headDim = c.HeadDim;
         scaling = Math.Pow(headDim, -0.5);
-        q_proj = nn.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
-        k_proj = nn.Linear(c.DModel, c.DModel, hasBias: false, device: device, dtype: dtype);
-        v_proj = nn.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
-        out_proj = nn.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
+        q_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
+        k_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: false, device: device, dtype: dtype);
+        v_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
+        out_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
         RegisterComponents();
     }
 

@@ -32,7 +32,7 @@ public sealed class WhisperEncoder : nn.Module
         Device = device ?? CPU;
         conv1 = nn.Conv1d(config.NumMelBins, config.DModel, 3, padding: 1, device: Device, dtype: dtype);
         conv2 = nn.Conv1d(config.DModel, config.DModel, 3, stride: 2, padding: 1, device: Device, dtype: dtype);
-        embed_positions = nn.Embedding(config.MaxSourcePositions, config.DModel, device: Device, dtype: dtype);
+        embed_positions = WeightInit.Embedding(config.MaxSourcePositions, config.DModel, device: Device, dtype: dtype);
         layers = new ModuleList<WhisperEncoderLayer>(Enumerable.Range(0, config.EncoderLayers).Select(_ => new WhisperEncoderLayer(config, dtype, Device)).ToArray());
         layer_norm = nn.LayerNorm(config.DModel, WhisperEncoderLayer.LayerNormEps, device: Device, dtype: dtype);
         RegisterComponents();
@@ -66,7 +66,8 @@ public sealed class WhisperEncoder : nn.Module
     /// <exception cref="CheckpointMismatchException">Encoder tensors missing, unexpected or of the wrong shape (all named).</exception>
     public static WhisperEncoder Load(SafeTensorsCheckpoint checkpoint, WhisperEncoderConfig config, string prefix, ScalarType dtype, Device device)
     {
-        var encoder = new WhisperEncoder(config, dtype, device);
+        WhisperEncoder encoder;
+        using (WeightInit.SkipRandomInit()) encoder = new WhisperEncoder(config, dtype, device);
         try
         {
             StateDictLoader.Load(encoder, checkpoint, prefix);

@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using LlavaModal.Modality;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -22,8 +23,8 @@ internal sealed class WhisperEncoderLayer : nn.Module
     {
         self_attn = new WhisperAttention(c, dtype, device);
         self_attn_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: device, dtype: dtype);
-        fc1 = nn.Linear(c.DModel, c.EncoderFfnDim, hasBias: true, device: device, dtype: dtype);
-        fc2 = nn.Linear(c.EncoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
+        fc1 = WeightInit.Linear(c.DModel, c.EncoderFfnDim, hasBias: true, device: device, dtype: dtype);
+        fc2 = WeightInit.Linear(c.EncoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
         final_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: device, dtype: dtype);
         activation = Activations.Get(c.ActivationFunction);
         RegisterComponents();

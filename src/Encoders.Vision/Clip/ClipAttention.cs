@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,10 +21,10 @@ internal sealed class ClipAttention : nn.Module<Tensor, Tensor>
         heads = c.NumAttentionHeads;
         headDim = c.HeadDim;
         scale = Math.Pow(headDim, -0.5);
-        q_proj = nn.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
-        k_proj = nn.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
-        v_proj = nn.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
-        out_proj = nn.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
+        q_proj = WeightInit.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
+        k_proj = WeightInit.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
+        v_proj = WeightInit.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
+        out_proj = WeightInit.Linear(c.HiddenSize, c.HiddenSize, hasBias: true, device, dtype);
         RegisterComponents();
     }
 

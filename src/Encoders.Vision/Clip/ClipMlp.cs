@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,8 +15,8 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
     public ClipMlp(ClipVisionConfig c, ScalarType dtype, Device? device) : base(nameof(ClipMlp))
     {
         activation = c.Activation;
-        fc1 = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: true, device, dtype);
-        fc2 = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: true, device, dtype);
+        fc1 = WeightInit.Linear(c.HiddenSize, c.IntermediateSize, hasBias: true, device, dtype);
+        fc2 = WeightInit.Linear(c.IntermediateSize, c.HiddenSize, hasBias: true, device, dtype);
         RegisterComponents();
     }
 

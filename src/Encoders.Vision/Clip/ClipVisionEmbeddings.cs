@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,7 +23,7 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         config = c;
         class_embedding = new Parameter(zeros(c.HiddenSize, dtype: dtype, device: device));
         patch_embedding = nn.Conv2d(c.NumChannels, c.HiddenSize, c.PatchSize, stride: c.PatchSize, bias: false, device: device, dtype: dtype);
-        position_embedding = nn.Embedding(c.NumPositions, c.HiddenSize, device: device, dtype: dtype);
+        position_embedding = WeightInit.Embedding(c.NumPositions, c.HiddenSize, device: device, dtype: dtype);
         RegisterComponents();
     }
 

@@ -75,7 +75,8 @@ public sealed class ClipVisionModel : nn.Module
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or wrongly-shaped tensors, all named.</exception>
     public static ClipVisionModel Load(SafeTensorsCheckpoint checkpoint, ClipVisionConfig config, string prefix, ScalarType dtype, Device device, ClipFeatureSelection? selection = null)
     {
-        var model = new ClipVisionModel(config, selection, dtype, device);
+        ClipVisionModel model;
+        using (WeightInit.SkipRandomInit()) model = new ClipVisionModel(config, selection, dtype, device);
         try
         {
             var root = prefix + "vision_model.";
