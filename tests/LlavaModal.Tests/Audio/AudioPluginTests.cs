@@ -348,6 +348,40 @@ public class AudioPluginTests(AttachedAudioFixture fx, ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_sharded_model_keeps_its_shards_and_the_index_lists_everything()
+    {
+        using var dir = new TempDir();
+        var sharded = dir.File("sharded");
+        LlavaModal.Cli.Commands.InitCommand.Write(sharded, LlavaModal.Cli.Presets.Llama["tiny"], 0, 300 << 10);
+        var shards = Directory.GetFiles(sharded, "model-*-of-*.safetensors").Select(Path.GetFileName).Order().ToList();
+        Assert.True(shards.Count > 1);
+        var target = dir.File("sharded-audio");
+        AudioAttacher.Attach(sharded, AttachedAudioFixture.WhisperDir, target, new AttachAudioOptions { AveragePool = true });
+        foreach (var shard in shards)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(sharded, shard!)), File.ReadAllBytes(Path.Combine(target, shard!)));
+        using (var original = SafeTensorsCheckpoint.Open(sharded))
+        using (var attached = SafeTensorsCheckpoint.Open(target))
+        {
+            Assert.Subset(attached.Names.ToHashSet(), original.Names.ToHashSet());
+            Assert.Contains("audio_tower.conv1.weight", attached.Names);
+        }
+        using var model = MultimodalModel.Load(target, [new LlavaVisionFactory(), new AudioEncoderFactory()]);
+        var (logits, _, spans) = model.PromptLogits(new MultimodalPrompt("<audio>\nHello", [Clips.Chirp]));
+        Assert.Equal(750, Assert.Single(spans).Length);
+        logits.Dispose();
+    }
+
+    [Fact]
+    public void An_mp3_clip_is_spliced_like_a_wav()
+    {
+        var mp3 = new ModalityInput(TestMp3.SilentFrames(40, withId3: true), "audio/mpeg", "silence.mp3");
+        Assert.True(fx.AudioEncoder(fx.Model).Accepts(mp3 with { MediaType = null }));
+        var (logits, _, spans) = fx.Model.PromptLogits(new MultimodalPrompt("USER: <audio>\nAnything? ASSISTANT:", [mp3]));
+        Assert.Equal(new MediaSpan("audio", spans[0].Start, 1500), Assert.Single(spans));
+        logits.Dispose();
+    }
+
+    [Fact]
     public void Attaching_twice_or_into_an_input_is_refused()
     {
         using var dir = new TempDir();
