@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlavaModal.Checkpoints;
+using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Audio.Whisper;
 using LlavaModal.Modality;
 using static TorchSharp.torch;
@@ -77,8 +78,8 @@ public static class AudioAttacher
         if (config.Has(AudioEncoderFactory.ConfigKey))
             throw new CheckpointException(configPath, $"the model already has an {AudioEncoderFactory.ConfigKey}; attach audio to a model without one.");
         var textConfig = config.Has("text_config") ? config.Section("text_config") : config;
-        int hidden = textConfig.Int("hidden_size");
-        if (hidden <= 0) throw textConfig.Error("hidden_size", $"must be positive, got {hidden}.");
+        // Read as the model loader does, so absent keys take the same defaults (llava-hf configs often omit text_config.hidden_size).
+        int hidden = LlamaConfig.FromJson(textConfig).HiddenSize;
 
         // The encoder: config, tensors (strictly checked against the architecture), feature extractor settings.
         var whisperConfigPath = Path.Combine(whisperDir, "config.json");

@@ -382,6 +382,23 @@ public class AudioPluginTests(AttachedAudioFixture fx, ITestOutputHelper output)
     }
 
     [Fact]
+    public void The_projector_width_follows_the_decoder_config_defaults()
+    {
+        // llava-hf configs often omit text_config.hidden_size; the decoder then has LLaMA's default 4096.
+        using var dir = new TempDir();
+        var model = dir.File("no-hidden");
+        Directory.CreateDirectory(model);
+        foreach (var f in Directory.GetFiles(Fixtures.LlavaTinyA)) File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(model, "config.json")))!;
+        config["text_config"]!.AsObject().Remove("hidden_size");
+        File.WriteAllText(Path.Combine(model, "config.json"), config.ToJsonString());
+        var result = AudioAttacher.Attach(model, AttachedAudioFixture.WhisperDir, dir.File("out"), new AttachAudioOptions { ProjectorType = "linear" });
+        Assert.Equal(4096, result.DecoderHiddenSize);
+        using var weights = SafeTensorsFile.Open(Path.Combine(dir.File("out"), AudioAttacher.AudioWeightsFileName));
+        Assert.Equal(new long[] { 4096, 64 }, weights.Tensors["audio_projector.linear_1.weight"].Shape);
+    }
+
+    [Fact]
     public void Attaching_twice_or_into_an_input_is_refused()
     {
         using var dir = new TempDir();
