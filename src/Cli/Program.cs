@@ -5,5 +5,7 @@ var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Huggin
 {
     GenerateCommand.Create(),
     InitCommand.Create(),
+    AttachAudioCommand.Create(),
+    EncodeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

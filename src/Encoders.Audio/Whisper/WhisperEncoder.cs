@@ -141,6 +141,20 @@ public sealed class WhisperEncoder : nn.Module
         return output;
     }
 
+    /// <summary>
+    /// The output with and without pooling from one pass through the layers: <c>Unpooled</c> is the final norm of the last
+    /// layer's output ([B, max_source_positions, d_model], what <see cref="Forward"/> returns without pooling) and
+    /// <c>Output</c> what <see cref="Forward"/> returns (the same tensor values when <see cref="WhisperEncoderConfig.AveragePool"/> is off).
+    /// </summary>
+    internal (Tensor Unpooled, Tensor Output) ForwardDetailed(Tensor inputFeatures)
+    {
+        using var scope = NewDisposeScope();
+        var h = RunLayers(inputFeatures);
+        var unpooled = layer_norm.forward(h);
+        var output = Config.AveragePool ? layer_norm.forward(nn.functional.avg_pool1d(h.transpose(1, 2), 2, 2).transpose(1, 2)) : unpooled.alias();
+        return (unpooled.MoveToOuterDisposeScope(), output.MoveToOuterDisposeScope());
+    }
+
     /// <summary>The last layer's output before pooling and the final norm, [B, max_source_positions, d_model].</summary>
     internal Tensor RunLayers(Tensor inputFeatures, List<Tensor>? hiddenStates = null)
     {

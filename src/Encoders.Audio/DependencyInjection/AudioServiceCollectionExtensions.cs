@@ -1,0 +1,24 @@
+using LlavaModal.Decoder.DependencyInjection;
+using LlavaModal.Encoders.Audio.Plugin;
+using LlavaModal.Modality;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Whisper audio plugin.</summary>
+public static class AudioServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the audio plugin: used when the model folder has an <c>audio_config</c> (see <c>llava-modal attach-audio</c>),
+    /// ignored otherwise. Prompts then take <c>&lt;audio&gt;</c> placeholders matched with WAV or MP3 inputs.
+    /// </summary>
+    /// <example><code>
+    /// services.AddLlavaModal(o => o.ModelDirectory = "models/llava-audio")
+    ///         .AddAudio(new AudioPluginOptions { LongClips = LongClipPolicy.Refuse });
+    /// </code></example>
+    public static LlavaModalBuilder AddAudio(this LlavaModalBuilder builder, AudioPluginOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<IModalityEncoderFactory>(new AudioEncoderFactory(options));
+        return builder;
+    }
+}
