@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LlavaModal.Decoder;
 using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Encoders.Vision.Llava;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ internal sealed class LoadOptions
 
     /// <summary>Loads a model folder with every built-in modality plugin.</summary>
     public MultimodalModel LoadModel(ParseResult parse, string directory) =>
-        MultimodalModel.Load(directory, [new LlavaVisionFactory(new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad) })], Read(parse));
+        MultimodalModel.Load(directory, [new LlavaVisionFactory(new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad) }), new AudioEncoderFactory()], Read(parse));
 
     public ModelLoadOptions Read(ParseResult parse) => new()
     {

@@ -40,7 +40,7 @@ internal static class EncodeCommand
                 throw new ArgumentException($"--out {outPath} is the input file; choose another path.");
             var input = ModalityInput.FromFile(path, modality);
 
-            using var mm = MultimodalModel.Load(modelDir, [new LlavaVisionFactory(), new AudioEncoderFactory()], load.Read(parse));
+            using var mm = load.LoadModel(parse, modelDir);
             var binding = mm.Modalities.FirstOrDefault(b => b.Encoder.Modality == modality)
                 ?? throw new LlavaModalException($"{modelDir}: the model has no {modality} plugin ({(modality == "audio" ? "no audio_config in config.json; attach an encoder with `llava-modal attach-audio`" : "no vision_config in config.json")}).");
             var tensors = Encode(binding, input, mm.Language.Model.Device, modality == "audio" ? "input_features" : "pixel_values");

@@ -16,6 +16,7 @@ internal static class GenerateCommand
         var model = new Option<string>("--model") { Description = "Model folder in Hugging Face layout (LLaMA or LLaVA: config.json, safetensors, tokenizer files).", Required = true };
         var prompt = new Option<string>("--prompt") { Description = "The prompt (a user message, or verbatim text with --raw).", Required = true };
         var images = new Option<string[]>("--image") { Description = "Image file (repeatable); spliced where <image> stands, else put before the prompt on its own line." };
+        var audio = new Option<string[]>("--audio") { Description = "Audio clip, WAV or MP3 (repeatable; needs a model with an attached audio encoder); spliced where <audio> stands." };
         var raw = new Option<bool>("--raw") { Description = "Tokenise the prompt verbatim instead of applying the chat template (BOS is still added as the tokenizer config says)." };
         var system = new Option<string?>("--system") { Description = "System message replacing the chat template's default." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object: prompt_ids, generated_ids, text, finish_reason, prompt_tokens, completion_tokens, prefill_ms, decode_tokens_per_s." };
@@ -23,14 +24,15 @@ internal static class GenerateCommand
         var sampling = new SamplingOptions();
         var load = new LoadOptions();
 
-        var command = new Command("generate", "Generate a reply to a prompt, optionally about images.") { model, prompt, images, raw, system, json, logitsOut };
+        var command = new Command("generate", "Generate a reply to a prompt, optionally about images and audio.") { model, prompt, images, audio, raw, system, json, logitsOut };
         sampling.AddTo(command);
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
         {
             var options = sampling.Read(parse);
             var modelDir = parse.GetValue(model)!;
-            var inputs = (parse.GetValue(images) ?? []).Select(path => ModalityInput.FromFile(path, "image")).ToList();
+            var inputs = (parse.GetValue(images) ?? []).Select(path => ModalityInput.FromFile(path, "image"))
+                .Concat((parse.GetValue(audio) ?? []).Select(path => ModalityInput.FromFile(path, "audio"))).ToList();
             using var mm = load.LoadModel(parse, modelDir);
             var text = parse.GetValue(prompt)!;
             MultimodalPrompt request;

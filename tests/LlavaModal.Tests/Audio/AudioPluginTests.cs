@@ -510,3 +510,31 @@ public class AudioPluginTests(AttachedAudioFixture fx, ITestOutputHelper output)
         output.WriteLine($"30 s of audio -> projected embeddings on the tiny encoder: best {best:F1} ms");
     }
 }
+
+public class GenerateWithAudioCliTests(AttachedAudioFixture fx) : IClassFixture<AttachedAudioFixture>
+{
+    [Fact]
+    public void Generate_takes_an_image_and_an_audio_clip_in_one_request()
+    {
+        var wav = Path.Combine(Fixtures.Root, "whisper-features", "tone_440hz_0p3s.wav");
+        var image = Path.Combine(Fixtures.Images, "tiny_7x5.png");
+        var r = CliRunner.Run("generate", "--model", fx.Dir, "--image", image, "--audio", wav,
+            "--prompt", "What do you see and hear?", "--max-new-tokens", "3", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement;
+        var ids = root.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        int image_ = ids.IndexOf(510), audio = ids.IndexOf(fx.Model.PlaceholderIds["audio"]);
+        Assert.True(image_ >= 0 && audio > image_, "the image placeholder comes first, then the audio one, each on its own line");
+        Assert.Equal(ids.Count - 2 + 576 + 1500, root.GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(3, root.GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
+    public void Audio_for_a_model_without_an_audio_encoder_names_the_missing_plugin()
+    {
+        var wav = Path.Combine(Fixtures.Root, "whisper-features", "tone_440hz_0p3s.wav");
+        var r = CliRunner.Run("generate", "--model", Fixtures.LlavaTinyA, "--audio", wav, "--prompt", "Hear this?");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("no 'audio' plugin", r.Stderr);
+    }
+}
