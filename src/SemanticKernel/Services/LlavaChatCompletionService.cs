@@ -40,9 +40,9 @@ public sealed class LlavaChatCompletionService : IChatCompletionService
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ChatMessageContent>> GetChatMessageContentsAsync(ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default) =>
-        inner.GetChatMessageContentsAsync(chatHistory, executionSettings, kernel, cancellationToken);
+        inner.GetChatMessageContentsAsync(HistoryMediaTypes.Complete(chatHistory), executionSettings, kernel, cancellationToken);
 
     /// <inheritdoc />
     public IAsyncEnumerable<StreamingChatMessageContent> GetStreamingChatMessageContentsAsync(ChatHistory chatHistory, PromptExecutionSettings? executionSettings = null, Kernel? kernel = null, CancellationToken cancellationToken = default) =>
-        inner.GetStreamingChatMessageContentsAsync(chatHistory, executionSettings, kernel, cancellationToken);
+        inner.GetStreamingChatMessageContentsAsync(HistoryMediaTypes.Complete(chatHistory), executionSettings, kernel, cancellationToken);
 }
