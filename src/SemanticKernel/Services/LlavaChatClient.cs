@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using LlavaModal.Decoder.Generation;
+using LlavaModal.Decoder.Multimodal;
+using LlavaModal.SemanticKernel.Settings;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LlavaModal.SemanticKernel.Services;
+
+/// <summary>
+/// A Microsoft.Extensions.AI <see cref="IChatClient"/> over a local LLaVA (or any <see cref="MultimodalModel"/>):
+/// text, images and registered media in, the answer out, whole or streamed. Semantic Kernel reaches it through
+/// <see cref="LlavaChatCompletionService"/>, Microsoft Agent Framework directly (<c>ChatClientAgent</c>).
+/// Thread-safe: requests wait their turn in a queue and run one at a time on the model.
+/// </summary>
+public sealed class LlavaChatClient : IChatClient
+{
+    /// <summary>Keys of the answer's <see cref="ChatMessage.AdditionalProperties"/> (Semantic Kernel: <c>Metadata</c>).</summary>
+    public static class MetadataKeys
+    {
+        /// <summary><c>stop</c> or <c>length</c>.</summary>
+        public const string FinishReason = "FinishReason";
+        /// <summary>Prompt positions the model saw, media included.</summary>
+        public const string PromptTokens = "PromptTokens";
+        /// <summary>Generated tokens.</summary>
+        public const string CompletionTokens = "CompletionTokens";
+        /// <summary>The <see cref="UsageDetails"/> (Semantic Kernel's <c>ChatMessageContent.Metadata["Usage"]</c> uses the same key).</summary>
+        public const string Usage = "Usage";
+    }
+
+    readonly LlavaModelHost host;
+    readonly LlavaChatClientOptions options;
+    readonly ChatPromptBuilder builder;
+    readonly ILogger logger;
+    // Requests queue here asynchronously rather than blocking pool threads on the model's own lock.
+    readonly SemaphoreSlim queue = new(1, 1);
+
+    /// <summary>A client over a model you loaded (and dispose yourself).</summary>
+    public LlavaChatClient(MultimodalModel model, LlavaChatClientOptions? options = null, ILoggerFactory? loggerFactory = null)
+        : this(new LlavaModelHost(model ?? throw new ArgumentNullException(nameof(model))), options, loggerFactory) { }
+
+    internal LlavaChatClient(LlavaModelHost host, LlavaChatClientOptions? options, ILoggerFactory? loggerFactory)
+    {
+        this.host = host;
+        this.options = options ?? new LlavaChatClientOptions();
+        builder = new ChatPromptBuilder(this.options);
+        logger = loggerFactory?.CreateLogger<LlavaChatClient>() ?? (ILogger)NullLogger.Instance;
+        Metadata = new ChatClientMetadata("llavamodal", providerUri: null, defaultModelId: host.ModelId);
+    }
+
+    /// <summary>Provider name <c>llavamodal</c> and the model id (the model folder's name).</summary>
+    public ChatClientMetadata Metadata { get; }
+
+    /// <summary>The model id (the model folder's name).</summary>
+    public string ModelId => host.ModelId;
+
+    /// <summary>The model, loaded now if it was not yet.</summary>
+    public MultimodalModel Model
+    {
+        get
+        {
+            if (host.IsLoaded) return host.Model;
+            var clock = Stopwatch.StartNew();
+            var model = host.Model;
+            logger.LogInformation("LLaVA chat client: model {ModelId} ready in {Ms} ms", model.ModelId, clock.ElapsedMilliseconds);
+            return model;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var (request, generation) = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
+        await queue.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var queued = clock.Elapsed;
+        GenerationResult result;
+        try
+        {
+            var model = Model;
+            result = await Task.Run(() => model.Generate(request.Prompt, generation, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+        finally { queue.Release(); }
+        cancellationToken.ThrowIfCancellationRequested();
+        Log(request, result, queued, clock.Elapsed, streamed: false);
+
+        var message = new ChatMessage(ChatRole.Assistant, result.Text) { AdditionalProperties = Properties(result), MessageId = Guid.NewGuid().ToString("N") };
+        return new ChatResponse(message)
+        {
+            ModelId = ModelId,
+            ResponseId = message.MessageId,
+            CreatedAt = DateTimeOffset.UtcNow,
+            FinishReason = Finish(result),
+            Usage = Usage(result),
+            RawRepresentation = result,
+        };
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var (request, generation) = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        var id = Guid.NewGuid().ToString("N");
+        var created = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        await queue.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var queued = clock.Elapsed;
+            await foreach (var chunk in Model.GenerateStreamingAsync(request.Prompt, generation, cancellationToken).ConfigureAwait(false))
+            {
+                if (chunk.Result is { } result)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    Log(request, result, queued, clock.Elapsed, streamed: true);
+                    var usage = Usage(result);
+                    yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
+                    {
+                        ResponseId = id, MessageId = id, ModelId = ModelId, CreatedAt = created,
+                        FinishReason = Finish(result), AdditionalProperties = Properties(result), RawRepresentation = result,
+                    };
+                }
+                else if (chunk.Text.Length > 0)
+                {
+                    yield return new ChatResponseUpdate(ChatRole.Assistant, chunk.Text)
+                    {
+                        ResponseId = id, MessageId = id, ModelId = ModelId, CreatedAt = created, RawRepresentation = chunk,
+                    };
+                }
+            }
+        }
+        finally { queue.Release(); }
+    }
+
+    /// <summary>Everything that can fail before the model runs: settings, tools, loading, content.</summary>
+    async Task<(ChatPromptBuilder.Built Request, GenerationOptions Generation)> PrepareAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var settings = LlavaPromptExecutionSettings.FromChatOptions(options);
+        var generation = settings.ToGenerationOptions();
+        if (settings.ExtensionData is { Count: > 0 } ignored)
+            logger.LogDebug("LLaVA chat client: ignoring options it does not use: {Keys}", string.Join(", ", ignored.Keys));
+        if (options?.Tools is { Count: > 0 } tools)
+        {
+            if (this.options.RejectTools)
+                throw new NotSupportedException($"The request offers {tools.Count} tool(s) ({string.Join(", ", tools.Select(t => t.Name))}) but the LLaVA model cannot call functions (LlavaChatClientOptions.RejectTools is on). Remove the tools or the FunctionChoiceBehavior.");
+            logger.LogWarning("LLaVA cannot call functions: ignoring {Count} tool(s) offered by the request ({Tools}); the model answers without them", tools.Count, string.Join(", ", tools.Select(t => t.Name)));
+        }
+        // Structured output cannot be guaranteed by plain sampling; refusing beats a reply that silently ignores the schema.
+        if (options?.ResponseFormat is ChatResponseFormatJson)
+            throw new NotSupportedException("A JSON response format was requested, but the LLaVA chat client generates free text only; ask for JSON in the prompt instead.");
+        var request = await builder.BuildAsync(Model, messages, options?.Instructions, cancellation).ConfigureAwait(false);
+        logger.LogDebug("LLaVA request: {Messages} messages, {Media} media inputs ({Bytes} bytes), max {MaxTokens} new tokens",
+            request.Messages, request.Prompt.Inputs.Count, request.MediaBytes, generation.MaxNewTokens);
+        return (request, generation);
+    }
+
+    void Log(ChatPromptBuilder.Built request, GenerationResult result, TimeSpan queued, TimeSpan total, bool streamed) =>
+        logger.LogInformation("LLaVA {Kind} answer: {Messages} messages, {Media} media, {PromptTokens} prompt + {CompletionTokens} completion tokens, {Finish}; queued {QueueMs:F0} ms, prefill {PrefillMs:F0} ms, decode {DecodeMs:F0} ms ({TokensPerSecond:F1} tokens/s), total {TotalMs:F0} ms",
+            streamed ? "streamed" : "whole", request.Messages, request.Prompt.Inputs.Count, result.PromptTokens, result.CompletionTokens, result.FinishReason,
+            queued.TotalMilliseconds, result.Prefill.TotalMilliseconds, result.Decode.TotalMilliseconds, result.DecodeTokensPerSecond, total.TotalMilliseconds);
+
+    static ChatFinishReason Finish(GenerationResult result) => result.FinishReason == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
+
+    static UsageDetails Usage(GenerationResult result) => new()
+    {
+        InputTokenCount = result.PromptTokens,
+        OutputTokenCount = result.CompletionTokens,
+        TotalTokenCount = result.PromptTokens + result.CompletionTokens,
+    };
+
+    static AdditionalPropertiesDictionary Properties(GenerationResult result) => new()
+    {
+        [MetadataKeys.FinishReason] = Finish(result).Value,
+        [MetadataKeys.PromptTokens] = result.PromptTokens,
+        [MetadataKeys.CompletionTokens] = result.CompletionTokens,
+        [MetadataKeys.Usage] = Usage(result),
+    };
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null) return null;
+        if (serviceType == typeof(ChatClientMetadata)) return Metadata;
+        if (serviceType == typeof(MultimodalModel)) return Model;
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    /// <summary>Releases the request queue; the model belongs to whoever loaded it (the container or you).</summary>
+    public void Dispose() => queue.Dispose();
+}

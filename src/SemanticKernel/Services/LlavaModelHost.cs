@@ -1,0 +1,29 @@
+using LlavaModal.Decoder.Multimodal;
+
+namespace LlavaModal.SemanticKernel.Services;
+
+/// <summary>
+/// Hands out the shared model, loading it on first need. A failed load is not cached, so the loader's error is
+/// reported on every attempt instead of a stale wrapped one.
+/// </summary>
+internal sealed class LlavaModelHost(Func<MultimodalModel> load, string? modelId)
+{
+    readonly Lock gate = new();
+    MultimodalModel? model;
+
+    public LlavaModelHost(MultimodalModel model) : this(() => model, model.ModelId) => this.model = model;
+
+    /// <summary>The model id, known from the folder name before the model is loaded.</summary>
+    public string ModelId => model?.ModelId ?? modelId ?? "llava";
+
+    public bool IsLoaded => model is not null;
+
+    public MultimodalModel Model
+    {
+        get
+        {
+            if (model is { } m) return m;
+            lock (gate) return model ??= load();
+        }
+    }
+}
