@@ -257,10 +257,12 @@ public class AudioPluginTests(AttachedAudioFixture fx, ITestOutputHelper output)
         // The first window is the first 30 s on their own; the third the last 5 s, padded: their tokens come first and last.
         using var head = encoder.Prepare(Clips.Wav(samples[..(30 * 16000)], "head.wav"));
         using var tail = encoder.Prepare(Clips.Wav(samples[(60 * 16000)..], "tail.wav"));
-        Assert.True(head.Values[0].equal(prepared.Values[0]).all().item<bool>());
-        Assert.True(tail.Values[0].equal(prepared.Values[2]).all().item<bool>());
-        Parity.AssertClose(embeds.narrow(0, start, 1500), binding.Projector.Project(encoder.Encode(head, CPU)), 1e-6, "first window");
-        Parity.AssertClose(embeds.narrow(0, start + 3000, 1500), binding.Projector.Project(encoder.Encode(tail, CPU)), 1e-6, "third window");
+        // Close rather than bit-equal: the FFT and GEMM summation order may follow libtorch's thread partitioning.
+        Parity.AssertClose(prepared.Values[0], head.Values[0], 1e-6, "first window features");
+        Parity.AssertClose(prepared.Values[2], tail.Values[0], 1e-6, "third window features");
+        Parity.AssertClose(embeds.narrow(0, start, 1500), binding.Projector.Project(encoder.Encode(head, CPU)), 1e-5, "first window");
+        Parity.AssertClose(embeds.narrow(0, start + 3000, 1500), binding.Projector.Project(encoder.Encode(tail, CPU)), 1e-5, "third window");
+        Assert.True(Parity.RelativeError(prepared.Values[2], prepared.Values[0]) > 0.1, "windows must differ");
 
         // Generation runs over the 4500 audio positions.
         var result = fx.Model.Generate(prompt, new GenerationOptions { MaxNewTokens = 1 });
