@@ -5,5 +5,9 @@ var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Huggin
 {
     GenerateCommand.Create(),
     InitCommand.Create(),
+    TrainCommand.Create(),
+    EvalCommand.Create(),
+    SynthCommand.Create(),
+    RecipeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
