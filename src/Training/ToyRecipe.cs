@@ -46,10 +46,10 @@ public sealed record RecipeOptions
             VocabSize = 512, HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, NumKeyValueHeads = 2, HeadDim = 32,
             RmsNormEps = 1e-5, MaxPositionEmbeddings = 512, PadTokenId = HfFolders.PadTokenId,
         },
-        VisionPretrain = new() { Steps = 150, BatchSize = 32, LearningRate = 3e-3 },
+        VisionPretrain = new() { Steps = 100, BatchSize = 32, LearningRate = 3e-3 },
         LanguagePretrain = new() { Steps = 40, BatchSize = 16, LearningRate = 3e-3 },
         Stage1 = new() { Stage = TrainingStage.Stage1, MaxSteps = 30, BatchSize = 16, LearningRate = 3e-3, WarmupRatio = 0.05, EvalFraction = 0.05, MaxEvalSamples = 16 },
-        Stage2 = new() { Stage = TrainingStage.Stage2, MaxSteps = 120, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05, EvalFraction = 0.05, MaxEvalSamples = 16 },
+        Stage2 = new() { Stage = TrainingStage.Stage2, MaxSteps = 80, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05, EvalFraction = 0.05, MaxEvalSamples = 16 },
         EvalScenes = 30,
     };
 }

@@ -79,6 +79,11 @@ internal static class TrainCommand
                 : m is not null ? LlavaTrainingModel.Load(m, allowNewProjector: s == TrainingStage.Stage1)
                 : LlavaTrainingModel.FromParts(v!, l!, new ClipFeatureSelection([-1], "full"), seed: options.Seed);
             var result = TrainingProgress.Run(report => Trainer.Run(trainee, samples, parse.GetValue(images), outDir, options, p => report($"stage {(int)s}", p), isResume, cancellation));
+            if (double.IsNaN(result.FirstLoss))
+            {
+                Console.WriteLine($"stage {(int)s}: the run in {outDir} already finished its {result.Steps} steps; nothing to do.");
+                return Task.FromResult(0);
+            }
             Console.WriteLine($"stage {(int)s}: {result.Steps} steps in {result.Seconds:F0} s on {result.TrainSamples} samples; loss {result.FirstLoss:F4} -> {result.FinalLoss:F4}"
                 + (result.EvalLoss is double e ? $"; held-out loss ({result.EvalSamples} samples) {(result.InitialEvalLoss is double i ? $"{i:F4} -> " : "")}{e:F4}" : "") + $"; saved to {outDir}");
             return Task.FromResult(0);
