@@ -7,5 +7,9 @@ var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Huggin
     InitCommand.Create(),
     AttachAudioCommand.Create(),
     EncodeCommand.Create(),
+    TrainCommand.Create(),
+    EvalCommand.Create(),
+    SynthCommand.Create(),
+    RecipeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -153,6 +153,15 @@ public sealed class ClipVisionModel : nn.Module
     public Tensor SelectFeatures(Tensor pixelValues)
     {
         using var _ = no_grad();
+        return SelectFeaturesWithGrad(pixelValues);
+    }
+
+    /// <summary>
+    /// <see cref="SelectFeatures"/> with autograd left as the caller set it, so the tower itself can be trained
+    /// (vision pretraining); frozen-tower callers use <see cref="SelectFeatures"/>.
+    /// </summary>
+    internal Tensor SelectFeaturesWithGrad(Tensor pixelValues)
+    {
         using var scope = NewDisposeScope();
         var states = vision_model.forward(pixelValues, selectedStates.Max(), i => selectedStates.Contains(i));
         var picked = selectedStates.Select(i => states[i]!).Select(s => Selection.KeepsClsToken ? s : s.narrow(1, 1, s.shape[1] - 1)).ToList();

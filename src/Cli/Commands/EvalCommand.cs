@@ -1,0 +1,45 @@
+using System.CommandLine;
+using System.Text.Json;
+using LlavaModal.Training.Evaluation;
+
+namespace LlavaModal.Cli.Commands;
+
+/// <summary><c>llava-modal eval</c>: exact-match accuracy on fresh synthetic scenes.</summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "LLaVA folder (default: the shipped toy model)." };
+        var scenes = new Option<int>("--scenes") { Description = "Fresh scenes to generate and ask about.", DefaultValueFactory = _ => 200 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the scenes (any seed).", DefaultValueFactory = _ => 0 };
+        var json = new Option<bool>("--json") { Description = "Print {\"overall\", \"by_type\": {color, shape, count}, \"scenes\"}." };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for torch.", DefaultValueFactory = _ => 2 };
+        var command = new Command("eval", "Ask the curriculum's questions (color, shape, count) about fresh synthetic scenes and print exact-match accuracy.")
+        {
+            model, scenes, seed, json, threads,
+        };
+        command.SetAction((parse, _) => CliErrors.RunAsync(() =>
+        {
+            TorchThreads.Set(parse.GetValue(threads));
+            var report = SceneEvaluator.Run(DefaultModel.Resolve(parse.GetValue(model)), parse.GetValue(scenes), parse.GetValue(seed));
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["overall"] = Math.Round(report.Overall, 4),
+                    ["by_type"] = report.ByType.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)),
+                    ["scenes"] = report.Scenes,
+                }));
+                return Task.FromResult(0);
+            }
+            Console.WriteLine($"{report.Scenes} scenes, seed {report.Seed}, {report.Questions} questions, {report.Seconds:F1} s");
+            Console.WriteLine("| question type | accuracy |");
+            Console.WriteLine("| --- | --- |");
+            foreach (var (type, acc) in report.ByType) Console.WriteLine($"| {type} | {acc:P1} |");
+            Console.WriteLine($"| overall | {report.Overall:P1} |");
+            foreach (var (q, e, g) in report.Mistakes.Take(5)) Console.WriteLine($"  wrong: \"{q}\" expected \"{e}\", got \"{g}\"");
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using LlavaModal.Training;
+
+namespace LlavaModal.Cli.Commands;
+
+/// <summary><c>llava-modal recipe</c>: the full pipeline that made the shipped toy model.</summary>
+internal static class RecipeCommand
+{
+    public static Command Create()
+    {
+        var output = new Option<string>("--out") { Description = "New folder for the final LLaVA model.", Required = true };
+        var work = new Option<string>("--work") { Description = "New folder for the data and the intermediate models (vision, language, stage1).", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of everything.", DefaultValueFactory = _ => 1 };
+        var quick = new Option<bool>("--quick") { Description = "The shortened curriculum CI runs (small models, few steps)." };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for torch.", DefaultValueFactory = _ => 2 };
+        var command = new Command("recipe", "Synthesise scenes, pretrain a CLIP-architecture tower and a LLaMA-architecture model on them, then run LLaVA stage 1 and stage 2 and evaluate.")
+        {
+            output, work, seed, quick, threads,
+        };
+        command.SetAction((parse, _) => CliErrors.RunAsync(() =>
+        {
+            var outDir = parse.GetValue(output)!;
+            var workDir = parse.GetValue(work)!;
+            OutputGuard.RequireEmptyOrNew(outDir, "--out");
+            OutputGuard.RequireEmptyOrNew(workDir, "--work");
+            TorchThreads.Set(parse.GetValue(threads));
+            var options = (parse.GetValue(quick) ? RecipeOptions.Quick : new RecipeOptions()) with { Seed = parse.GetValue(seed) };
+            TrainingProgress.Run(report => ToyRecipe.Run(workDir, outDir, options, report, line => Console.WriteLine(line)));
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,11 @@
+namespace LlavaModal.Cli;
+
+/// <summary>Sets torch's CPU thread count (after making the native library loadable, which LlavaModal types do lazily).</summary>
+internal static class TorchThreads
+{
+    public static void Set(int threads)
+    {
+        LlavaModal.Native.TorchNativeRuntime.EnsureLoadable();
+        TorchSharp.torch.set_num_threads(Math.Max(1, threads));
+    }
+}

@@ -1,0 +1,135 @@
+using LlavaModal.Decoder.Chat;
+using LlavaModal.Decoder.Tokenization;
+
+namespace LlavaModal.Training.Data;
+
+/// <summary>A tokenised training sample: ids, the labels the loss reads (<see cref="ConversationEncoder.IgnoreIndex"/> where masked), and its image.</summary>
+/// <param name="Id">Sample id.</param>
+/// <param name="Ids">Token ids; the image placeholder appears once, as a single id, and is expanded to the vision tokens by the model.</param>
+/// <param name="Labels">Same length as <paramref name="Ids"/>: the id where the loss applies, <see cref="ConversationEncoder.IgnoreIndex"/> elsewhere.</param>
+/// <param name="ImagePath">Absolute image path, or null for a text-only sample.</param>
+public sealed record EncodedSample(string Id, int[] Ids, int[] Labels, string? ImagePath)
+{
+    /// <summary>Positions whose label is not masked.</summary>
+    public int SupervisedTokens => Labels.Count(l => l != ConversationEncoder.IgnoreIndex);
+}
+
+/// <summary>Raised when the tokenisation of a conversation's prefix is not a prefix of the whole conversation's tokenisation, so label masks would be wrong.</summary>
+public sealed class TokenizationMismatchException(string message) : LlavaModalException(message);
+
+/// <summary>
+/// Turns a LLaVA conversation into ids and labels as LLaVA does for its v1 (Vicuna) template: the conversation is
+/// rendered with the same <see cref="ChatTemplate"/> used at inference (system sentence, <c>USER: q ASSISTANT: a&lt;/s&gt;</c>),
+/// tokenised once, and only the assistant replies with their <c>&lt;/s&gt;</c> are kept in the loss; BOS, the
+/// system sentence, user turns, the <c>ASSISTANT:</c> cues and the image placeholder are masked. Each reply's span
+/// is found by tokenising the text up to its start and end; if either is not a prefix of the full tokenisation the
+/// sample is refused with a <see cref="TokenizationMismatchException"/> (LLaVA silently zeroes such a sample's loss).
+/// </summary>
+public sealed class ConversationEncoder
+{
+    /// <summary>The label of positions outside the loss (PyTorch's <c>ignore_index</c>).</summary>
+    public const int IgnoreIndex = -100;
+
+    readonly HfTokenizer tokenizer;
+    readonly ChatTemplate template;
+    readonly string? system;
+
+    /// <summary>Creates an encoder.</summary>
+    /// <param name="tokenizer">The model's tokenizer (it must know <c>&lt;image&gt;</c>).</param>
+    /// <param name="system">System sentence (default: the template's, as inference uses).</param>
+    /// <param name="maxLength">Longest sequence kept, counting the image placeholder as one token; longer samples are truncated.</param>
+    public ConversationEncoder(HfTokenizer tokenizer, string? system = null, int maxLength = 2048)
+    {
+        this.tokenizer = tokenizer;
+        template = ChatTemplate.Named("vicuna_v1");
+        this.system = system;
+        MaxLength = maxLength;
+        ImageTokenId = tokenizer.TokenToId(LlavaDataFile.ImagePlaceholder)
+            ?? throw new ArgumentException($"The tokenizer has no {LlavaDataFile.ImagePlaceholder} token; use a LLaVA tokenizer.", nameof(tokenizer));
+    }
+
+    /// <summary>Id of <c>&lt;image&gt;</c>.</summary>
+    public int ImageTokenId { get; }
+
+    /// <summary>Longest sequence kept.</summary>
+    public int MaxLength { get; }
+
+    /// <summary>The rendered text of a sample's full conversation (what is tokenised).</summary>
+    public string Render(LlavaSample sample) => Spans(sample).Full;
+
+    /// <summary>Encodes a sample; <paramref name="imageFolder"/> resolves its image path.</summary>
+    /// <exception cref="TokenizationMismatchException">A reply's boundaries do not fall on token boundaries.</exception>
+    public EncodedSample Encode(LlavaSample sample, string? imageFolder = null)
+    {
+        LlavaDataFile.Validate(sample, "sample");
+        var (full, replies) = Spans(sample);
+        var ids = tokenizer.Encode(full).ToArray();
+        var labels = Enumerable.Repeat(IgnoreIndex, ids.Length).ToArray();
+        foreach (var (start, end) in replies)
+        {
+            int s = PrefixLength(full, start, ids, sample.Id);
+            int e = PrefixLength(full, end, ids, sample.Id);
+            for (int i = s; i < e; i++)
+            {
+                if (ids[i] == ImageTokenId) throw new InvalidDataException($"sample '{sample.Id}': an assistant reply contains {LlavaDataFile.ImagePlaceholder}.");
+                labels[i] = ids[i];
+            }
+        }
+        if (ids.Length > MaxLength)
+        {
+            ids = ids[..MaxLength];
+            labels = labels[..MaxLength];
+        }
+        string? image = sample.Image is null ? null : (imageFolder is null ? sample.Image : Path.GetFullPath(Path.Combine(imageFolder, sample.Image)));
+        if (image is not null && !ids.Contains(ImageTokenId))
+        {
+            // LLaVA puts the image first when the text does not place it.
+            throw new InvalidDataException($"sample '{sample.Id}' has an image but no {LlavaDataFile.ImagePlaceholder} in its text (or it was truncated away).");
+        }
+        return new EncodedSample(sample.Id, ids, labels, image);
+    }
+
+    int PrefixLength(string full, int charEnd, int[] ids, string id)
+    {
+        var prefix = tokenizer.Encode(full[..charEnd]);
+        if (!IsPrefix(prefix, ids))
+            throw new TokenizationMismatchException(
+                $"sample '{id}': the tokens of the text up to character {charEnd} ('...{Tail(full[..charEnd])}') are not a prefix of the conversation's tokens; the label mask cannot be placed.");
+        return prefix.Count;
+    }
+
+    internal static bool IsPrefix(IReadOnlyList<int> prefix, int[] ids) => prefix.Count <= ids.Length && prefix.SequenceEqual(ids.Take(prefix.Count));
+
+    static string Tail(string s) => s.Length <= 40 ? s : s[^40..];
+
+    /// <summary>The full text and, for each assistant reply, the character span of <c>" reply&lt;/s&gt;"</c>.</summary>
+    (string Full, List<(int Start, int End)> Replies) Spans(LlavaSample sample)
+    {
+        var messages = new List<ChatMessage>();
+        if (system is not null) messages.Add(new ChatMessage(ChatRole.System, system));
+        var replies = new List<(int, int)>();
+        string text = "";
+        foreach (var turn in sample.Conversations)
+        {
+            if (turn.From == "human")
+            {
+                messages.Add(new ChatMessage(ChatRole.User, turn.Value));
+                continue;
+            }
+            // The template's prompt for the next reply ends with the assistant cue; the reply follows it.
+            var prompt = template.Render(messages);
+            if (!prompt.StartsWith(text, StringComparison.Ordinal))
+                throw new InvalidOperationException("The chat template does not render conversations prefix-consistently.");
+            var reply = " " + turn.Value.Trim() + "</s>";
+            replies.Add((prompt.Length, prompt.Length + reply.Length));
+            text = prompt + reply;
+            messages.Add(new ChatMessage(ChatRole.Assistant, turn.Value.Trim()));
+        }
+        if (messages.Count > 0 && messages[^1].Role == ChatRole.User)
+        {
+            // A trailing question without an answer: kept as context, outside the loss.
+            text = template.Render(messages);
+        }
+        return (text, replies);
+    }
+}

@@ -1,0 +1,79 @@
+using LlavaModal.Decoder.Chat;
+using LlavaModal.Decoder.Generation;
+using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Modality;
+using LlavaModal.Training.Synthetic;
+
+namespace LlavaModal.Training.Evaluation;
+
+/// <summary>Exact-match accuracy of a model on fresh synthetic scenes.</summary>
+/// <param name="Overall">Correct answers over all questions.</param>
+/// <param name="ByType">Accuracy per question type (<c>color</c>, <c>shape</c>, <c>count</c>).</param>
+/// <param name="Scenes">Scenes asked about.</param>
+/// <param name="Questions">Questions asked.</param>
+/// <param name="Seed">Seed of the scenes.</param>
+/// <param name="Seconds">Wall time.</param>
+/// <param name="Mistakes">A few wrong answers (question, expected, got) for inspection.</param>
+public sealed record EvalReport(double Overall, IReadOnlyDictionary<string, double> ByType, int Scenes, int Questions, int Seed, double Seconds, IReadOnlyList<(string Question, string Expected, string Got)> Mistakes);
+
+/// <summary>
+/// The curriculum's quality measure: renders <c>scenes</c> fresh scenes from a seed, asks every question type about each
+/// in its canonical phrasing as a single-turn chat through the ordinary inference path (<see cref="MultimodalModel"/>,
+/// the default system sentence, greedy decoding), and compares the reply (trimmed, lower-cased, final period dropped)
+/// with the expected word.
+/// </summary>
+public static class SceneEvaluator
+{
+    /// <summary>Loads a LLaVA folder and evaluates it.</summary>
+    public static EvalReport Run(string modelDirectory, int scenes, int seed, int batchSize = 24)
+    {
+        using var model = MultimodalModel.Load(modelDirectory, [new LlavaVisionFactory()]);
+        return Run(model, scenes, seed, batchSize);
+    }
+
+    /// <summary>Evaluates a loaded model.</summary>
+    public static EvalReport Run(MultimodalModel model, int scenes, int seed, int batchSize = 24)
+    {
+        if (scenes < 1) throw new ArgumentException($"--scenes must be at least 1, got {scenes}.");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var encoder = model.Modalities.Select(m => m.Encoder).OfType<ClipImageEncoder>().FirstOrDefault()
+            ?? throw new LlavaModalException($"{model.ModelId}: not a LLaVA model with an image encoder.");
+        int size = encoder.Tower.Config.ImageSize;
+        var generator = new SceneGenerator(seed, size);
+        var random = new Random(seed ^ 0x5ca1ab1e);
+        var items = new List<(QuestionType Type, MultimodalPrompt Prompt, string Question, string Answer)>();
+        for (int i = 0; i < scenes; i++)
+        {
+            var scene = generator.Next();
+            var image = new ModalityInput(Curriculum.PngBytes(scene.Render()), "image/png", $"scene {i}");
+            foreach (var type in Enum.GetValues<QuestionType>())
+            {
+                var q = Curriculum.Ask(type, scene, random);
+                items.Add((type, model.RenderChat([new ChatMessage(ChatRole.User, q.Text)], [image]), q.Text, q.Answer));
+            }
+        }
+        var options = new GenerationOptions { MaxNewTokens = 6 };
+        var correct = new Dictionary<QuestionType, int>();
+        var total = new Dictionary<QuestionType, int>();
+        var mistakes = new List<(string, string, string)>();
+        for (int i = 0; i < items.Count; i += batchSize)
+        {
+            var chunk = items.Skip(i).Take(batchSize).ToList();
+            var results = model.GenerateBatch(chunk.Select(c => c.Prompt).ToList(), options);
+            for (int k = 0; k < chunk.Count; k++)
+            {
+                var got = Normalize(results[k].Text);
+                var c = chunk[k];
+                total[c.Type] = total.GetValueOrDefault(c.Type) + 1;
+                if (got == c.Answer) correct[c.Type] = correct.GetValueOrDefault(c.Type) + 1;
+                else if (mistakes.Count < 10) mistakes.Add((c.Question, c.Answer, got));
+            }
+        }
+        var byType = Enum.GetValues<QuestionType>().ToDictionary(t => t.ToString().ToLowerInvariant(), t => (double)correct.GetValueOrDefault(t) / total[t]);
+        return new EvalReport((double)correct.Values.Sum() / items.Count, byType, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, mistakes);
+    }
+
+    /// <summary>The comparison form of a reply.</summary>
+    public static string Normalize(string reply) => reply.Trim().TrimEnd('.').Trim().ToLowerInvariant();
+}

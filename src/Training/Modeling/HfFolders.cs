@@ -1,0 +1,130 @@
+using System.Text.Json;
+using LlavaModal.Decoder.Llama;
+using LlavaModal.Encoders.Vision.Clip;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Training.Modeling;
+
+/// <summary>Writes the non-weight files of Hugging Face folders (configs, tokenizer, image processor) the loaders read.</summary>
+public static class HfFolders
+{
+    /// <summary>Files of the llava-hf tokenizer shipped with this library.</summary>
+    public static readonly IReadOnlyList<string> TokenizerFiles = ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"];
+
+    /// <summary>Token id of <c>&lt;image&gt;</c> in the shipped tokenizer.</summary>
+    public const int ImageTokenId = 510;
+
+    /// <summary>Token id of <c>&lt;pad&gt;</c> in the shipped tokenizer.</summary>
+    public const int PadTokenId = 511;
+
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Writes the shipped LLaVA tokenizer (SentencePiece, 512 ids with <c>&lt;image&gt;</c> and <c>&lt;pad&gt;</c>) into <paramref name="directory"/>.</summary>
+    public static void WriteTokenizer(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var assembly = typeof(HfFolders).Assembly;
+        foreach (var name in TokenizerFiles)
+        {
+            using var stream = assembly.GetManifestResourceStream($"llava-tokenizer/{name}")
+                ?? throw new InvalidOperationException($"Embedded resource llava-tokenizer/{name} is missing from the build.");
+            using var file = File.Create(Path.Combine(directory, name));
+            stream.CopyTo(file);
+        }
+    }
+
+    /// <summary>Copies the tokenizer, image-processor and generation files that exist in <paramref name="source"/>.</summary>
+    public static void CopySupportFiles(string source, string target)
+    {
+        Directory.CreateDirectory(target);
+        foreach (var name in TokenizerFiles.Append("preprocessor_config.json").Append("generation_config.json"))
+        {
+            var from = Path.Combine(source, name);
+            if (File.Exists(from) && Path.GetFullPath(from) != Path.GetFullPath(Path.Combine(target, name)))
+                File.Copy(from, Path.Combine(target, name), overwrite: true);
+        }
+    }
+
+    /// <summary>A CLIP <c>preprocessor_config.json</c> for square images of <paramref name="size"/> pixels (CLIP mean and std, bicubic).</summary>
+    public static void WritePreprocessorConfig(string directory, int size) =>
+        WriteJson(Path.Combine(directory, "preprocessor_config.json"), new Dictionary<string, object>
+        {
+            ["crop_size"] = new { height = size, width = size },
+            ["do_center_crop"] = true,
+            ["do_convert_rgb"] = true,
+            ["do_normalize"] = true,
+            ["do_rescale"] = true,
+            ["do_resize"] = true,
+            ["image_mean"] = new[] { 0.48145466, 0.4578275, 0.40821073 },
+            ["image_processor_type"] = "CLIPImageProcessor",
+            ["image_std"] = new[] { 0.26862954, 0.26130258, 0.27577711 },
+            ["processor_class"] = "LlavaProcessor",
+            ["resample"] = 3,
+            ["rescale_factor"] = 1 / 255.0,
+            ["size"] = new { shortest_edge = size },
+        });
+
+    /// <summary><c>generation_config.json</c> with the shipped tokenizer's ids.</summary>
+    public static void WriteGenerationConfig(string directory) =>
+        WriteJson(Path.Combine(directory, "generation_config.json"), new { bos_token_id = 1, eos_token_id = 2, pad_token_id = PadTokenId });
+
+    /// <summary>The <c>config.json</c> object of a LLaMA model (or a LLaVA <c>text_config</c>).</summary>
+    public static Dictionary<string, object?> LlamaConfigJson(LlamaConfig c, bool topLevel = true)
+    {
+        var d = new Dictionary<string, object?>
+        {
+            ["model_type"] = "llama",
+            ["vocab_size"] = c.VocabSize,
+            ["hidden_size"] = c.HiddenSize,
+            ["intermediate_size"] = c.IntermediateSize,
+            ["num_hidden_layers"] = c.NumHiddenLayers,
+            ["num_attention_heads"] = c.NumAttentionHeads,
+            ["num_key_value_heads"] = c.NumKeyValueHeads,
+            ["head_dim"] = c.HeadDim,
+            ["hidden_act"] = "silu",
+            ["rms_norm_eps"] = c.RmsNormEps,
+            ["rope_theta"] = c.RopeTheta,
+            ["max_position_embeddings"] = c.MaxPositionEmbeddings,
+            ["tie_word_embeddings"] = c.TieWordEmbeddings,
+            ["bos_token_id"] = 1,
+            ["eos_token_id"] = 2,
+            ["pad_token_id"] = PadTokenId,
+            ["torch_dtype"] = DTypeName(c.TorchDType),
+        };
+        if (topLevel) d = new Dictionary<string, object?> { ["architectures"] = new[] { "LlamaForCausalLM" } }.Concat(d).ToDictionary();
+        return d;
+    }
+
+    /// <summary>The <c>config.json</c> object of a CLIP vision model (or a LLaVA <c>vision_config</c>).</summary>
+    public static Dictionary<string, object?> ClipConfigJson(ClipVisionConfig c, bool topLevel = true)
+    {
+        var d = new Dictionary<string, object?>
+        {
+            ["model_type"] = "clip_vision_model",
+            ["hidden_size"] = c.HiddenSize,
+            ["intermediate_size"] = c.IntermediateSize,
+            ["num_hidden_layers"] = c.NumHiddenLayers,
+            ["num_attention_heads"] = c.NumAttentionHeads,
+            ["num_channels"] = c.NumChannels,
+            ["image_size"] = c.ImageSize,
+            ["patch_size"] = c.PatchSize,
+            ["hidden_act"] = c.HiddenAct,
+            ["layer_norm_eps"] = c.LayerNormEps,
+        };
+        if (topLevel)
+        {
+            d = new Dictionary<string, object?> { ["architectures"] = new[] { "CLIPVisionModel" } }.Concat(d).ToDictionary();
+            d["torch_dtype"] = "float32";
+        }
+        return d;
+    }
+
+    /// <summary>Name of a dtype in <c>torch_dtype</c>.</summary>
+    public static string DTypeName(ScalarType t) => t switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
+
+    internal static void WriteJson(string path, object value)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, JsonSerializer.Serialize(value, Indented));
+    }
+}

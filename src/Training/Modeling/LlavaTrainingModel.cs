@@ -1,0 +1,270 @@
+using LlavaModal.Checkpoints;
+using LlavaModal.Decoder.Llama;
+using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Encoders.Vision.Preprocessing;
+using LlavaModal.Modality;
+using LlavaModal.Training.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Training.Modeling;
+
+/// <summary>Which parts a training stage updates.</summary>
+public enum TrainingStage
+{
+    /// <summary>LLaVA stage 1 (feature alignment): only the projector; vision tower and language model frozen.</summary>
+    Stage1 = 1,
+    /// <summary>LLaVA stage 2 (visual instruction tuning): projector and language model; vision tower frozen.</summary>
+    Stage2 = 2,
+}
+
+/// <summary>
+/// A LLaVA model held for training: the CLIP vision tower, the projector and the LLaMA language model as
+/// separate modules (the same classes inference uses), the tokenizer and the image processor. Loads and saves the
+/// llava-hf folder layout (<c>vision_tower.*</c>, <c>multi_modal_projector.*</c>, <c>language_model.*</c>, a
+/// <c>config.json</c> with <c>text_config</c> / <c>vision_config</c>, tokenizer and <c>preprocessor_config.json</c>),
+/// so a saved folder loads with <c>MultimodalModel.Load</c>.
+/// </summary>
+public sealed class LlavaTrainingModel : IDisposable
+{
+    LlavaTrainingModel(ClipVisionModel vision, ProjectorModule projector, LlamaForCausalLM language, HfTokenizer tokenizer, ClipImageProcessor processor, string supportDirectory, string projectorActivation)
+    {
+        Vision = vision;
+        Projector = projector;
+        Language = language;
+        Tokenizer = tokenizer;
+        Processor = processor;
+        SupportDirectory = supportDirectory;
+        ProjectorActivation = projectorActivation;
+        ImageTokenId = tokenizer.TokenToId(LlavaDataFile.ImagePlaceholder)
+            ?? throw new CheckpointException(supportDirectory, $"the tokenizer has no {LlavaDataFile.ImagePlaceholder} token; a LLaVA model needs one.");
+    }
+
+    /// <summary>The vision tower.</summary>
+    public ClipVisionModel Vision { get; }
+
+    /// <summary>The projector (<c>multi_modal_projector</c>).</summary>
+    public ProjectorModule Projector { get; }
+
+    /// <summary>The language model.</summary>
+    public LlamaForCausalLM Language { get; }
+
+    /// <summary>The tokenizer (with <c>&lt;image&gt;</c>).</summary>
+    public HfTokenizer Tokenizer { get; }
+
+    /// <summary>The image processor of the vision tower.</summary>
+    public ClipImageProcessor Processor { get; }
+
+    /// <summary>Folder the tokenizer and processor files are copied from when saving.</summary>
+    public string SupportDirectory { get; }
+
+    /// <summary>Projector activation name (<c>projector_hidden_act</c>).</summary>
+    public string ProjectorActivation { get; }
+
+    /// <summary>Id of <c>&lt;image&gt;</c>.</summary>
+    public int ImageTokenId { get; }
+
+    /// <summary>True when the vision tower's parameters take gradients (only vision pretraining does this).</summary>
+    public bool VisionTrainable => Vision.parameters().Any(p => p.requires_grad);
+
+    /// <summary>Loads a LLaVA folder (float32). A folder without projector weights gets a freshly initialised projector when <paramref name="allowNewProjector"/> is set (stage 1 from assembled parts).</summary>
+    public static LlavaTrainingModel Load(string directory, bool allowNewProjector = false)
+    {
+        if (!Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
+        var config = JsonConfig.Load(Path.Combine(directory, "config.json"));
+        if (!config.Has("vision_config") || !config.Has("text_config"))
+            throw new CheckpointException(Path.Combine(directory, "config.json"), "not a LLaVA config (needs text_config and vision_config).");
+        var textConfig = LlamaConfig.FromJson(config.Section("text_config")) with { TorchDType = ScalarType.Float32 };
+        using var weights = SafeTensorsCheckpoint.Open(directory);
+        var language = new LlamaForCausalLM(textConfig, ScalarType.Float32);
+        var layout = DecoderWeightLayout.Detect(weights);
+        language.LoadWeights(weights, layout.ToCheckpointName, layout.BelongsToDecoder);
+        var vision = ClipVisionModel.LoadFromLlava(config, weights, ScalarType.Float32, CPU);
+        var activation = config.String("projector_hidden_act", "gelu");
+        var projector = Projectors.Create(config.String("projector_type", "mlp2x_gelu"), vision.OutputWidth, textConfig.HiddenSize, activation);
+        var prefix = weights.Contains("model.multi_modal_projector.linear_1.weight") ? "model.multi_modal_projector." : "multi_modal_projector.";
+        if (weights.Contains(prefix + "linear_1.weight")) StateDictLoader.Load(projector, weights, prefix);
+        else if (!allowNewProjector) throw new CheckpointException(directory, "no projector weights (multi_modal_projector.*) in the checkpoint.");
+        return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(directory), ClipImageProcessor.FromDirectory(directory), directory, activation);
+    }
+
+    /// <summary>
+    /// Assembles a LLaVA model from a pretrained CLIP vision folder (with its <c>preprocessor_config.json</c>) and a
+    /// pretrained LLaMA folder (with a tokenizer that has <c>&lt;image&gt;</c>), with a new projector: the start of stage 1.
+    /// </summary>
+    public static LlavaTrainingModel FromParts(string visionDirectory, string languageDirectory, ClipFeatureSelection? selection = null, string projectorType = "mlp2x_gelu", long seed = 0)
+    {
+        var vision = ClipVisionModel.FromPretrained(visionDirectory, ScalarType.Float32, CPU, selection);
+        var language = LlamaForCausalLM.FromPretrained(languageDirectory, ScalarType.Float32);
+        manual_seed(seed);
+        var projector = Projectors.Create(projectorType, vision.OutputWidth, language.Config.HiddenSize);
+        var tokenizer = HfTokenizer.FromPretrained(languageDirectory);
+        var support = Path.Combine(Path.GetTempPath(), "llavamodal-parts-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(support);
+        HfFolders.CopySupportFiles(languageDirectory, support);
+        File.Copy(Path.Combine(visionDirectory, "preprocessor_config.json"), Path.Combine(support, "preprocessor_config.json"), true);
+        return new LlavaTrainingModel(vision, projector, language, tokenizer, ClipImageProcessor.FromDirectory(visionDirectory), support, "gelu");
+    }
+
+    /// <summary>
+    /// Creates a randomly initialised LLaVA model with the shipped tokenizer (vocabulary 512 with <c>&lt;image&gt;</c>)
+    /// and a CLIP image processor for <see cref="ClipVisionConfig.ImageSize"/>: for tests and from-scratch experiments.
+    /// </summary>
+    public static LlavaTrainingModel Create(ClipVisionConfig visionConfig, LlamaConfig textConfig, ClipFeatureSelection? selection = null, string projectorType = "mlp2x_gelu", long seed = 0)
+    {
+        manual_seed(seed);
+        var vision = new ClipVisionModel(visionConfig, selection);
+        var language = new LlamaForCausalLM(textConfig with { TorchDType = ScalarType.Float32 }, ScalarType.Float32);
+        var projector = Projectors.Create(projectorType, vision.OutputWidth, textConfig.HiddenSize);
+        var support = Path.Combine(Path.GetTempPath(), "llavamodal-parts-" + Guid.NewGuid().ToString("N"));
+        HfFolders.WriteTokenizer(support);
+        HfFolders.WritePreprocessorConfig(support, visionConfig.ImageSize);
+        HfFolders.WriteGenerationConfig(support);
+        return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(support), ClipImageProcessor.FromDirectory(support), support, "gelu");
+    }
+
+    /// <summary>Sets which parameters take gradients: the vision tower never (LLaVA keeps it frozen in both stages), the language model in stage 2 only, the projector always.</summary>
+    public void SetStage(TrainingStage stage)
+    {
+        SetTrainable(Vision, false);
+        SetTrainable(Projector, true);
+        SetTrainable(Language, stage == TrainingStage.Stage2);
+    }
+
+    internal static void SetTrainable(nn.Module module, bool trainable)
+    {
+        foreach (var p in module.parameters()) p.requires_grad = trainable;
+    }
+
+    /// <summary>The parameters that take gradients, with their checkpoint names.</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters() =>
+        NamedParameters().Where(p => p.Parameter.requires_grad).ToList();
+
+    /// <summary>All parameters with their llava-hf checkpoint names.</summary>
+    public IEnumerable<(string Name, Parameter Parameter)> NamedParameters() =>
+        Vision.named_parameters().Select(p => ("vision_tower." + p.name, p.parameter))
+            .Concat(Projector.named_parameters().Select(p => ("multi_modal_projector." + p.name, p.parameter)))
+            .Concat(Language.named_parameters().Select(p => ("language_model." + p.name, p.parameter)));
+
+    /// <summary>
+    /// Summed token cross-entropy of a batch and the number of supervised tokens: images are encoded (through the
+    /// frozen tower without autograd), projected, and spliced where each sample's <c>&lt;image&gt;</c> stands; sequences
+    /// are right-padded with an attention mask; labels are shifted by one as in causal LM training.
+    /// </summary>
+    /// <param name="samples">Encoded samples.</param>
+    /// <param name="pixels">[images, 3, H, W] for the samples that have an image, in order, or null.</param>
+    public (Tensor LossSum, long Tokens) Loss(IReadOnlyList<EncodedSample> samples, Tensor? pixels)
+    {
+        using var scope = NewDisposeScope();
+        var (embeds, labels, padding) = Inputs(samples, pixels);
+        long b = embeds.shape[0], t = embeds.shape[1];
+        var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(b, t);
+        var logits = Language.Forward(embeds, positions, padding);
+        var shiftedLogits = logits.narrow(1, 0, t - 1).reshape(-1, logits.shape[2]);
+        var shiftedLabels = labels.narrow(1, 1, t - 1).reshape(-1);
+        long tokens = shiftedLabels.ne(ConversationEncoder.IgnoreIndex).sum().item<long>();
+        var loss = nn.functional.cross_entropy(shiftedLogits, shiftedLabels, ignore_index: ConversationEncoder.IgnoreIndex, reduction: nn.Reduction.Sum);
+        return (loss.MoveToOuterDisposeScope(), tokens);
+    }
+
+    /// <summary>The decoder inputs of a batch: embeddings [B, T, hidden], labels [B, T] and the padding mask [B, T] (null when nothing is padded).</summary>
+    internal (Tensor Embeds, Tensor Labels, Tensor? Padding) Inputs(IReadOnlyList<EncodedSample> samples, Tensor? pixels)
+    {
+        using var scope = NewDisposeScope();
+        int withImage = samples.Count(s => s.ImagePath is not null && s.Ids.Contains(ImageTokenId));
+        Tensor? features = null;
+        if (withImage > 0)
+        {
+            if (pixels is null || pixels.shape[0] != withImage)
+                throw new ArgumentException($"{withImage} samples have an image but {(pixels is null ? 0 : pixels.shape[0])} images were given.", nameof(pixels));
+            var f = VisionTrainable ? Vision.SelectFeaturesWithGrad(pixels) : Vision.SelectFeatures(pixels);
+            features = Projector.forward(f);
+        }
+        var rows = new List<(Tensor Embeds, long[] Labels)>();
+        int next = 0;
+        foreach (var s in samples)
+        {
+            var ids = s.Ids.Select(i => i == ImageTokenId ? 0L : i).ToArray();
+            var text = Language.Embed(tensor(ids).unsqueeze(0)).squeeze(0);
+            int at = s.ImagePath is null ? -1 : Array.IndexOf(s.Ids, ImageTokenId);
+            if (at < 0)
+            {
+                rows.Add((text, s.Labels.Select(l => (long)l).ToArray()));
+                continue;
+            }
+            var image = features!.select(0, next++);
+            var pieces = new List<Tensor>();
+            if (at > 0) pieces.Add(text.narrow(0, 0, at));
+            pieces.Add(image);
+            if (at + 1 < ids.Length) pieces.Add(text.narrow(0, at + 1, ids.Length - at - 1));
+            var labels = s.Labels.Take(at).Select(l => (long)l)
+                .Concat(Enumerable.Repeat((long)ConversationEncoder.IgnoreIndex, (int)image.shape[0]))
+                .Concat(s.Labels.Skip(at + 1).Select(l => (long)l)).ToArray();
+            rows.Add((cat(pieces, 0), labels));
+        }
+        long t = rows.Max(r => r.Embeds.shape[0]);
+        long hidden = Language.Config.HiddenSize;
+        bool padded = rows.Any(r => r.Embeds.shape[0] < t);
+        var embeds = stack(rows.Select(r => r.Embeds.shape[0] == t ? r.Embeds : cat([r.Embeds, zeros(t - r.Embeds.shape[0], hidden)], 0)), 0);
+        var labelRows = rows.Select(r => r.Labels.Concat(Enumerable.Repeat((long)ConversationEncoder.IgnoreIndex, (int)(t - r.Labels.Length)))).SelectMany(x => x).ToArray();
+        var labelTensor = tensor(labelRows).view(rows.Count, t);
+        Tensor? padding = null;
+        if (padded)
+            padding = tensor(rows.SelectMany(r => Enumerable.Range(0, (int)t).Select(i => i < r.Embeds.shape[0] ? 1L : 0L)).ToArray()).view(rows.Count, t).MoveToOuterDisposeScope();
+        return (embeds.MoveToOuterDisposeScope(), labelTensor.MoveToOuterDisposeScope(), padding);
+    }
+
+    /// <summary>Reads and preprocesses the images of <paramref name="samples"/> (those that have one) into [n, 3, H, W], or null.</summary>
+    public Tensor? LoadPixels(IReadOnlyList<EncodedSample> samples, ImageLoader? loader = null)
+    {
+        loader ??= new ImageLoader();
+        var images = samples.Where(s => s.ImagePath is not null).Select(s => Processor.Preprocess(loader.LoadFile(s.ImagePath!)).ToTensor()).ToList();
+        if (images.Count == 0) return null;
+        var result = cat(images, 0);
+        foreach (var i in images) i.Dispose();
+        return result;
+    }
+
+    /// <summary>
+    /// Saves the model as a llava-hf folder: <c>model.safetensors</c> (weights in <paramref name="dtype"/>), <c>config.json</c>,
+    /// the tokenizer, <c>preprocessor_config.json</c> and <c>generation_config.json</c>.
+    /// </summary>
+    public void Save(string directory, ScalarType dtype = ScalarType.Float32)
+    {
+        Directory.CreateDirectory(directory);
+        var named = NamedParameters().ToList();
+        var specs = named.Select(p => new TensorSpec(p.Name, p.Parameter.shape, dtype)).ToList();
+        var byName = named.ToDictionary(p => p.Name, p => p.Parameter);
+        SafeTensorsWriter.WriteCheckpoint(directory, specs, spec => byName[spec.Name].detach().to(dtype));
+        var c = new Dictionary<string, object?>
+        {
+            ["architectures"] = new[] { "LlavaForConditionalGeneration" },
+            ["ignore_index"] = ConversationEncoder.IgnoreIndex,
+            ["image_token_index"] = ImageTokenId,
+            ["model_type"] = "llava",
+            ["pad_token_id"] = Tokenizer.PadTokenId ?? HfFolders.PadTokenId,
+            ["projector_hidden_act"] = ProjectorActivation,
+            ["projector_type"] = Projector.Type,
+            ["text_config"] = HfFolders.LlamaConfigJson(Language.Config with { TorchDType = dtype }, topLevel: false),
+            ["tie_word_embeddings"] = Language.Config.TieWordEmbeddings,
+            ["torch_dtype"] = HfFolders.DTypeName(dtype),
+            ["vision_config"] = HfFolders.ClipConfigJson(Vision.Config, topLevel: false),
+            ["vision_feature_layer"] = Vision.Selection.Layers.Count == 1 ? Vision.Selection.Layers[0] : Vision.Selection.Layers,
+            ["vision_feature_select_strategy"] = Vision.Selection.Strategy,
+            ["image_seq_length"] = Vision.TokenCount,
+        };
+        HfFolders.WriteJson(Path.Combine(directory, "config.json"), c);
+        HfFolders.CopySupportFiles(SupportDirectory, directory);
+        if (!File.Exists(Path.Combine(directory, "generation_config.json"))) HfFolders.WriteGenerationConfig(directory);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Vision.Dispose();
+        Projector.Dispose();
+        Language.Dispose();
+    }
+}

@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using LlavaModal.Checkpoints;
+using LlavaModal.Decoder.Llama;
+using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Training.Data;
+using LlavaModal.Training.Modeling;
+using LlavaModal.Training.Optimization;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Training.Pretraining;
+
+/// <summary>Settings of language-model pretraining.</summary>
+public sealed record LanguagePretrainOptions
+{
+    /// <summary>Optimizer steps.</summary>
+    public int Steps { get; init; } = 400;
+    /// <summary>Sequences per step.</summary>
+    public int BatchSize { get; init; } = 16;
+    /// <summary>Peak learning rate.</summary>
+    public double LearningRate { get; init; } = 3e-3;
+    /// <summary>Seed of the initial weights and the data order.</summary>
+    public int Seed { get; init; }
+}
+
+/// <summary>
+/// Pretrains a small LLaMA-architecture model on the curriculum's text: every conversation and caption rendered with
+/// the chat template (as the later stages see it) with the image placeholder removed, next-token loss on every
+/// token. Saves a Hugging Face LLaMA folder with the LLaVA tokenizer (<c>&lt;image&gt;</c> = 510, <c>&lt;pad&gt;</c> = 511).
+/// </summary>
+public static class LanguagePretrainer
+{
+    /// <summary>Trains a new model of <paramref name="config"/> on <paramref name="samples"/> and saves it; returns (first loss, final loss, seconds).</summary>
+    public static (double FirstLoss, double FinalLoss, double Seconds) Run(LlamaConfig config, IReadOnlyList<LlavaSample> samples, string outputDirectory, LanguagePretrainOptions options, Action<TrainProgress>? progress = null)
+    {
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(outputDirectory);
+        HfFolders.WriteTokenizer(outputDirectory);
+        HfFolders.WriteGenerationConfig(outputDirectory);
+        var tokenizer = HfTokenizer.FromPretrained(outputDirectory);
+        var encoder = new ConversationEncoder(tokenizer);
+        var sequences = samples.Select(s => tokenizer.Encode(encoder.Render(StripImage(s))).Select(i => (long)i).ToArray()).ToList();
+        manual_seed(options.Seed);
+        using var model = new LlamaForCausalLM(config with { TorchDType = ScalarType.Float32 }, ScalarType.Float32);
+        using (no_grad())
+        {
+            // LLaMA's initialisation: N(0, 0.02) for matrices, ones for norms.
+            foreach (var (name, p) in model.named_parameters())
+                if (!name.EndsWith("norm.weight", StringComparison.Ordinal)) p.normal_(0, 0.02);
+        }
+        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, p.parameter)), weightDecay: 0.01);
+        var schedule = new LearningRateSchedule(options.LearningRate, options.Steps, Math.Max(1, options.Steps / 20));
+        double first = double.NaN;
+        var recent = new Queue<double>();
+        for (int step = 0; step < options.Steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            var batch = Trainer.Batch(sequences, options.BatchSize, step, options.Seed);
+            long t = batch.Max(b => b.Length);
+            var ids = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)HfFolders.PadTokenId, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
+            var labels = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)ConversationEncoder.IgnoreIndex, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
+            var padding = tensor(batch.SelectMany(b => Enumerable.Range(0, (int)t).Select(i => i < b.Length ? 1L : 0L)).ToArray()).view(batch.Count, t);
+            var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(batch.Count, t);
+            var logits = model.Forward(model.Embed(ids.masked_fill(ids.eq(HfFolders.PadTokenId), 0)), positions, padding);
+            var loss = nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, config.VocabSize), labels.narrow(1, 1, t - 1).reshape(-1), ignore_index: ConversationEncoder.IgnoreIndex);
+            loss.backward();
+            optimizer.ClipGradNorm(1.0);
+            double lr = schedule.At(step);
+            optimizer.StepUpdate(lr);
+            optimizer.ZeroGrad();
+            double value = loss.item<float>();
+            if (double.IsNaN(first)) first = value;
+            recent.Enqueue(value);
+            if (recent.Count > 20) recent.Dequeue();
+            progress?.Invoke(new TrainProgress(step + 1, options.Steps, value, lr, (step + 1) * options.BatchSize / clock.Elapsed.TotalSeconds, null));
+        }
+        var specs = model.named_parameters().Select(p => new TensorSpec(p.name, p.parameter.shape, ScalarType.Float32)).ToList();
+        var byName = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        SafeTensorsWriter.WriteCheckpoint(outputDirectory, specs, s => byName[s.Name].detach().clone());
+        HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.LlamaConfigJson(config with { TorchDType = ScalarType.Float32 }));
+        return (first, recent.Average(), clock.Elapsed.TotalSeconds);
+    }
+
+    static LlavaSample StripImage(LlavaSample s) => s with
+    {
+        Image = null,
+        Conversations = s.Conversations.Select(c => c with { Value = c.Value.Replace(LlavaDataFile.ImagePlaceholder + "\n", "", StringComparison.Ordinal).Replace(LlavaDataFile.ImagePlaceholder, "", StringComparison.Ordinal) }).ToList(),
+    };
+}

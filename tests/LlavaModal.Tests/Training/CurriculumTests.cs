@@ -1,0 +1,56 @@
+using LlavaModal.Tests.Support;
+using LlavaModal.Training;
+using LlavaModal.Training.Data;
+using LlavaModal.Training.Synthetic;
+
+namespace LlavaModal.Tests.Training;
+
+public class CurriculumTests
+{
+    [Fact]
+    public void Scenes_are_reproducible_and_every_question_has_one_answer()
+    {
+        var a = new SceneGenerator(5);
+        var b = new SceneGenerator(5);
+        for (int i = 0; i < 50; i++)
+        {
+            var s = a.Next();
+            Assert.Equal(s.Objects, b.Next().Objects);
+            Assert.InRange(s.Objects.Count, 1, SceneGenerator.MaxObjects);
+            Assert.Equal(s.Objects.Count, s.Objects.Select(o => o.Color.Name).Distinct().Count());
+            Assert.Contains(s.Objects.GroupBy(o => o.Shape), g => g.Count() == 1);
+            // Every object is visible: it owns pixels in the rendered image.
+            var image = s.Render();
+            foreach (var o in s.Objects)
+                Assert.Contains(Enumerable.Range(0, s.Size * s.Size), p => s.ObjectAt(p % s.Size, p / s.Size) == o);
+            Assert.Equal(s.Size * s.Size * 3, image.Pixels.Length);
+        }
+    }
+
+    [Fact]
+    public void Synth_writes_llava_json_with_images_multi_turn_and_text_only_samples()
+    {
+        using var dir = new TempDir();
+        var o = Curriculum.Write(dir.Path, 40, 2);
+        var stage1 = LlavaDataFile.Load(o.Stage1Path);
+        var stage2 = LlavaDataFile.Load(o.Stage2Path);
+        Assert.Equal(40, stage1.Count);
+        Assert.Equal(42, stage2.Count);
+        Assert.All(stage1, s => Assert.True(File.Exists(Path.Combine(o.ImageFolder, s.Image!))));
+        Assert.All(stage2.Where(s => s.Image is not null), s => Assert.Equal(6, s.Conversations.Count));
+        Assert.StartsWith("<image>\n", stage2[0].Conversations[0].Value);
+        Assert.Equal(2, stage2.Count(s => s.Image is null));
+    }
+
+    /// <summary>The shortened curriculum CI runs: the whole recipe with tiny models and few steps.</summary>
+    [Fact]
+    public void The_short_curriculum_runs_end_to_end_and_lowers_the_loss_by_a_large_factor()
+    {
+        using var dir = new TempDir();
+        var result = ToyRecipe.Run(dir.File("work"), dir.File("model"), RecipeOptions.Quick);
+        Assert.True(result.Stage2.FinalLoss < result.Stage2.FirstLoss / 4, $"stage 2 loss {result.Stage2.FirstLoss} -> {result.Stage2.FinalLoss}");
+        Assert.True(result.Stage2.EvalLoss < result.Stage2.InitialEvalLoss / 4, $"stage 2 held-out loss {result.Stage2.InitialEvalLoss} -> {result.Stage2.EvalLoss}");
+        Assert.True(result.Vision.PatchColorAccuracy > 0.8, $"vision pretraining patch colour accuracy {result.Vision.PatchColorAccuracy}");
+        Assert.Equal(RecipeOptions.Quick.EvalScenes * 3, result.Eval.Questions);
+    }
+}
