@@ -50,3 +50,28 @@ public class AudioRoutingTests
         Assert.Equal(direct.GeneratedIds, raw.GeneratedIds);
     }
 }
+
+#pragma warning disable SKEXP0001
+public class WhisperAudioContentTests(LlavaModal.Tests.Audio.AttachedAudioFixture fx) : IClassFixture<LlavaModal.Tests.Audio.AttachedAudioFixture>
+{
+    [Fact]
+    public async Task A_real_wav_in_AudioContent_reaches_the_whisper_plugin_and_matches_the_direct_api()
+    {
+        var builder = Kernel.CreateBuilder();
+        builder.Services.AddLlavaModal(o => o.ModelDirectory = fx.Dir).AddAudio();
+        builder.AddLlavaChatCompletion(configure: null);
+        var kernel = builder.Build();
+        var wav = File.ReadAllBytes(Path.Combine(Fixtures.Root, "whisper-features", "tone_440hz_0p3s.wav"));
+
+        var history = new ChatHistory();
+        history.AddUserMessage([new AudioContent(wav, "audio/wav"), new TextContent("What do you hear?")]);
+        var answer = await kernel.GetRequiredService<IChatCompletionService>().GetChatMessageContentAsync(history,
+            new PromptExecutionSettings { ExtensionData = new Dictionary<string, object> { ["max_tokens"] = 4 } });
+
+        var raw = Assert.IsType<LlavaModal.Decoder.Generation.GenerationResult>(answer.InnerContent);
+        Assert.Equal(raw.PromptIds.Count - 1 + 1500, raw.PromptTokens);
+        var direct = fx.Model.Generate(fx.Model.RenderChat([new(LlavaModal.Decoder.Chat.ChatRole.User, "What do you hear?")],
+            [new ModalityInput(wav, "audio/wav") { Modality = "audio" }]), new() { MaxNewTokens = 4 });
+        Assert.Equal(direct.GeneratedIds, raw.GeneratedIds);
+    }
+}
