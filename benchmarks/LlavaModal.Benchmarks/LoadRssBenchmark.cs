@@ -72,7 +72,7 @@ internal static class LoadRssBenchmark
             + string.Join(", ", rows.Select(r => $"{Report.MiB(r.Child.HwmAfterForward)} ({r.Variant})")) + ".");
         if (breakdownRow is { } p)
             Console.WriteLine($"breakdown ({variants[0].Name}): constructing the modules {Report.F(p.ConstructMs, 0)} ms (RSS after it {Report.MiB(p.RssAfterConstruct)}: "
-                + $"every parameter is allocated and randomly initialised), reading the weights in place {Report.F(p.ReadWeightsMs, 0)} ms.");
+                + $"every parameter allocated, not initialised), reading the weights in place {Report.F(p.ReadWeightsMs, 0)} ms.");
         return rows.All(r => r.Child.LogitsFinite) ? 0 : 1;
     }
 

@@ -56,14 +56,15 @@ internal static class LoadRssChild
 
     /// <summary>
     /// The steps of <see cref="LlamaForCausalLM.FromPretrained"/>, timed apart: constructing the modules (which
-    /// allocates and randomly initialises every parameter) and reading the weights into them in place.
+    /// allocates every parameter, without random initialisation, as the load path does) and reading the weights into them in place.
     /// </summary>
     static LlamaForCausalLM LoadInPhases(string dir, out Phase phase)
     {
         var config = LlamaConfig.Load(Path.Combine(dir, "config.json"));
         using var checkpoint = SafeTensorsCheckpoint.Open(dir);
         var clock = Stopwatch.StartNew();
-        var model = new LlamaForCausalLM(config);
+        LlamaForCausalLM model;
+        using (WeightInit.SkipRandomInit()) model = new LlamaForCausalLM(config);
         double constructMs = clock.Elapsed.TotalMilliseconds;
         var afterConstruct = ProcStatus.Read();
         clock.Restart();
