@@ -58,32 +58,8 @@ internal static class InitCommand
             using var values = normal(0, 0.02, spec.Shape, generator: generator);
             return values.to(spec.Type);
         }, maxShardBytes);
-        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(ConfigJson(config), new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(config.ToJsonObject(), new JsonSerializerOptions { WriteIndented = true }));
         File.WriteAllText(Path.Combine(dir, "generation_config.json"), JsonSerializer.Serialize(new { bos_token_id = 1, eos_token_id = 2 }, new JsonSerializerOptions { WriteIndented = true }));
         Assets.CopyTokenizer(dir);
     }
-
-    static Dictionary<string, object?> ConfigJson(LlamaConfig c) => new()
-    {
-        ["architectures"] = new[] { "LlamaForCausalLM" },
-        ["model_type"] = "llama",
-        ["vocab_size"] = c.VocabSize,
-        ["hidden_size"] = c.HiddenSize,
-        ["intermediate_size"] = c.IntermediateSize,
-        ["num_hidden_layers"] = c.NumHiddenLayers,
-        ["num_attention_heads"] = c.NumAttentionHeads,
-        ["num_key_value_heads"] = c.NumKeyValueHeads,
-        ["head_dim"] = c.HeadDim,
-        ["hidden_act"] = "silu",
-        ["rms_norm_eps"] = c.RmsNormEps,
-        ["rope_theta"] = c.RopeTheta,
-        ["rope_scaling"] = null,
-        ["max_position_embeddings"] = c.MaxPositionEmbeddings,
-        ["tie_word_embeddings"] = c.TieWordEmbeddings,
-        ["attention_bias"] = c.AttentionBias,
-        ["mlp_bias"] = c.MlpBias,
-        ["bos_token_id"] = 1,
-        ["eos_token_id"] = 2,
-        ["torch_dtype"] = c.TorchDType switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" },
-    };
 }

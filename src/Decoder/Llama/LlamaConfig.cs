@@ -122,6 +122,44 @@ public sealed record LlamaConfig
         return config;
     }
 
+    /// <summary>The <c>config.json</c> keys of this configuration, as <c>save_pretrained</c> writes them (inverse of <see cref="FromJson"/>).</summary>
+    public Dictionary<string, object?> ToJsonObject()
+    {
+        var d = new Dictionary<string, object?>
+        {
+            ["architectures"] = new[] { "LlamaForCausalLM" },
+            ["model_type"] = "llama",
+            ["vocab_size"] = VocabSize,
+            ["hidden_size"] = HiddenSize,
+            ["intermediate_size"] = IntermediateSize,
+            ["num_hidden_layers"] = NumHiddenLayers,
+            ["num_attention_heads"] = NumAttentionHeads,
+            ["num_key_value_heads"] = NumKeyValueHeads,
+            ["head_dim"] = HeadDim,
+            ["hidden_act"] = "silu",
+            ["rms_norm_eps"] = RmsNormEps,
+            ["rope_theta"] = RopeTheta,
+            ["rope_scaling"] = RopeScaling is null ? null : new Dictionary<string, object>
+            {
+                ["rope_type"] = RopeScaling.Type,
+                ["factor"] = RopeScaling.Factor,
+                ["low_freq_factor"] = RopeScaling.LowFreqFactor,
+                ["high_freq_factor"] = RopeScaling.HighFreqFactor,
+                ["original_max_position_embeddings"] = RopeScaling.OriginalMaxPositionEmbeddings,
+            },
+            ["max_position_embeddings"] = MaxPositionEmbeddings,
+            ["tie_word_embeddings"] = TieWordEmbeddings,
+            ["attention_bias"] = AttentionBias,
+            ["mlp_bias"] = MlpBias,
+            ["bos_token_id"] = BosTokenId,
+            ["eos_token_id"] = EosTokenIds.Count == 1 ? EosTokenIds[0] : EosTokenIds,
+            ["torch_dtype"] = TorchDType switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" },
+        };
+        if (PadTokenId is int pad) d["pad_token_id"] = pad;
+        if (SlidingWindow is int window) d["sliding_window"] = window;
+        return d;
+    }
+
     static int Positive(JsonConfig json, string key, int fallback)
     {
         var v = json.Int(key, fallback);

@@ -93,3 +93,21 @@ public class LlamaConfigTests
         Assert.Equal("model_type", Fails("{" + Base.Replace("\"llama\"", "\"gpt2\"") + "}").Key);
     }
 }
+
+public class LlamaConfigRoundTripTests
+{
+    [Fact]
+    public void Writing_and_reading_a_config_gives_the_same_architecture()
+    {
+        var original = new LlamaConfig
+        {
+            VocabSize = 77, HiddenSize = 48, IntermediateSize = 96, NumHiddenLayers = 3, NumAttentionHeads = 6, NumKeyValueHeads = 2, HeadDim = 8,
+            RmsNormEps = 1e-5, RopeTheta = 500000, RopeScaling = new RopeScaling("llama3", 8, 1, 4, 8192), TieWordEmbeddings = true,
+            EosTokenIds = [2, 9], PadTokenId = 0, SlidingWindow = 64, TorchDType = ScalarType.BFloat16,
+        };
+        var json = System.Text.Json.JsonSerializer.Serialize(original.ToJsonObject());
+        var back = LlamaConfig.FromJson(JsonConfig.FromJson(json.Replace("\"model_type\":\"llama\"", "\"model_type\":\"mistral\"")), requireArchitecture: true);
+        Assert.Equal(original with { EosTokenIds = [] }, back with { EosTokenIds = [] });
+        Assert.Equal(original.EosTokenIds, back.EosTokenIds);
+    }
+}
