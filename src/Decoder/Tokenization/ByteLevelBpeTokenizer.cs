@@ -94,8 +94,9 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
         {
             bpe = BpeTokenizer.Create(options);
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
+            // e.g. two tokens with one id, or a merge listed twice (the library keys merges by pair).
             throw new InvalidDataException($"'{jsonPath}': model.vocab / model.merges are inconsistent: {e.Message}", e);
         }
 

@@ -193,6 +193,29 @@ public sealed class ByteLevelTokenizerTests
     }
 
     [Fact]
+    public void StreamingMatchesDecodeForRandomIds()
+    {
+        // Random byte tokens (invalid UTF-8 included), merged tokens and added tokens, with and without clean-up:
+        // the stream must always concatenate to Decode, the stateful UTF-8 decoder replacing exactly as the batch one.
+        HfTokenizer cleanUp = ByteLevelFixture.Load(ByteLevelFixture.Llama3(), ByteLevelFixture.LlamaConfig(cleanUp: true));
+        int[] punctuation = [32, 46, 39, 110, 116, 115, 109, 63, 33, 44, 120, 258, 118, 101, 114];
+        var random = new Random(1234);
+        for (int round = 0; round < 300; round++)
+        {
+            HfTokenizer t = round % 2 == 0 ? Llama3.Value : cleanUp;
+            int[] ids = Enumerable.Range(0, random.Next(1, 80))
+                .Select(_ => round % 3 == 0 ? random.Next(0, 269) : punctuation[random.Next(punctuation.Length)])
+                .ToArray();
+            foreach (bool skip in new[] { false, true })
+            {
+                StreamingDetokenizer decoder = t.CreateStreamingDecoder(skip);
+                string streamed = string.Concat(ids.Select(decoder.Push)) + decoder.Flush();
+                Assert.Equal(t.Decode(ids, skip), streamed);
+            }
+        }
+    }
+
+    [Fact]
     public void PlaceholdersGetNewSpecialIds()
     {
         HfTokenizer t = Llama3.Value.WithPlaceholders(["<image>", "<audio>"]);
