@@ -35,6 +35,19 @@ public sealed class ByteLevelTokenizerTests
     }
 
     [Fact]
+    public void EqualRanksMergeLeftmostFirst()
+    {
+        // "lll": (l,l) at positions 0 and 1 both have rank 3; HF merges the leftmost: [ll, l] = [259, 108].
+        Assert.Equal([259, 108], Llama3.Value.Encode("lll", addSpecialTokens: false));
+
+        // "llll": [ll, l, l] then the remaining (l,l) at position 1: [ll, ll].
+        Assert.Equal([259, 259], Llama3.Value.Encode("llll", addSpecialTokens: false));
+
+        // "ell": (e,l)=- and (l,l)=3 -> [e, ll]; then (e,ll)=4 -> [ell] = 260.
+        Assert.Equal([260], Llama3.Value.Encode("ell", addSpecialTokens: false));
+    }
+
+    [Fact]
     public void IgnoreMergesTakesAWholeVocabularyPiece()
     {
         // With ignore_merges (as LLaMA-3's file has), the piece "hello" is itself a vocabulary entry (262).
