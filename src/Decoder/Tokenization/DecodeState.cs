@@ -15,7 +15,7 @@ namespace LlavaModal.Decoder.Tokenization;
 /// when the next piece has no "▁". Byte-fallback pieces are grouped into UTF-8 like SentencePiece does
 /// (one U+FFFD per invalid byte). Text is emitted as soon as no later id can change it.
 /// </remarks>
-internal sealed class DecodeState
+internal sealed class DecodeState : IDecodeState
 {
     private readonly HfTokenizer _tokenizer;
     private readonly bool _skipSpecialTokens;

@@ -4,15 +4,17 @@ using System.Text.RegularExpressions;
 namespace LlavaModal.Decoder.Tokenization;
 
 /// <summary>
-/// A text tokenizer that reproduces the Hugging Face slow <c>LlamaTokenizer</c> (transformers 4.44):
-/// SentencePiece BPE from <c>tokenizer.model</c> plus the added / special tokens, BOS/EOS and
-/// <c>legacy</c> rules of <c>tokenizer_config.json</c>. Encoding and decoding give the same ids and
-/// strings as the reference, including its decode spacing quirks.
+/// A text tokenizer for Hugging Face model directories. With <c>tokenizer.model</c> it reproduces the slow
+/// <c>LlamaTokenizer</c> (transformers 4.44): SentencePiece BPE plus the added / special tokens, BOS/EOS and
+/// <c>legacy</c> rules of <c>tokenizer_config.json</c>, including its decode spacing quirks. With only
+/// <c>tokenizer.json</c> it reproduces the fast tokenizer for byte-level BPE (LLaMA-3, Qwen2) through
+/// Microsoft.ML.Tokenizers (see <see cref="ByteLevelBpeTokenizer"/>).
 /// </summary>
 /// <remarks>
 /// Instances are immutable; <see cref="Encode"/> and <see cref="Decode"/> may be called concurrently.
-/// Only SentencePiece BPE models with the identity normalizer (LLaMA, LLaMA-2, Vicuna, Mistral, LLaVA-1.5)
-/// are supported; anything else is refused with <see cref="NotSupportedException"/> rather than tokenized differently.
+/// Only SentencePiece BPE models with the identity normalizer (LLaMA, LLaMA-2, Vicuna, Mistral, LLaVA-1.5) and
+/// byte-level BPE <c>tokenizer.json</c> files are supported; anything else is refused with
+/// <see cref="NotSupportedException"/> rather than tokenized differently.
 /// </remarks>
 public sealed partial class HfTokenizer
 {
@@ -33,6 +35,32 @@ public sealed partial class HfTokenizer
     private readonly int _spaceSymbolId;
 
     private readonly string _directory;
+
+    /// <summary>The backend of a non-SentencePiece format, or null for the SentencePiece path of this class.</summary>
+    private readonly ITokenizerBackend? _backend;
+
+    private HfTokenizer(ITokenizerBackend backend, string directory)
+    {
+        // The SentencePiece fields stay unset: every member that reads them forwards to the backend first.
+        _backend = backend;
+        _directory = directory;
+        _model = null!;
+        _bpe = null!;
+        _pieces = [];
+        _pieceToId = FrozenDictionary<string, int>.Empty;
+        _splitter = null!;
+        _addedById = FrozenDictionary<int, string>.Empty;
+        _addedByContent = FrozenDictionary<string, int>.Empty;
+        _specialTokens = FrozenSet<string>.Empty;
+        _specialIds = FrozenSet<int>.Empty;
+        _legacyAddedIds = FrozenSet<int>.Empty;
+        _spaceSymbolId = -1;
+        VocabSize = backend.VocabSize;
+        BosTokenId = backend.BosTokenId;
+        EosTokenId = backend.EosTokenId;
+        PadTokenId = backend.PadTokenId;
+        UnkTokenId = backend.UnkTokenId;
+    }
 
     private HfTokenizer(SentencePieceModel model, TokenizerFiles files, string directory)
     {
@@ -122,7 +150,7 @@ public sealed partial class HfTokenizer
     public int? UnkTokenId { get; }
 
     /// <summary>Added tokens (including the special tokens HF registers as added tokens), by content.</summary>
-    public IReadOnlyDictionary<string, int> AddedTokens => _addedByContent;
+    public IReadOnlyDictionary<string, int> AddedTokens => _backend?.AddedTokens ?? _addedByContent;
 
     internal bool Legacy { get; }
 
@@ -137,14 +165,15 @@ public sealed partial class HfTokenizer
     internal FrozenSet<int> LegacyAddedIds => _legacyAddedIds;
 
     /// <summary>
-    /// Loads the tokenizer of a Hugging Face model directory: <c>tokenizer.model</c> (SentencePiece) with
-    /// <c>tokenizer_config.json</c>, <c>special_tokens_map.json</c> and <c>added_tokens.json</c> when present.
+    /// Loads the tokenizer of a Hugging Face model directory: <c>tokenizer.model</c> (SentencePiece) when present,
+    /// otherwise <c>tokenizer.json</c> (byte-level BPE), with <c>tokenizer_config.json</c>,
+    /// <c>special_tokens_map.json</c> and <c>added_tokens.json</c> when present.
     /// </summary>
     /// <param name="modelDirectory">The model directory.</param>
     /// <returns>The tokenizer.</returns>
     /// <exception cref="DirectoryNotFoundException">The directory does not exist.</exception>
     /// <exception cref="FileNotFoundException">Neither <c>tokenizer.model</c> nor <c>tokenizer.json</c> exists.</exception>
-    /// <exception cref="NotSupportedException">Only <c>tokenizer.json</c> exists, or the files ask for behaviour this class does not reproduce.</exception>
+    /// <exception cref="NotSupportedException">The files ask for behaviour this class does not reproduce (the message names the file, key and value).</exception>
     /// <exception cref="InvalidDataException">A file is malformed; the message names the file and key.</exception>
     public static HfTokenizer FromPretrained(string modelDirectory)
     {
@@ -160,15 +189,12 @@ public sealed partial class HfTokenizer
             string jsonPath = Path.Combine(modelDirectory, TokenizerJsonFileName);
             if (File.Exists(jsonPath))
             {
-                // Byte-level BPE (LLaMA-3, Qwen2) has different pre-tokenization and decoding rules that are not
-                // parity-tested here; refusing is better than producing ids that silently differ from HF.
-                throw new NotSupportedException(
-                    $"'{jsonPath}' found but no '{SentencePieceFileName}': only SentencePiece tokenizers (LLaMA / LLaMA-2 / Vicuna / LLaVA-1.5 style " +
-                    $"'{SentencePieceFileName}') are supported; tokenizer.json (byte-level BPE) is not.");
+                // Byte-level BPE (LLaMA-3, Qwen2); anything else in tokenizer.json is refused by the loader.
+                return new HfTokenizer(ByteLevelBpeTokenizer.Load(modelDirectory), modelDirectory);
             }
 
             throw new FileNotFoundException(
-                $"No tokenizer in '{modelDirectory}': expected '{SentencePieceFileName}' (SentencePiece).", modelPath);
+                $"No tokenizer in '{modelDirectory}': expected '{SentencePieceFileName}' (SentencePiece) or '{TokenizerJsonFileName}' (byte-level BPE).", modelPath);
         }
 
         TokenizerFiles files = TokenizerFiles.Load(modelDirectory);
@@ -195,6 +221,11 @@ public sealed partial class HfTokenizer
             return this;
         }
 
+        if (_backend is not null)
+        {
+            return new HfTokenizer(_backend.WithPlaceholders(missing), _directory);
+        }
+
         TokenizerFiles files = TokenizerFiles.Load(_directory);
         int next = VocabSize;
         foreach (string placeholder in missing)
@@ -216,6 +247,11 @@ public sealed partial class HfTokenizer
     public int? TokenToId(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
+        if (_backend is not null)
+        {
+            return _backend.TokenToId(token);
+        }
+
         if (_addedByContent.TryGetValue(token, out int id) || _pieceToId.TryGetValue(token, out id))
         {
             return id;
@@ -230,6 +266,11 @@ public sealed partial class HfTokenizer
     /// <exception cref="ArgumentOutOfRangeException">The id is unknown.</exception>
     public string IdToToken(int id)
     {
+        if (_backend is not null)
+        {
+            return _backend.IdToToken(id);
+        }
+
         if (_addedById.TryGetValue(id, out string? content))
         {
             return content;
@@ -246,7 +287,7 @@ public sealed partial class HfTokenizer
     /// <summary>True for the ids of the special tokens (bos/eos/unk/pad/... and <c>additional_special_tokens</c>), the ids HF's <c>skip_special_tokens</c> removes.</summary>
     /// <param name="id">A token id.</param>
     /// <returns>Whether the id is special.</returns>
-    public bool IsSpecial(int id) => _specialIds.Contains(id);
+    public bool IsSpecial(int id) => _backend?.IsSpecial(id) ?? _specialIds.Contains(id);
 
     /// <summary>
     /// Encodes text like HF <c>tokenizer(text)["input_ids"]</c>: added and special tokens written in the text
@@ -258,6 +299,11 @@ public sealed partial class HfTokenizer
     public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(text);
+        if (_backend is not null)
+        {
+            return _backend.Encode(text, addSpecialTokens);
+        }
+
         var ids = new List<int>();
         if (addSpecialTokens && AddBosToken && BosTokenId is int bos)
         {
@@ -341,7 +387,7 @@ public sealed partial class HfTokenizer
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        var state = new DecodeState(this, skipSpecialTokens);
+        IDecodeState state = NewDecodeState(skipSpecialTokens);
         foreach (int id in ids)
         {
             state.Push(id);
@@ -358,7 +404,10 @@ public sealed partial class HfTokenizer
     /// <param name="skipSpecialTokens">Same meaning as in <see cref="Decode"/>.</param>
     /// <returns>A new detokenizer; not thread-safe.</returns>
     public StreamingDetokenizer CreateStreamingDecoder(bool skipSpecialTokens = false) =>
-        new(new DecodeState(this, skipSpecialTokens));
+        new(NewDecodeState(skipSpecialTokens));
+
+    private IDecodeState NewDecodeState(bool skipSpecialTokens) =>
+        _backend?.CreateDecodeState(skipSpecialTokens) ?? new DecodeState(this, skipSpecialTokens);
 
     /// <summary>SentencePiece type of a piece id.</summary>
     internal SentencePieceModel.PieceType PieceType(int id) => _model.Types[id];

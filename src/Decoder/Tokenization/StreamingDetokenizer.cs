@@ -13,10 +13,10 @@ namespace LlavaModal.Decoder.Tokenization;
 /// </remarks>
 public sealed class StreamingDetokenizer
 {
-    private readonly DecodeState _state;
+    private readonly IDecodeState _state;
     private bool _finished;
 
-    internal StreamingDetokenizer(DecodeState state) => _state = state;
+    internal StreamingDetokenizer(IDecodeState state) => _state = state;
 
     /// <summary>Adds one generated id.</summary>
     /// <param name="id">The token id.</param>

@@ -21,6 +21,12 @@ internal sealed class TokenizerFiles
 
     public bool AddEosToken { get; private set; }
 
+    /// <summary><c>add_bos_token</c> as written in <c>tokenizer_config.json</c>, or null when the key is absent.</summary>
+    public bool? AddBosTokenSetting { get; private set; }
+
+    /// <summary><c>add_eos_token</c> as written in <c>tokenizer_config.json</c>, or null when the key is absent.</summary>
+    public bool? AddEosTokenSetting { get; private set; }
+
     /// <summary>HF 4.44 treats a missing <c>legacy</c> key as <c>true</c> (and warns).</summary>
     public bool Legacy { get; private set; } = true;
 
@@ -70,8 +76,10 @@ internal sealed class TokenizerFiles
     {
         using JsonDocument doc = Parse(path);
         JsonElement root = doc.RootElement;
-        AddBosToken = ReadBool(root, "add_bos_token", path) ?? AddBosToken;
-        AddEosToken = ReadBool(root, "add_eos_token", path) ?? AddEosToken;
+        AddBosTokenSetting = ReadBool(root, "add_bos_token", path);
+        AddEosTokenSetting = ReadBool(root, "add_eos_token", path);
+        AddBosToken = AddBosTokenSetting ?? AddBosToken;
+        AddEosToken = AddEosTokenSetting ?? AddEosToken;
         Legacy = ReadBool(root, "legacy", path) ?? Legacy;
         AddPrefixSpace = ReadBool(root, "add_prefix_space", path) ?? AddPrefixSpace;
         CleanUpTokenizationSpaces = ReadBool(root, "clean_up_tokenization_spaces", path) ?? CleanUpTokenizationSpaces;

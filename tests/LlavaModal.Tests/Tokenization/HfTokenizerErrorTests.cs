@@ -35,12 +35,13 @@ public sealed class HfTokenizerErrorTests : IDisposable
     }
 
     [Fact]
-    public void TokenizerJsonOnlyIsRefusedClearly()
+    public void TokenizerJsonWithoutModelNamesTheKey()
     {
+        // tokenizer.json alone is read as byte-level BPE now; an empty one is malformed, not silently accepted.
         File.WriteAllText(Path.Combine(_dir, "tokenizer.json"), "{}");
-        var e = Assert.Throws<NotSupportedException>(() => HfTokenizer.FromPretrained(_dir));
+        var e = Assert.Throws<InvalidDataException>(() => HfTokenizer.FromPretrained(_dir));
         Assert.Contains("tokenizer.json", e.Message);
-        Assert.Contains("tokenizer.model", e.Message);
+        Assert.Contains("'model'", e.Message);
     }
 
     [Fact]
