@@ -24,17 +24,17 @@ public sealed class JsonConfig
     public string Prefix { get; }
 
     /// <summary>Reads and parses <paramref name="path"/>.</summary>
-    /// <exception cref="CheckpointException">Missing file or invalid JSON.</exception>
+    /// <exception cref="ConfigException">Missing file or invalid JSON (key <c>(file)</c>).</exception>
     public static JsonConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new CheckpointException(path, "file not found.");
+        if (!File.Exists(path)) throw new ConfigException(path, "(file)", "file not found.");
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new CheckpointException(path, "expected a JSON object.");
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException(path, "(root)", "expected a JSON object.");
             return new JsonConfig(path, "", doc.RootElement.Clone());
         }
-        catch (JsonException e) { throw new CheckpointException(path, $"not valid JSON: {e.Message}", e); }
+        catch (JsonException e) { throw new ConfigException(path, "(file)", $"not valid JSON: {e.Message}", e); }
     }
 
     /// <summary>Wraps an already parsed object (for configs that are not files, e.g. tests).</summary>
@@ -64,6 +64,8 @@ public sealed class JsonConfig
     {
         if (!TryGet(key, out var v)) return fallback ?? throw Missing(key);
         if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n)) return n;
+        // Python writes 16000.0 for floats that hold integers.
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var x) && x == Math.Floor(x) && Math.Abs(x) <= long.MaxValue / 2) return (long)x;
         throw Error(key, $"expected an integer, got {v.GetRawText()}.");
     }
 

@@ -1,3 +1,4 @@
+using LlavaModal.Checkpoints;
 using System.Text.Json;
 
 namespace LlavaModal.Encoders.Audio;
@@ -41,39 +42,25 @@ public sealed record WhisperFeatureConfig
     public static WhisperFeatureConfig Load(string path)
     {
         if (Directory.Exists(path)) path = Path.Combine(path, "preprocessor_config.json");
-        if (!File.Exists(path)) throw new ConfigException(path, "(file)", "preprocessor config not found.");
-        JsonDocument doc;
-        try
+        var json = JsonConfig.Load(path);
+        if (json.OptionalString("feature_extractor_type") is { } type && type != "WhisperFeatureExtractor")
+            throw json.Error("feature_extractor_type", $"'{type}' is not supported (expected WhisperFeatureExtractor).");
+        var d = Default;
+        var config = new WhisperFeatureConfig
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException ex)
-        {
-            throw new ConfigException(path, "(file)", $"not valid JSON: {ex.Message}", ex);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new ConfigException(path, "(root)", "expected a JSON object.");
-            if (root.TryGetProperty("feature_extractor_type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() != "WhisperFeatureExtractor")
-                throw new ConfigException(path, "feature_extractor_type", $"'{type.GetString()}' is not supported (expected WhisperFeatureExtractor).");
-            var d = Default;
-            var config = new WhisperFeatureConfig
-            {
-                FeatureSize = Int(root, path, "feature_size", d.FeatureSize),
-                SamplingRate = Int(root, path, "sampling_rate", d.SamplingRate),
-                HopLength = Int(root, path, "hop_length", d.HopLength),
-                ChunkLength = Int(root, path, "chunk_length", d.ChunkLength),
-                NFft = Int(root, path, "n_fft", d.NFft),
-                PaddingValue = Double(root, path, "padding_value", d.PaddingValue),
-            };
-            config.Validate(path);
-            if (root.TryGetProperty("n_samples", out _) && Int(root, path, "n_samples", 0) != config.NSamples)
-                throw new ConfigException(path, "n_samples", $"must equal chunk_length * sampling_rate = {config.NSamples}.");
-            if (root.TryGetProperty("nb_max_frames", out _) && Int(root, path, "nb_max_frames", 0) != config.NbMaxFrames)
-                throw new ConfigException(path, "nb_max_frames", $"must equal n_samples / hop_length = {config.NbMaxFrames}.");
-            return config;
-        }
+            FeatureSize = json.Int("feature_size", d.FeatureSize),
+            SamplingRate = json.Int("sampling_rate", d.SamplingRate),
+            HopLength = json.Int("hop_length", d.HopLength),
+            ChunkLength = json.Int("chunk_length", d.ChunkLength),
+            NFft = json.Int("n_fft", d.NFft),
+            PaddingValue = json.Double("padding_value", d.PaddingValue),
+        };
+        config.Validate(path);
+        if (json.Has("n_samples") && json.Long("n_samples") != config.NSamples)
+            throw json.Error("n_samples", $"must equal chunk_length * sampling_rate = {config.NSamples}.");
+        if (json.Has("nb_max_frames") && json.Long("nb_max_frames") != config.NbMaxFrames)
+            throw json.Error("nb_max_frames", $"must equal n_samples / hop_length = {config.NbMaxFrames}.");
+        return config;
     }
 
     /// <summary>Checks every value is in range; <paramref name="path"/> names the source in the error.</summary>
@@ -94,21 +81,5 @@ public sealed record WhisperFeatureConfig
         if (NSamples <= NFft / 2)
             throw new ConfigException(path, "chunk_length", $"a window of {NSamples} samples is too short for reflect padding of n_fft / 2 = {NFft / 2}.");
         if (!double.IsFinite(PaddingValue)) throw new ConfigException(path, "padding_value", "must be a finite number.");
-    }
-
-    static int Int(JsonElement root, string path, string key, int fallback)
-    {
-        if (!root.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) return fallback;
-        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int i)) return i;
-        // Python writes 16000.0 for floats that hold integers.
-        if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out double x) && x == Math.Floor(x) && Math.Abs(x) <= int.MaxValue) return (int)x;
-        throw new ConfigException(path, key, $"expected an integer, got {value.GetRawText()}.");
-    }
-
-    static double Double(JsonElement root, string path, string key, double fallback)
-    {
-        if (!root.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) return fallback;
-        if (value.ValueKind == JsonValueKind.Number) return value.GetDouble();
-        throw new ConfigException(path, key, $"expected a number, got {value.GetRawText()}.");
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlavaModal.Checkpoints;
 
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
@@ -69,141 +70,92 @@ public sealed record ImageProcessorConfig
     /// <exception cref="ConfigException">The file is missing, not valid JSON, or a key holds a malformed or unsupported value (the message names the file and key).</exception>
     public static ImageProcessorConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new ConfigException(path, "(file)", "file not found.");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new ConfigException(path, "(file)", $"not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new ConfigException(path, "(root)", "expected a JSON object.");
-            return Parse(path, doc.RootElement);
-        }
-    }
-
-    static ImageProcessorConfig Parse(string path, JsonElement root)
-    {
+        var json = JsonConfig.Load(path);
         var c = new ImageProcessorConfig();
-        var reader = new Reader(path, root);
         c = c with
         {
-            DoResize = reader.Bool("do_resize") ?? c.DoResize,
-            DoCenterCrop = reader.Bool("do_center_crop") ?? c.DoCenterCrop,
-            DoRescale = reader.Bool("do_rescale") ?? c.DoRescale,
-            DoNormalize = reader.Bool("do_normalize") ?? c.DoNormalize,
-            DoConvertRgb = reader.Bool("do_convert_rgb") ?? c.DoConvertRgb,
-            RescaleFactor = reader.Number("rescale_factor") ?? c.RescaleFactor,
-            ImageMean = reader.PerChannel("image_mean") ?? c.ImageMean,
-            ImageStd = reader.PerChannel("image_std") ?? c.ImageStd,
+            DoResize = json.Bool("do_resize", c.DoResize),
+            DoCenterCrop = json.Bool("do_center_crop", c.DoCenterCrop),
+            DoRescale = json.Bool("do_rescale", c.DoRescale),
+            DoNormalize = json.Bool("do_normalize", c.DoNormalize),
+            DoConvertRgb = json.Bool("do_convert_rgb", c.DoConvertRgb),
+            RescaleFactor = json.Double("rescale_factor", c.RescaleFactor),
+            ImageMean = PerChannel(json, "image_mean") ?? c.ImageMean,
+            ImageStd = PerChannel(json, "image_std") ?? c.ImageStd,
         };
 
-        if (root.TryGetProperty("resample", out var resample))
+        if (json.Has("resample"))
         {
-            int code = reader.PositiveOrZeroInt(resample, "resample");
+            int code = json.Int("resample");
             if (code != (int)ResampleFilter.Bicubic && code != (int)ResampleFilter.Bilinear)
-                throw new ConfigException(path, "resample", $"value {code} is not supported; only 3 (bicubic) and 2 (bilinear) are.");
+                throw json.Error("resample", $"value {code} is not supported; only 3 (bicubic) and 2 (bilinear) are.");
             c = c with { Resample = (ResampleFilter)code };
         }
 
-        if (root.TryGetProperty("size", out var size))
+        if (json.TryGet("size", out var size))
         {
             if (size.ValueKind == JsonValueKind.Number)
             {
                 // transformers reads a bare number for CLIP (default_to_square=False) as the shortest edge.
-                c = c with { ShortestEdge = reader.PositiveInt(size, "size"), ResizeHeight = null, ResizeWidth = null };
+                c = c with { ShortestEdge = Positive(json, "size"), ResizeHeight = null, ResizeWidth = null };
             }
             else if (size.ValueKind == JsonValueKind.Object)
             {
-                bool hasEdge = size.TryGetProperty("shortest_edge", out var edge);
-                bool hasH = size.TryGetProperty("height", out var h);
-                bool hasW = size.TryGetProperty("width", out var w);
-                if (size.TryGetProperty("longest_edge", out _))
-                    throw new ConfigException(path, "size.longest_edge", "is not supported by CLIP preprocessing.");
+                var s = json.Section("size");
+                if (s.Has("longest_edge")) throw s.Error("longest_edge", "is not supported by CLIP preprocessing.");
+                bool hasEdge = s.Has("shortest_edge"), hasH = s.Has("height"), hasW = s.Has("width");
                 if (hasEdge && !hasH && !hasW)
-                    c = c with { ShortestEdge = reader.PositiveInt(edge, "size.shortest_edge"), ResizeHeight = null, ResizeWidth = null };
+                    c = c with { ShortestEdge = Positive(s, "shortest_edge"), ResizeHeight = null, ResizeWidth = null };
                 else if (!hasEdge && hasH && hasW)
-                    c = c with { ShortestEdge = null, ResizeHeight = reader.PositiveInt(h, "size.height"), ResizeWidth = reader.PositiveInt(w, "size.width") };
+                    c = c with { ShortestEdge = null, ResizeHeight = Positive(s, "height"), ResizeWidth = Positive(s, "width") };
                 else
-                    throw new ConfigException(path, "size", "expected {\"shortest_edge\": N} or {\"height\": H, \"width\": W}.");
+                    throw json.Error("size", "expected {\"shortest_edge\": N} or {\"height\": H, \"width\": W}.");
             }
             else
             {
-                throw new ConfigException(path, "size", $"expected a number or an object, got {size.ValueKind}.");
+                throw json.Error("size", $"expected a number or an object, got {size.ValueKind}.");
             }
         }
 
-        if (root.TryGetProperty("crop_size", out var crop))
+        if (json.TryGet("crop_size", out var crop))
         {
             if (crop.ValueKind == JsonValueKind.Number)
             {
-                int n = reader.PositiveInt(crop, "crop_size");
+                int n = Positive(json, "crop_size");
                 c = c with { CropHeight = n, CropWidth = n };
             }
-            else if (crop.ValueKind == JsonValueKind.Object && crop.TryGetProperty("height", out var h) && crop.TryGetProperty("width", out var w))
+            else if (crop.ValueKind == JsonValueKind.Object && json.Section("crop_size") is var cs && cs.Has("height") && cs.Has("width"))
             {
-                c = c with { CropHeight = reader.PositiveInt(h, "crop_size.height"), CropWidth = reader.PositiveInt(w, "crop_size.width") };
+                c = c with { CropHeight = Positive(cs, "height"), CropWidth = Positive(cs, "width") };
             }
             else
             {
-                throw new ConfigException(path, "crop_size", "expected a number or {\"height\": H, \"width\": W}.");
+                throw json.Error("crop_size", "expected a number or {\"height\": H, \"width\": W}.");
             }
         }
 
         for (int i = 0; i < 3; i++)
             if (!(c.ImageStd[i] != 0) || !double.IsFinite(c.ImageStd[i]))
-                throw new ConfigException(path, "image_std", $"channel {i} is {c.ImageStd[i]}; a standard deviation must be finite and non-zero.");
+                throw json.Error("image_std", $"channel {i} is {c.ImageStd[i]}; a standard deviation must be finite and non-zero.");
         if (!double.IsFinite(c.RescaleFactor))
-            throw new ConfigException(path, "rescale_factor", $"must be finite, got {c.RescaleFactor}.");
+            throw json.Error("rescale_factor", $"must be finite, got {c.RescaleFactor}.");
         return c;
     }
 
-    /// <summary>Typed access to the JSON keys, each failure naming the file and the key.</summary>
-    readonly struct Reader(string path, JsonElement root)
+    static int Positive(JsonConfig json, string key)
     {
-        public bool? Bool(string key)
-        {
-            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            return v.ValueKind switch
-            {
-                JsonValueKind.True => true,
-                JsonValueKind.False => false,
-                _ => throw new ConfigException(path, key, $"expected true or false, got {v.GetRawText()}."),
-            };
-        }
+        if (!json.TryGet(key, out var v) || v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int n) || n < 0)
+            throw json.Error(key, $"expected a non-negative integer, got {(json.TryGet(key, out var raw) ? raw.GetRawText() : "nothing")}.");
+        return n > 0 ? n : throw json.Error(key, "must be greater than 0.");
+    }
 
-        public double? Number(string key)
-        {
-            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            return v.ValueKind == JsonValueKind.Number ? v.GetDouble() : throw new ConfigException(path, key, $"expected a number, got {v.GetRawText()}.");
-        }
-
-        /// <summary>Three per-channel numbers; a single number applies to all channels, as transformers allows.</summary>
-        public IReadOnlyList<double>? PerChannel(string key)
-        {
-            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-            if (v.ValueKind == JsonValueKind.Number) return [v.GetDouble(), v.GetDouble(), v.GetDouble()];
-            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 3 || v.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.Number))
-                throw new ConfigException(path, key, $"expected a list of 3 numbers (R, G, B), got {v.GetRawText()}.");
-            return v.EnumerateArray().Select(e => e.GetDouble()).ToArray();
-        }
-
-        public int PositiveOrZeroInt(JsonElement v, string key)
-        {
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int n) || n < 0)
-                throw new ConfigException(path, key, $"expected a non-negative integer, got {v.GetRawText()}.");
-            return n;
-        }
-
-        public int PositiveInt(JsonElement v, string key)
-        {
-            int n = PositiveOrZeroInt(v, key);
-            return n > 0 ? n : throw new ConfigException(path, key, "must be greater than 0.");
-        }
+    /// <summary>Three per-channel numbers; a single number applies to all channels, as transformers allows.</summary>
+    static IReadOnlyList<double>? PerChannel(JsonConfig json, string key)
+    {
+        if (!json.TryGet(key, out var v)) return null;
+        var values = json.Doubles(key);
+        if (v.ValueKind == JsonValueKind.Number) return [values[0], values[0], values[0]];
+        if (values.Length != 3) throw json.Error(key, $"expected a list of 3 numbers (R, G, B), got {v.GetRawText()}.");
+        return values;
     }
 }
