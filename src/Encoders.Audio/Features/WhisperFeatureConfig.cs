@@ -1,5 +1,4 @@
 using LlavaModal.Checkpoints;
-using System.Text.Json;
 
 namespace LlavaModal.Encoders.Audio;
 
