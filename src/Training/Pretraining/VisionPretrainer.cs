@@ -32,7 +32,8 @@ public sealed record VisionPretrainOptions
 /// <param name="CountAccuracy">Object count from the CLS token.</param>
 /// <param name="FinalLoss">Training loss at the end (mean of the last steps).</param>
 /// <param name="Seconds">Wall time.</param>
-public sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds);
+/// <param name="ObjectPatchShapeAccuracy">Shape of the patches an object covers (background patches left out: they are most patches and easy).</param>
+public sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds, double ObjectPatchShapeAccuracy = double.NaN);
 
 /// <summary>
 /// Pretrains a CLIP-architecture vision transformer on synthetic scenes by supervised attribute prediction instead of
@@ -96,14 +97,14 @@ public static class VisionPretrainer
         using (no_grad())
         {
             var evalScenes = new SceneGenerator(options.Seed + 7919, config.ImageSize);
-            var correct = new double[3];
-            var totals = new double[3];
+            var correct = new double[4];
+            var totals = new double[4];
             for (int done = 0; done < options.EvalScenes; done += options.BatchSize)
             {
                 using var scope = NewDisposeScope();
                 var scenes = Enumerable.Range(0, Math.Min(options.BatchSize, options.EvalScenes - done)).Select(_ => evalScenes.Next()).ToList();
                 Loss(tower, heads, processor, scenes, config, out var stats);
-                for (int i = 0; i < 3; i++) { correct[i] += stats[i].Correct; totals[i] += stats[i].Total; }
+                for (int i = 0; i < 4; i++) { correct[i] += stats[i].Correct; totals[i] += stats[i].Total; }
             }
             acc = [.. correct.Zip(totals, (c, t) => c / t)];
         }
@@ -113,7 +114,7 @@ public static class VisionPretrainer
         var byName = tower.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         SafeTensorsWriter.WriteCheckpoint(outputDirectory, specs, s => byName[s.Name].detach().clone());
         HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.ClipConfigJson(config));
-        return new VisionPretrainResult(acc[0], acc[1], acc[2], recent.Average(), clock.Elapsed.TotalSeconds);
+        return new VisionPretrainResult(acc[0], acc[1], acc[2], recent.Average(), clock.Elapsed.TotalSeconds, acc[3]);
     }
 
     static Tensor Loss(ClipVisionModel tower, Heads heads, ClipImageProcessor processor, List<Scene> scenes, ClipVisionConfig config, out (double Correct, double Total)[] stats)
@@ -134,6 +135,7 @@ public static class VisionPretrainer
             (colorLogits.argmax(-1).eq(colors).sum().item<long>(), colors.shape[0]),
             (shapeLogits.argmax(-1).eq(shapes).sum().item<long>(), shapes.shape[0]),
             (countLogits.argmax(-1).eq(counts).sum().item<long>(), counts.shape[0]),
+            (shapeLogits.argmax(-1).eq(shapes).logical_and(shapes.gt(0)).sum().item<long>(), shapes.gt(0).sum().item<long>()),
         ];
         return loss.MoveToOuterDisposeScope();
     }
