@@ -22,6 +22,8 @@ public sealed record VisionPretrainOptions
     public double LearningRate { get; init; } = 2e-3;
     /// <summary>Seed of the scenes and of the initial weights.</summary>
     public int Seed { get; init; }
+    /// <summary>Weight of the per-patch shape loss relative to the colour and count losses.</summary>
+    public double ShapeLossWeight { get; init; } = 1;
     /// <summary>Held-out scenes for the reported accuracies.</summary>
     public int EvalScenes { get; init; } = 128;
 }
@@ -80,7 +82,7 @@ public static class VisionPretrainer
         {
             using var scope = NewDisposeScope();
             var scenes = Enumerable.Range(0, options.BatchSize).Select(_ => generator.Next()).ToList();
-            var loss = Loss(tower, heads, processor, scenes, config, out _);
+            var loss = Loss(tower, heads, processor, scenes, config, out _, options.ShapeLossWeight);
             loss.backward();
             optimizer.ClipGradNorm(1.0);
             double lr = schedule.At(step);
@@ -117,7 +119,7 @@ public static class VisionPretrainer
         return new VisionPretrainResult(acc[0], acc[1], acc[2], recent.Average(), clock.Elapsed.TotalSeconds, acc[3]);
     }
 
-    static Tensor Loss(ClipVisionModel tower, Heads heads, ClipImageProcessor processor, List<Scene> scenes, ClipVisionConfig config, out (double Correct, double Total)[] stats)
+    static Tensor Loss(ClipVisionModel tower, Heads heads, ClipImageProcessor processor, List<Scene> scenes, ClipVisionConfig config, out (double Correct, double Total)[] stats, double shapeWeight = 1)
     {
         using var scope = NewDisposeScope();
         var pixels = cat(scenes.Select(s => processor.Preprocess(s.Render()).ToTensor()).ToList(), 0);
@@ -129,7 +131,7 @@ public static class VisionPretrainer
         var colorLogits = heads.color.forward(patches).reshape(-1, SceneGenerator.Colors.Count + 1);
         var shapeLogits = heads.shape.forward(patches).reshape(-1, SceneGenerator.Shapes.Count + 1);
         var countLogits = heads.count.forward(cls);
-        var loss = nn.functional.cross_entropy(colorLogits, colors) + nn.functional.cross_entropy(shapeLogits, shapes) + nn.functional.cross_entropy(countLogits, counts);
+        var loss = nn.functional.cross_entropy(colorLogits, colors) + shapeWeight * nn.functional.cross_entropy(shapeLogits, shapes) + nn.functional.cross_entropy(countLogits, counts);
         stats =
         [
             (colorLogits.argmax(-1).eq(colors).sum().item<long>(), colors.shape[0]),
