@@ -4,6 +4,7 @@ using LlavaModal.Cli.Commands;
 var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Hugging Face layout) on TorchSharp.")
 {
     GenerateCommand.Create(),
+    ChatCommand.Create(),
     InitCommand.Create(),
     AttachAudioCommand.Create(),
     EncodeCommand.Create(),

@@ -10,6 +10,13 @@ namespace LlavaModal.Training;
 /// <summary>Sizes and step counts of the toy-model recipe.</summary>
 public sealed record RecipeOptions
 {
+    /// <summary>
+    /// The toy model's system sentence (instead of vicuna_v1's ~40-word default, which was most of every sequence):
+    /// stored as <c>llavamodal_system_prompt</c> in the model's <c>tokenizer_config.json</c>, so stage 1, stage 2,
+    /// <c>eval</c>, <c>generate</c> and <c>chat</c> all render the same prompt.
+    /// </summary>
+    public const string ToySystemPrompt = "Answer about the image.";
+
     /// <summary>Seed of everything: scenes, initial weights, data order.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>Scenes in the stage-1 / stage-2 data.</summary>
@@ -28,11 +35,13 @@ public sealed record RecipeOptions
     /// <summary>Vision pretraining.</summary>
     public VisionPretrainOptions VisionPretrain { get; init; } = new() { Steps = 800, BatchSize = 32, LearningRate = 2e-3 };
     /// <summary>Language pretraining.</summary>
-    public LanguagePretrainOptions LanguagePretrain { get; init; } = new() { Steps = 300, BatchSize = 16, LearningRate = 3e-3 };
+    public LanguagePretrainOptions LanguagePretrain { get; init; } = new() { Steps = 300, BatchSize = 16, LearningRate = 3e-3, SystemPrompt = ToySystemPrompt };
     /// <summary>Stage 1 (projector only).</summary>
     public TrainOptions Stage1 { get; init; } = new() { Stage = TrainingStage.Stage1, MaxSteps = 200, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05 };
     /// <summary>Stage 2 (projector and language model).</summary>
     public TrainOptions Stage2 { get; init; } = new() { Stage = TrainingStage.Stage2, MaxSteps = 800, BatchSize = 16, LearningRate = 1e-3, WarmupRatio = 0.03, MinLearningRateRatio = 0.05 };
+    /// <summary>Scale the new projector's output to the token embeddings' norm before stage 1 (see <see cref="LlavaTrainingModel.MatchProjectorScale"/>).</summary>
+    public bool MatchProjectorScale { get; init; } = true;
     /// <summary>Scenes of the final evaluation.</summary>
     public int EvalScenes { get; init; } = 200;
 
@@ -46,11 +55,11 @@ public sealed record RecipeOptions
             VocabSize = 512, HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, NumKeyValueHeads = 2, HeadDim = 32,
             RmsNormEps = 1e-5, MaxPositionEmbeddings = 512, PadTokenId = HfFolders.PadTokenId,
         },
-        VisionPretrain = new() { Steps = 100, BatchSize = 32, LearningRate = 3e-3 },
-        LanguagePretrain = new() { Steps = 40, BatchSize = 16, LearningRate = 3e-3 },
-        Stage1 = new() { Stage = TrainingStage.Stage1, MaxSteps = 30, BatchSize = 16, LearningRate = 3e-3, WarmupRatio = 0.05, EvalFraction = 0.05, MaxEvalSamples = 16 },
-        Stage2 = new() { Stage = TrainingStage.Stage2, MaxSteps = 80, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05, EvalFraction = 0.05, MaxEvalSamples = 16 },
-        EvalScenes = 30,
+        VisionPretrain = new() { Steps = 300, BatchSize = 32, LearningRate = 3e-3 },
+        LanguagePretrain = new() { Steps = 40, BatchSize = 16, LearningRate = 3e-3, SystemPrompt = ToySystemPrompt },
+        Stage1 = new() { Stage = TrainingStage.Stage1, MaxSteps = 50, BatchSize = 16, LearningRate = 3e-3, WarmupRatio = 0.05, EvalFraction = 0.05, MaxEvalSamples = 16 },
+        Stage2 = new() { Stage = TrainingStage.Stage2, MaxSteps = 600, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05, EvalFraction = 0.05, MaxEvalSamples = 16 },
+        EvalScenes = 60,
     };
 }
 
@@ -83,18 +92,32 @@ public static class ToyRecipe
 
         var visionDir = Path.Combine(workDirectory, "vision");
         var vision = VisionPretrainer.Run(options.Vision, visionDir, options.VisionPretrain with { Seed = options.Seed }, p => progress?.Invoke("vision", p));
-        log?.Invoke($"vision pretraining: {vision.Seconds:F0} s, loss {vision.FinalLoss:F4}, held-out patch colour {vision.PatchColorAccuracy:P1}, patch shape {vision.PatchShapeAccuracy:P1}, count {vision.CountAccuracy:P1}");
+        log?.Invoke($"vision pretraining: {vision.Seconds:F0} s, loss {vision.FinalLoss:F4}, held-out patch colour {vision.PatchColorAccuracy:P1}, patch shape {vision.PatchShapeAccuracy:P1} (object patches {vision.ObjectPatchShapeAccuracy:P1}), count {vision.CountAccuracy:P1}");
 
         var languageDir = Path.Combine(workDirectory, "language");
         var language = LanguagePretrainer.Run(options.Text, data.Stage1.Concat(data.Stage2).ToList(), languageDir, options.LanguagePretrain with { Seed = options.Seed }, p => progress?.Invoke("language", p));
         log?.Invoke($"language pretraining: {language.Seconds:F0} s, loss {language.FirstLoss:F3} -> {language.FinalLoss:F3}");
 
         using var model = LlavaTrainingModel.FromParts(visionDir, languageDir, new ClipFeatureSelection([-1], "full"), seed: options.Seed);
+        var probe = data.Stage1.Take(16).Select(s => Path.Combine(data.ImageFolder, s.Image!)).ToList();
+        void Norms(string when)
+        {
+            var (t, i) = model.EmbeddingNorms(probe);
+            log?.Invoke($"embedding norms {when}: token {t:F3}, projected image token {i:F3} (ratio {i / t:F2})");
+        }
+        Norms("at initialisation");
+        if (options.MatchProjectorScale)
+        {
+            model.MatchProjectorScale(probe);
+            Norms("after scaling the projector");
+        }
         var stage1 = Trainer.Run(model, data.Stage1, data.ImageFolder, Path.Combine(workDirectory, "stage1"), options.Stage1 with { Seed = options.Seed }, p => progress?.Invoke("stage 1", p));
         log?.Invoke($"stage 1: {stage1.Seconds:F0} s, loss {stage1.FirstLoss:F3} -> {stage1.FinalLoss:F3}, eval loss {stage1.InitialEvalLoss:F3} -> {stage1.EvalLoss:F3}");
+        Norms("after stage 1");
         var stage2 = Trainer.Run(model, data.Stage2, data.ImageFolder, outputDirectory, options.Stage2 with { Seed = options.Seed }, p => progress?.Invoke("stage 2", p));
         log?.Invoke($"stage 2: {stage2.Seconds:F0} s, loss {stage2.FirstLoss:F3} -> {stage2.FinalLoss:F3}, eval loss {stage2.InitialEvalLoss:F3} -> {stage2.EvalLoss:F3}");
 
+        Norms("after stage 2");
         var eval = SceneEvaluator.Run(outputDirectory, options.EvalScenes, options.Seed + 1000);
         log?.Invoke($"eval (seed {eval.Seed}, {eval.Scenes} scenes): overall {eval.Overall:P1}, " + string.Join(", ", eval.ByType.Select(kv => $"{kv.Key} {kv.Value:P1}")));
         return new RecipeResult(vision, language, stage1, stage2, eval);

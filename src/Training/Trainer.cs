@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using LlavaModal.Decoder.Chat;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
 using LlavaModal.Training.Optimization;
@@ -113,7 +114,7 @@ public sealed class Trainer
         options.Validate();
         if (data.Count < 2) throw new ArgumentException($"need at least 2 samples, got {data.Count}.");
         manual_seed(options.Seed);
-        var encoder = new ConversationEncoder(model.Tokenizer, maxLength: options.MaxLength);
+        var encoder = new ConversationEncoder(model.Tokenizer, maxLength: options.MaxLength, template: ChatTemplate.ForModel(model.SupportDirectory));
         var encoded = data.Select(s => encoder.Encode(s, imageFolder)).ToList();
         foreach (var e in encoded)
             if (e.ImagePath is not null && !File.Exists(e.ImagePath)) throw new FileNotFoundException($"sample '{e.Id}': image {e.ImagePath} not found.", e.ImagePath);
@@ -196,7 +197,8 @@ public sealed class Trainer
             if (epoch != orderEpoch)
             {
                 order = Enumerable.Range(0, samples.Count).ToArray();
-                new Random(HashCode.Combine(seed, epoch)).Shuffle(order);
+                // Not HashCode.Combine: it is randomised per process, so the order would differ between runs.
+                new Random(unchecked((int)(seed * 1_000_003 + epoch * 7_919 + 17))).Shuffle(order);
                 orderEpoch = epoch;
             }
             batch.Add(samples[order![(int)(k % samples.Count)]]);

@@ -13,7 +13,7 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model folder in Hugging Face layout (LLaMA or LLaVA: config.json, safetensors, tokenizer files).", Required = true };
+        var model = new Option<string?>("--model") { Description = "Model folder in Hugging Face layout (LLaMA or LLaVA: config.json, safetensors, tokenizer files); default: the shipped toy model, models/llava-modal-toy." };
         var prompt = new Option<string>("--prompt") { Description = "The prompt (a user message, or verbatim text with --raw).", Required = true };
         var images = new Option<string[]>("--image") { Description = "Image file (repeatable); spliced where <image> stands, else put before the prompt on its own line." };
         var audio = new Option<string[]>("--audio") { Description = "Audio clip, WAV or MP3 (repeatable; needs a model with an attached audio encoder); spliced where <audio> stands." };
@@ -30,7 +30,7 @@ internal static class GenerateCommand
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
         {
             var options = sampling.Read(parse);
-            var modelDir = parse.GetValue(model)!;
+            var modelDir = DefaultModel.Resolve(parse.GetValue(model));
             var inputs = (parse.GetValue(images) ?? []).Select(path => ModalityInput.FromFile(path, "image"))
                 .Concat((parse.GetValue(audio) ?? []).Select(path => ModalityInput.FromFile(path, "audio"))).ToList();
             using var mm = load.LoadModel(parse, modelDir);

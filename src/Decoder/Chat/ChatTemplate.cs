@@ -42,8 +42,16 @@ public abstract class ChatTemplate
     };
 
     /// <summary>
+    /// Key of <c>tokenizer_config.json</c> (a LlavaModal extension, ignored by Hugging Face) whose string value replaces
+    /// the <c>vicuna_v1</c> default system sentence. The toy model uses it to keep sequences short; training (label
+    /// masks) and inference both read it through <see cref="ForModel"/>.
+    /// </summary>
+    public const string SystemPromptKey = "llavamodal_system_prompt";
+
+    /// <summary>
     /// The template for a model folder: recognised from <c>chat_template</c> in <c>tokenizer_config.json</c>,
-    /// else <c>vicuna_v1</c> (LLaVA-1.5's conversation format).
+    /// else <c>vicuna_v1</c> (LLaVA-1.5's conversation format), whose default system sentence is replaced by
+    /// <see cref="SystemPromptKey"/> when the file has it.
     /// </summary>
     public static ChatTemplate ForModel(string modelDirectory)
     {
@@ -54,17 +62,20 @@ public abstract class ChatTemplate
         if (jinja.Contains("<|start_header_id|>", StringComparison.Ordinal)) return new Llama3Template();
         if (jinja.Contains("<|im_start|>", StringComparison.Ordinal)) return new ChatMlTemplate();
         if (jinja.Contains("[INST]", StringComparison.Ordinal)) return new Llama2Template();
-        return new VicunaV1Template();
+        var system = json.TryGet(SystemPromptKey, out var sp) && sp.ValueKind == System.Text.Json.JsonValueKind.String ? sp.GetString() : null;
+        return new VicunaV1Template(system);
     }
 }
 
 /// <summary>LLaVA-1.5 / Vicuna v1: <c>SYSTEM USER: q ASSISTANT: a&lt;/s&gt;USER: q ASSISTANT:</c>.</summary>
-internal sealed class VicunaV1Template : ChatTemplate
+internal sealed class VicunaV1Template(string? systemPrompt = null) : ChatTemplate
 {
+    public const string VicunaSystemPrompt =
+        "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.";
+
     public override string Name => "vicuna_v1";
 
-    public override string DefaultSystemPrompt =>
-        "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.";
+    public override string DefaultSystemPrompt => systemPrompt ?? VicunaSystemPrompt;
 
     protected override string RenderTurns(string? system, IReadOnlyList<ChatMessage> turns)
     {

@@ -38,10 +38,11 @@ public sealed class ConversationEncoder
     /// <param name="tokenizer">The model's tokenizer (it must know <c>&lt;image&gt;</c>).</param>
     /// <param name="system">System sentence (default: the template's, as inference uses).</param>
     /// <param name="maxLength">Longest sequence kept, counting the image placeholder as one token; longer samples are truncated.</param>
-    public ConversationEncoder(HfTokenizer tokenizer, string? system = null, int maxLength = 2048)
+    /// <param name="template">The chat template (default <c>vicuna_v1</c>); pass <see cref="ChatTemplate.ForModel"/> of the model folder so training renders as inference does.</param>
+    public ConversationEncoder(HfTokenizer tokenizer, string? system = null, int maxLength = 2048, ChatTemplate? template = null)
     {
         this.tokenizer = tokenizer;
-        template = ChatTemplate.Named("vicuna_v1");
+        this.template = template ?? ChatTemplate.Named("vicuna_v1");
         this.system = system;
         MaxLength = maxLength;
         ImageTokenId = tokenizer.TokenToId(LlavaDataFile.ImagePlaceholder)

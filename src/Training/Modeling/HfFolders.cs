@@ -33,6 +33,15 @@ public static class HfFolders
         }
     }
 
+    /// <summary>Sets the system sentence of the folder's chat (<c>llavamodal_system_prompt</c> in <c>tokenizer_config.json</c>, read by <c>ChatTemplate.ForModel</c>).</summary>
+    public static void SetSystemPrompt(string directory, string systemPrompt)
+    {
+        var path = Path.Combine(directory, "tokenizer_config.json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        node[LlavaModal.Decoder.Chat.ChatTemplate.SystemPromptKey] = systemPrompt;
+        File.WriteAllText(path, node.ToJsonString(Indented));
+    }
+
     /// <summary>Copies the tokenizer, image-processor and generation files that exist in <paramref name="source"/>.</summary>
     public static void CopySupportFiles(string source, string target)
     {

@@ -216,6 +216,37 @@ public sealed class LlavaTrainingModel : IDisposable
         return (embeds.MoveToOuterDisposeScope(), labelTensor.MoveToOuterDisposeScope(), padding);
     }
 
+    /// <summary>
+    /// Mean L2 norm of the language model's token embeddings (rows of the embedding table) and of the projected image
+    /// tokens of <paramref name="imagePaths"/>: the two must be on a comparable scale for the language model to use the image.
+    /// </summary>
+    public (double Text, double Image) EmbeddingNorms(IReadOnlyList<string> imagePaths)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = arange(Language.Config.VocabSize, dtype: ScalarType.Int64).unsqueeze(0);
+        double text = Language.Embed(ids).pow(2).sum(-1).sqrt().mean().item<float>();
+        var loader = new ImageLoader();
+        var pixels = cat(imagePaths.Select(p => Processor.Preprocess(loader.LoadFile(p)).ToTensor()).ToList(), 0);
+        double image = Projector.forward(Vision.SelectFeatures(pixels)).pow(2).sum(-1).sqrt().mean().item<float>();
+        return (text, image);
+    }
+
+    /// <summary>
+    /// Scales the projector's last layer so that projected image tokens of <paramref name="imagePaths"/> have the mean
+    /// norm of the token embeddings (a data-dependent initialisation for a new projector); returns the factor applied.
+    /// </summary>
+    public double MatchProjectorScale(IReadOnlyList<string> imagePaths)
+    {
+        var (text, image) = EmbeddingNorms(imagePaths);
+        double factor = text / image;
+        var last = Projector.named_parameters().Select(p => p.name.Split('.')[0]).Where(n => n.StartsWith("linear_", StringComparison.Ordinal)).Max(n => int.Parse(n["linear_".Length..], System.Globalization.CultureInfo.InvariantCulture));
+        using var _ = no_grad();
+        foreach (var (name, p) in Projector.named_parameters())
+            if (name.StartsWith($"linear_{last}.", StringComparison.Ordinal)) p.mul_(factor);
+        return factor;
+    }
+
     /// <summary>Reads and preprocesses the images of <paramref name="samples"/> (those that have one) into [n, 3, H, W], or null.</summary>
     public Tensor? LoadPixels(IReadOnlyList<EncodedSample> samples, ImageLoader? loader = null)
     {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlavaModal.Checkpoints;
+using LlavaModal.Decoder.Chat;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Decoder.Tokenization;
 using LlavaModal.Training.Data;
@@ -20,6 +21,11 @@ public sealed record LanguagePretrainOptions
     public double LearningRate { get; init; } = 3e-3;
     /// <summary>Seed of the initial weights and the data order.</summary>
     public int Seed { get; init; }
+    /// <summary>
+    /// System sentence replacing vicuna_v1's default (written to <c>tokenizer_config.json</c> as
+    /// <c>llavamodal_system_prompt</c>, so the later stages and inference use it too); null keeps the default.
+    /// </summary>
+    public string? SystemPrompt { get; init; }
 }
 
 /// <summary>
@@ -35,9 +41,10 @@ public static class LanguagePretrainer
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(outputDirectory);
         HfFolders.WriteTokenizer(outputDirectory);
+        if (options.SystemPrompt is not null) HfFolders.SetSystemPrompt(outputDirectory, options.SystemPrompt);
         HfFolders.WriteGenerationConfig(outputDirectory);
         var tokenizer = HfTokenizer.FromPretrained(outputDirectory);
-        var encoder = new ConversationEncoder(tokenizer);
+        var encoder = new ConversationEncoder(tokenizer, template: ChatTemplate.ForModel(outputDirectory));
         var sequences = samples.Select(s => tokenizer.Encode(encoder.Render(StripImage(s))).Select(i => (long)i).ToArray()).ToList();
         manual_seed(options.Seed);
         using var model = new LlamaForCausalLM(config with { TorchDType = ScalarType.Float32 }, ScalarType.Float32);

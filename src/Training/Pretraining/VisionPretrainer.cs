@@ -22,6 +22,8 @@ public sealed record VisionPretrainOptions
     public double LearningRate { get; init; } = 2e-3;
     /// <summary>Seed of the scenes and of the initial weights.</summary>
     public int Seed { get; init; }
+    /// <summary>Weight of the per-patch shape loss relative to the colour and count losses.</summary>
+    public double ShapeLossWeight { get; init; } = 1;
     /// <summary>Held-out scenes for the reported accuracies.</summary>
     public int EvalScenes { get; init; } = 128;
 }
@@ -32,7 +34,8 @@ public sealed record VisionPretrainOptions
 /// <param name="CountAccuracy">Object count from the CLS token.</param>
 /// <param name="FinalLoss">Training loss at the end (mean of the last steps).</param>
 /// <param name="Seconds">Wall time.</param>
-public sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds);
+/// <param name="ObjectPatchShapeAccuracy">Shape of the patches an object covers (background patches left out: they are most patches and easy).</param>
+public sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds, double ObjectPatchShapeAccuracy = double.NaN);
 
 /// <summary>
 /// Pretrains a CLIP-architecture vision transformer on synthetic scenes by supervised attribute prediction instead of
@@ -79,7 +82,7 @@ public static class VisionPretrainer
         {
             using var scope = NewDisposeScope();
             var scenes = Enumerable.Range(0, options.BatchSize).Select(_ => generator.Next()).ToList();
-            var loss = Loss(tower, heads, processor, scenes, config, out _);
+            var loss = Loss(tower, heads, processor, scenes, config, out _, options.ShapeLossWeight);
             loss.backward();
             optimizer.ClipGradNorm(1.0);
             double lr = schedule.At(step);
@@ -96,14 +99,14 @@ public static class VisionPretrainer
         using (no_grad())
         {
             var evalScenes = new SceneGenerator(options.Seed + 7919, config.ImageSize);
-            var correct = new double[3];
-            var totals = new double[3];
+            var correct = new double[4];
+            var totals = new double[4];
             for (int done = 0; done < options.EvalScenes; done += options.BatchSize)
             {
                 using var scope = NewDisposeScope();
                 var scenes = Enumerable.Range(0, Math.Min(options.BatchSize, options.EvalScenes - done)).Select(_ => evalScenes.Next()).ToList();
                 Loss(tower, heads, processor, scenes, config, out var stats);
-                for (int i = 0; i < 3; i++) { correct[i] += stats[i].Correct; totals[i] += stats[i].Total; }
+                for (int i = 0; i < 4; i++) { correct[i] += stats[i].Correct; totals[i] += stats[i].Total; }
             }
             acc = [.. correct.Zip(totals, (c, t) => c / t)];
         }
@@ -113,10 +116,10 @@ public static class VisionPretrainer
         var byName = tower.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         SafeTensorsWriter.WriteCheckpoint(outputDirectory, specs, s => byName[s.Name].detach().clone());
         HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.ClipConfigJson(config));
-        return new VisionPretrainResult(acc[0], acc[1], acc[2], recent.Average(), clock.Elapsed.TotalSeconds);
+        return new VisionPretrainResult(acc[0], acc[1], acc[2], recent.Average(), clock.Elapsed.TotalSeconds, acc[3]);
     }
 
-    static Tensor Loss(ClipVisionModel tower, Heads heads, ClipImageProcessor processor, List<Scene> scenes, ClipVisionConfig config, out (double Correct, double Total)[] stats)
+    static Tensor Loss(ClipVisionModel tower, Heads heads, ClipImageProcessor processor, List<Scene> scenes, ClipVisionConfig config, out (double Correct, double Total)[] stats, double shapeWeight = 1)
     {
         using var scope = NewDisposeScope();
         var pixels = cat(scenes.Select(s => processor.Preprocess(s.Render()).ToTensor()).ToList(), 0);
@@ -128,12 +131,13 @@ public static class VisionPretrainer
         var colorLogits = heads.color.forward(patches).reshape(-1, SceneGenerator.Colors.Count + 1);
         var shapeLogits = heads.shape.forward(patches).reshape(-1, SceneGenerator.Shapes.Count + 1);
         var countLogits = heads.count.forward(cls);
-        var loss = nn.functional.cross_entropy(colorLogits, colors) + nn.functional.cross_entropy(shapeLogits, shapes) + nn.functional.cross_entropy(countLogits, counts);
+        var loss = nn.functional.cross_entropy(colorLogits, colors) + shapeWeight * nn.functional.cross_entropy(shapeLogits, shapes) + nn.functional.cross_entropy(countLogits, counts);
         stats =
         [
             (colorLogits.argmax(-1).eq(colors).sum().item<long>(), colors.shape[0]),
             (shapeLogits.argmax(-1).eq(shapes).sum().item<long>(), shapes.shape[0]),
             (countLogits.argmax(-1).eq(counts).sum().item<long>(), counts.shape[0]),
+            (shapeLogits.argmax(-1).eq(shapes).logical_and(shapes.gt(0)).sum().item<long>(), shapes.gt(0).sum().item<long>()),
         ];
         return loss.MoveToOuterDisposeScope();
     }

@@ -42,9 +42,12 @@ public class CurriculumTests
         Assert.Equal(2, stage2.Count(s => s.Image is null));
     }
 
-    /// <summary>The shortened curriculum CI runs: the whole recipe with tiny models and few steps.</summary>
+    /// <summary>
+    /// The shortened curriculum CI runs: the whole recipe with tiny models and few steps. Chance is about 25% overall
+    /// (colour 1/6, shape 1/3, count 1/4); the model must read the image, the count most of all.
+    /// </summary>
     [Fact]
-    public void The_short_curriculum_runs_end_to_end_and_lowers_the_loss_by_a_large_factor()
+    public void The_short_curriculum_runs_end_to_end_lowers_the_loss_and_answers_well_above_chance()
     {
         using var dir = new TempDir();
         var result = ToyRecipe.Run(dir.File("work"), dir.File("model"), RecipeOptions.Quick);
@@ -52,5 +55,7 @@ public class CurriculumTests
         Assert.True(result.Stage2.EvalLoss < result.Stage2.InitialEvalLoss / 4, $"stage 2 held-out loss {result.Stage2.InitialEvalLoss} -> {result.Stage2.EvalLoss}");
         Assert.True(result.Vision.PatchColorAccuracy > 0.8, $"vision pretraining patch colour accuracy {result.Vision.PatchColorAccuracy}");
         Assert.Equal(RecipeOptions.Quick.EvalScenes * 3, result.Eval.Questions);
+        Assert.True(result.Eval.Overall > 0.4, $"overall accuracy {result.Eval.Overall} (chance about 0.25): " + string.Join(", ", result.Eval.ByType.Select(kv => $"{kv.Key} {kv.Value}")));
+        Assert.True(result.Eval.ByType["count"] > 0.5, $"count accuracy {result.Eval.ByType["count"]} (chance 0.25)");
     }
 }

@@ -80,3 +80,21 @@ public class LabelMaskTests
         Assert.Contains("no image", Assert.Throws<InvalidDataException>(() => LlavaDataFile.Load(path)).Message);
     }
 }
+
+public class SystemPromptOverrideTests
+{
+    [Fact]
+    public void A_model_folder_can_replace_the_vicuna_system_sentence_and_training_renders_it_as_inference_does()
+    {
+        using var dir = new TempDir();
+        LlavaModal.Training.Modeling.HfFolders.WriteTokenizer(dir.Path);
+        Assert.StartsWith("A chat between", ChatTemplate.ForModel(dir.Path).Render([new ChatMessage(ChatRole.User, "q")]), StringComparison.Ordinal);
+        LlavaModal.Training.Modeling.HfFolders.SetSystemPrompt(dir.Path, "Answer about the image.");
+        var template = ChatTemplate.ForModel(dir.Path);
+        Assert.Equal("vicuna_v1", template.Name);
+        Assert.Equal("Answer about the image. USER: q ASSISTANT:", template.Render([new ChatMessage(ChatRole.User, "q")]));
+        var encoder = new ConversationEncoder(HfTokenizer.FromPretrained(dir.Path), template: template);
+        var sample = new LlavaSample("s", null, [new("human", "q"), new("gpt", "a")]);
+        Assert.Equal("Answer about the image. USER: q ASSISTANT: a</s>", encoder.Render(sample));
+    }
+}

@@ -1,0 +1,42 @@
+using LlavaModal.Tests.Support;
+
+namespace LlavaModal.Tests.Cli;
+
+/// <summary>The shipped toy model (models/llava-modal-toy, copied next to the CLI) as the default of generate and chat.</summary>
+public class DefaultModelTests
+{
+    static string ModelDir => Path.Combine(AppContext.BaseDirectory, "models", "llava-modal-toy");
+    static string Sample => Path.Combine(ModelDir, "sample.png");
+
+    [Fact]
+    public void The_toy_model_ships_next_to_the_cli()
+    {
+        foreach (var f in new[] { "config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json", "preprocessor_config.json", "generation_config.json", "MODEL_CARD.md", "sample.png" })
+            Assert.True(File.Exists(Path.Combine(ModelDir, f)), $"{f} is missing from {ModelDir}");
+    }
+
+    [Fact]
+    public void Generate_without_model_uses_the_toy_model_and_reads_the_sample_image()
+    {
+        var r = CliRunner.Run("generate", "--image", Sample, "--prompt", "What color is the circle?");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal("red", r.Stdout.Trim().TrimEnd('.').ToLowerInvariant());
+    }
+
+    [Fact]
+    public void Chat_reads_turns_from_piped_stdin_and_keeps_the_history()
+    {
+        var r = CliRunner.RunWithInput("What color is the circle?\nHow many objects are there?\n", "chat", "--image", Sample);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(["red", "3"], lines.Select(l => l.TrimEnd('.').ToLowerInvariant()));
+    }
+
+    [Fact]
+    public void Chat_stops_at_an_empty_line()
+    {
+        var r = CliRunner.RunWithInput("What color is the circle?\n\nHow many objects are there?\n", "chat", "--image", Sample);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Single(r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+}
