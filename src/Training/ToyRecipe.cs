@@ -87,7 +87,7 @@ public static class ToyRecipe
     /// <param name="log">Receives one line per finished phase.</param>
     public static RecipeResult Run(string workDirectory, string outputDirectory, RecipeOptions options, Action<string, TrainProgress>? progress = null, Action<string>? log = null)
     {
-        var data = Curriculum.Write(Path.Combine(workDirectory, "data"), options.Scenes, options.Seed, options.Vision.ImageSize);
+        var data = Curriculum.Write(Path.Combine(workDirectory, "data"), options.Scenes, options.Seed, options.Vision.ImageSize, options.Vision.PatchSize);
         log?.Invoke($"synth: {options.Scenes} scenes, {data.Stage1.Count} captions, {data.Stage2.Count} conversations");
 
         var visionDir = Path.Combine(workDirectory, "vision");
