@@ -39,7 +39,7 @@ public sealed record RecipeOptions
     /// <summary>Stage 1 (projector only).</summary>
     public TrainOptions Stage1 { get; init; } = new() { Stage = TrainingStage.Stage1, MaxSteps = 200, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05 };
     /// <summary>Stage 2 (projector and language model).</summary>
-    public TrainOptions Stage2 { get; init; } = new() { Stage = TrainingStage.Stage2, MaxSteps = 800, BatchSize = 16, LearningRate = 1e-3, WarmupRatio = 0.03, MinLearningRateRatio = 0.05 };
+    public TrainOptions Stage2 { get; init; } = new() { Stage = TrainingStage.Stage2, MaxSteps = 1600, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.03, MinLearningRateRatio = 0.05 };
     /// <summary>Scale the new projector's output to the token embeddings' norm before stage 1 (see <see cref="LlavaTrainingModel.MatchProjectorScale"/>).</summary>
     public bool MatchProjectorScale { get; init; } = true;
     /// <summary>Scenes of the final evaluation.</summary>
@@ -87,7 +87,7 @@ public static class ToyRecipe
     /// <param name="log">Receives one line per finished phase.</param>
     public static RecipeResult Run(string workDirectory, string outputDirectory, RecipeOptions options, Action<string, TrainProgress>? progress = null, Action<string>? log = null)
     {
-        var data = Curriculum.Write(Path.Combine(workDirectory, "data"), options.Scenes, options.Seed, options.Vision.ImageSize);
+        var data = Curriculum.Write(Path.Combine(workDirectory, "data"), options.Scenes, options.Seed, options.Vision.ImageSize, options.Vision.PatchSize);
         log?.Invoke($"synth: {options.Scenes} scenes, {data.Stage1.Count} captions, {data.Stage2.Count} conversations");
 
         var visionDir = Path.Combine(workDirectory, "vision");

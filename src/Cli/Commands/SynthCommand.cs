@@ -12,9 +12,10 @@ internal static class SynthCommand
         var count = new Option<int>("--count") { Description = "Scenes to generate.", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed; the same seed gives the same scenes.", DefaultValueFactory = _ => 0 };
         var size = new Option<int>("--image-size") { Description = "Image side in pixels.", DefaultValueFactory = _ => 64 };
+        var patch = new Option<int>("--patch-size") { Description = "Patch side of the vision tower the scenes are for: objects are centred on patch corners (0: free placement).", DefaultValueFactory = _ => 8 };
         var command = new Command("synth", "Generate synthetic scenes (coloured circles, squares and triangles) with captions (stage 1) and questions (stage 2) in LLaVA's JSON format.")
         {
-            output, count, seed, size,
+            output, count, seed, size, patch,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
@@ -22,7 +23,7 @@ internal static class SynthCommand
             OutputGuard.RequireEmptyOrNew(dir, "--out");
             if (parse.GetValue(count) < 1) throw new ArgumentException("--count must be at least 1.");
             if (parse.GetValue(size) is < 16 or > 1024) throw new ArgumentException("--image-size must be within 16..1024.");
-            var o = Curriculum.Write(dir, parse.GetValue(count), parse.GetValue(seed), parse.GetValue(size));
+            var o = Curriculum.Write(dir, parse.GetValue(count), parse.GetValue(seed), parse.GetValue(size), parse.GetValue(patch));
             Console.WriteLine($"wrote {o.Scenes.Count} images to {o.ImageFolder}, {o.Stage1.Count} captions to {o.Stage1Path}, {o.Stage2.Count} conversations to {o.Stage2Path}");
             return Task.FromResult(0);
         }));

@@ -40,7 +40,7 @@ public static class SceneEvaluator
         var encoder = model.Modalities.Select(m => m.Encoder).OfType<ClipImageEncoder>().FirstOrDefault()
             ?? throw new LlavaModalException($"{model.ModelId}: not a LLaVA model with an image encoder.");
         int size = encoder.Tower.Config.ImageSize;
-        var generator = new SceneGenerator(seed, size);
+        var generator = new SceneGenerator(seed, size, encoder.Tower.Config.PatchSize);
         var random = new Random(seed ^ 0x5ca1ab1e);
         var items = new List<(QuestionType Type, MultimodalPrompt Prompt, string Question, string Answer)>();
         for (int i = 0; i < scenes; i++)

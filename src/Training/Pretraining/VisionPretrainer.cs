@@ -76,7 +76,7 @@ public static class VisionPretrainer
             .Concat(heads.named_parameters().Select(p => ("heads." + p.name, p.parameter))).ToList();
         using var optimizer = new Optimization.AdamW(named, weightDecay: 0.01);
         var schedule = new LearningRateSchedule(options.LearningRate, options.Steps, Math.Max(1, options.Steps / 20));
-        var generator = new SceneGenerator(options.Seed, config.ImageSize);
+        var generator = new SceneGenerator(options.Seed, config.ImageSize, config.PatchSize);
         var recent = new Queue<double>();
         for (int step = 0; step < options.Steps; step++)
         {
@@ -98,7 +98,7 @@ public static class VisionPretrainer
         double[] acc;
         using (no_grad())
         {
-            var evalScenes = new SceneGenerator(options.Seed + 7919, config.ImageSize);
+            var evalScenes = new SceneGenerator(options.Seed + 7919, config.ImageSize, config.PatchSize);
             var correct = new double[4];
             var totals = new double[4];
             for (int done = 0; done < options.EvalScenes; done += options.BatchSize)

@@ -92,12 +92,12 @@ public static class Curriculum
     /// <c>stage1.json</c> (one caption per scene) and <c>stage2.json</c> (one conversation per scene asking every question
     /// type in a random order and phrasing, plus text-only conversations, one per 20 scenes) in LLaVA's format.
     /// </summary>
-    public static Output Write(string directory, int count, int seed, int imageSize = 64)
+    public static Output Write(string directory, int count, int seed, int imageSize = 64, int patchSize = 8)
     {
         if (count < 1) throw new ArgumentException($"count must be at least 1, got {count}.");
         var images = Path.Combine(directory, "images");
         Directory.CreateDirectory(images);
-        var generator = new SceneGenerator(seed, imageSize);
+        var generator = new SceneGenerator(seed, imageSize, patchSize);
         var random = new Random(seed ^ 0x0ddba11);
         var stage1 = new List<LlavaSample>();
         var stage2 = new List<LlavaSample>();

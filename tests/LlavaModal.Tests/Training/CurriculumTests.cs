@@ -5,7 +5,7 @@ using LlavaModal.Training.Synthetic;
 
 namespace LlavaModal.Tests.Training;
 
-public class CurriculumTests
+public class CurriculumTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void Scenes_are_reproducible_and_every_question_has_one_answer()
@@ -24,7 +24,17 @@ public class CurriculumTests
             foreach (var o in s.Objects)
                 Assert.Contains(Enumerable.Range(0, s.Size * s.Size), p => s.ObjectAt(p % s.Size, p / s.Size) == o);
             Assert.Equal(s.Size * s.Size * 3, image.Pixels.Length);
+            // Patch-aligned: centred on a patch corner, radius 3/4 of a patch or one patch.
+            Assert.All(s.Objects, o => Assert.True(o.X % 8 == 0 && o.Y % 8 == 0 && o.Radius is 6 or 8, $"{o}"));
         }
+    }
+
+    [Fact]
+    public void Free_placement_is_still_available()
+    {
+        var s = new SceneGenerator(5, 64, patchSize: 0).Next();
+        Assert.InRange(s.Objects.Count, 1, SceneGenerator.MaxObjects);
+        Assert.Throws<ArgumentException>(() => new SceneGenerator(5, 64, patchSize: 7));
     }
 
     [Fact]
@@ -50,12 +60,12 @@ public class CurriculumTests
     public void The_short_curriculum_runs_end_to_end_lowers_the_loss_and_answers_well_above_chance()
     {
         using var dir = new TempDir();
-        var result = ToyRecipe.Run(dir.File("work"), dir.File("model"), RecipeOptions.Quick);
+        var result = ToyRecipe.Run(dir.File("work"), dir.File("model"), RecipeOptions.Quick, log: output.WriteLine);
         Assert.True(result.Stage2.FinalLoss < result.Stage2.FirstLoss / 4, $"stage 2 loss {result.Stage2.FirstLoss} -> {result.Stage2.FinalLoss}");
         Assert.True(result.Stage2.EvalLoss < result.Stage2.InitialEvalLoss / 4, $"stage 2 held-out loss {result.Stage2.InitialEvalLoss} -> {result.Stage2.EvalLoss}");
         Assert.True(result.Vision.PatchColorAccuracy > 0.8, $"vision pretraining patch colour accuracy {result.Vision.PatchColorAccuracy}");
         Assert.Equal(RecipeOptions.Quick.EvalScenes * 3, result.Eval.Questions);
-        Assert.True(result.Eval.Overall > 0.4, $"overall accuracy {result.Eval.Overall} (chance about 0.25): " + string.Join(", ", result.Eval.ByType.Select(kv => $"{kv.Key} {kv.Value}")));
-        Assert.True(result.Eval.ByType["count"] > 0.5, $"count accuracy {result.Eval.ByType["count"]} (chance 0.25)");
+        Assert.True(result.Eval.Overall > 0.5, $"overall accuracy {result.Eval.Overall} (chance about 0.25): " + string.Join(", ", result.Eval.ByType.Select(kv => $"{kv.Key} {kv.Value}")));
+        Assert.True(result.Eval.ByType["count"] > 0.8, $"count accuracy {result.Eval.ByType["count"]} (chance 0.25)");
     }
 }
