@@ -80,27 +80,8 @@ public static class HfFolders
     /// <summary>The <c>config.json</c> object of a LLaMA model (or a LLaVA <c>text_config</c>).</summary>
     public static Dictionary<string, object?> LlamaConfigJson(LlamaConfig c, bool topLevel = true)
     {
-        var d = new Dictionary<string, object?>
-        {
-            ["model_type"] = "llama",
-            ["vocab_size"] = c.VocabSize,
-            ["hidden_size"] = c.HiddenSize,
-            ["intermediate_size"] = c.IntermediateSize,
-            ["num_hidden_layers"] = c.NumHiddenLayers,
-            ["num_attention_heads"] = c.NumAttentionHeads,
-            ["num_key_value_heads"] = c.NumKeyValueHeads,
-            ["head_dim"] = c.HeadDim,
-            ["hidden_act"] = "silu",
-            ["rms_norm_eps"] = c.RmsNormEps,
-            ["rope_theta"] = c.RopeTheta,
-            ["max_position_embeddings"] = c.MaxPositionEmbeddings,
-            ["tie_word_embeddings"] = c.TieWordEmbeddings,
-            ["bos_token_id"] = 1,
-            ["eos_token_id"] = 2,
-            ["pad_token_id"] = PadTokenId,
-            ["torch_dtype"] = DTypeName(c.TorchDType),
-        };
-        if (topLevel) d = new Dictionary<string, object?> { ["architectures"] = new[] { "LlamaForCausalLM" } }.Concat(d).ToDictionary();
+        var d = (c with { BosTokenId = 1, EosTokenIds = [2], PadTokenId = PadTokenId }).ToJsonObject();
+        if (!topLevel) d.Remove("architectures");
         return d;
     }
 
