@@ -1,6 +1,8 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using LlavaModal.Training.Evaluation;
+using LlavaModal.Training.Synthetic;
 
 namespace LlavaModal.Cli.Commands;
 
@@ -29,14 +31,17 @@ internal static class EvalCommand
                     ["overall"] = Math.Round(report.Overall, 4),
                     ["by_type"] = report.ByType.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)),
                     ["scenes"] = report.Scenes,
+                    ["by_objects"] = report.ByObjects.ToDictionary(kv => kv.Key, kv => kv.Value.ToDictionary(o => o.Key.ToString(CultureInfo.InvariantCulture), o => Math.Round(o.Value, 4))),
                 }));
                 return Task.FromResult(0);
             }
             Console.WriteLine($"{report.Scenes} scenes, seed {report.Seed}, {report.Questions} questions, {report.Seconds:F1} s");
-            Console.WriteLine("| question type | accuracy |");
-            Console.WriteLine("| --- | --- |");
-            foreach (var (type, acc) in report.ByType) Console.WriteLine($"| {type} | {acc:P1} |");
-            Console.WriteLine($"| overall | {report.Overall:P1} |");
+            var counts = Enumerable.Range(1, SceneGenerator.MaxObjects).ToList();
+            Console.WriteLine("| question type | accuracy | " + string.Join(" | ", counts.Select(n => $"{n} object{(n == 1 ? "" : "s")}")) + " |");
+            Console.WriteLine("| --- | --- |" + string.Concat(counts.Select(_ => " --- |")));
+            foreach (var (type, acc) in report.ByType)
+                Console.WriteLine($"| {type} | {acc:P1} | " + string.Join(" | ", counts.Select(n => report.ByObjects[type].TryGetValue(n, out var a) ? a.ToString("P1", CultureInfo.InvariantCulture) : "-")) + " |");
+            Console.WriteLine($"| overall | {report.Overall:P1} |" + string.Concat(counts.Select(_ => " |")));
             foreach (var (q, e, g) in report.Mistakes.Take(5)) Console.WriteLine($"  wrong: \"{q}\" expected \"{e}\", got \"{g}\"");
             return Task.FromResult(0);
         }));

@@ -15,7 +15,12 @@ namespace LlavaModal.Training.Evaluation;
 /// <param name="Seed">Seed of the scenes.</param>
 /// <param name="Seconds">Wall time.</param>
 /// <param name="Mistakes">A few wrong answers (question, expected, got) for inspection.</param>
-public sealed record EvalReport(double Overall, IReadOnlyDictionary<string, double> ByType, int Scenes, int Questions, int Seed, double Seconds, IReadOnlyList<(string Question, string Expected, string Got)> Mistakes);
+/// <param name="ByObjects">
+/// Accuracy per question type and number of objects in the scene (type → objects → accuracy): separates reading an
+/// attribute (one object) from binding it to the object the question names (several).
+/// </param>
+public sealed record EvalReport(double Overall, IReadOnlyDictionary<string, double> ByType, int Scenes, int Questions, int Seed, double Seconds, IReadOnlyList<(string Question, string Expected, string Got)> Mistakes,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> ByObjects);
 
 /// <summary>
 /// The curriculum's quality measure: renders <c>scenes</c> fresh scenes from a seed, asks every question type about each
@@ -42,7 +47,7 @@ public static class SceneEvaluator
         int size = encoder.Tower.Config.ImageSize;
         var generator = new SceneGenerator(seed, size, encoder.Tower.Config.PatchSize);
         var random = new Random(seed ^ 0x5ca1ab1e);
-        var items = new List<(QuestionType Type, MultimodalPrompt Prompt, string Question, string Answer)>();
+        var items = new List<(QuestionType Type, int Objects, MultimodalPrompt Prompt, string Question, string Answer)>();
         for (int i = 0; i < scenes; i++)
         {
             var scene = generator.Next();
@@ -50,12 +55,12 @@ public static class SceneEvaluator
             foreach (var type in Enum.GetValues<QuestionType>())
             {
                 var q = Curriculum.Ask(type, scene, random);
-                items.Add((type, model.RenderChat([new ChatMessage(ChatRole.User, q.Text)], [image]), q.Text, q.Answer));
+                items.Add((type, scene.Objects.Count, model.RenderChat([new ChatMessage(ChatRole.User, q.Text)], [image]), q.Text, q.Answer));
             }
         }
         var options = new GenerationOptions { MaxNewTokens = 6 };
-        var correct = new Dictionary<QuestionType, int>();
-        var total = new Dictionary<QuestionType, int>();
+        var correct = new Dictionary<(QuestionType, int), int>();
+        var total = new Dictionary<(QuestionType, int), int>();
         var mistakes = new List<(string, string, string)>();
         for (int i = 0; i < items.Count; i += batchSize)
         {
@@ -65,13 +70,18 @@ public static class SceneEvaluator
             {
                 var got = Normalize(results[k].Text);
                 var c = chunk[k];
-                total[c.Type] = total.GetValueOrDefault(c.Type) + 1;
-                if (got == c.Answer) correct[c.Type] = correct.GetValueOrDefault(c.Type) + 1;
+                var key = (c.Type, c.Objects);
+                total[key] = total.GetValueOrDefault(key) + 1;
+                if (got == c.Answer) correct[key] = correct.GetValueOrDefault(key) + 1;
                 else if (mistakes.Count < 10) mistakes.Add((c.Question, c.Answer, got));
             }
         }
-        var byType = Enum.GetValues<QuestionType>().ToDictionary(t => t.ToString().ToLowerInvariant(), t => (double)correct.GetValueOrDefault(t) / total[t]);
-        return new EvalReport((double)correct.Values.Sum() / items.Count, byType, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, mistakes);
+        static string Name(QuestionType t) => t.ToString().ToLowerInvariant();
+        var byType = Enum.GetValues<QuestionType>().ToDictionary(Name,
+            t => (double)correct.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value) / total.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value));
+        var byObjects = Enum.GetValues<QuestionType>().ToDictionary(Name, t => (IReadOnlyDictionary<int, double>)total.Keys.Where(k => k.Item1 == t).OrderBy(k => k.Item2)
+            .ToDictionary(k => k.Item2, k => (double)correct.GetValueOrDefault(k) / total[k]));
+        return new EvalReport((double)correct.Values.Sum() / items.Count, byType, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, mistakes, byObjects);
     }
 
     /// <summary>The comparison form of a reply.</summary>

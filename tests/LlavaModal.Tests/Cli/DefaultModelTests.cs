@@ -36,6 +36,29 @@ public class DefaultModelTests
     }
 
     [Fact]
+    public void Eval_json_reports_accuracy_per_type_and_per_object_count_consistently()
+    {
+        var r = CliRunner.Run("eval", "--scenes", "12", "--seed", "31", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        Assert.Equal(12, root.GetProperty("scenes").GetInt32());
+        var byType = root.GetProperty("by_type").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
+        Assert.Equal(new[] { "color", "count", "shape" }, byType.Keys.Order());
+        // Every type is asked once per scene, so overall is the mean of the per-type accuracies.
+        Assert.Equal(byType.Values.Average(), root.GetProperty("overall").GetDouble(), 3);
+        foreach (var type in root.GetProperty("by_objects").EnumerateObject())
+        {
+            Assert.Contains(type.Name, byType.Keys);
+            foreach (var n in type.Value.EnumerateObject())
+            {
+                Assert.InRange(int.Parse(n.Name, System.Globalization.CultureInfo.InvariantCulture), 1, 4);
+                Assert.InRange(n.Value.GetDouble(), 0, 1);
+            }
+        }
+    }
+
+    [Fact]
     public void Chat_stops_at_an_empty_line()
     {
         var r = CliRunner.RunWithInput("How many objects are there?\n\nWhat color is the circle?\n", "chat", "--image", Sample);
