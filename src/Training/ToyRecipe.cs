@@ -1,9 +1,11 @@
+using LlavaModal.Decoder.Chat;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Training.Evaluation;
 using LlavaModal.Training.Modeling;
 using LlavaModal.Training.Pretraining;
 using LlavaModal.Training.Synthetic;
+using LlavaModal.Training.Tokenization;
 
 namespace LlavaModal.Training;
 
@@ -26,7 +28,7 @@ public sealed record RecipeOptions
     {
         HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 3, NumAttentionHeads = 4, ImageSize = 64, PatchSize = 8, HiddenAct = "gelu",
     };
-    /// <summary>The language model's shape (LLaMA, vocabulary 512).</summary>
+    /// <summary>The language model's shape (LLaMA; <c>VocabSize</c> and <c>PadTokenId</c> are replaced by those of the tokenizer the recipe trains).</summary>
     public LlamaConfig Text { get; init; } = new()
     {
         VocabSize = 512, HiddenSize = 128, IntermediateSize = 320, NumHiddenLayers = 3, NumAttentionHeads = 4, NumKeyValueHeads = 4, HeadDim = 32,
@@ -90,12 +92,21 @@ public static class ToyRecipe
         var data = Curriculum.Write(Path.Combine(workDirectory, "data"), options.Scenes, options.Seed, options.Vision.ImageSize, options.Vision.PatchSize);
         log?.Invoke($"synth: {options.Scenes} scenes, {data.Stage1.Count} captions, {data.Stage2.Count} conversations");
 
+        // The language model's own tokenizer, trained on the text it will see (see SentencePieceBpeTrainer for why).
+        var tokenizerDir = Path.Combine(workDirectory, "tokenizer");
+        var template = ChatTemplate.Named("vicuna_v1");
+        var corpus = data.Stage1.Concat(data.Stage2).Select(s => template.Render(
+            [new ChatMessage(ChatRole.System, RecipeOptions.ToySystemPrompt), .. s.Conversations.Select(c => new ChatMessage(c.From == "human" ? ChatRole.User : ChatRole.Assistant, c.Value))]));
+        var tokenizer = SentencePieceBpeTrainer.WriteFolder(tokenizerDir, corpus);
+        var text = options.Text with { VocabSize = tokenizer.VocabSize, PadTokenId = tokenizer.PadTokenId };
+        log?.Invoke($"tokenizer: {tokenizer.Pieces} pieces (+ <image> = {tokenizer.ImageTokenId}, <pad> = {tokenizer.PadTokenId})");
+
         var visionDir = Path.Combine(workDirectory, "vision");
         var vision = VisionPretrainer.Run(options.Vision, visionDir, options.VisionPretrain with { Seed = options.Seed }, p => progress?.Invoke("vision", p));
         log?.Invoke($"vision pretraining: {vision.Seconds:F0} s, loss {vision.FinalLoss:F4}, held-out patch colour {vision.PatchColorAccuracy:P1}, patch shape {vision.PatchShapeAccuracy:P1} (object patches {vision.ObjectPatchShapeAccuracy:P1}), count {vision.CountAccuracy:P1}");
 
         var languageDir = Path.Combine(workDirectory, "language");
-        var language = LanguagePretrainer.Run(options.Text, data.Stage1.Concat(data.Stage2).ToList(), languageDir, options.LanguagePretrain with { Seed = options.Seed }, p => progress?.Invoke("language", p));
+        var language = LanguagePretrainer.Run(text, data.Stage1.Concat(data.Stage2).ToList(), languageDir, options.LanguagePretrain with { Seed = options.Seed, TokenizerDirectory = tokenizerDir }, p => progress?.Invoke("language", p));
         log?.Invoke($"language pretraining: {language.Seconds:F0} s, loss {language.FirstLoss:F3} -> {language.FinalLoss:F3}");
 
         using var model = LlavaTrainingModel.FromParts(visionDir, languageDir, new ClipFeatureSelection([-1], "full"), seed: options.Seed);

@@ -23,14 +23,30 @@ public static class HfFolders
     public static void WriteTokenizer(string directory)
     {
         Directory.CreateDirectory(directory);
-        var assembly = typeof(HfFolders).Assembly;
         foreach (var name in TokenizerFiles)
         {
-            using var stream = assembly.GetManifestResourceStream($"llava-tokenizer/{name}")
-                ?? throw new InvalidOperationException($"Embedded resource llava-tokenizer/{name} is missing from the build.");
+            using var stream = TokenizerAsset(name);
             using var file = File.Create(Path.Combine(directory, name));
             stream.CopyTo(file);
         }
+    }
+
+    /// <summary>The text of one file of the shipped llava-hf tokenizer.</summary>
+    internal static string ReadTokenizerAsset(string name)
+    {
+        using var reader = new StreamReader(TokenizerAsset(name));
+        return reader.ReadToEnd();
+    }
+
+    static Stream TokenizerAsset(string name) => typeof(HfFolders).Assembly.GetManifestResourceStream($"llava-tokenizer/{name}")
+        ?? throw new InvalidOperationException($"Embedded resource llava-tokenizer/{name} is missing from the build.");
+
+    /// <summary>Copies a tokenizer folder's files (those of <see cref="TokenizerFiles"/> it has) into <paramref name="directory"/>.</summary>
+    public static void CopyTokenizer(string source, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        foreach (var name in TokenizerFiles)
+            if (File.Exists(Path.Combine(source, name))) File.Copy(Path.Combine(source, name), Path.Combine(directory, name), overwrite: true);
     }
 
     /// <summary>Sets the system sentence of the folder's chat (<c>llavamodal_system_prompt</c> in <c>tokenizer_config.json</c>, read by <c>ChatTemplate.ForModel</c>).</summary>
@@ -73,14 +89,14 @@ public static class HfFolders
             ["size"] = new { shortest_edge = size },
         });
 
-    /// <summary><c>generation_config.json</c> with the shipped tokenizer's ids.</summary>
-    public static void WriteGenerationConfig(string directory) =>
-        WriteJson(Path.Combine(directory, "generation_config.json"), new { bos_token_id = 1, eos_token_id = 2, pad_token_id = PadTokenId });
+    /// <summary><c>generation_config.json</c> with BOS 1, EOS 2 and <paramref name="padTokenId"/> (default: the shipped tokenizer's).</summary>
+    public static void WriteGenerationConfig(string directory, int padTokenId = PadTokenId) =>
+        WriteJson(Path.Combine(directory, "generation_config.json"), new { bos_token_id = 1, eos_token_id = 2, pad_token_id = padTokenId });
 
     /// <summary>The <c>config.json</c> object of a LLaMA model (or a LLaVA <c>text_config</c>).</summary>
     public static Dictionary<string, object?> LlamaConfigJson(LlamaConfig c, bool topLevel = true)
     {
-        var d = (c with { BosTokenId = 1, EosTokenIds = [2], PadTokenId = PadTokenId }).ToJsonObject();
+        var d = (c with { BosTokenId = 1, EosTokenIds = [2], PadTokenId = c.PadTokenId ?? PadTokenId }).ToJsonObject();
         if (!topLevel) d.Remove("architectures");
         return d;
     }

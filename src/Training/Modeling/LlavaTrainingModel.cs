@@ -288,7 +288,7 @@ public sealed class LlavaTrainingModel : IDisposable
         };
         HfFolders.WriteJson(Path.Combine(directory, "config.json"), c);
         HfFolders.CopySupportFiles(SupportDirectory, directory);
-        if (!File.Exists(Path.Combine(directory, "generation_config.json"))) HfFolders.WriteGenerationConfig(directory);
+        if (!File.Exists(Path.Combine(directory, "generation_config.json"))) HfFolders.WriteGenerationConfig(directory, Tokenizer.PadTokenId ?? HfFolders.PadTokenId);
     }
 
     /// <inheritdoc />

@@ -26,12 +26,19 @@ public sealed record LanguagePretrainOptions
     /// <c>llavamodal_system_prompt</c>, so the later stages and inference use it too); null keeps the default.
     /// </summary>
     public string? SystemPrompt { get; init; }
+    /// <summary>
+    /// A tokenizer folder to use (e.g. one <see cref="Tokenization.SentencePieceBpeTrainer"/> trained on the same text);
+    /// null writes the shipped llava-hf tokenizer. It must have <c>&lt;image&gt;</c> and <c>&lt;pad&gt;</c>, and the
+    /// model's vocabulary must cover its ids.
+    /// </summary>
+    public string? TokenizerDirectory { get; init; }
 }
 
 /// <summary>
 /// Pretrains a small LLaMA-architecture model on the curriculum's text: every conversation and caption rendered with
 /// the chat template (as the later stages see it) with the image placeholder removed, next-token loss on every
-/// token. Saves a Hugging Face LLaMA folder with the LLaVA tokenizer (<c>&lt;image&gt;</c> = 510, <c>&lt;pad&gt;</c> = 511).
+/// token. Saves a Hugging Face LLaMA folder with its tokenizer (<see cref="LanguagePretrainOptions.TokenizerDirectory"/>, or
+/// the shipped llava-hf one with <c>&lt;image&gt;</c> = 510 and <c>&lt;pad&gt;</c> = 511).
 /// </summary>
 public static class LanguagePretrainer
 {
@@ -40,10 +47,15 @@ public static class LanguagePretrainer
     {
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(outputDirectory);
-        HfFolders.WriteTokenizer(outputDirectory);
+        if (options.TokenizerDirectory is { } source) HfFolders.CopyTokenizer(source, outputDirectory);
+        else HfFolders.WriteTokenizer(outputDirectory);
         if (options.SystemPrompt is not null) HfFolders.SetSystemPrompt(outputDirectory, options.SystemPrompt);
-        HfFolders.WriteGenerationConfig(outputDirectory);
         var tokenizer = HfTokenizer.FromPretrained(outputDirectory);
+        int pad = tokenizer.PadTokenId ?? throw new ArgumentException($"{outputDirectory}: the tokenizer has no <pad> token.");
+        if (pad >= config.VocabSize || tokenizer.VocabSize > config.VocabSize)
+            throw new ArgumentException($"{outputDirectory}: the tokenizer has {tokenizer.VocabSize} ids (<pad> = {pad}) but the model's vocab_size is {config.VocabSize}.");
+        config = config with { PadTokenId = pad };
+        HfFolders.WriteGenerationConfig(outputDirectory, pad);
         var encoder = new ConversationEncoder(tokenizer, template: ChatTemplate.ForModel(outputDirectory));
         var sequences = samples.Select(s => tokenizer.Encode(encoder.Render(StripImage(s))).Select(i => (long)i).ToArray()).ToList();
         manual_seed(options.Seed);
@@ -63,11 +75,11 @@ public static class LanguagePretrainer
             using var scope = NewDisposeScope();
             var batch = Trainer.Batch(sequences, options.BatchSize, step, options.Seed);
             long t = batch.Max(b => b.Length);
-            var ids = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)HfFolders.PadTokenId, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
+            var ids = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)pad, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
             var labels = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)ConversationEncoder.IgnoreIndex, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
             var padding = tensor(batch.SelectMany(b => Enumerable.Range(0, (int)t).Select(i => i < b.Length ? 1L : 0L)).ToArray()).view(batch.Count, t);
             var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(batch.Count, t);
-            var logits = model.Forward(model.Embed(ids.masked_fill(ids.eq(HfFolders.PadTokenId), 0)), positions, padding);
+            var logits = model.Forward(model.Embed(ids.masked_fill(ids.eq(pad), 0)), positions, padding);
             var loss = nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, config.VocabSize), labels.narrow(1, 1, t - 1).reshape(-1), ignore_index: ConversationEncoder.IgnoreIndex);
             loss.backward();
             optimizer.ClipGradNorm(1.0);
