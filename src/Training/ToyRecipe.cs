@@ -22,7 +22,7 @@ public sealed record RecipeOptions
     /// <summary>Seed of everything: scenes, initial weights, data order.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>Scenes in the stage-1 / stage-2 data.</summary>
-    public int Scenes { get; init; } = 3000;
+    public int Scenes { get; init; } = 20000;
     /// <summary>The vision tower's shape (64x64 images, 8x8 patches: 64 patch tokens + CLS).</summary>
     public ClipVisionConfig Vision { get; init; } = new()
     {
@@ -41,7 +41,7 @@ public sealed record RecipeOptions
     /// <summary>Stage 1 (projector only).</summary>
     public TrainOptions Stage1 { get; init; } = new() { Stage = TrainingStage.Stage1, MaxSteps = 200, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05 };
     /// <summary>Stage 2 (projector and language model).</summary>
-    public TrainOptions Stage2 { get; init; } = new() { Stage = TrainingStage.Stage2, MaxSteps = 1600, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.03, MinLearningRateRatio = 0.05 };
+    public TrainOptions Stage2 { get; init; } = new() { Stage = TrainingStage.Stage2, MaxSteps = 6000, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.03, MinLearningRateRatio = 0.05 };
     /// <summary>Scale the new projector's output to the token embeddings' norm before stage 1 (see <see cref="LlavaTrainingModel.MatchProjectorScale"/>).</summary>
     public bool MatchProjectorScale { get; init; } = true;
     /// <summary>Scenes of the final evaluation.</summary>

@@ -25,8 +25,8 @@ public sealed record EvalReport(double Overall, IReadOnlyDictionary<string, doub
 /// <summary>
 /// The curriculum's quality measure: renders <c>scenes</c> fresh scenes from a seed, asks every question type about each
 /// in its canonical phrasing as a single-turn chat through the ordinary inference path (<see cref="MultimodalModel"/>,
-/// the default system sentence, greedy decoding), and compares the reply (trimmed, lower-cased, final period dropped)
-/// with the expected word.
+/// the default system sentence, greedy decoding), and compares the whole reply with the expected sentence (both
+/// trimmed, lower-cased, final period dropped): the attribute and the object it names must both be right.
 /// </summary>
 public static class SceneEvaluator
 {
@@ -58,7 +58,7 @@ public static class SceneEvaluator
                 items.Add((type, scene.Objects.Count, model.RenderChat([new ChatMessage(ChatRole.User, q.Text)], [image]), q.Text, q.Answer));
             }
         }
-        var options = new GenerationOptions { MaxNewTokens = 6 };
+        var options = new GenerationOptions { MaxNewTokens = 16 };
         var correct = new Dictionary<(QuestionType, int), int>();
         var total = new Dictionary<(QuestionType, int), int>();
         var mistakes = new List<(string, string, string)>();
@@ -72,7 +72,7 @@ public static class SceneEvaluator
                 var c = chunk[k];
                 var key = (c.Type, c.Objects);
                 total[key] = total.GetValueOrDefault(key) + 1;
-                if (got == c.Answer) correct[key] = correct.GetValueOrDefault(key) + 1;
+                if (got == Normalize(c.Answer)) correct[key] = correct.GetValueOrDefault(key) + 1;
                 else if (mistakes.Count < 10) mistakes.Add((c.Question, c.Answer, got));
             }
         }

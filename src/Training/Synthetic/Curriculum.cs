@@ -7,21 +7,29 @@ using SixLabors.ImageSharp.PixelFormats;
 namespace LlavaModal.Training.Synthetic;
 
 /// <summary>A question type of the curriculum.</summary>
+/// <remarks>
+/// Answers are short sentences that name the object asked about right before the attribute ("The circle is red.",
+/// "It is a green circle."), so the language model finds the referent among the last few tokens when it predicts the
+/// attribute. With single-word answers the toy model never learnt to bind the attribute to the named object (it
+/// answered about the image as a whole: colour 42-57% on two-object scenes, about chance); with these, colour binding
+/// went to 98%.
+/// </remarks>
 public enum QuestionType
 {
-    /// <summary>"What color is the SHAPE?" (asked about a shape that occurs once) → a colour word.</summary>
+    /// <summary>"What color is the SHAPE?" (asked about a shape that occurs once) → "The SHAPE is COLOR."</summary>
     Color,
-    /// <summary>"What shape is the COLOR object?" (colours are distinct within a scene) → circle, square or triangle.</summary>
+    /// <summary>"What shape is the COLOR object?" (colours are distinct within a scene) → "It is a COLOR SHAPE."</summary>
     Shape,
-    /// <summary>"How many objects are there?" → a digit, 1 to 4.</summary>
+    /// <summary>"How many objects are there?" → "There are N objects." ("There is 1 object.").</summary>
     Count,
 }
 
-/// <summary>A question about a scene with its single-word answer.</summary>
+/// <summary>A question about a scene with its expected answer.</summary>
 /// <param name="Type">Question type.</param>
 /// <param name="Text">The question.</param>
-/// <param name="Answer">The expected answer (lower case, one word).</param>
-public sealed record SceneQuestion(QuestionType Type, string Text, string Answer);
+/// <param name="Answer">The expected answer, a short sentence (see <see cref="QuestionType"/>).</param>
+/// <param name="Attribute">The attribute the answer states (a colour, a shape or a digit).</param>
+public sealed record SceneQuestion(QuestionType Type, string Text, string Answer, string Attribute);
 
 /// <summary>
 /// The synthetic curriculum: captions of scenes (stage-1 data, LLaVA's "describe" pairs), question/answer
@@ -50,12 +58,13 @@ public static class Curriculum
             case QuestionType.Color:
                 var unique = scene.Objects.GroupBy(o => o.Shape).Where(g => g.Count() == 1).Select(g => g.Single()).ToList();
                 var target = unique[random.Next(unique.Count)];
-                return new(type, string.Format(CultureInfo.InvariantCulture, template, target.ShapeName), target.Color.Name);
+                return new(type, string.Format(CultureInfo.InvariantCulture, template, target.ShapeName), $"The {target.ShapeName} is {target.Color.Name}.", target.Color.Name);
             case QuestionType.Shape:
                 var o = scene.Objects[random.Next(scene.Objects.Count)];
-                return new(type, string.Format(CultureInfo.InvariantCulture, template, o.Color.Name), o.ShapeName);
+                return new(type, string.Format(CultureInfo.InvariantCulture, template, o.Color.Name), $"It is a {o.Color.Name} {o.ShapeName}.", o.ShapeName);
             default:
-                return new(type, template, scene.Objects.Count.ToString(CultureInfo.InvariantCulture));
+                int n = scene.Objects.Count;
+                return new(type, template, n == 1 ? "There is 1 object." : $"There are {n} objects.", n.ToString(CultureInfo.InvariantCulture));
         }
     }
 

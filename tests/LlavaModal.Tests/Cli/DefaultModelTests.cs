@@ -20,7 +20,21 @@ public class DefaultModelTests
     {
         var r = CliRunner.Run("generate", "--image", Sample, "--prompt", "How many objects are there?");
         Assert.True(r.ExitCode == 0, r.Stderr);
-        Assert.Equal("3", r.Stdout.Trim().TrimEnd('.').ToLowerInvariant());
+        Assert.Equal("There are 3 objects.", r.Stdout.Trim());
+    }
+
+    /// <summary>The quality bar, on seeds no part of the recipe used (training scenes: seed 1; vision held-out: 7920; recipe eval: 1001).</summary>
+    [Theory]
+    [InlineData(2024)]
+    [InlineData(4242)]
+    [InlineData(31337)]
+    public void The_toy_model_answers_at_least_95_percent_of_questions_about_fresh_scenes(int seed)
+    {
+        var r = CliRunner.Run("eval", "--scenes", "200", "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json", "--threads", "1");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        double overall = doc.RootElement.GetProperty("overall").GetDouble();
+        Assert.True(overall >= 0.95, $"seed {seed}: {r.Stdout}");
     }
 
     [Fact]
@@ -30,15 +44,14 @@ public class DefaultModelTests
         Assert.True(r.ExitCode == 0, r.Stderr);
         var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal(2, lines.Length);
-        Assert.Equal("3", lines[0].TrimEnd('.'));
-        // The second reply is one of the colour words (the toy model does not always pick the right one).
-        Assert.Contains(lines[1].TrimEnd('.').ToLowerInvariant(), new[] { "red", "green", "blue", "yellow", "purple", "orange" });
+        Assert.Equal("There are 3 objects.", lines[0]);
+        Assert.Equal("The circle is red.", lines[1]);
     }
 
     [Fact]
     public void Eval_json_reports_accuracy_per_type_and_per_object_count_consistently()
     {
-        var r = CliRunner.Run("eval", "--scenes", "12", "--seed", "31", "--json");
+        var r = CliRunner.Run("eval", "--scenes", "12", "--seed", "31", "--json", "--threads", "1");
         Assert.True(r.ExitCode == 0, r.Stderr);
         using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
         var root = doc.RootElement;

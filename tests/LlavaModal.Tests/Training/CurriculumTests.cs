@@ -30,6 +30,30 @@ public class CurriculumTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void Answers_name_the_object_asked_about_right_before_the_true_attribute()
+    {
+        var generator = new SceneGenerator(11);
+        var random = new Random(3);
+        for (int i = 0; i < 100; i++)
+        {
+            var scene = generator.Next();
+            var color = Curriculum.Ask(QuestionType.Color, scene, random);
+            var shapeWord = color.Text.Split(' ')[^1].TrimEnd('?');
+            var named = Assert.Single(scene.Objects, o => o.ShapeName == shapeWord);
+            Assert.Equal($"The {shapeWord} is {named.Color.Name}.", color.Answer);
+            Assert.Equal(named.Color.Name, color.Attribute);
+
+            var shape = Curriculum.Ask(QuestionType.Shape, scene, random);
+            var colorWord = shape.Text.Split(' ')[^2];
+            var owner = Assert.Single(scene.Objects, o => o.Color.Name == colorWord);
+            Assert.Equal($"It is a {colorWord} {owner.ShapeName}.", shape.Answer);
+
+            var count = Curriculum.Ask(QuestionType.Count, scene, random);
+            Assert.Equal(scene.Objects.Count == 1 ? "There is 1 object." : $"There are {scene.Objects.Count} objects.", count.Answer);
+        }
+    }
+
+    [Fact]
     public void Free_placement_is_still_available()
     {
         var s = new SceneGenerator(5, 64, patchSize: 0).Next();
