@@ -74,8 +74,9 @@ public sealed record RecipeOptions
 public sealed record RecipeResult(VisionPretrainResult Vision, (double First, double Final, double Seconds) LanguageLoss, TrainResult Stage1, TrainResult Stage2, EvalReport Eval);
 
 /// <summary>
-/// The whole LLaVA recipe on the synthetic curriculum, as the shipped toy model was made: generate scenes; pretrain a
-/// CLIP-architecture tower on them and a LLaMA-architecture model on the curriculum's text; assemble them with a new
+/// The whole LLaVA recipe on the synthetic curriculum, as the shipped toy model was made: generate scenes; train a
+/// tokenizer on their text; pretrain a CLIP-architecture tower on them and a LLaMA-architecture model on the
+/// curriculum's text; assemble them with a new
 /// mlp2x_gelu projector; stage 1 on captions (projector only); stage 2 on question/answer conversations (projector and
 /// language model); evaluate on fresh scenes.
 /// </summary>
