@@ -8,15 +8,15 @@ namespace LlavaModal.Training.Synthetic;
 
 /// <summary>A question type of the curriculum.</summary>
 /// <remarks>
-/// Answers are short sentences that name the object asked about right before the attribute ("The circle is red.",
-/// "It is a green circle."), so the language model finds the referent among the last few tokens when it predicts the
-/// attribute. With single-word answers the toy model never learnt to bind the attribute to the named object (it
-/// answered about the image as a whole: colour 42-57% on two-object scenes, about chance); with these, colour binding
-/// went to 98%.
+/// Answers are short sentences whose token just before the attribute names the object asked about ("The circle's
+/// red.", "It is a green circle."), so the language model predicts the attribute from a position that says which
+/// object to look at. With single-word answers the toy model never learnt to bind the attribute to the named object
+/// (it answered about the image as a whole: colour 42-57% on two-object scenes, about chance); with "The circle is
+/// red." (the shape two tokens back) colour binding formed in some training runs and not in others.
 /// </remarks>
 public enum QuestionType
 {
-    /// <summary>"What color is the SHAPE?" (asked about a shape that occurs once) → "The SHAPE is COLOR."</summary>
+    /// <summary>"What color is the SHAPE?" (asked about a shape that occurs once) → "The SHAPE's COLOR."</summary>
     Color,
     /// <summary>"What shape is the COLOR object?" (colours are distinct within a scene) → "It is a COLOR SHAPE."</summary>
     Shape,
@@ -58,7 +58,7 @@ public static class Curriculum
             case QuestionType.Color:
                 var unique = scene.Objects.GroupBy(o => o.Shape).Where(g => g.Count() == 1).Select(g => g.Single()).ToList();
                 var target = unique[random.Next(unique.Count)];
-                return new(type, string.Format(CultureInfo.InvariantCulture, template, target.ShapeName), $"The {target.ShapeName} is {target.Color.Name}.", target.Color.Name);
+                return new(type, string.Format(CultureInfo.InvariantCulture, template, target.ShapeName), $"The {target.ShapeName}'s {target.Color.Name}.", target.Color.Name);
             case QuestionType.Shape:
                 var o = scene.Objects[random.Next(scene.Objects.Count)];
                 return new(type, string.Format(CultureInfo.InvariantCulture, template, o.Color.Name), $"It is a {o.Color.Name} {o.ShapeName}.", o.ShapeName);

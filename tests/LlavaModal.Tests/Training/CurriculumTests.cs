@@ -40,7 +40,7 @@ public class CurriculumTests(Xunit.Abstractions.ITestOutputHelper output)
             var color = Curriculum.Ask(QuestionType.Color, scene, random);
             var shapeWord = color.Text.Split(' ')[^1].TrimEnd('?');
             var named = Assert.Single(scene.Objects, o => o.ShapeName == shapeWord);
-            Assert.Equal($"The {shapeWord} is {named.Color.Name}.", color.Answer);
+            Assert.Equal($"The {shapeWord}'s {named.Color.Name}.", color.Answer);
             Assert.Equal(named.Color.Name, color.Attribute);
 
             var shape = Curriculum.Ask(QuestionType.Shape, scene, random);
