@@ -42,12 +42,7 @@ public static class HfFolders
         ?? throw new InvalidOperationException($"Embedded resource llava-tokenizer/{name} is missing from the build.");
 
     /// <summary>Copies a tokenizer folder's files (those of <see cref="TokenizerFiles"/> it has) into <paramref name="directory"/>.</summary>
-    public static void CopyTokenizer(string source, string directory)
-    {
-        Directory.CreateDirectory(directory);
-        foreach (var name in TokenizerFiles)
-            if (File.Exists(Path.Combine(source, name))) File.Copy(Path.Combine(source, name), Path.Combine(directory, name), overwrite: true);
-    }
+    public static void CopyTokenizer(string source, string directory) => CopyExisting(source, directory, TokenizerFiles);
 
     /// <summary>Sets the system sentence of the folder's chat (<c>llavamodal_system_prompt</c> in <c>tokenizer_config.json</c>, read by <c>ChatTemplate.ForModel</c>).</summary>
     public static void SetSystemPrompt(string directory, string systemPrompt)
@@ -59,10 +54,13 @@ public static class HfFolders
     }
 
     /// <summary>Copies the tokenizer, image-processor and generation files that exist in <paramref name="source"/>.</summary>
-    public static void CopySupportFiles(string source, string target)
+    public static void CopySupportFiles(string source, string target) =>
+        CopyExisting(source, target, [.. TokenizerFiles, "preprocessor_config.json", "generation_config.json"]);
+
+    static void CopyExisting(string source, string target, IEnumerable<string> names)
     {
         Directory.CreateDirectory(target);
-        foreach (var name in TokenizerFiles.Append("preprocessor_config.json").Append("generation_config.json"))
+        foreach (var name in names)
         {
             var from = Path.Combine(source, name);
             if (File.Exists(from) && Path.GetFullPath(from) != Path.GetFullPath(Path.Combine(target, name)))
