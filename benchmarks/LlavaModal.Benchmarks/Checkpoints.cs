@@ -1,6 +1,6 @@
-using LlavaModal.Checkpoints;
 using LlavaModal.Cli;
 using LlavaModal.Cli.Commands;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using LlavaModal.Decoder;
 using LlavaModal.Decoder.Generation;
+using LlavaModal.Multimodal;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Benchmarks;

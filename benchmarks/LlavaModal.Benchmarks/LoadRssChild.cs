@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 

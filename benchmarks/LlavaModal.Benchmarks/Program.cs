@@ -1,3 +1,5 @@
+using LlavaModal.Core.Native;
+
 namespace LlavaModal.Benchmarks;
 
 /// <summary>
@@ -15,7 +17,7 @@ internal static class Program
             return args.Length == 0 ? 2 : 0;
         }
         // TorchSharp is touched directly (set_num_threads, tensors) before any LlavaModal type, so make libtorch loadable first.
-        LlavaModal.Native.TorchNativeRuntime.EnsureLoadable();
+        LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
         try
         {
             var options = new BenchArgs(args[1..]);

@@ -1,9 +1,10 @@
 using System.Diagnostics;
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Encoders.Vision.Preprocessing;
-using LlavaModal.Modality;
+using LlavaModal.Multimodal;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Benchmarks;

@@ -1,8 +1,11 @@
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Decoder.Generation;
+using LlavaModal.Tokenizers.Chat;
+
 // Asks an agent about an image with a local LLaVA model: a Semantic Kernel kernel gets the LLaVA services in one line,
 // and a Microsoft Agent Framework ChatClientAgent talks to the kernel's IChatClient.
 // Usage: dotnet LlavaModal.Samples.Agent.dll <modelDir> <imagePath> [maxTokens]
-using LlavaModal;
-using LlavaModal.Modality;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.AI;
 using Microsoft.SemanticKernel;

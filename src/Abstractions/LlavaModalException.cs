@@ -1,4 +1,4 @@
-namespace LlavaModal;
+namespace LlavaModal.Abstractions;
 
 /// <summary>Base type of every error LlavaModal raises for bad input, so callers can catch them as one family.</summary>
 public class LlavaModalException : Exception

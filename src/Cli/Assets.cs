@@ -1,3 +1,5 @@
+using LlavaModal.Tokenizers;
+
 namespace LlavaModal.Cli;
 
 /// <summary>Files that ship inside the CLI (the repository's SentencePiece tokenizer).</summary>

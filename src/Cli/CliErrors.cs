@@ -1,3 +1,5 @@
+using LlavaModal.Abstractions;
+
 namespace LlavaModal.Cli;
 
 /// <summary>Turns the errors a user can act on into one line on stderr and a non-zero exit code.</summary>

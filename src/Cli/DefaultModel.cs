@@ -1,3 +1,5 @@
+using LlavaModal.Abstractions;
+
 namespace LlavaModal.Cli;
 
 /// <summary>

@@ -1,8 +1,8 @@
 using System.CommandLine;
-using LlavaModal.Decoder;
-using LlavaModal.Decoder.Multimodal;
 using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Multimodal;
+using LlavaModal.Tokenizers.Chat;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Cli;

@@ -1,3 +1,5 @@
+using LlavaModal.Core.Native;
+
 namespace LlavaModal.Cli;
 
 /// <summary>Sets torch's CPU thread count (after making the native library loadable, which LlavaModal types do lazily).</summary>
@@ -5,7 +7,7 @@ internal static class TorchThreads
 {
     public static void Set(int threads)
     {
-        LlavaModal.Native.TorchNativeRuntime.EnsureLoadable();
+        LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
         TorchSharp.torch.set_num_threads(Math.Max(1, threads));
     }
 }

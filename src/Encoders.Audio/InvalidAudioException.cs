@@ -1,3 +1,5 @@
+using LlavaModal.Abstractions;
+
 namespace LlavaModal.Encoders.Audio;
 
 /// <summary>Audio input that cannot be read: unsupported container or encoding, truncated or corrupt data,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
-using LlavaModal.Decoder.Chat;
+using LlavaModal.Abstractions;
+using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
 using LlavaModal.Training.Optimization;

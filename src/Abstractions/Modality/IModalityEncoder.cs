@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace LlavaModal.Modality;
+namespace LlavaModal.Abstractions.Modality;
 
 /// <summary>
 /// A modality plugin: turns raw inputs of one kind (images, audio, ...) into a sequence of feature vectors that a

@@ -1,8 +1,9 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Weights;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
-namespace LlavaModal.Modality;
+namespace LlavaModal.Abstractions.Modality;
 
 /// <summary>
 /// Loads a modality plugin and its projector from a model folder. The multimodal model asks every registered
@@ -26,7 +27,7 @@ public interface IModalityEncoderFactory
 /// <param name="DType">Compute dtype.</param>
 /// <param name="Device">Device.</param>
 /// <param name="Logger">Logger for load-time notes.</param>
-public sealed record ModalityLoadContext(string ModelDirectory, JsonConfig Config, SafeTensorsCheckpoint Weights, int DecoderHiddenSize, ScalarType DType, Device Device, ILogger Logger);
+public sealed record ModalityLoadContext(string ModelDirectory, JsonConfig Config, IWeightSource Weights, int DecoderHiddenSize, ScalarType DType, Device Device, ILogger Logger);
 
 /// <summary>A loaded plugin: its encoder and the projector that maps it to the decoder's width.</summary>
 /// <param name="Encoder">The encoder.</param>

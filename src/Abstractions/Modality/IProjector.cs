@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace LlavaModal.Modality;
+namespace LlavaModal.Abstractions.Modality;
 
 /// <summary>Maps an encoder's features [tokens, <see cref="InputWidth"/>] to decoder embeddings [tokens', <see cref="OutputWidth"/>].</summary>
 public interface IProjector

@@ -1,4 +1,4 @@
-namespace LlavaModal.Modality;
+namespace LlavaModal.Abstractions.Modality;
 
 /// <summary>
 /// A raw input for a modality plugin: the bytes of an image, an audio clip or anything a plugin understands,

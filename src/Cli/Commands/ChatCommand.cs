@@ -1,6 +1,6 @@
 using System.CommandLine;
-using LlavaModal.Decoder.Chat;
-using LlavaModal.Modality;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Tokenizers.Chat;
 
 namespace LlavaModal.Cli.Commands;
 
@@ -27,15 +27,15 @@ internal static class ChatCommand
             var modelDir = DefaultModel.Resolve(parse.GetValue(model));
             var inputs = parse.GetValue(image) is { } path ? new List<ModalityInput> { ModalityInput.FromFile(path, "image") } : [];
             using var mm = load.LoadModel(parse, modelDir);
-            var messages = new List<ChatMessage>();
-            if (parse.GetValue(system) is { } sys) messages.Add(new ChatMessage(ChatRole.System, sys));
+            var messages = new List<ChatTurn>();
+            if (parse.GetValue(system) is { } sys) messages.Add(new ChatTurn(TurnRole.System, sys));
             bool interactive = !Console.IsInputRedirected;
             while (true)
             {
                 if (interactive) Console.Write("> ");
                 var line = Console.ReadLine();
                 if (string.IsNullOrWhiteSpace(line)) break;
-                messages.Add(new ChatMessage(ChatRole.User, line.Trim()));
+                messages.Add(new ChatTurn(TurnRole.User, line.Trim()));
                 var request = mm.RenderChat(messages, inputs);
                 var reply = new System.Text.StringBuilder();
                 await foreach (var chunk in mm.GenerateStreamingAsync(request, options, cancellation).ConfigureAwait(false))
@@ -44,7 +44,7 @@ internal static class ChatCommand
                     reply.Append(chunk.Text);
                 }
                 Console.WriteLine();
-                messages.Add(new ChatMessage(ChatRole.Assistant, reply.ToString().Trim()));
+                messages.Add(new ChatTurn(TurnRole.Assistant, reply.ToString().Trim()));
             }
             return 0;
         }));

@@ -1,9 +1,8 @@
 using System.CommandLine;
-using LlavaModal.Checkpoints;
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Audio.Plugin;
-using LlavaModal.Encoders.Vision.Llava;
-using LlavaModal.Modality;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Cli.Commands;

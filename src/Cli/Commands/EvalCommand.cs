@@ -1,8 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using LlavaModal.Training.Evaluation;
-using LlavaModal.Training.Synthetic;
+using LlavaModal.Cli.Toy;
 
 namespace LlavaModal.Cli.Commands;
 

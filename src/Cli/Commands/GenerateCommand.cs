@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Text.Json;
-using LlavaModal.Checkpoints;
-using LlavaModal.Decoder.Chat;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Generation;
-using LlavaModal.Decoder.Multimodal;
-using LlavaModal.Modality;
+using LlavaModal.Multimodal;
+using LlavaModal.Tokenizers.Chat;
 
 namespace LlavaModal.Cli.Commands;
 
@@ -44,9 +44,9 @@ internal static class GenerateCommand
             }
             else
             {
-                var messages = new List<ChatMessage>();
-                if (parse.GetValue(system) is { } sys) messages.Add(new ChatMessage(ChatRole.System, sys));
-                messages.Add(new ChatMessage(ChatRole.User, text));
+                var messages = new List<ChatTurn>();
+                if (parse.GetValue(system) is { } sys) messages.Add(new ChatTurn(TurnRole.System, sys));
+                messages.Add(new ChatTurn(TurnRole.User, text));
                 request = mm.RenderChat(messages, inputs);
             }
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using LlavaModal.Training.Synthetic;
+using LlavaModal.Cli.Toy;
 
 namespace LlavaModal.Cli.Commands;
 

@@ -1,8 +1,10 @@
 using System.CommandLine;
+using LlavaModal.Cli.Toy;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Training;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
+using LlavaModal.Training.Optimization;
 
 namespace LlavaModal.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using LlavaModal.Decoder.Llama;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Tokenizers;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Generation;

@@ -1,3 +1,5 @@
+using LlavaModal.Core.Native;
+
 namespace LlavaModal.Decoder.Generation;
 
 /// <summary>Why generation ended.</summary>

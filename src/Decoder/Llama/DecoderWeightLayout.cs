@@ -1,4 +1,4 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 
 namespace LlavaModal.Decoder.Llama;
 

@@ -1,4 +1,4 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 

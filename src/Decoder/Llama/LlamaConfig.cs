@@ -1,4 +1,6 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Native;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;

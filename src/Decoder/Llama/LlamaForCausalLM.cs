@@ -1,4 +1,5 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Core.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 

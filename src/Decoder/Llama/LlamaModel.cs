@@ -1,4 +1,4 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

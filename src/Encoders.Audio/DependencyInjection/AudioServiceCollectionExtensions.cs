@@ -1,6 +1,6 @@
-using LlavaModal.Decoder.DependencyInjection;
+using LlavaModal.Abstractions.Hosting;
+using LlavaModal.Abstractions.Modality;
 using LlavaModal.Encoders.Audio.Plugin;
-using LlavaModal.Modality;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

@@ -1,6 +1,7 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
 
-namespace LlavaModal.Encoders.Audio;
+namespace LlavaModal.Encoders.Audio.Features;
 
 /// <summary>
 /// The settings of a Hugging Face <c>WhisperFeatureExtractor</c> (<c>preprocessor_config.json</c>).

@@ -1,8 +1,8 @@
-using LlavaModal.Encoders.Audio.Features;
+using LlavaModal.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LlavaModal.Encoders.Audio;
+namespace LlavaModal.Encoders.Audio.Features;
 
 /// <summary>
 /// Whisper log-mel features, matching the Hugging Face <c>WhisperFeatureExtractor</c> (numpy path) to ~1e-5:

@@ -1,9 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LlavaModal.Checkpoints;
-using LlavaModal.Decoder.Llama;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Native;
+using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Encoders.Audio.Whisper;
-using LlavaModal.Modality;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Audio.Plugin;
@@ -78,8 +81,8 @@ public static class AudioAttacher
         if (config.Has(AudioEncoderFactory.ConfigKey))
             throw new CheckpointException(configPath, $"the model already has an {AudioEncoderFactory.ConfigKey}; attach audio to a model without one.");
         var textConfig = config.Has("text_config") ? config.Section("text_config") : config;
-        // Read as the model loader does, so absent keys take the same defaults (llava-hf configs often omit text_config.hidden_size).
-        int hidden = LlamaConfig.FromJson(textConfig).HiddenSize;
+        // llava-hf configs often omit text_config.hidden_size; LLaVA's text_config defaults to LLaMA's, whose width is 4096.
+        int hidden = textConfig.Int("hidden_size", 4096);
 
         // The encoder: config, tensors (strictly checked against the architecture), feature extractor settings.
         var whisperConfigPath = Path.Combine(whisperDir, "config.json");

@@ -1,6 +1,10 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Native;
+using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Encoders.Audio.Whisper;
-using LlavaModal.Modality;
 using Microsoft.Extensions.Logging;
 
 namespace LlavaModal.Encoders.Audio.Plugin;

@@ -1,3 +1,5 @@
+using LlavaModal.Encoders.Audio.Reading;
+
 namespace LlavaModal.Encoders.Audio.Plugin;
 
 /// <summary>What the audio plugin does with a clip longer than the encoder's window (30 s for Whisper).</summary>

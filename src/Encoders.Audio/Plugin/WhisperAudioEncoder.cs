@@ -1,6 +1,8 @@
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Encoders.Audio.Reading;
 using LlavaModal.Encoders.Audio.Whisper;
-using LlavaModal.Modality;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Audio.Plugin;
@@ -82,7 +84,7 @@ public sealed class WhisperAudioEncoder : IModalityEncoder
     /// <inheritdoc />
     public bool Accepts(ModalityInput input)
     {
-        if (input.MediaType is { } type && MediaTypes.Any(p => LlavaModal.Modality.MediaTypes.Matches(type, p))) return true;
+        if (input.MediaType is { } type && MediaTypes.Any(p => LlavaModal.Abstractions.Modality.MediaTypes.Matches(type, p))) return true;
         var head = input.Data.Span[..Math.Min(12, input.Data.Length)];
         return AudioContainerDetector.Detect(head, input.MediaType) != AudioContainer.Unknown;
     }

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
-using LlavaModal.Encoders.Audio.Reading;
 
-namespace LlavaModal.Encoders.Audio;
+namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>
 /// Reads WAV or MP3 audio into mono float32 samples at <see cref="AudioReaderOptions.TargetSampleRate"/>:

@@ -1,4 +1,4 @@
-namespace LlavaModal.Encoders.Audio;
+namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>Limits and target format for <see cref="AudioReader"/>.</summary>
 public sealed record AudioReaderOptions

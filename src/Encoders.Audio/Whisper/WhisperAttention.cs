@@ -1,5 +1,5 @@
-using LlavaModal.Checkpoints;
-using LlavaModal.Modality;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,8 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -60,11 +64,11 @@ public sealed class WhisperEncoder : nn.Module
     /// </summary>
     /// <param name="checkpoint">Open weights.</param>
     /// <param name="config">Architecture.</param>
-    /// <param name="prefix">The encoder's prefix, e.g. <c>encoder.</c>, <c>model.encoder.</c> or <c>audio_tower.</c> (see <see cref="DetectPrefix(SafeTensorsCheckpoint)"/>).</param>
+    /// <param name="prefix">The encoder's prefix, e.g. <c>encoder.</c>, <c>model.encoder.</c> or <c>audio_tower.</c> (see <see cref="DetectPrefix(IWeightSource)"/>).</param>
     /// <param name="dtype">Weights dtype (stored tensors are converted).</param>
     /// <param name="device">Target device.</param>
     /// <exception cref="CheckpointMismatchException">Encoder tensors missing, unexpected or of the wrong shape (all named).</exception>
-    public static WhisperEncoder Load(SafeTensorsCheckpoint checkpoint, WhisperEncoderConfig config, string prefix, ScalarType dtype, Device device)
+    public static WhisperEncoder Load(IWeightSource checkpoint, WhisperEncoderConfig config, string prefix, ScalarType dtype, Device device)
     {
         WhisperEncoder encoder;
         using (WeightInit.SkipRandomInit()) encoder = new WhisperEncoder(config, dtype, device);
@@ -106,7 +110,7 @@ public sealed class WhisperEncoder : nn.Module
     /// and <c>P embed_positions.weight</c> all exist (<c>encoder.</c>, <c>model.encoder.</c>, <c>audio_tower.</c>, ...).
     /// </summary>
     /// <exception cref="CheckpointException">No Whisper encoder, or several with none of the usual prefixes among them (all listed).</exception>
-    public static string DetectPrefix(SafeTensorsCheckpoint checkpoint) => DetectPrefix(checkpoint.Names, checkpoint.Directory);
+    public static string DetectPrefix(IWeightSource checkpoint) => DetectPrefix(checkpoint.Names, checkpoint.Directory);
 
     internal static string DetectPrefix(IEnumerable<string> names, string source)
     {

@@ -1,5 +1,7 @@
-using LlavaModal.Checkpoints;
-using LlavaModal.Modality;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Native;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Audio.Whisper;

@@ -1,4 +1,5 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
 
 namespace LlavaModal.Encoders.Vision.Clip;
 

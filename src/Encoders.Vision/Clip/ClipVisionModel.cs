@@ -1,4 +1,8 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -62,7 +66,7 @@ public sealed class ClipVisionModel : nn.Module
     /// The prefix of the vision tower in a LLaVA checkpoint: <c>model.vision_tower.</c> or <c>vision_tower.</c>.
     /// </summary>
     /// <exception cref="CheckpointException">Neither layout's class embedding is present.</exception>
-    public static string DetectPrefix(SafeTensorsCheckpoint checkpoint) =>
+    public static string DetectPrefix(IWeightSource checkpoint) =>
         LlavaPrefixes.FirstOrDefault(p => checkpoint.Contains(p + ProbeTensor))
         ?? throw new CheckpointException(checkpoint.Directory,
             $"no CLIP vision tower found (looked for {string.Join(" and ", LlavaPrefixes.Select(p => $"'{p}{ProbeTensor}'"))}).");
@@ -73,7 +77,7 @@ public sealed class ClipVisionModel : nn.Module
     /// buffer excepted); tensors elsewhere (decoder, projector, CLIP text tower) are ignored.
     /// </summary>
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or wrongly-shaped tensors, all named.</exception>
-    public static ClipVisionModel Load(SafeTensorsCheckpoint checkpoint, ClipVisionConfig config, string prefix, ScalarType dtype, Device device, ClipFeatureSelection? selection = null)
+    public static ClipVisionModel Load(IWeightSource checkpoint, ClipVisionConfig config, string prefix, ScalarType dtype, Device device, ClipFeatureSelection? selection = null)
     {
         ClipVisionModel model;
         using (WeightInit.SkipRandomInit()) model = new ClipVisionModel(config, selection, dtype, device);
@@ -97,7 +101,7 @@ public sealed class ClipVisionModel : nn.Module
     /// Loads the vision tower of a LLaVA checkpoint: architecture from <c>vision_config</c>, feature selection from
     /// <c>vision_feature_layer</c> / <c>vision_feature_select_strategy</c>, tensor prefix detected.
     /// </summary>
-    public static ClipVisionModel LoadFromLlava(JsonConfig llavaConfig, SafeTensorsCheckpoint checkpoint, ScalarType dtype, Device device)
+    public static ClipVisionModel LoadFromLlava(JsonConfig llavaConfig, IWeightSource checkpoint, ScalarType dtype, Device device)
     {
         var config = ClipVisionConfig.FromJson(llavaConfig.Section("vision_config"));
         var selection = ClipFeatureSelection.FromJson(llavaConfig, config);

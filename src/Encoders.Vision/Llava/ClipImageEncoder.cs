@@ -1,7 +1,8 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Preprocessing;
-using LlavaModal.Modality;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Llava;
@@ -52,12 +53,12 @@ public sealed class ClipImageEncoder : IModalityEncoder
     /// <inheritdoc />
     public bool Accepts(ModalityInput input)
     {
-        if (input.MediaType is { } type) return MediaTypes.Any(p => LlavaModal.Modality.MediaTypes.Matches(type, p));
+        if (input.MediaType is { } type) return MediaTypes.Any(p => LlavaModal.Abstractions.Modality.MediaTypes.Matches(type, p));
         return IsSafeTensors(input) || SixLabors.ImageSharp.Image.DetectFormat(input.Data.Span) is not null;
     }
 
     static bool IsSafeTensors(ModalityInput input) =>
-        LlavaModal.Modality.MediaTypes.Matches(input.MediaType, PixelValuesMediaType)
+        LlavaModal.Abstractions.Modality.MediaTypes.Matches(input.MediaType, PixelValuesMediaType)
         || (input.Source?.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ?? false);
 
     /// <inheritdoc />

@@ -1,7 +1,8 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Preprocessing;
-using LlavaModal.Modality;
 
 namespace LlavaModal.Encoders.Vision.Llava;
 

@@ -1,3 +1,5 @@
+using LlavaModal.Encoders.Vision.Preprocessing;
+
 namespace LlavaModal.Encoders.Vision.Llava;
 
 /// <summary>Options of the LLaVA image plugin.</summary>

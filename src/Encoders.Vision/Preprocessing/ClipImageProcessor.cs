@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions;
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
 /// <summary>

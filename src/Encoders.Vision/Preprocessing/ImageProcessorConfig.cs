@@ -1,5 +1,7 @@
+using LlavaModal.Abstractions;
 using System.Text.Json;
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Native;
 
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 

@@ -1,3 +1,5 @@
+using LlavaModal.Abstractions;
+
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
 /// <summary>An image could not be used: empty, truncated, corrupt, of an unknown format or too large to decode safely.</summary>

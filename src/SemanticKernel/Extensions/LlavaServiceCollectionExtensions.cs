@@ -1,6 +1,7 @@
-using LlavaModal.Decoder.DependencyInjection;
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.DependencyInjection;
 using LlavaModal.SemanticKernel.Services;
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;

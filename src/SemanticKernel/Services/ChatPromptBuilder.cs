@@ -1,10 +1,10 @@
 using System.Net.Http.Headers;
 using System.Text;
-using LlavaModal.Decoder.Multimodal;
-using LlavaModal.Modality;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Multimodal;
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
-using LChatMessage = LlavaModal.Decoder.Chat.ChatMessage;
-using LChatRole = LlavaModal.Decoder.Chat.ChatRole;
 
 namespace LlavaModal.SemanticKernel.Services;
 
@@ -26,7 +26,7 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
 
         var system = new List<string>();
         if (!string.IsNullOrWhiteSpace(instructions)) system.Add(instructions);
-        var turns = new List<LChatMessage>();
+        var turns = new List<ChatTurn>();
         var inputs = new List<ModalityInput>();
         int mediaBytes = 0;
         for (int i = 0; i < list.Count; i++)
@@ -60,7 +60,7 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
                         throw Unsupported(item, i, role);
                 }
             }
-            turns.Add(new LChatMessage(role == ChatRole.User ? LChatRole.User : LChatRole.Assistant, content.ToString()));
+            turns.Add(new ChatTurn(role == ChatRole.User ? TurnRole.User : TurnRole.Assistant, content.ToString()));
 
             void AddMedia(ModalityInput input)
             {
@@ -72,13 +72,13 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
                 mediaBytes += input.Data.Length;
             }
         }
-        if (!turns.Any(t => t.Role == LChatRole.User))
+        if (!turns.Any(t => t.Role == TurnRole.User))
             throw new ArgumentException("The chat history has no user message: add one (system messages alone are not a request).", nameof(messages));
 
         // A placeholder's trailing newline is only a separator: none is left dangling at the end of a turn.
         for (int t = 0; t < turns.Count; t++) turns[t] = turns[t] with { Content = TrimSeparator(turns[t].Content) };
-        var rendered = new List<LChatMessage>(turns.Count + 1);
-        if (system.Count > 0) rendered.Add(new LChatMessage(LChatRole.System, string.Join("\n", system)));
+        var rendered = new List<ChatTurn>(turns.Count + 1);
+        if (system.Count > 0) rendered.Add(new ChatTurn(TurnRole.System, string.Join("\n", system)));
         rendered.AddRange(turns);
         return new Built(model.RenderChat(rendered, inputs), list.Count, mediaBytes);
     }

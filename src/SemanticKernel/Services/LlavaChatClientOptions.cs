@@ -1,3 +1,5 @@
+using LlavaModal.Tokenizers.Chat;
+
 namespace LlavaModal.SemanticKernel.Services;
 
 /// <summary>How the LLaVA chat services load the model and treat requests.</summary>

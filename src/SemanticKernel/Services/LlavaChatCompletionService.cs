@@ -1,4 +1,4 @@
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Multimodal;
 using Microsoft.Extensions.Logging;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;

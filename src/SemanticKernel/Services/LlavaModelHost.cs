@@ -1,4 +1,4 @@
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Multimodal;
 
 namespace LlavaModal.SemanticKernel.Services;
 

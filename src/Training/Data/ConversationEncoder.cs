@@ -1,5 +1,6 @@
-using LlavaModal.Decoder.Chat;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Abstractions;
+using LlavaModal.Tokenizers;
+using LlavaModal.Tokenizers.Chat;
 
 namespace LlavaModal.Training.Data;
 
@@ -106,15 +107,15 @@ public sealed class ConversationEncoder
     /// <summary>The full text and, for each assistant reply, the character span of <c>" reply&lt;/s&gt;"</c>.</summary>
     (string Full, List<(int Start, int End)> Replies) Spans(LlavaSample sample)
     {
-        var messages = new List<ChatMessage>();
-        if (system is not null) messages.Add(new ChatMessage(ChatRole.System, system));
+        var messages = new List<ChatTurn>();
+        if (system is not null) messages.Add(new ChatTurn(TurnRole.System, system));
         var replies = new List<(int, int)>();
         string text = "";
         foreach (var turn in sample.Conversations)
         {
             if (turn.From == "human")
             {
-                messages.Add(new ChatMessage(ChatRole.User, turn.Value));
+                messages.Add(new ChatTurn(TurnRole.User, turn.Value));
                 continue;
             }
             // The template's prompt for the next reply ends with the assistant cue; the reply follows it.
@@ -124,9 +125,9 @@ public sealed class ConversationEncoder
             var reply = " " + turn.Value.Trim() + "</s>";
             replies.Add((prompt.Length, prompt.Length + reply.Length));
             text = prompt + reply;
-            messages.Add(new ChatMessage(ChatRole.Assistant, turn.Value.Trim()));
+            messages.Add(new ChatTurn(TurnRole.Assistant, turn.Value.Trim()));
         }
-        if (messages.Count > 0 && messages[^1].Role == ChatRole.User)
+        if (messages.Count > 0 && messages[^1].Role == TurnRole.User)
         {
             // A trailing question without an answer: kept as context, outside the loss.
             text = template.Render(messages);

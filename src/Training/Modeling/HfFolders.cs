@@ -1,6 +1,8 @@
 using System.Text.Json;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Tokenizers;
+using LlavaModal.Tokenizers.Chat;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Training.Modeling;
@@ -49,7 +51,7 @@ public static class HfFolders
     {
         var path = Path.Combine(directory, "tokenizer_config.json");
         var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-        node[LlavaModal.Decoder.Chat.ChatTemplate.SystemPromptKey] = systemPrompt;
+        node[LlavaModal.Tokenizers.Chat.ChatTemplate.SystemPromptKey] = systemPrompt;
         File.WriteAllText(path, node.ToJsonString(Indented));
     }
 

@@ -1,9 +1,12 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Native;
 using LlavaModal.Decoder.Llama;
-using LlavaModal.Decoder.Tokenization;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Preprocessing;
-using LlavaModal.Modality;
+using LlavaModal.Tokenizers;
 using LlavaModal.Training.Data;
 using TorchSharp;
 using TorchSharp.Modules;

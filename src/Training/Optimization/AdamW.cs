@@ -1,4 +1,5 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Core.Checkpoints;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

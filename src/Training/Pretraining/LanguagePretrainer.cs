@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using LlavaModal.Checkpoints;
-using LlavaModal.Decoder.Chat;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Tokenizers;
+using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
 using LlavaModal.Training.Optimization;

@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.Text;
 using LlavaModal.Encoders.Audio;
+using LlavaModal.Encoders.Audio.Reading;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tests.Vision;
 
 namespace LlavaModal.Tests.Audio;
 

@@ -1,5 +1,6 @@
-using LlavaModal.Encoders.Audio;
+using LlavaModal.Encoders.Audio.Reading;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tests.Vision;
 
 namespace LlavaModal.Tests.Audio;
 

@@ -1,3 +1,5 @@
+using LlavaModal.Tests.Vision;
+
 namespace LlavaModal.Tests.Audio;
 
 /// <summary>Wraps a stream and hides its seeking, like a network or pipe stream.</summary>

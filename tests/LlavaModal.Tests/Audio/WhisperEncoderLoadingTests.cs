@@ -1,4 +1,6 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Audio.Whisper;
 using LlavaModal.Tests.Support;
 using Xunit.Abstractions;

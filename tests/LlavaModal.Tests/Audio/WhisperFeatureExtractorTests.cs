@@ -1,4 +1,5 @@
-using LlavaModal.Encoders.Audio;
+using LlavaModal.Abstractions;
+using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,5 +1,6 @@
-using LlavaModal.Checkpoints;
-using LlavaModal.Encoders.Audio;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Encoders.Audio.Features;
+using LlavaModal.Encoders.Audio.Reading;
 using LlavaModal.Tests.Support;
 using TorchSharp;
 using Xunit.Abstractions;

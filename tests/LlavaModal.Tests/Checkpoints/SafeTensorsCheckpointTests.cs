@@ -1,4 +1,5 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,5 +1,6 @@
 using System.Text;
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;

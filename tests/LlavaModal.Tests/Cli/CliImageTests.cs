@@ -1,5 +1,5 @@
 using System.Text.Json;
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.Cli;

@@ -1,9 +1,9 @@
-using LlavaModal.Checkpoints;
 using LlavaModal.Cli;
 using LlavaModal.Cli.Commands;
-using LlavaModal.Decoder;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Decoder.Llama;
+using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;
 using static TorchSharp.torch;
 

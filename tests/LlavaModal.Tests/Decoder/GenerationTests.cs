@@ -1,5 +1,7 @@
-using LlavaModal.Decoder;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Native;
 using LlavaModal.Decoder.Generation;
+using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;
 using static TorchSharp.torch;
 
@@ -10,13 +12,13 @@ public sealed class LanguageModelFixture : IDisposable
     public LanguageModelFixture()
     {
         Model = LanguageModel.Load(Fixtures.LlamaTiny);
-        Expected = LlavaModal.Checkpoints.SafeTensorsFile.Open(Path.Combine(Fixtures.LlamaTiny, "expected", "expected.safetensors"));
+        Expected = LlavaModal.Core.Checkpoints.SafeTensorsFile.Open(Path.Combine(Fixtures.LlamaTiny, "expected", "expected.safetensors"));
         Prompts = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixtures.LlamaTiny, "expected", "index.json")))
             .RootElement.GetProperty("prompts").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
     }
 
     public LanguageModel Model { get; }
-    public LlavaModal.Checkpoints.SafeTensorsFile Expected { get; }
+    public LlavaModal.Core.Checkpoints.SafeTensorsFile Expected { get; }
     public IReadOnlyDictionary<string, string> Prompts { get; }
 
     public void Dispose()

@@ -1,4 +1,5 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 

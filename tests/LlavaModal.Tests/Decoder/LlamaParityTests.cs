@@ -1,4 +1,4 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Tests.Support;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
-using LlavaModal.Decoder.Multimodal;
-using LlavaModal.Modality;
+using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using static TorchSharp.torch;
@@ -20,7 +21,7 @@ public sealed class ThermalEncoder : IModalityEncoder
     public IReadOnlyList<string> MediaTypes { get; } = ["application/x-thermal"];
     public int OutputWidth => Width;
     public int? FixedTokenCount => null;
-    public bool Accepts(ModalityInput input) => LlavaModal.Modality.MediaTypes.Matches(input.MediaType, "application/x-thermal");
+    public bool Accepts(ModalityInput input) => LlavaModal.Abstractions.Modality.MediaTypes.Matches(input.MediaType, "application/x-thermal");
 
     public PreparedInput Prepare(ModalityInput input)
     {

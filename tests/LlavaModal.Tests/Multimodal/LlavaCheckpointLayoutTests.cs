@@ -1,6 +1,7 @@
-using LlavaModal.Checkpoints;
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Abstractions;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.Multimodal;

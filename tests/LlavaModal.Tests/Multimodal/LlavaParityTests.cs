@@ -1,12 +1,13 @@
 using System.Text.Json;
-using LlavaModal.Checkpoints;
-using LlavaModal.Decoder;
-using LlavaModal.Decoder.Chat;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Generation;
-using LlavaModal.Decoder.Multimodal;
 using LlavaModal.Encoders.Vision.Llava;
-using LlavaModal.Modality;
+using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers.Chat;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Tests.Multimodal;
@@ -174,9 +175,9 @@ public class LlavaParityTests(LlavaTinyFixture fx) : IClassFixture<LlavaTinyFixt
     [Fact]
     public void Chat_prepends_the_image_placeholder_on_its_own_line_like_llava()
     {
-        var rendered = fx.Pad.RenderChat([new ChatMessage(ChatRole.User, "Describe this picture in detail.")], [LlavaTinyFixture.ImageFile("img0")]);
+        var rendered = fx.Pad.RenderChat([new ChatTurn(TurnRole.User, "Describe this picture in detail.")], [LlavaTinyFixture.ImageFile("img0")]);
         Assert.Equal(fx.Prompt("p1"), rendered.Text);
-        var explicitPlace = fx.Pad.RenderChat([new ChatMessage(ChatRole.User, "What is unusual about this image? <image>\nAnswer in one sentence, please.")], [LlavaTinyFixture.ImageFile("img1")]);
+        var explicitPlace = fx.Pad.RenderChat([new ChatTurn(TurnRole.User, "What is unusual about this image? <image>\nAnswer in one sentence, please.")], [LlavaTinyFixture.ImageFile("img1")]);
         Assert.Equal(fx.Prompt("p2"), explicitPlace.Text);
     }
 

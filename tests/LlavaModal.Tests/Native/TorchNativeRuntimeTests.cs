@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using LlavaModal.Native;
+using LlavaModal.Core.Native;
 using LlavaModal.Tests.Support;
 using static TorchSharp.torch;
 

@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using LlavaModal.Core.Native;
 using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers.Chat;
 
 namespace LlavaModal.Tests.SemanticKernel;
 
@@ -30,7 +32,7 @@ public class AgentSampleTests(LlavaServicesFixture fx)
         var image = Path.Combine(Fixtures.Images, LlavaTinyFixture.ImageFiles["img0"]);
         var (code, stdout, stderr) = Run(Fixtures.LlavaTinyA, image, "6");
         Assert.True(code == 0, stderr);
-        var expected = fx.Direct([new(LlavaModal.Decoder.Chat.ChatRole.System, "You are an assistant that describes images precisely."), new(LlavaModal.Decoder.Chat.ChatRole.User, "What is in this image?")],
+        var expected = fx.Direct([new(LlavaModal.Tokenizers.Chat.TurnRole.System, "You are an assistant that describes images precisely."), new(LlavaModal.Tokenizers.Chat.TurnRole.User, "What is in this image?")],
             [LlavaTinyFixture.ImageFile("img0")], new() { MaxNewTokens = 6 });
         Assert.Contains($"Describer: {expected.Text}\n", stdout);
         Assert.Contains($"[length; {expected.PromptTokens} prompt tokens, 6 completion tokens]", stdout);

@@ -1,14 +1,11 @@
-using LlavaModal.Decoder.Chat;
+using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
-using LlavaModal.Decoder.Multimodal;
-using LlavaModal.Modality;
-using LlavaModal.SemanticKernel.Services;
+using LlavaModal.Multimodal;
 using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
-
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel.ChatCompletion;
-using LChatMessage = LlavaModal.Decoder.Chat.ChatMessage;
 
 namespace LlavaModal.Tests.SemanticKernel;
 
@@ -41,14 +38,14 @@ public sealed class LlavaServicesFixture : IDisposable
     public static string MediaType(string img = "img0") => MediaTypes.FromExtension(Path.GetExtension(LlavaTinyFixture.ImageFiles[img]))!;
 
     /// <summary>The direct API's answer: the chat template with LLaVA's own image-first layout.</summary>
-    public GenerationResult Direct(IReadOnlyList<LChatMessage> messages, IReadOnlyList<ModalityInput> images, GenerationOptions options) =>
+    public GenerationResult Direct(IReadOnlyList<ChatTurn> messages, IReadOnlyList<ModalityInput> images, GenerationOptions options) =>
         Model.Generate(Model.RenderChat(messages, images), options);
 
     public GenerationResult DirectQuestion(int maxNewTokens, string? system = null, string img = "img0")
     {
-        var messages = new List<LChatMessage>();
-        if (system is not null) messages.Add(new(ChatRole.System, system));
-        messages.Add(new(ChatRole.User, Question));
+        var messages = new List<ChatTurn>();
+        if (system is not null) messages.Add(new(TurnRole.System, system));
+        messages.Add(new(TurnRole.User, Question));
         return Direct(messages, [LlavaTinyFixture.ImageFile(img)], new GenerationOptions { MaxNewTokens = maxNewTokens });
     }
 

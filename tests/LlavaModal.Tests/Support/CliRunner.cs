@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LlavaModal.Core.Native;
 
 namespace LlavaModal.Tests.Support;
 

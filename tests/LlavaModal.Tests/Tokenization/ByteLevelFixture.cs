@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Decoder.Llama;
+using LlavaModal.Tokenizers;
+using LlavaModal.Tokenizers.ByteLevel;
 
 namespace LlavaModal.Tests.Tokenization;
 

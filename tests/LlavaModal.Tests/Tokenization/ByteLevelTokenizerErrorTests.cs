@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Decoder.Llama;
+using LlavaModal.Tokenizers;
 using Xunit;
 
 namespace LlavaModal.Tests.Tokenization;

@@ -1,4 +1,4 @@
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Tokenizers;
 using Xunit;
 
 namespace LlavaModal.Tests.Tokenization;

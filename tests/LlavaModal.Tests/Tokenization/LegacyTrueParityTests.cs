@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Tokenizers;
 using Xunit;
 
 namespace LlavaModal.Tests.Tokenization;

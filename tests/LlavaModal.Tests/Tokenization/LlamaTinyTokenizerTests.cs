@@ -1,5 +1,6 @@
 using System.Text.Json;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Tokenizers;
 using Xunit;
 
 namespace LlavaModal.Tests.Tokenization;
@@ -75,7 +76,7 @@ public class LlamaTinyTokenizerTests
 
     static long[] ReadIds(string path, string name)
     {
-        using var file = LlavaModal.Checkpoints.SafeTensorsFile.Open(path);
+        using var file = LlavaModal.Core.Checkpoints.SafeTensorsFile.Open(path);
         using var ids = file.Read(name);
         return ids.data<long>().ToArray();
     }

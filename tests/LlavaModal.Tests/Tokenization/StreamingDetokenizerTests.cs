@@ -1,5 +1,5 @@
 using System.Text;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Tokenizers;
 using Xunit;
 
 namespace LlavaModal.Tests.Tokenization;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Tokenizers;
 
 namespace LlavaModal.Tests.Tokenization;
 

@@ -1,7 +1,6 @@
+using LlavaModal.Cli.Toy;
 using LlavaModal.Tests.Support;
-using LlavaModal.Training;
 using LlavaModal.Training.Data;
-using LlavaModal.Training.Synthetic;
 
 namespace LlavaModal.Tests.Training;
 

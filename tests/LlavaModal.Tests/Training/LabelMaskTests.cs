@@ -1,7 +1,8 @@
-using LlavaModal.Decoder.Chat;
-using LlavaModal.Decoder.Tokenization;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers;
+using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training.Data;
+using LlavaModal.Training.Modeling;
 
 namespace LlavaModal.Tests.Training;
 
@@ -43,7 +44,7 @@ public class LabelMaskTests
     {
         var encoder = new ConversationEncoder(Tokenizer);
         var sample = new LlavaSample("q", null, [new("human", "Which shape is round?"), new("gpt", "circle")]);
-        var inference = ChatTemplate.Named("vicuna_v1").Render([new ChatMessage(ChatRole.User, "Which shape is round?")]);
+        var inference = ChatTemplate.Named("vicuna_v1").Render([new ChatTurn(TurnRole.User, "Which shape is round?")]);
         Assert.Equal(inference + " circle</s>", encoder.Render(sample));
         var e = encoder.Encode(sample);
         Assert.Null(e.ImagePath);
@@ -88,11 +89,11 @@ public class SystemPromptOverrideTests
     {
         using var dir = new TempDir();
         LlavaModal.Training.Modeling.HfFolders.WriteTokenizer(dir.Path);
-        Assert.StartsWith("A chat between", ChatTemplate.ForModel(dir.Path).Render([new ChatMessage(ChatRole.User, "q")]), StringComparison.Ordinal);
+        Assert.StartsWith("A chat between", ChatTemplate.ForModel(dir.Path).Render([new ChatTurn(TurnRole.User, "q")]), StringComparison.Ordinal);
         LlavaModal.Training.Modeling.HfFolders.SetSystemPrompt(dir.Path, "Answer about the image.");
         var template = ChatTemplate.ForModel(dir.Path);
         Assert.Equal("vicuna_v1", template.Name);
-        Assert.Equal("Answer about the image. USER: q ASSISTANT:", template.Render([new ChatMessage(ChatRole.User, "q")]));
+        Assert.Equal("Answer about the image. USER: q ASSISTANT:", template.Render([new ChatTurn(TurnRole.User, "q")]));
         var encoder = new ConversationEncoder(HfTokenizer.FromPretrained(dir.Path), template: template);
         var sample = new LlavaSample("s", null, [new("human", "q"), new("gpt", "a")]);
         Assert.Equal("Answer about the image. USER: q ASSISTANT: a</s>", encoder.Render(sample));

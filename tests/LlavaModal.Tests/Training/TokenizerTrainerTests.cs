@@ -1,7 +1,7 @@
-using LlavaModal.Decoder.Tokenization;
+using LlavaModal.Cli.Toy;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers;
 using LlavaModal.Training.Data;
-using LlavaModal.Training.Synthetic;
 using LlavaModal.Training.Tokenization;
 using Microsoft.ML.Tokenizers;
 

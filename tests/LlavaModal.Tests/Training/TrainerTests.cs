@@ -1,7 +1,10 @@
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Decoder.Generation;
 using LlavaModal.Encoders.Vision.Llava;
-using LlavaModal.Modality;
+using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training;
 using LlavaModal.Training.Modeling;
 using LlavaModal.Training.Optimization;
@@ -39,7 +42,7 @@ public class TrainerTests
             Assert.Equal(trained, p.requires_grad);
         }
         // Optimizer state exists for the trained parameters only.
-        using var file = LlavaModal.Checkpoints.SafeTensorsFile.Open(Path.Combine(dir.File("out"), Trainer.OptimizerFileName));
+        using var file = LlavaModal.Core.Checkpoints.SafeTensorsFile.Open(Path.Combine(dir.File("out"), Trainer.OptimizerFileName));
         var trainedNames = model.TrainableParameters().Select(p => p.Name).ToHashSet();
         Assert.Equal(trainedNames.Count * 2, file.Tensors.Count);
         Assert.All(file.Tensors.Keys, k => Assert.Contains(k[(k.IndexOf('.') + 1)..], trainedNames));
@@ -57,7 +60,7 @@ public class TrainerTests
         Assert.True(result.EvalLoss < result.InitialEvalLoss, $"eval loss {result.InitialEvalLoss} -> {result.EvalLoss}");
 
         using var loaded = MultimodalModel.Load(dir.File("out"), [new LlavaVisionFactory()]);
-        var reply = loaded.Chat([new(LlavaModal.Decoder.Chat.ChatRole.User, "How many objects are there?")],
+        var reply = loaded.Chat([new(LlavaModal.Tokenizers.Chat.TurnRole.User, "How many objects are there?")],
             [ModalityInput.FromFile(Path.Combine(images, "scene-000000.png"))],
             new LlavaModal.Decoder.Generation.GenerationOptions { MaxNewTokens = 4 });
         Assert.True(reply.CompletionTokens > 0);

@@ -1,8 +1,8 @@
+using LlavaModal.Cli.Toy;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
-using LlavaModal.Training.Synthetic;
 
 namespace LlavaModal.Tests.Training;
 

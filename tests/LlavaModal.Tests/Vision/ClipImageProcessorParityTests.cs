@@ -1,3 +1,4 @@
+using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using Xunit.Abstractions;
 
@@ -106,7 +107,7 @@ public class ClipImageProcessorParityTests(ITestOutputHelper output)
     [Fact]
     public void Tensor_has_the_model_input_shape_and_values()
     {
-        LlavaModal.Native.TorchNativeRuntime.EnsureLoadable();
+        LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
         var result = Processor("pad").Preprocess(Input("img0"));
         using var t = result.ToTensor();
         Assert.Equal(new long[] { 1, 3, 336, 336 }, t.shape);

@@ -1,6 +1,7 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.Clip;
-using LlavaModal.Modality;
 using LlavaModal.Tests.Support;
 using TorchSharp;
 using Xunit.Abstractions;

@@ -1,4 +1,6 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Tests.Support;
 

@@ -1,4 +1,6 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Abstractions;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Tests.Support;
 using TorchSharp;
@@ -30,7 +32,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
     [Fact]
     public void ViT_L_14_336_state_dict_has_the_hugging_face_names_and_shapes()
     {
-        LlavaModal.Native.TorchNativeRuntime.EnsureLoadable();
+        LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
         using var model = new ClipVisionModel(VitL14At336, device: torch.device("meta"));
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
 

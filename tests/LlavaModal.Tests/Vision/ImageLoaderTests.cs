@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using LlavaModal.Encoders.Vision.Preprocessing;
+using LlavaModal.Tests.Audio;
 using LlavaModal.Tests.Support;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Tests.Support;
 

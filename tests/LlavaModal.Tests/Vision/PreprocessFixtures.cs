@@ -1,4 +1,4 @@
-using LlavaModal.Checkpoints;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Tests.Support;
 

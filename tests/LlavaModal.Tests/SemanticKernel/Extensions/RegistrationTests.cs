@@ -1,5 +1,5 @@
-using LlavaModal.Checkpoints;
-using LlavaModal.Decoder.Multimodal;
+using LlavaModal.Abstractions;
+using LlavaModal.Multimodal;
 using LlavaModal.SemanticKernel.Services;
 using LlavaModal.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;

@@ -3,6 +3,7 @@ using LlavaModal.Decoder.Generation;
 using LlavaModal.SemanticKernel.Services;
 using LlavaModal.SemanticKernel.Settings;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -47,7 +48,7 @@ public class AgentAndKernelTests(LlavaServicesFixture fx)
 
         var settings = new LlavaPromptExecutionSettings { ServiceId = "llava", MaxTokens = 4 };
         var result = await kernel.InvokePromptAsync("Say hello.", new KernelArguments(settings));
-        var expected = fx.Direct([new(LlavaModal.Decoder.Chat.ChatRole.User, "Say hello.")], [], new GenerationOptions { MaxNewTokens = 4 });
+        var expected = fx.Direct([new(LlavaModal.Tokenizers.Chat.TurnRole.User, "Say hello.")], [], new GenerationOptions { MaxNewTokens = 4 });
         Assert.Equal(expected.Text, result.GetValue<string>());
         Assert.Equal("length", result.Metadata!["FinishReason"]);
         Assert.Equal("llava-tiny-a", Microsoft.SemanticKernel.Services.AIServiceExtensions.GetModelId(kernel.GetRequiredService<IChatCompletionService>("llava")));

@@ -1,5 +1,10 @@
-using LlavaModal.Modality;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Decoder.Generation;
+using LlavaModal.Multimodal;
+using LlavaModal.Tests.Audio;
+using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
@@ -15,7 +20,7 @@ public sealed class FakeAudioEncoder : IModalityEncoder
     public IReadOnlyList<string> MediaTypes { get; } = ["audio/*"];
     public int OutputWidth => 64;
     public int? FixedTokenCount => null;
-    public bool Accepts(ModalityInput input) => LlavaModal.Modality.MediaTypes.Matches(input.MediaType, "audio/*");
+    public bool Accepts(ModalityInput input) => LlavaModal.Abstractions.Modality.MediaTypes.Matches(input.MediaType, "audio/*");
     public PreparedInput Prepare(ModalityInput input)
     {
         var samples = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(input.Data.Span).ToArray();
@@ -44,8 +49,8 @@ public class AudioRoutingTests
 
         var raw = Assert.IsType<LlavaModal.Decoder.Generation.GenerationResult>(answer.InnerContent);
         Assert.Equal(raw.PromptIds.Count - 2 + 576 + 2, raw.PromptTokens);
-        var model = kernel.GetRequiredService<LlavaModal.Decoder.Multimodal.MultimodalModel>();
-        var direct = model.Generate(model.RenderChat([new(LlavaModal.Decoder.Chat.ChatRole.User, "<image>\nand\n<audio>\n?")],
+        var model = kernel.GetRequiredService<LlavaModal.Multimodal.MultimodalModel>();
+        var direct = model.Generate(model.RenderChat([new(LlavaModal.Tokenizers.Chat.TurnRole.User, "<image>\nand\n<audio>\n?")],
             [LlavaModal.Tests.Multimodal.LlavaTinyFixture.ImageFile("img0"), new ModalityInput(bytes, "audio/wav") { Modality = "audio" }]), new() { MaxNewTokens = 3 });
         Assert.Equal(direct.GeneratedIds, raw.GeneratedIds);
     }
@@ -70,7 +75,7 @@ public class WhisperAudioContentTests(LlavaModal.Tests.Audio.AttachedAudioFixtur
 
         var raw = Assert.IsType<LlavaModal.Decoder.Generation.GenerationResult>(answer.InnerContent);
         Assert.Equal(raw.PromptIds.Count - 1 + 1500, raw.PromptTokens);
-        var direct = fx.Model.Generate(fx.Model.RenderChat([new(LlavaModal.Decoder.Chat.ChatRole.User, "What do you hear?")],
+        var direct = fx.Model.Generate(fx.Model.RenderChat([new(LlavaModal.Tokenizers.Chat.TurnRole.User, "What do you hear?")],
             [new ModalityInput(wav, "audio/wav") { Modality = "audio" }]), new() { MaxNewTokens = 4 });
         Assert.Equal(direct.GeneratedIds, raw.GeneratedIds);
     }

@@ -1,6 +1,8 @@
 using System.Net;
+using LlavaModal.Abstractions;
+using LlavaModal.Decoder.Generation;
 using LlavaModal.SemanticKernel.Services;
-using LlavaModal.Tests.Multimodal;
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
 
 namespace LlavaModal.Tests.SemanticKernel.Services;

@@ -1,8 +1,7 @@
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Tests.Multimodal;
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
-using LChatMessage = LlavaModal.Decoder.Chat.ChatMessage;
-using LChatRole = LlavaModal.Decoder.Chat.ChatRole;
 
 namespace LlavaModal.Tests.SemanticKernel.Services;
 
@@ -45,7 +44,7 @@ public class LlavaChatClientTests(LlavaServicesFixture fx)
     public async Task Text_before_the_image_keeps_its_place()
     {
         var message = new ChatMessage(ChatRole.User, [new TextContent("Look:"), new DataContent(LlavaServicesFixture.ImageBytes(), "image/png"), new TextContent("What is it?")]);
-        var expected = fx.Model.Generate(fx.Model.RenderChat([new(LChatRole.User, "Look:\n<image>\nWhat is it?")], [LlavaTinyFixture.ImageFile("img0")]), new GenerationOptions { MaxNewTokens = 4 });
+        var expected = fx.Model.Generate(fx.Model.RenderChat([new(TurnRole.User, "Look:\n<image>\nWhat is it?")], [LlavaTinyFixture.ImageFile("img0")]), new GenerationOptions { MaxNewTokens = 4 });
         var response = await fx.Client.GetResponseAsync([message], new ChatOptions { MaxOutputTokens = 4 });
         Assert.Equal(expected.GeneratedIds, Raw(response).GeneratedIds);
     }
@@ -61,7 +60,7 @@ public class LlavaChatClientTests(LlavaServicesFixture fx)
             new(ChatRole.User, [new TextContent("And this one?"), new DataContent(LlavaServicesFixture.ImageBytes("img2"), "image/png")]),
         ];
         var expected = fx.Direct(
-            [new(LChatRole.System, "You describe pictures."), new(LChatRole.User, "<image>\nWhat is in the image?"), new(LChatRole.Assistant, "A gradient."), new(LChatRole.User, "And this one?\n<image>")],
+            [new(TurnRole.System, "You describe pictures."), new(TurnRole.User, "<image>\nWhat is in the image?"), new(TurnRole.Assistant, "A gradient."), new(TurnRole.User, "And this one?\n<image>")],
             [LlavaTinyFixture.ImageFile("img0"), LlavaTinyFixture.ImageFile("img2")], new GenerationOptions { MaxNewTokens = 4 });
         var response = await fx.Client.GetResponseAsync(history, new ChatOptions { MaxOutputTokens = 4 });
         Assert.Equal(expected.GeneratedIds, Raw(response).GeneratedIds);

@@ -1,5 +1,7 @@
 using LlavaModal.Decoder.Generation;
 using LlavaModal.SemanticKernel.Settings;
+using LlavaModal.Tests.Multimodal;
+using LlavaModal.Tokenizers.Chat;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using MEAI = Microsoft.Extensions.AI;
@@ -18,7 +20,7 @@ public class SettingsHonouredTests(LlavaServicesFixture fx)
     }
 
     GenerationResult Direct(GenerationOptions options) =>
-        fx.Direct([new(LlavaModal.Decoder.Chat.ChatRole.User, LlavaServicesFixture.Question)], [LlavaModal.Tests.Multimodal.LlavaTinyFixture.ImageFile("img0")], options);
+        fx.Direct([new(LlavaModal.Tokenizers.Chat.TurnRole.User, LlavaServicesFixture.Question)], [LlavaModal.Tests.Multimodal.LlavaTinyFixture.ImageFile("img0")], options);
 
     [Fact]
     public async Task Seeded_sampling_is_reproducible_and_equals_the_direct_api_on_both_paths()

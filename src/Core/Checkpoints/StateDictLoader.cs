@@ -1,0 +1,82 @@
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Core.Checkpoints;
+
+/// <summary>Missing, unexpected or wrongly-shaped tensors, all reported at once.</summary>
+public sealed class CheckpointMismatchException : CheckpointException
+{
+    /// <summary>Creates the exception.</summary>
+    public CheckpointMismatchException(string path, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<string> wrongShape)
+        : base(path, Describe(missing, unexpected, wrongShape))
+    {
+        Missing = missing;
+        Unexpected = unexpected;
+        WrongShape = wrongShape;
+    }
+
+    /// <summary>Tensors the model needs that the checkpoint lacks.</summary>
+    public IReadOnlyList<string> Missing { get; }
+    /// <summary>Tensors in the checkpoint the model does not have.</summary>
+    public IReadOnlyList<string> Unexpected { get; }
+    /// <summary>Tensors present in both with different shapes (with both shapes).</summary>
+    public IReadOnlyList<string> WrongShape { get; }
+
+    static string Describe(IReadOnlyList<string> missing, IReadOnlyList<string> unexpected, IReadOnlyList<string> wrongShape)
+    {
+        const int shown = 20;
+        string Part(string label, IReadOnlyList<string> items) => items.Count == 0 ? "" :
+            $"\n  {label} ({items.Count}): {string.Join(", ", items.Take(shown))}{(items.Count > shown ? ", ..." : "")}";
+        return "checkpoint does not match the model:" + Part("missing", missing) + Part("unexpected", unexpected) + Part("wrong shape", wrongShape);
+    }
+}
+
+/// <summary>
+/// Loads checkpoint tensors into a module whose parameter names mirror the checkpoint's, so loading is a single
+/// prefix mapping. Strict by default: every parameter must be found with its exact shape, and every checkpoint
+/// tensor under the prefix must be used.
+/// </summary>
+public static class StateDictLoader
+{
+    /// <summary>
+    /// Loads <paramref name="module"/>'s parameters from <paramref name="checkpoint"/>: parameter <c>p</c> is read from
+    /// tensor <c>prefix + p</c>. Tensors outside the prefix are ignored; tensors under it that match
+    /// <paramref name="ignore"/> are allowed to be unused.
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">Any tensor missing, unexpected or of the wrong shape (all listed).</exception>
+    public static void Load(nn.Module module, IWeightSource checkpoint, string prefix = "", Func<string, bool>? ignore = null, bool strict = true) =>
+        Load(module, checkpoint, name => prefix + name, name => name.StartsWith(prefix, StringComparison.Ordinal) && !(ignore?.Invoke(name) ?? false), strict);
+
+    /// <summary>
+    /// Loads <paramref name="module"/>'s parameters from <paramref name="checkpoint"/>, reading parameter <c>p</c> from
+    /// tensor <c>toCheckpointName(p)</c>. Checkpoint tensors for which <paramref name="belongsToModule"/> is true must all be used (when strict).
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">Any tensor missing, unexpected or of the wrong shape (all listed).</exception>
+    public static void Load(nn.Module module, IWeightSource checkpoint, Func<string, string> toCheckpointName, Func<string, bool> belongsToModule, bool strict = true)
+    {
+        var parameters = module.named_parameters().ToList();
+        var missing = new List<string>();
+        var wrongShape = new List<string>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, parameter) in parameters)
+        {
+            var key = toCheckpointName(name);
+            if (!checkpoint.Contains(key)) { missing.Add(key); continue; }
+            used.Add(key);
+            var shape = checkpoint.Shape(key);
+            if (!shape.SequenceEqual(parameter.shape))
+                wrongShape.Add($"{key} (checkpoint [{string.Join(", ", shape)}], model [{string.Join(", ", parameter.shape)}])");
+        }
+        var unexpected = checkpoint.Names
+            .Where(n => !used.Contains(n) && belongsToModule(n))
+            .OrderBy(n => n, StringComparer.Ordinal).ToList();
+        if (missing.Count > 0 || wrongShape.Count > 0 || (strict && unexpected.Count > 0))
+            throw new CheckpointMismatchException(checkpoint.Directory, missing, strict ? unexpected : [], wrongShape);
+
+        using var _ = no_grad();
+        foreach (var (name, parameter) in parameters)
+            checkpoint.ReadInto(toCheckpointName(name), parameter);
+    }
+}

@@ -1,0 +1,32 @@
+using static TorchSharp.torch;
+
+namespace LlavaModal.Core.Modules;
+
+/// <summary>
+/// The unmasked multi-head self-attention that CLIP and Whisper encoders share: queries scaled by
+/// <c>head_dim^-0.5</c> after their projection (bias included, as the references do), softmax in float32 so
+/// half-precision weights keep fp32 accuracy.
+/// </summary>
+public static class EncoderSelfAttention
+{
+    /// <param name="x">[B, T, width].</param>
+    /// <param name="qProj">Query projection.</param>
+    /// <param name="kProj">Key projection.</param>
+    /// <param name="vProj">Value projection.</param>
+    /// <param name="outProj">Output projection.</param>
+    /// <param name="heads">Number of heads.</param>
+    /// <returns>[B, T, width].</returns>
+    public static Tensor Forward(Tensor x, nn.Module<Tensor, Tensor> qProj, nn.Module<Tensor, Tensor> kProj, nn.Module<Tensor, Tensor> vProj, nn.Module<Tensor, Tensor> outProj, int heads)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = qProj.forward(x);
+        long headDim = q.shape[^1] / heads;
+        q = (q * Math.Pow(headDim, -0.5)).view(b, t, heads, headDim).transpose(1, 2);
+        var k = kProj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
+        var v = vProj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
+        var weights = q.matmul(k.transpose(2, 3)).softmax(-1, ScalarType.Float32).to(q.dtype);
+        var output = weights.matmul(v).transpose(1, 2).reshape(b, t, heads * headDim);
+        return outProj.forward(output).MoveToOuterDisposeScope();
+    }
+}

@@ -1,7 +1,0 @@
-using Microsoft.Extensions.DependencyInjection;
-
-namespace LlavaModal.Decoder.DependencyInjection;
-
-/// <summary>Returned by <c>AddLlavaModal</c>: adds modality plugins to the registration.</summary>
-/// <param name="Services">The service collection being configured.</param>
-public sealed record LlavaModalBuilder(IServiceCollection Services);

@@ -1,0 +1,44 @@
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Multimodal.DependencyInjection;
+
+/// <summary>
+/// Binds a plugin instance from the container to a model: its projector (type chosen at registration) is read from
+/// <c>{modality}_projector.*</c> in the checkpoint when present, otherwise freshly initialised (seeded) and logged
+/// as untrained, ready for stage-1 training.
+/// </summary>
+internal sealed class RegisteredEncoderFactory(IModalityEncoder encoder, string projectorType, long seed) : IModalityEncoderFactory
+{
+    public string Modality => encoder.Modality;
+
+    public ModalityBinding? TryLoad(ModalityLoadContext context)
+    {
+        var projector = Projectors.Create(projectorType, encoder.OutputWidth, context.DecoderHiddenSize, "gelu", context.DType, context.Device);
+        var prefix = $"{encoder.Modality}_projector.";
+        if (projector.Type == "identity") { }
+        else if (context.Weights.Contains(prefix + "linear_1.weight"))
+        {
+            StateDictLoader.Load(projector, context.Weights, prefix);
+        }
+        else
+        {
+            using (no_grad())
+            {
+                var generator = new Generator((ulong)seed);
+                foreach (var (_, p) in projector.named_parameters())
+                {
+                    using var values = normal(0, 0.02, p.shape, generator: generator);
+                    p.copy_(values);
+                }
+            }
+            context.Logger.LogWarning("The {Modality} projector ({Type}) is freshly initialised: no {Prefix}* tensors in {Dir}. Train it (stage 1) before expecting meaningful answers.",
+                encoder.Modality, projectorType, prefix, context.ModelDirectory);
+        }
+        projector.eval();
+        return new ModalityBinding(encoder, projector) { OwnsEncoder = false };
+    }
+}
