@@ -1,7 +1,7 @@
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
-using LlavaModal.Tests.Audio;
+using LlavaModal.Tests.Encoders.Audio;
 using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
 using LlavaModal.Tokenizers.Chat;
@@ -57,7 +57,7 @@ public class AudioRoutingTests
 }
 
 #pragma warning disable SKEXP0001
-public class WhisperAudioContentTests(LlavaModal.Tests.Audio.AttachedAudioFixture fx) : IClassFixture<LlavaModal.Tests.Audio.AttachedAudioFixture>
+public class WhisperAudioContentTests(LlavaModal.Tests.Encoders.Audio.AttachedAudioFixture fx) : IClassFixture<LlavaModal.Tests.Encoders.Audio.AttachedAudioFixture>
 {
     [Fact]
     public async Task A_real_wav_in_AudioContent_reaches_the_whisper_plugin_and_matches_the_direct_api()
