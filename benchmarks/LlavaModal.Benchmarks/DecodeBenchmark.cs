@@ -76,24 +76,24 @@ internal static class DecodeBenchmark
     {
         using var lm = LanguageModel.Load(dir);
         // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.
-        var engine = new GenerationEngine(lm.Model, lm.Tokenizer, [], lm.Model.Config.PadTokenId ?? 0);
+        var engine = new GenerationEngine(lm.Decoder, lm.Tokenizer, [], lm.Decoder.Config.PadTokenId ?? 0);
         // Checkpoints written by `init` pair a 32000-row head with the repository's small test tokenizer, whose
         // detokenizer rejects ids past its vocabulary. Mask those logits in place (one fill per step, negligible)
         // so the real generation loop, detokenizer included, can run on them.
         int decodable = lm.Tokenizer.VocabSize;
-        if (decodable < lm.Model.Config.VocabSize)
+        if (decodable < lm.Decoder.Config.VocabSize)
             engine.StepLogitsObserver = logits => { using var tail = logits.narrow(-1, decodable, logits.shape[^1] - decodable); tail.fill_(float.NegativeInfinity); };
-        long parameters = lm.Model.ParameterCount;
+        long parameters = lm.Decoder.ParameterCount;
         var rows = new List<DecodeRow>();
         foreach (int length in promptLengths)
         {
-            if (length + newTokens > lm.Model.Config.MaxPositionEmbeddings)
-                throw new ArgumentException($"{name}: prompt {length} + {newTokens} new tokens exceed max_position_embeddings {lm.Model.Config.MaxPositionEmbeddings}.");
+            if (length + newTokens > lm.Decoder.Config.MaxPositionEmbeddings)
+                throw new ArgumentException($"{name}: prompt {length} + {newTokens} new tokens exceed max_position_embeddings {lm.Decoder.Config.MaxPositionEmbeddings}.");
             var ids = PromptIds(lm, length);
             for (int i = 0; i < warmup; i++) RunOnce(lm, engine, ids, newTokens);
             var runs = Enumerable.Range(0, reps).Select(_ => RunOnce(lm, engine, ids, newTokens)).ToList();
             var row = new DecodeRow(
-                name, lm.Model.DType.ToString(), parameters, length, newTokens,
+                name, lm.Decoder.DType.ToString(), parameters, length, newTokens,
                 Report.Median(runs.Select(r => r.PrefillMs)), runs.Min(r => r.PrefillMs),
                 Report.Median(runs.Select(r => r.TokensPerSecond)), runs.Min(r => r.TokensPerSecond), runs.Max(r => r.TokensPerSecond),
                 Report.Median(runs.Select(r => Report.Median(r.StepMs.Take(Window)))),
@@ -114,7 +114,7 @@ internal static class DecodeBenchmark
         var body = lm.Tokenizer.Encode(text, addSpecialTokens: false).ToArray();
         var ids = new List<int>(length) { bos };
         while (ids.Count < length) ids.AddRange(body.Take(length - ids.Count));
-        if (ids.Any(id => id < 0 || id >= lm.Model.Config.VocabSize)) throw new InvalidOperationException("prompt id outside the model's vocabulary.");
+        if (ids.Any(id => id < 0 || id >= lm.Decoder.Config.VocabSize)) throw new InvalidOperationException("prompt id outside the model's vocabulary.");
         return ids.ToArray();
     }
 
@@ -122,7 +122,7 @@ internal static class DecodeBenchmark
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var embeddings = lm.Model.Embed(tensor(ids.Select(i => (long)i).ToArray(), device: lm.Model.Device));
+        var embeddings = lm.Decoder.Embed(tensor(ids.Select(i => (long)i).ToArray(), device: lm.Decoder.Device));
         var stamps = new List<double>(newTokens);
         var clock = Stopwatch.StartNew();
         // The engine calls back right after each token is chosen (host read included); the gaps are the decode steps.

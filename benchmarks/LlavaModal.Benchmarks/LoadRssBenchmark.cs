@@ -61,7 +61,7 @@ internal static class LoadRssBenchmark
             Console.WriteLine(Report.ToJson(new { benchmark = "load-rss", machine = Report.Machine(), preset, dtype = dtype.ToString(), rows, breakdown = breakdownRow }));
             return 0;
         }
-        Console.WriteLine($"load-rss: {preset} {dtype}, LlamaForCausalLM.FromPretrained in a child process; {Report.Machine()}");
+        Console.WriteLine($"load-rss: {preset} {dtype}, ModelFolder.LoadDecoder in a child process; {Report.Machine()}");
         Report.Table(
             ["checkpoint", "files", "weights on disk", "RSS before", "peak RSS (load)", "peak - before", "(peak - before) / weights", "load ms", $"forward {tokens} tok ms", "logits ok"],
             rows.Select(r => (IReadOnlyList<string>)[

@@ -1,3 +1,6 @@
+using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Loading;
+using LlavaModal.Abstractions.Decoding;
 using System.Diagnostics;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
@@ -6,7 +9,7 @@ using static TorchSharp.torch;
 namespace LlavaModal.Benchmarks;
 
 /// <summary>
-/// Hidden mode <c>load-rss-child DIR</c>: loads a checkpoint with <see cref="LlamaForCausalLM.FromPretrained"/>
+/// Hidden mode <c>load-rss-child DIR</c>: loads a checkpoint with <see cref="ModelFolder"/>
 /// in a fresh process, runs one short forward pass, and prints one JSON object with the process's memory
 /// (from <c>/proc/self/status</c>) before loading, after loading and after the forward pass.
 /// </summary>
@@ -28,7 +31,7 @@ internal static class LoadRssChild
 
         var clock = Stopwatch.StartNew();
         Phase? phase = null;
-        using var model = breakdown ? LoadInPhases(dir, out phase) : LlamaForCausalLM.FromPretrained(dir);
+        using var model = Load(dir, breakdown, out phase);
         double loadMs = clock.Elapsed.TotalMilliseconds;
         var afterLoad = ProcStatus.Read();
         long parameterBytes = model.parameters().Sum(p => p.numel() * p.element_size());
@@ -55,21 +58,26 @@ internal static class LoadRssChild
     }
 
     /// <summary>
-    /// The steps of <see cref="LlamaForCausalLM.FromPretrained"/>, timed apart: constructing the modules (which
-    /// allocates every parameter, without random initialisation, as the load path does) and reading the weights into them in place.
+    /// Loads the decoder as every model load does (<see cref="ModelFolder"/>);
+    /// with <paramref name="breakdown"/>, times apart constructing the modules (which allocates every parameter, without
+    /// random initialisation) and reading the weights into them in place.
     /// </summary>
-    static LlamaForCausalLM LoadInPhases(string dir, out Phase phase)
+    static CausalLanguageModel Load(string dir, bool breakdown, out Phase? phase)
     {
-        var config = LlamaConfig.Load(Path.Combine(dir, "config.json"));
-        using var checkpoint = SafeTensorsCheckpoint.Open(dir);
+        using var folder = ModelFolder.Open(dir);
+        var catalog = BuiltInArchitectures.Catalog;
+        var (family, config) = folder.ReadDecoderConfig(catalog);
+        var build = new ModelLoadOptions().BuildContext(folder.ComputeDType(null, config));
         var clock = Stopwatch.StartNew();
-        LlamaForCausalLM model;
-        using (WeightInit.SkipRandomInit()) model = new LlamaForCausalLM(config);
-        double constructMs = clock.Elapsed.TotalMilliseconds;
-        var afterConstruct = ProcStatus.Read();
-        clock.Restart();
-        model.LoadWeights(checkpoint, name => name, _ => true);
-        phase = new Phase(constructMs, afterConstruct.RssBytes, clock.Elapsed.TotalMilliseconds);
+        double constructMs = 0;
+        ProcStatus afterConstruct = default;
+        var model = folder.LoadDecoder(family, config, build, breakdown ? () =>
+        {
+            constructMs = clock.Elapsed.TotalMilliseconds;
+            afterConstruct = ProcStatus.Read();
+            clock.Restart();
+        } : null);
+        phase = breakdown ? new Phase(constructMs, afterConstruct.RssBytes, clock.Elapsed.TotalMilliseconds) : null;
         return model;
     }
 }

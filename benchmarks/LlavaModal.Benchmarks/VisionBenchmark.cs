@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Vision;
 using System.Diagnostics;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Modules;
@@ -37,11 +38,11 @@ internal static class VisionBenchmark
         if (!skipLarge)
         {
             var config = new ClipVisionConfig { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, ImageSize = 336, PatchSize = 14 };
-            using var tower = new ClipVisionModel(config, new ClipFeatureSelection([-2]));
+            using var tower = new ClipVisionModel(config, new FeatureSelection([-2]));
             tower.eval();
             using var projector = Projectors.Create("mlp2x_gelu", 1024, 4096);
             var processor = new ClipImageProcessor(new ImageProcessorConfig { ShortestEdge = 336, CropHeight = 336, CropWidth = 336 });
-            using var encoder = new ClipImageEncoder(tower, processor);
+            using var encoder = new LlavaImageEncoder(tower, processor);
             foreach (var image in images)
                 rows.Add(Measure("ViT-L/14-336 + mlp2x_gelu 1024→4096 (random)", image, encoder, projector, warmup, reps));
         }

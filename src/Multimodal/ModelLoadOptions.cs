@@ -1,9 +1,13 @@
-using LlavaModal.Tokenizers.Chat;
+using LlavaModal.Abstractions.Architectures;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Core.Attention;
+using LlavaModal.Core.Modules;
+using LlavaModal.Multimodal.Loading;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Multimodal;
 
-/// <summary>How to load a model: dtype and device.</summary>
+/// <summary>How to load a model: dtype, device, chat template, attention kernel, linear layers, and the registry of parts.</summary>
 public sealed record ModelLoadOptions
 {
     /// <summary>Weights and activations dtype; null keeps the checkpoint's <c>torch_dtype</c>.</summary>
@@ -15,6 +19,17 @@ public sealed record ModelLoadOptions
     /// <summary>Chat template name overriding the one detected from the checkpoint (see <see cref="LlavaModal.Tokenizers.Chat.ChatTemplate.Named"/>).</summary>
     public string? ChatTemplate { get; init; }
 
+    /// <summary>Attention kernel: <c>eager</c> (default; the reference's arithmetic, softmax in float32) or <c>sdpa</c> (libtorch's fused kernel), or a registered one.</summary>
+    public string Attention { get; init; } = EagerAttention.KernelName;
+
+    /// <summary>Linear layer factory: <c>torch</c> (default) or a registered one (a quantized format, an adapter).</summary>
+    public string Linear { get; init; } = TorchLinearFactory.FactoryName;
+
+    /// <summary>The decoder families, vision towers, kernels and linear factories to assemble from (default: <see cref="BuiltInArchitectures.Catalog"/>).</summary>
+    public IArchitectureCatalog? Architectures { get; init; }
+
+    internal IArchitectureCatalog Catalog => Architectures ?? BuiltInArchitectures.Catalog;
+
     internal Device ResolveDevice()
     {
         try { return device(Device); }
@@ -22,5 +37,17 @@ public sealed record ModelLoadOptions
         {
             throw new ArgumentException($"Unknown device '{Device}' (expected cpu, cuda or cuda:N).", nameof(Device), e);
         }
+    }
+
+    /// <summary>The build context for <paramref name="dtype"/> on the resolved device, with the named kernel and linear factory.</summary>
+    /// <exception cref="ArgumentException">An attention kernel or linear factory that is not registered (the message lists those that are).</exception>
+    internal ModelBuildContext BuildContext(ScalarType dtype)
+    {
+        var catalog = Catalog;
+        var attention = catalog.FindAttention(Attention)
+            ?? throw new ArgumentException($"Unknown attention kernel '{Attention}' (registered: {string.Join(", ", catalog.AttentionNames)}).", nameof(Attention));
+        var linear = catalog.FindLinear(Linear)
+            ?? throw new ArgumentException($"Unknown linear layer factory '{Linear}' (registered: {string.Join(", ", catalog.LinearNames)}).", nameof(Linear));
+        return new ModelBuildContext(dtype, ResolveDevice(), linear, attention);
     }
 }

@@ -1,10 +1,9 @@
+using System.Diagnostics;
 using LlavaModal.Abstractions;
-using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Core.Checkpoints;
-using LlavaModal.Core.Native;
 using LlavaModal.Decoder.Generation;
-using LlavaModal.Decoder.Llama;
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.Chat;
@@ -14,31 +13,50 @@ using static TorchSharp.torch;
 
 namespace LlavaModal.Multimodal;
 
-/// <summary>A prompt with its media inputs, in the order their placeholders appear.</summary>
-/// <param name="Text">Prompt text with placeholders (<c>&lt;image&gt;</c>).</param>
-/// <param name="Inputs">One input per placeholder.</param>
-public sealed record MultimodalPrompt(string Text, IReadOnlyList<ModalityInput> Inputs);
-
 /// <summary>
-/// A language model with any number of modality plugins: LLaVA (CLIP vision + projector + LLaMA), a text-only
-/// model, or a model with audio or a user's own modality attached. Media embeddings are spliced where their
-/// placeholders stand, in prompt order, then the shared decoder generates. Safe to call from several threads:
-/// requests run one at a time.
+/// A language model with any number of modality plugins: LLaVA (a vision tower + projector + decoder), a text-only
+/// model, or a model with audio or a user's own modality attached. A prompt's inputs are routed to their plugins once,
+/// prepared, embedded and spliced where their placeholders stand, in prompt order; then the decoder generates.
+/// Safe to call from several threads: requests run one at a time; disposing waits for the running one.
 /// </summary>
 public sealed class MultimodalModel : IDisposable
 {
-    readonly PromptSplicer splicer;
+    readonly SemaphoreSlim gate = new(1, 1);
+    readonly PromptEncoder prompts;
+    bool disposed;
 
-    MultimodalModel(LanguageModel language, IReadOnlyList<ModalityBinding> modalities, IReadOnlyDictionary<int, ModalityBinding> byPlaceholderId)
+    MultimodalModel(string directory, CausalLanguageModel decoder, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults,
+        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId)
     {
-        Language = language;
+        Directory = directory;
+        Decoder = decoder;
+        Tokenizer = tokenizer;
+        ChatTemplate = template;
+        EosTokenIds = defaults.EosTokenIds;
         Modalities = modalities;
-        PlaceholderIds = byPlaceholderId.ToDictionary(kv => kv.Value.Encoder.Modality, kv => kv.Key);
-        splicer = new PromptSplicer(language, modalities, byPlaceholderId);
+        PlaceholderIds = byPlaceholderId.ToDictionary(kv => kv.Value.Modality, kv => kv.Key);
+        Router = new ModalityRouter(modalities);
+        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, defaults.PadTokenId);
+        prompts = new PromptEncoder(tokenizer, Router, byPlaceholderId, decoder);
     }
 
-    /// <summary>The decoder, tokenizer (with the placeholders as special tokens) and chat template.</summary>
-    public LanguageModel Language { get; }
+    /// <summary>The model folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>The folder's name, used as the model id.</summary>
+    public string ModelId => Path.GetFileName(Path.TrimEndingDirectorySeparator(Directory));
+
+    /// <summary>The decoder (whichever family the config names).</summary>
+    public CausalLanguageModel Decoder { get; }
+
+    /// <summary>The tokenizer, with every plugin's placeholder as a special token.</summary>
+    public HfTokenizer Tokenizer { get; }
+
+    /// <summary>The chat template used by <see cref="RenderChat"/>.</summary>
+    public ChatTemplate ChatTemplate { get; }
+
+    /// <summary>Ids that end generation.</summary>
+    public IReadOnlyList<int> EosTokenIds { get; }
 
     /// <summary>The loaded plugins with their projectors.</summary>
     public IReadOnlyList<ModalityBinding> Modalities { get; }
@@ -46,61 +64,44 @@ public sealed class MultimodalModel : IDisposable
     /// <summary>Token id of each modality's placeholder, by modality.</summary>
     public IReadOnlyDictionary<string, int> PlaceholderIds { get; }
 
-    /// <summary>The folder's name, used as the model id.</summary>
-    public string ModelId => Language.ModelId;
+    /// <summary>Decides which plugin takes an input (used where inputs enter: the chat services route with it).</summary>
+    public ModalityRouter Router { get; }
+
+    internal GenerationEngine Engine { get; }
 
     /// <summary>
-    /// Loads a model folder: the language model (top-level LLaMA, or the <c>text_config</c> of a LLaVA-style
-    /// config with its <c>language_model</c> weights), then every plugin whose factory finds its modality in the folder.
+    /// Loads a model folder: the decoder through the family its (text) config names, then every plugin whose factory
+    /// finds its modality in the folder, the tokenizer (plugins' placeholders added), the chat template and the
+    /// generation defaults.
     /// </summary>
+    /// <param name="directory">Hugging Face model folder.</param>
+    /// <param name="factories">Plugin factories (default: the built-in LLaVA image plugin).</param>
+    /// <param name="options">Dtype, device, template, kernels and the registry of parts.</param>
+    /// <param name="logger">Receives load notes.</param>
     /// <exception cref="CheckpointException">A file, key or tensor is missing or malformed (named in the message).</exception>
-    public static MultimodalModel Load(string directory, IEnumerable<IModalityEncoderFactory> factories, ModelLoadOptions? options = null, ILogger? logger = null)
+    public static MultimodalModel Load(string directory, IEnumerable<IModalityEncoderFactory>? factories = null, ModelLoadOptions? options = null, ILogger? logger = null)
     {
         options ??= new ModelLoadOptions();
         logger ??= NullLogger.Instance;
-        if (!Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var configPath = Path.Combine(directory, "config.json");
-        var config = JsonConfig.Load(configPath);
-        var textConfig = config.Has("text_config") ? LlamaConfig.FromJson(config.Section("text_config")) : LlamaConfig.FromJson(config, requireArchitecture: true);
-        var device = options.ResolveDevice();
-        var dtype = options.DType ?? (config.Has("torch_dtype") ? LlamaConfig.ParseDType(config) : textConfig.TorchDType);
-
-        var bindings = new List<ModalityBinding>();
-        LlamaForCausalLM? decoder = null;
+        var clock = Stopwatch.StartNew();
+        using var folder = ModelFolder.Open(directory);
+        var catalog = options.Catalog;
+        var (family, config) = folder.ReadDecoderConfig(catalog);
+        var build = options.BuildContext(folder.ComputeDType(options.DType, config));
+        CausalLanguageModel? decoder = null;
+        List<ModalityBinding> bindings = [];
         try
         {
-            using (var weights = SafeTensorsCheckpoint.Open(directory))
-            {
-                using (WeightInit.SkipRandomInit()) decoder = new LlamaForCausalLM(textConfig, dtype, device);
-                var layout = DecoderWeightLayout.Detect(weights);
-                decoder.LoadWeights(weights, layout.ToCheckpointName, layout.BelongsToDecoder);
-                var context = new ModalityLoadContext(directory, config, weights, textConfig.HiddenSize, dtype, device, logger);
-                foreach (var factory in factories)
-                {
-                    if (bindings.Any(b => b.Encoder.Modality == factory.Modality))
-                        throw new InvalidOperationException($"Two plugins are registered for modality '{factory.Modality}'.");
-                    if (factory.TryLoad(context) is { } binding) bindings.Add(binding);
-                }
-            }
-
-            var tokenizer = HfTokenizer.FromPretrained(directory).WithPlaceholders(bindings.Select(b => b.Encoder.Placeholder));
-            var byId = new Dictionary<int, ModalityBinding>();
-            foreach (var binding in bindings)
-            {
-                int id = tokenizer.TokenToId(binding.Encoder.Placeholder)!.Value;
-                if (binding.PlaceholderTokenId is int expected && expected != id)
-                    throw new CheckpointException(configPath, $"the {binding.Encoder.Modality} placeholder {binding.Encoder.Placeholder} is token {id} in the tokenizer but {expected} in the config.");
-                if (!byId.TryAdd(id, binding))
-                    throw new InvalidOperationException($"Modalities '{byId[id].Encoder.Modality}' and '{binding.Encoder.Modality}' share the placeholder {binding.Encoder.Placeholder}.");
-            }
-            var template = options.ChatTemplate is { } name ? ChatTemplate.Named(name) : ChatTemplate.ForModel(directory);
-            var defaults = GenerationDefaults.Resolve(directory, config.Has("text_config") ? (config.Has("eos_token_id") ? config.IntOrList("eos_token_id") : textConfig.EosTokenIds) : textConfig.EosTokenIds,
-                config.OptionalInt("pad_token_id") ?? textConfig.PadTokenId, tokenizer.EosTokenId, tokenizer.PadTokenId);
-            var language = new LanguageModel(directory, decoder, tokenizer, template, defaults);
-            logger.LogInformation("Loaded {Model} ({Parameters:N0} decoder parameters, {DType}, {Device}) with {Modalities} in {Ms} ms",
-                Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), decoder.ParameterCount, dtype, device, bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Encoder.Modality)), clock.ElapsedMilliseconds);
-            return new MultimodalModel(language, bindings, byId);
+            decoder = folder.LoadDecoder(family, config, build);
+            bindings = folder.LoadModalities(factories ?? BuiltInArchitectures.Plugins(), config.HiddenSize, build, catalog, logger);
+            var tokenizer = folder.LoadTokenizer(bindings.Select(b => b.Encoder.Placeholder));
+            var byId = PlaceholderIdsOf(bindings, tokenizer, folder);
+            var template = folder.LoadChatTemplate(options.ChatTemplate);
+            var defaults = folder.LoadGenerationDefaults(config, tokenizer);
+            logger.LogInformation("Loaded {Model} ({Family} decoder, {Parameters:N0} parameters, {DType}, {Device}, {Attention} attention) with {Modalities} in {Ms} ms",
+                Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType, build.Device, build.Attention.Name,
+                bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
+            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId);
         }
         catch
         {
@@ -110,72 +111,165 @@ public sealed class MultimodalModel : IDisposable
         }
     }
 
-    /// <summary>
-    /// Renders a conversation through the chat template. When the conversation has no placeholder for a modality
-    /// but inputs of it are given, one placeholder per input is put on its own line before the first user message's text, as LLaVA does.
-    /// </summary>
-    public MultimodalPrompt RenderChat(IReadOnlyList<ChatTurn> messages, IReadOnlyList<ModalityInput>? inputs = null)
+    /// <summary>Each plugin's placeholder id, checked against what the checkpoint's config says and for clashes.</summary>
+    static Dictionary<int, ModalityBinding> PlaceholderIdsOf(IReadOnlyList<ModalityBinding> bindings, HfTokenizer tokenizer, ModelFolder folder)
     {
-        inputs ??= [];
-        var list = messages.ToList();
+        var byId = new Dictionary<int, ModalityBinding>();
+        foreach (var binding in bindings)
+        {
+            int id = tokenizer.TokenToId(binding.Encoder.Placeholder)!.Value;
+            if (binding.PlaceholderTokenId is int expected && expected != id)
+                throw new CheckpointException(Path.Combine(folder.Directory, "config.json"), $"the {binding.Modality} placeholder {binding.Encoder.Placeholder} is token {id} in the tokenizer but {expected} in the config.");
+            if (!byId.TryAdd(id, binding))
+                throw new InvalidOperationException($"Modalities '{byId[id].Modality}' and '{binding.Modality}' share the placeholder {binding.Encoder.Placeholder}.");
+        }
+        return byId;
+    }
+
+    /// <summary>
+    /// Renders a conversation through the chat template and routes its inputs to their plugins. When the conversation has
+    /// no placeholder for a modality but inputs of it are given, one placeholder per input is put on its own line before
+    /// the first user message's text, as LLaVA does.
+    /// </summary>
+    /// <exception cref="LlavaModalException">An input no loaded plugin takes.</exception>
+    public MultimodalPrompt RenderChat(IReadOnlyList<ChatTurn> turns, IReadOnlyList<ModalityInput>? inputs = null)
+    {
+        ArgumentNullException.ThrowIfNull(turns);
+        var routed = (inputs ?? []).Select(Router.Route).ToList();
+        var list = turns.ToList();
         int firstUser = list.FindIndex(m => m.Role == TurnRole.User);
         var prefix = new System.Text.StringBuilder();
-        foreach (var group in inputs.GroupBy(i => splicer.Route(i).Encoder))
+        foreach (var group in routed.GroupBy(r => r.Binding))
         {
-            if (list.Any(m => m.Content.Contains(group.Key.Placeholder, StringComparison.Ordinal))) continue;
-            for (int i = 0; i < group.Count(); i++) prefix.Append(group.Key.Placeholder).Append('\n');
+            if (list.Any(m => m.Content.Contains(group.Key.Encoder.Placeholder, StringComparison.Ordinal))) continue;
+            for (int i = 0; i < group.Count(); i++) prefix.Append(group.Key.Encoder.Placeholder).Append('\n');
         }
         if (prefix.Length > 0)
         {
-            if (firstUser < 0) throw new ArgumentException("Media inputs were given but the conversation has no user message to attach them to.", nameof(messages));
+            if (firstUser < 0) throw new ArgumentException("Media inputs were given but the conversation has no user message to attach them to.", nameof(turns));
             list[firstUser] = list[firstUser] with { Content = prefix + list[firstUser].Content };
         }
-        return new MultimodalPrompt(Language.RenderChat(list), inputs);
+        return new MultimodalPrompt(ChatTemplate.Render(list), [.. routed.Select(r => r.Input)]);
     }
 
     /// <summary>Answers a conversation with media (see <see cref="RenderChat"/>).</summary>
-    public GenerationResult Chat(IReadOnlyList<ChatTurn> messages, IReadOnlyList<ModalityInput>? inputs = null, GenerationOptions? options = null, CancellationToken cancellation = default) =>
-        Generate(RenderChat(messages, inputs), options, cancellation);
+    public GenerationResult Chat(IReadOnlyList<ChatTurn> turns, IReadOnlyList<ModalityInput>? inputs = null, GenerationOptions? options = null, CancellationToken cancellation = default) =>
+        Generate(RenderChat(turns, inputs), options, cancellation);
 
     /// <summary>Generates for a prompt whose placeholders are matched with <see cref="MultimodalPrompt.Inputs"/> in order.</summary>
     /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
     public GenerationResult Generate(MultimodalPrompt prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
-        GenerateBatch([prompt], options, cancellation)[0];
+        Run([prompt], options ?? new GenerationOptions(), cancellation, null)[0];
 
     /// <summary>Generates for several prompts at once (left padding); greedy results equal one-by-one generation.</summary>
-    public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<MultimodalPrompt> prompts, GenerationOptions? options = null, CancellationToken cancellation = default) =>
-        Run(prompts, options ?? new GenerationOptions(), cancellation, null);
+    public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<MultimodalPrompt> prompts, GenerationOptions? options = null, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        return Run(prompts, options ?? new GenerationOptions(), cancellation, null);
+    }
 
     /// <summary>Streams the answer; chunks never split a character, and the last one carries the full result.</summary>
     public IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(MultimodalPrompt prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
-        LanguageModel.StreamAsync((onChunk, token) => Run([prompt], options ?? new GenerationOptions(), token, onChunk)[0], cancellation);
+        GenerationStream.StreamAsync((onChunk, token) => Run([prompt], options ?? new GenerationOptions(), token, onChunk)[0], cancellation);
 
     /// <summary>Logits [positions, vocab] (float32, CPU) of a full forward pass over the spliced prompt, media positions included, and where each input went.</summary>
-    public (Tensor Logits, IReadOnlyList<int> PromptIds, IReadOnlyList<MediaSpan> Spans) PromptLogits(MultimodalPrompt prompt) => Language.Exclusive(() =>
+    public (Tensor Logits, IReadOnlyList<int> PromptIds, IReadOnlyList<MediaSpan> Spans) PromptLogits(MultimodalPrompt prompt)
     {
-        using var scope = NewDisposeScope();
-        var spliced = splicer.Splice(prompt.Text, prompt.Inputs);
-        return (Language.EmbeddingLogits(spliced.Embeddings).MoveToOuterDisposeScope(), spliced.Ids, spliced.Spans);
-    });
+        using var prepared = prompts.Prepare(prompt);
+        return Exclusive(() =>
+        {
+            using var scope = NewDisposeScope();
+            var (embeddings, positions) = prompts.Embed(prepared);
+            return (Logits(embeddings, positions).MoveToOuterDisposeScope(), prepared.Ids, prepared.Spans());
+        });
+    }
+
+    /// <summary>Logits [T, vocab] (float32, CPU) of a full forward pass over token ids (no media).</summary>
+    public Tensor PromptLogits(IReadOnlyList<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        return Exclusive(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var input = tensor(ids.Select(i => (long)i).ToArray(), device: Decoder.Device);
+            var positions = Decoder.PositionIds([new PromptSegment(ids.Count)]);
+            return Logits(Decoder.Embed(input), positions).MoveToOuterDisposeScope();
+        });
+    }
 
     /// <summary>The decoder input [positions, hidden] of a prompt (for inspection and tests).</summary>
-    internal Tensor InputsEmbeds(MultimodalPrompt prompt) => Language.Exclusive(() =>
+    internal Tensor InputsEmbeds(MultimodalPrompt prompt)
     {
-        using var scope = NewDisposeScope();
-        return splicer.Splice(prompt.Text, prompt.Inputs).Embeddings.cpu().MoveToOuterDisposeScope();
-    });
-
-    GenerationResult[] Run(IReadOnlyList<MultimodalPrompt> prompts, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk) =>
-        Language.RunExclusive(() => prompts.Select(p =>
+        using var prepared = prompts.Prepare(prompt);
+        return Exclusive(() =>
         {
-            var spliced = splicer.Splice(p.Text, p.Inputs);
-            return new PromptSequence(spliced.Ids, spliced.Embeddings);
-        }).ToList(), options, cancellation, onChunk);
+            using var scope = NewDisposeScope();
+            return prompts.Embed(prepared).Embeddings.cpu().MoveToOuterDisposeScope();
+        });
+    }
 
-    /// <inheritdoc />
+    Tensor Logits(Tensor embeddings, Tensor positions)
+    {
+        // [axes, T] → [1, T] for one axis, [axes, 1, T] otherwise.
+        var ids = (positions.shape[0] == 1 ? positions : positions.unsqueeze(1)).to(Decoder.Device);
+        return Decoder.Forward(embeddings.unsqueeze(0), ids).squeeze(0).cpu();
+    }
+
+    /// <summary>Prepares every prompt (outside the lock: decoding media does not hold up a running request), then embeds and generates under it.</summary>
+    internal GenerationResult[] Run(IReadOnlyList<MultimodalPrompt> batch, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk)
+    {
+        options.Validate();
+        var prepared = new List<PreparedPrompt>();
+        try
+        {
+            foreach (var prompt in batch) prepared.Add(prompts.Prepare(prompt));
+            gate.Wait(cancellation);
+            try
+            {
+                ObjectDisposedException.ThrowIf(disposed, this);
+                using var noGrad = no_grad();
+                using var scope = NewDisposeScope();
+                var rows = new List<PromptSequence>(prepared.Count);
+                foreach (var p in prepared)
+                {
+                    var (embeddings, positions) = prompts.Embed(p);
+                    rows.Add(new PromptSequence(p.Ids, embeddings, positions));
+                }
+                return Engine.Run(rows, options, cancellation, onChunk);
+            }
+            finally { gate.Release(); }
+        }
+        finally
+        {
+            foreach (var p in prepared) p.Dispose();
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> under the model's lock without gradients.</summary>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    internal T Exclusive<T>(Func<T> work, CancellationToken cancellation = default)
+    {
+        gate.Wait(cancellation);
+        try
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            using var _ = no_grad();
+            return work();
+        }
+        finally { gate.Release(); }
+    }
+
+    /// <summary>Waits for a running request to finish, then releases the decoder and the plugins; later requests fail with <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
-        Language.Dispose();
-        foreach (var b in Modalities) b.Dispose();
+        gate.Wait();
+        try
+        {
+            if (disposed) return;
+            disposed = true;
+            Decoder.Dispose();
+            foreach (var b in Modalities) b.Dispose();
+        }
+        finally { gate.Release(); }
     }
 }

@@ -34,13 +34,3 @@ public interface IModalityEncoder : IDisposable
     /// <summary>Encodes prepared input into features [tokens, <see cref="OutputWidth"/>] on <paramref name="device"/>.</summary>
     Tensor Encode(PreparedInput input, Device device);
 }
-
-/// <summary>A preprocessed input and the number of tokens it will become.</summary>
-/// <param name="Values">Model input (e.g. pixel values [1, 3, H, W] or log-mel windows [n, mels, frames]).</param>
-/// <param name="TokenCount">Positions it takes in the decoder's sequence after projection.</param>
-/// <param name="Source">Where it came from, for messages.</param>
-public sealed record PreparedInput(Tensor Values, int TokenCount, string Source) : IDisposable
-{
-    /// <inheritdoc />
-    public void Dispose() => Values.Dispose();
-}

@@ -42,7 +42,7 @@ internal static class EncodeCommand
             using var mm = load.LoadModel(parse, modelDir);
             var binding = mm.Modalities.FirstOrDefault(b => b.Encoder.Modality == modality)
                 ?? throw new LlavaModalException($"{modelDir}: the model has no {modality} plugin ({(modality == "audio" ? "no audio_config in config.json; attach an encoder with `llava-modal attach-audio`" : "no vision_config in config.json")}).");
-            var tensors = Encode(binding, input, mm.Language.Model.Device, modality == "audio" ? "input_features" : "pixel_values");
+            var tensors = Encode(binding, input, mm.Decoder.Device, modality == "audio" ? "input_features" : "pixel_values");
             try
             {
                 SafeTensorsWriter.Write(outPath, tensors, new Dictionary<string, string> { ["format"] = "pt", ["modality"] = modality, ["source"] = Path.GetFileName(path) });

@@ -1,3 +1,4 @@
+using LlavaModal.Multimodal.Prompts;
 using System.CommandLine;
 using System.Text.Json;
 using LlavaModal.Abstractions.Modality;

@@ -1,3 +1,9 @@
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Multimodal.Loading;
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Attention;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Decoding;
 using System.CommandLine;
 using System.Text.Json;
 using LlavaModal.Core.Checkpoints;
@@ -25,7 +31,7 @@ internal static class InitCommand
             var name = parse.GetValue(preset)!;
             if (!Presets.Llama.TryGetValue(name, out var config))
                 throw new ArgumentException($"--preset '{name}' is unknown (known: {Presets.Names}).");
-            var type = LoadOptions.ParseDType(parse.GetValue(dtype)!, "--dtype");
+            var type = DTypes.Parse(parse.GetValue(dtype)!, "--dtype");
             if (type == ScalarType.Float16) throw new ArgumentException("--dtype must be f32 or bf16.");
             var dir = parse.GetValue(output)!;
             OutputGuard.RequireEmptyOrNew(dir, "--out");
@@ -37,18 +43,23 @@ internal static class InitCommand
         return command;
     }
 
-    internal static long Parameters(LlamaConfig config)
+    internal static long Parameters(IDecoderConfig config)
     {
-        using var meta = new LlamaForCausalLM(config, ScalarType.Float32, device("meta"));
+        using var meta = OnMeta(config, ScalarType.Float32);
         return meta.ParameterCount;
     }
+
+    /// <summary>The decoder's modules on the meta device: names and shapes without memory.</summary>
+    static CausalLanguageModel OnMeta(IDecoderConfig config, ScalarType dtype) =>
+        (BuiltInArchitectures.Catalog.FindDecoder(config.ModelType) ?? throw new ArgumentException($"'{config.ModelType}' is not a registered decoder family."))
+            .Create(config, new ModelBuildContext(dtype, device("meta"), TorchLinearFactory.Instance, new EagerAttention()));
 
     /// <summary>Writes config.json, generation_config.json, the tokenizer files and random weights, one tensor at a time.</summary>
     internal static void Write(string dir, LlamaConfig config, long seed, long maxShardBytes)
     {
         Directory.CreateDirectory(dir);
         List<TensorSpec> specs;
-        using (var meta = new LlamaForCausalLM(config, config.TorchDType, device("meta")))
+        using (var meta = OnMeta(config, config.TorchDType))
             specs = meta.named_parameters().Select(p => new TensorSpec(p.name, p.parameter.shape, config.TorchDType)).ToList();
         var generator = new Generator((ulong)seed);
         SafeTensorsWriter.WriteCheckpoint(dir, specs, spec =>

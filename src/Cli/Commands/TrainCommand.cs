@@ -1,3 +1,5 @@
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Vision;
 using System.CommandLine;
 using LlavaModal.Cli.Toy;
 using LlavaModal.Encoders.Vision.Clip;
@@ -55,7 +57,7 @@ internal static class TrainCommand
                 throw new ArgumentException("give either --model, or --vision and --language.");
             if (!isResume) OutputGuard.RequireEmptyOrNew(outDir, "--out");
             if (m is not null) OutputGuard.RefuseInsideInput(outDir, m, "--out");
-            var type = LoadOptions.ParseDType(parse.GetValue(saveDType)!, "--save-dtype");
+            var type = DTypes.Parse(parse.GetValue(saveDType)!, "--save-dtype");
             TorchThreads.Set(parse.GetValue(threads));
             var options = new TrainOptions
             {
@@ -79,7 +81,7 @@ internal static class TrainCommand
             var samples = LlavaDataFile.Load(parse.GetValue(data)!);
             using var trainee = isResume ? LlavaTrainingModel.Load(outDir)
                 : m is not null ? LlavaTrainingModel.Load(m, allowNewProjector: s == TrainingStage.Stage1)
-                : LlavaTrainingModel.FromParts(v!, l!, new ClipFeatureSelection([-1], "full"), seed: options.Seed);
+                : LlavaTrainingModel.FromParts(v!, l!, new FeatureSelection([-1], "full"), seed: options.Seed);
             var result = TrainingProgress.Run(report => Trainer.Run(trainee, samples, parse.GetValue(images), outDir, options, p => report($"stage {(int)s}", p), isResume, cancellation));
             if (double.IsNaN(result.FirstLoss))
             {

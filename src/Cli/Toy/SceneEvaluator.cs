@@ -1,3 +1,5 @@
+using LlavaModal.Multimodal.Prompts;
+using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
@@ -19,7 +21,7 @@ namespace LlavaModal.Cli.Toy;
 /// Accuracy per question type and number of objects in the scene (type → objects → accuracy): separates reading an
 /// attribute (one object) from binding it to the object the question names (several).
 /// </param>
-public sealed record EvalReport(double Overall, IReadOnlyDictionary<string, double> ByType, int Scenes, int Questions, int Seed, double Seconds, IReadOnlyList<(string Question, string Expected, string Got)> Mistakes,
+internal sealed record EvalReport(double Overall, IReadOnlyDictionary<string, double> ByType, int Scenes, int Questions, int Seed, double Seconds, IReadOnlyList<(string Question, string Expected, string Got)> Mistakes,
     IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> ByObjects);
 
 /// <summary>
@@ -28,7 +30,7 @@ public sealed record EvalReport(double Overall, IReadOnlyDictionary<string, doub
 /// the default system sentence, greedy decoding), and compares the whole reply with the expected sentence (both
 /// trimmed, lower-cased, final period dropped): the attribute and the object it names must both be right.
 /// </summary>
-public static class SceneEvaluator
+internal static class SceneEvaluator
 {
     /// <summary>Loads a LLaVA folder and evaluates it.</summary>
     public static EvalReport Run(string modelDirectory, int scenes, int seed, int batchSize = 24)
@@ -42,10 +44,9 @@ public static class SceneEvaluator
     {
         if (scenes < 1) throw new ArgumentException($"--scenes must be at least 1, got {scenes}.");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var encoder = model.Modalities.Select(m => m.Encoder).OfType<ClipImageEncoder>().FirstOrDefault()
-            ?? throw new LlavaModalException($"{model.ModelId}: not a LLaVA model with an image encoder.");
-        int size = encoder.Tower.Config.ImageSize;
-        var generator = new SceneGenerator(seed, size, encoder.Tower.Config.PatchSize);
+        var tower = model.Modalities.Select(m => m.Encoder).OfType<LlavaImageEncoder>().FirstOrDefault()?.Tower as ClipVisionModel
+            ?? throw new LlavaModalException($"{model.ModelId}: not a toy LLaVA model (a CLIP image encoder).");
+        var generator = new SceneGenerator(seed, tower.ImageSize, tower.Config.PatchSize);
         var random = new Random(seed ^ 0x5ca1ab1e);
         var items = new List<(QuestionType Type, int Objects, MultimodalPrompt Prompt, string Question, string Answer)>();
         for (int i = 0; i < scenes; i++)

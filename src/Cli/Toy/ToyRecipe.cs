@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Tokenizers.Chat;
@@ -9,7 +10,7 @@ using LlavaModal.Training.Tokenization;
 namespace LlavaModal.Cli.Toy;
 
 /// <summary>Sizes and step counts of the toy-model recipe.</summary>
-public sealed record RecipeOptions
+internal sealed record RecipeOptions
 {
     /// <summary>
     /// The toy model's system sentence (instead of vicuna_v1's ~40-word default, which was most of every sequence):
@@ -70,7 +71,7 @@ public sealed record RecipeOptions
 /// <param name="Stage1">Stage 1.</param>
 /// <param name="Stage2">Stage 2.</param>
 /// <param name="Eval">Evaluation on fresh scenes (seed + 1000).</param>
-public sealed record RecipeResult(VisionPretrainResult Vision, (double First, double Final, double Seconds) LanguageLoss, TrainResult Stage1, TrainResult Stage2, EvalReport Eval);
+internal sealed record RecipeResult(VisionPretrainResult Vision, (double First, double Final, double Seconds) LanguageLoss, TrainResult Stage1, TrainResult Stage2, EvalReport Eval);
 
 /// <summary>
 /// The whole LLaVA recipe on the synthetic curriculum, as the shipped toy model was made: generate scenes; train a
@@ -79,7 +80,7 @@ public sealed record RecipeResult(VisionPretrainResult Vision, (double First, do
 /// mlp2x_gelu projector; stage 1 on captions (projector only); stage 2 on question/answer conversations (projector and
 /// language model); evaluate on fresh scenes.
 /// </summary>
-public static class ToyRecipe
+internal static class ToyRecipe
 {
     /// <summary>Runs the recipe; intermediate folders go under <paramref name="workDirectory"/>, the model to <paramref name="outputDirectory"/>.</summary>
     /// <param name="workDirectory">Data and intermediate models.</param>
@@ -109,7 +110,7 @@ public static class ToyRecipe
         var language = LanguagePretrainer.Run(text, data.Stage1.Concat(data.Stage2).ToList(), languageDir, options.LanguagePretrain with { Seed = options.Seed, TokenizerDirectory = tokenizerDir }, p => progress?.Invoke("language", p));
         log?.Invoke($"language pretraining: {language.Seconds:F0} s, loss {language.FirstLoss:F3} -> {language.FinalLoss:F3}");
 
-        using var model = LlavaTrainingModel.FromParts(visionDir, languageDir, new ClipFeatureSelection([-1], "full"), seed: options.Seed);
+        using var model = LlavaTrainingModel.FromParts(visionDir, languageDir, new FeatureSelection([-1], "full"), seed: options.Seed);
         var probe = data.Stage1.Take(16).Select(s => Path.Combine(data.ImageFolder, s.Image!)).ToList();
         void Norms(string when)
         {

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Training.Optimization;
 using System.Diagnostics;
 using LlavaModal.Core.Checkpoints;
@@ -12,7 +13,7 @@ using static TorchSharp.torch;
 namespace LlavaModal.Cli.Toy;
 
 /// <summary>Settings of vision pretraining.</summary>
-public sealed record VisionPretrainOptions
+internal sealed record VisionPretrainOptions
 {
     /// <summary>Optimizer steps.</summary>
     public int Steps { get; init; } = 600;
@@ -35,7 +36,7 @@ public sealed record VisionPretrainOptions
 /// <param name="FinalLoss">Training loss at the end (mean of the last steps).</param>
 /// <param name="Seconds">Wall time.</param>
 /// <param name="ObjectPatchShapeAccuracy">Shape of the patches an object covers (background patches left out: they are most patches and easy).</param>
-public sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds, double ObjectPatchShapeAccuracy = double.NaN);
+internal sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds, double ObjectPatchShapeAccuracy = double.NaN);
 
 /// <summary>
 /// Pretrains a CLIP-architecture vision transformer on synthetic scenes by supervised attribute prediction instead of
@@ -45,7 +46,7 @@ public sealed record VisionPretrainResult(double PatchColorAccuracy, double Patc
 /// the object count (1-4) predicted from the CLS token. The heads are discarded; the tower is saved as a Hugging Face
 /// <c>CLIPVisionModel</c> folder (<c>vision_model.*</c>, config, <c>preprocessor_config.json</c>).
 /// </summary>
-public static class VisionPretrainer
+internal static class VisionPretrainer
 {
     sealed class Heads : nn.Module
     {
@@ -67,7 +68,7 @@ public static class VisionPretrainer
         var clock = Stopwatch.StartNew();
         manual_seed(options.Seed);
         // The CLS token is kept ("full") because it carries the count; layer -1 because nothing reads later layers.
-        using var tower = new ClipVisionModel(config, new ClipFeatureSelection([-1], "full"));
+        using var tower = new ClipVisionModel(config, new FeatureSelection([-1], "full"));
         using var heads = new Heads(config.HiddenSize);
         Directory.CreateDirectory(outputDirectory);
         HfFolders.WritePreprocessorConfig(outputDirectory, config.ImageSize);
@@ -115,7 +116,7 @@ public static class VisionPretrainer
         var specs = tower.named_parameters().Select(p => new TensorSpec(p.name, p.parameter.shape, ScalarType.Float32)).ToList();
         var byName = tower.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         SafeTensorsWriter.WriteCheckpoint(outputDirectory, specs, s => byName[s.Name].detach().clone());
-        HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.ClipConfigJson(config));
+        HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.VisionTowerConfigJson(tower, "CLIPVisionModel"));
         return new VisionPretrainResult(acc[0], acc[1], acc[2], recent.Average(), clock.Elapsed.TotalSeconds, acc[3]);
     }
 
@@ -123,7 +124,7 @@ public static class VisionPretrainer
     {
         using var scope = NewDisposeScope();
         var pixels = cat(scenes.Select(s => processor.Preprocess(s.Render()).ToTensor()).ToList(), 0);
-        var features = tower.SelectFeaturesWithGrad(pixels);        // [B, 1 + patches, H]
+        var features = tower.Features(pixels);        // [B, 1 + patches, H]
         var cls = features.select(1, 0);
         var patches = features.narrow(1, 1, features.shape[1] - 1);
         var (colors, shapes) = PatchLabels(scenes, config);

@@ -1,9 +1,9 @@
 using static TorchSharp.torch;
 
-namespace LlavaModal.Decoder.Llama;
+namespace LlavaModal.Core.Modules;
 
 /// <summary>Builds the additive attention mask: causal, padding and (Mistral) sliding window, filled with the dtype's minimum as the reference does.</summary>
-internal static class AttentionMask
+public static class AttentionMask
 {
     /// <param name="padding">[B, S] with 1 for real tokens and 0 for padding (S = past + T), or null for no padding.</param>
     /// <param name="batch">B.</param>
@@ -13,6 +13,7 @@ internal static class AttentionMask
     /// <param name="dtype">Compute dtype.</param>
     /// <param name="device">Device.</param>
     /// <returns>[B, 1, T, S].</returns>
+    /// <summary>The mask for <paramref name="length"/> new positions after <paramref name="past"/> cached ones.</summary>
     public static Tensor Build(Tensor? padding, long batch, long past, long length, int? slidingWindow, ScalarType dtype, Device device)
     {
         using var scope = NewDisposeScope();

@@ -1,18 +1,19 @@
+using LlavaModal.Abstractions.Decoding;
 using static TorchSharp.torch;
 
-namespace LlavaModal.Decoder.Llama;
+namespace LlavaModal.Core.Modules;
 
 /// <summary>
 /// Preallocated key/value cache: [batch, kv_heads, capacity, head_dim] per layer, written in place, so a
 /// decode step copies only the new token's keys and values instead of re-concatenating the whole history.
 /// </summary>
-public sealed class KvCache : IDisposable
+public sealed class KvCache : IKvCache
 {
     readonly Tensor[] keys;
     readonly Tensor[] values;
 
-    /// <summary>Allocates a cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions.</summary>
-    public KvCache(LlamaConfig config, long batch, long capacity, ScalarType dtype, Device device)
+    /// <summary>Allocates a cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions of a decoder shaped as <paramref name="config"/> says.</summary>
+    public KvCache(IDecoderConfig config, long batch, long capacity, ScalarType dtype, Device device)
     {
         if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "must be positive.");
         Capacity = capacity;
@@ -25,14 +26,14 @@ public sealed class KvCache : IDisposable
         }
     }
 
-    /// <summary>Positions filled so far (the same for every layer).</summary>
+    /// <inheritdoc />
     public long Length { get; private set; }
 
-    /// <summary>Maximum positions.</summary>
+    /// <inheritdoc />
     public long Capacity { get; }
 
-    /// <summary>Writes the new keys/values [B, kv_heads, T, d] of layer <paramref name="layer"/> after the cached ones and returns views of everything cached so far.</summary>
-    internal (Tensor Keys, Tensor Values) Append(int layer, Tensor k, Tensor v)
+    /// <inheritdoc />
+    public (Tensor Keys, Tensor Values) Append(int layer, Tensor k, Tensor v)
     {
         long t = k.shape[2];
         if (Length + t > Capacity)
@@ -42,8 +43,8 @@ public sealed class KvCache : IDisposable
         return (keys[layer].narrow(2, 0, Length + t), values[layer].narrow(2, 0, Length + t));
     }
 
-    /// <summary>Marks <paramref name="count"/> new positions as filled once every layer has appended them.</summary>
-    internal void Advance(long count) => Length += count;
+    /// <inheritdoc />
+    public void Advance(long count) => Length += count;
 
     /// <inheritdoc />
     public void Dispose()

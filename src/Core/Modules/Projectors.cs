@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using System.Text.RegularExpressions;
 using LlavaModal.Abstractions.Modality;
 using TorchSharp;
@@ -20,19 +21,21 @@ public static partial class Projectors
     /// <param name="activation">Activation between layers (config <c>projector_hidden_act</c>; <c>gelu</c> by default).</param>
     /// <param name="dtype">Weights dtype.</param>
     /// <param name="device">Device.</param>
+    /// <param name="linear">Creates the layers (default: TorchSharp <c>Linear</c>).</param>
     /// <exception cref="ArgumentException">Unknown type, or <c>identity</c> with different widths.</exception>
-    public static ProjectorModule Create(string type, int inputWidth, int outputWidth, string activation = "gelu", ScalarType dtype = ScalarType.Float32, Device? device = null)
+    public static ProjectorModule Create(string type, int inputWidth, int outputWidth, string activation = "gelu", ScalarType dtype = ScalarType.Float32, Device? device = null, ILinearFactory? linear = null)
     {
+        linear ??= TorchLinearFactory.Instance;
         if (type == "identity")
         {
             if (inputWidth != outputWidth)
                 throw new ArgumentException($"Projector 'identity' needs equal widths, but the encoder gives {inputWidth} and the decoder takes {outputWidth}.", nameof(type));
-            return new ProjectorModule(type, inputWidth, outputWidth, 0, activation, dtype, device);
+            return new ProjectorModule(type, inputWidth, outputWidth, 0, activation, dtype, device, linear);
         }
-        if (type == "linear") return new ProjectorModule(type, inputWidth, outputWidth, 1, activation, dtype, device);
+        if (type == "linear") return new ProjectorModule(type, inputWidth, outputWidth, 1, activation, dtype, device, linear);
         var m = MlpPattern().Match(type);
         if (m.Success && int.TryParse(m.Groups[1].Value, out var depth) && depth >= 1)
-            return new ProjectorModule(type, inputWidth, outputWidth, depth, activation, dtype, device);
+            return new ProjectorModule(type, inputWidth, outputWidth, depth, activation, dtype, device, linear);
         throw new ArgumentException($"Unknown projector type '{type}' (supported: identity, linear, mlpNx_gelu such as mlp2x_gelu).", nameof(type));
     }
 
@@ -43,10 +46,10 @@ public static partial class Projectors
 /// <summary>A projector: a stack of linear layers with an activation between them (none for identity).</summary>
 public sealed class ProjectorModule : nn.Module<Tensor, Tensor>, IProjector
 {
-    readonly List<Linear> layers = [];
+    readonly List<nn.Module<Tensor, Tensor>> layers = [];
     readonly Func<Tensor, Tensor> activation;
 
-    internal ProjectorModule(string type, int inputWidth, int outputWidth, int depth, string activationName, ScalarType dtype, Device? device) : base("multi_modal_projector")
+    internal ProjectorModule(string type, int inputWidth, int outputWidth, int depth, string activationName, ScalarType dtype, Device? device, ILinearFactory linear) : base("multi_modal_projector")
     {
         Type = type;
         InputWidth = inputWidth;
@@ -54,7 +57,7 @@ public sealed class ProjectorModule : nn.Module<Tensor, Tensor>, IProjector
         activation = Activations.Get(activationName);
         for (int i = 0; i < depth; i++)
         {
-            var layer = nn.Linear(i == 0 ? inputWidth : outputWidth, outputWidth, hasBias: true, device: device, dtype: dtype);
+            var layer = linear.Create(new LinearSpec($"linear_{i + 1}", i == 0 ? inputWidth : outputWidth, outputWidth, Bias: true), dtype, device ?? CPU);
             layers.Add(layer);
             register_module($"linear_{i + 1}", layer);
         }

@@ -2,23 +2,25 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace LlavaModal.Decoder.Llama;
+namespace LlavaModal.Core.Modules;
 
 /// <summary>RMSNorm: <c>weight * x / sqrt(mean(x²) + eps)</c>, computed in float32 whatever the weights' dtype.</summary>
-internal sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly Parameter weight;
 #pragma warning restore IDE1006
     readonly double eps;
 
-    public LlamaRmsNorm(long size, double eps, ScalarType dtype, Device? device = null) : base(nameof(LlamaRmsNorm))
+    /// <summary>A norm of width <paramref name="size"/> (weight initialised to ones).</summary>
+    public RmsNorm(long size, double eps, ScalarType dtype, Device? device = null) : base(nameof(RmsNorm))
     {
         weight = new Parameter(ones(size, dtype: dtype, device: device));
         this.eps = eps;
         RegisterComponents();
     }
 
+    /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

@@ -1,26 +1,37 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace LlavaModal.Decoder.Llama;
+namespace LlavaModal.Core.Modules;
 
 /// <summary>
 /// Rotary position embedding (half-rotation layout) with the reference's scaling variants: the inverse
 /// frequencies <c>1 / theta^(2i/d)</c>, divided by the factor (<c>linear</c>), re-based for long inputs
 /// (<c>dynamic</c> NTK) or banded by wavelength (<c>llama3</c>). Holds no weights, so it is not a module.
 /// </summary>
-internal sealed class RotaryEmbedding
+public sealed class RotaryEmbedding
 {
-    readonly LlamaConfig config;
+    readonly int dim;
+    readonly double theta;
+    readonly RopeScaling? scaling;
+    readonly int maxPositions;
     readonly double[] baseInvFreq;
     readonly Dictionary<(DeviceType, int, double), Tensor> cache = [];
 
-    public RotaryEmbedding(LlamaConfig config)
+    /// <summary>Rotary embedding over <paramref name="dim"/> channels per head.</summary>
+    /// <param name="dim">Rotated channels (the head width).</param>
+    /// <param name="theta">RoPE base (<c>rope_theta</c>).</param>
+    /// <param name="scaling">Scaling variant, or null.</param>
+    /// <param name="maxPositions">The context length the model was trained with (<c>max_position_embeddings</c>), for dynamic scaling.</param>
+    public RotaryEmbedding(int dim, double theta, RopeScaling? scaling, int maxPositions)
     {
-        this.config = config;
-        baseInvFreq = InverseFrequencies(config.RopeTheta, config.HeadDim);
-        if (config.RopeScaling is { Type: "linear" } linear)
+        this.dim = dim;
+        this.theta = theta;
+        this.scaling = scaling;
+        this.maxPositions = maxPositions;
+        baseInvFreq = InverseFrequencies(theta, dim);
+        if (scaling is { Type: "linear" } linear)
             baseInvFreq = baseInvFreq.Select(f => f / linear.Factor).ToArray();
-        else if (config.RopeScaling is { Type: "llama3" } l3)
+        else if (scaling is { Type: "llama3" } l3)
             baseInvFreq = Llama3(baseInvFreq, l3);
     }
 
@@ -60,10 +71,10 @@ internal sealed class RotaryEmbedding
     {
         double scaleKey = 0;
         var values = baseInvFreq;
-        if (config.RopeScaling is { Type: "dynamic" } dyn && sequenceLength > config.MaxPositionEmbeddings)
+        if (scaling is { Type: "dynamic" } dyn && sequenceLength > maxPositions)
         {
-            double b = config.RopeTheta * Math.Pow(dyn.Factor * sequenceLength / config.MaxPositionEmbeddings - (dyn.Factor - 1), config.HeadDim / (config.HeadDim - 2.0));
-            values = InverseFrequencies(b, config.HeadDim);
+            double b = theta * Math.Pow(dyn.Factor * sequenceLength / maxPositions - (dyn.Factor - 1), dim / (dim - 2.0));
+            values = InverseFrequencies(b, dim);
             scaleKey = sequenceLength;
         }
         var key = (device.type, device.index, scaleKey);

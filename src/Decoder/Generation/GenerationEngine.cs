@@ -1,17 +1,17 @@
+using LlavaModal.Abstractions.Decoding;
 using System.Diagnostics;
-using LlavaModal.Decoder.Llama;
 using LlavaModal.Tokenizers;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Generation;
 
 /// <summary>
-/// The autoregressive loop shared by text and multimodal generation: left-pads a batch of prompt embeddings
-/// (zero embeddings, masked out, positions <c>cumsum(mask) - 1</c> as the reference does), prefills a
-/// preallocated KV cache, then decodes one token per step. The only host read per step is the chosen ids [B],
-/// which stop checks and streaming need anyway.
+/// The autoregressive loop over any <see cref="CausalLanguageModel"/>: left-pads a batch of prompt embeddings (zero
+/// embeddings, masked out; padded positions get id 1, as the reference does), prefills the model's KV cache, then decodes
+/// one token per step, each new position the row's largest prompt position + 1 + step on every axis. The only host read
+/// per step is the chosen ids [B], which stop checks and streaming need anyway.
 /// </summary>
-internal sealed class GenerationEngine(LlamaForCausalLM model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int padTokenId)
+internal sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int padTokenId)
 {
     /// <summary>Receives each step's raw logits [B, V] (tests compare them with the reference).</summary>
     public Action<Tensor>? StepLogitsObserver { get; set; }
@@ -29,31 +29,38 @@ internal sealed class GenerationEngine(LlamaForCausalLM model, HfTokenizer token
         long promptLength = lengths.Max();
         long capacity = promptLength + Math.Max(1, options.MaxNewTokens);
         bool padded = lengths.Any(l => l != promptLength);
+        int axes = model.Config.PositionDimensions;
 
-        // Left-padded inputs and the padding mask, preallocated for the whole run.
+        // Left-padded inputs, positions [axes, B, T] and the padding mask, preallocated for the whole run.
         var embeds = zeros([batch, promptLength, model.Config.HiddenSize], model.DType, device);
         var mask = zeros([batch, capacity], ScalarType.Int64, device);
+        var positions = ones([axes, batch, promptLength], ScalarType.Int64);
+        var lastPosition = new long[batch];
         for (int b = 0; b < batch; b++)
         {
             long offset = promptLength - lengths[b];
             embeds[b].narrow(0, offset, lengths[b]).copy_(rows[b].Embeddings);
             mask[b].narrow(0, offset, capacity - offset).fill_(1);
+            var rowPositions = rows[b].Positions ?? arange(lengths[b], dtype: ScalarType.Int64).unsqueeze(0).expand(axes, lengths[b]);
+            if (rowPositions.shape[0] != axes || rowPositions.shape[1] != lengths[b])
+                throw new ArgumentException($"Row {b}: positions have shape [{string.Join(", ", rowPositions.shape)}], expected [{axes}, {lengths[b]}].", nameof(rows));
+            positions.select(1, b).narrow(1, offset, lengths[b]).copy_(rowPositions);
+            lastPosition[b] = rowPositions.max().item<long>();
         }
-        var positions = padded
-            ? (mask.narrow(1, 0, promptLength).cumsum(1) - 1).masked_fill(mask.narrow(1, 0, promptLength).eq(0), 1)
-            : arange(promptLength, device: device).unsqueeze(0).expand(batch, promptLength);
+        positions = positions.to(device);
         var seen = options.RepetitionPenalty != 1f ? PenaltyBuffer(rows, options.MaxNewTokens, device) : null;
         long seenLength = rows.Max(r => r.PromptIds.Count);
         var generator = options.Temperature > 0 ? new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()), device) : null;
 
         var states = rows.Select(r => new RowState(r.PromptIds, (int)r.Embeddings.shape[0], tokenizer.CreateStreamingDecoder(options.SkipSpecialTokens), new StopStringMatcher(options.StopStrings))).ToArray();
         var stopIds = new HashSet<int>(eosTokenIds.Concat(options.StopTokenIds));
-        using var cache = new KvCache(model.Config, batch, capacity, model.DType, device);
+        using var cache = model.CreateCache(batch, capacity);
 
         var clock = Stopwatch.StartNew();
         TimeSpan prefill = TimeSpan.Zero;
-        var logits = model.Forward(embeds, positions, padded ? mask.narrow(1, 0, promptLength) : null, cache, lastOnly: true).squeeze(1);
-        var lastPositions = positions.narrow(1, promptLength - 1, 1);
+        var logits = model.Forward(embeds, ForModel(positions), padded ? mask.narrow(1, 0, promptLength) : null, cache, lastOnly: true).squeeze(1);
+        // Decoding continues after each row's largest prompt position, on every axis (for M-RoPE that is its rope delta).
+        var lastPositions = tensor(lastPosition, device: device).view(1, batch, 1).expand(axes, batch, 1);
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
             using var stepScope = NewDisposeScope();
@@ -91,13 +98,16 @@ internal sealed class GenerationEngine(LlamaForCausalLM model, HfTokenizer token
             }
             lastPositions = (lastPositions + 1).MoveToOuterDisposeScope();
             long total = promptLength + step + 1;
-            var newLogits = model.Forward(model.Embed(fed), lastPositions, padded ? mask.narrow(1, 0, total) : null, cache, lastOnly: true).squeeze(1);
+            var newLogits = model.Forward(model.Embed(fed), ForModel(lastPositions), padded ? mask.narrow(1, 0, total) : null, cache, lastOnly: true).squeeze(1);
             logits.Dispose();
             logits = newLogits.MoveToOuterDisposeScope();
         }
         var decode = clock.Elapsed - prefill;
         return states.Select(s => new GenerationResult(s.PromptIds, s.Generated, s.Matcher.Text, s.Finish ?? FinishReason.Length, s.PromptTokens, prefill, decode)).ToArray();
     }
+
+    /// <summary>Positions as the model takes them: [B, T] for one axis, [axes, B, T] otherwise.</summary>
+    Tensor ForModel(Tensor positions) => positions.shape[0] == 1 ? positions.squeeze(0) : positions;
 
     /// <summary>
     /// Rows of the embedding table past the tokenizer's vocabulary (checkpoints pad it, e.g. to a multiple of 64)

@@ -1,12 +1,13 @@
-using LlavaModal.Core.Checkpoints;
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
 
 /// <summary>
-/// Grouped-query self-attention with rotary embeddings: <c>softmax(q kᵀ / sqrt(d) + mask) v</c>, softmax in
-/// float32 as the reference's eager path does; keys and values shared by <c>num_attention_heads / num_key_value_heads</c> query heads.
+/// Grouped-query self-attention with rotary embeddings: <c>softmax(q kᵀ / sqrt(d) + mask) v</c>, computed by the attention
+/// kernel the model was loaded with; keys and values shared by <c>num_attention_heads / num_key_value_heads</c> query heads.
 /// </summary>
 internal sealed class LlamaAttention : nn.Module
 {
@@ -15,24 +16,29 @@ internal sealed class LlamaAttention : nn.Module
 #pragma warning restore IDE1006
     readonly LlamaConfig config;
     readonly int layerIndex;
+    readonly IAttentionKernel kernel;
 
-    public LlamaAttention(LlamaConfig c, int layerIndex, ScalarType dtype, Device? device) : base(nameof(LlamaAttention))
+    public LlamaAttention(LlamaConfig c, int layerIndex, ModelBuildContext build) : base(nameof(LlamaAttention))
     {
         config = c;
         this.layerIndex = layerIndex;
-        q_proj = WeightInit.Linear(c.HiddenSize, c.NumAttentionHeads * c.HeadDim, c.AttentionBias, device, dtype);
-        k_proj = WeightInit.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias, device, dtype);
-        v_proj = WeightInit.Linear(c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias, device, dtype);
-        o_proj = WeightInit.Linear(c.NumAttentionHeads * c.HeadDim, c.HiddenSize, c.AttentionBias, device, dtype);
+        kernel = build.Attention;
+        q_proj = Linear(build, "q_proj", c.HiddenSize, c.NumAttentionHeads * c.HeadDim, c.AttentionBias);
+        k_proj = Linear(build, "k_proj", c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias);
+        v_proj = Linear(build, "v_proj", c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias);
+        o_proj = Linear(build, "o_proj", c.NumAttentionHeads * c.HeadDim, c.HiddenSize, c.AttentionBias);
         RegisterComponents();
     }
+
+    static nn.Module<Tensor, Tensor> Linear(ModelBuildContext build, string name, long inputs, long outputs, bool bias) =>
+        build.Linear.Create(new LinearSpec(name, inputs, outputs, bias), build.DType, build.Device);
 
     /// <param name="x">[B, T, hidden].</param>
     /// <param name="cos">[B, T, head_dim].</param>
     /// <param name="sin">[B, T, head_dim].</param>
     /// <param name="mask">Additive mask [B, 1, T, S] (S = cached + T).</param>
     /// <param name="cache">Cache to append to, or null for a cache-free forward.</param>
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, IKvCache? cache)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
@@ -46,15 +52,8 @@ internal sealed class LlamaAttention : nn.Module
         k = k * c + RotateHalf(k) * s;
 
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
-        if (config.KeyValueGroups > 1)
-        {
-            k = k.repeat_interleave(config.KeyValueGroups, dim: 1);
-            v = v.repeat_interleave(config.KeyValueGroups, dim: 1);
-        }
-
-        var scores = q.matmul(k.transpose(2, 3)) / Math.Sqrt(config.HeadDim) + mask;
-        var weights = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
-        var output = weights.matmul(v).transpose(1, 2).reshape(b, t, config.NumAttentionHeads * config.HeadDim);
+        var output = kernel.Attend(q, k, v, mask, 1 / Math.Sqrt(config.HeadDim))
+            .transpose(1, 2).reshape(b, t, config.NumAttentionHeads * config.HeadDim);
         return o_proj.forward(output).MoveToOuterDisposeScope();
     }
 

@@ -1,25 +1,20 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
-using LlavaModal.Core.Native;
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
-
-/// <summary>RoPE scaling from <c>rope_scaling</c>: <c>none</c>, <c>linear</c>, <c>dynamic</c> (NTK) or <c>llama3</c>.</summary>
-/// <param name="Type">The scaling variant.</param>
-/// <param name="Factor">The scaling factor.</param>
-/// <param name="LowFreqFactor">llama3 only.</param>
-/// <param name="HighFreqFactor">llama3 only.</param>
-/// <param name="OriginalMaxPositionEmbeddings">llama3 only: the context length the model was pretrained with.</param>
-public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1, double HighFreqFactor = 4, int OriginalMaxPositionEmbeddings = 8192);
 
 /// <summary>
 /// The LLaMA architecture's hyper-parameters, read from a Hugging Face <c>config.json</c> (<c>model_type</c>
 /// <c>llama</c> or <c>mistral</c>, or the <c>text_config</c> of a LLaVA checkpoint). Absent keys take the
 /// <c>transformers</c> <c>LlamaConfig</c> defaults, as the reference does for nested configs.
 /// </summary>
-public sealed record LlamaConfig
+public sealed record LlamaConfig : IDecoderConfig
 {
+    /// <summary><c>llama</c> or <c>mistral</c>.</summary>
+    public string ModelType { get; init; } = "llama";
     /// <summary>Vocabulary size (rows of <c>embed_tokens</c>).</summary>
     public int VocabSize { get; init; } = 32000;
     /// <summary>Model width.</summary>
@@ -110,7 +105,7 @@ public sealed record LlamaConfig
             HeadDim = headDim,
             RmsNormEps = json.Double("rms_norm_eps", 1e-6),
             RopeTheta = json.Double("rope_theta", 10000),
-            RopeScaling = ReadRopeScaling(json),
+            RopeScaling = RopeScaling.FromJson(json),
             MaxPositionEmbeddings = Positive(json, "max_position_embeddings", 2048),
             TieWordEmbeddings = json.Bool("tie_word_embeddings", false),
             AttentionBias = json.Bool("attention_bias", false),
@@ -119,7 +114,8 @@ public sealed record LlamaConfig
             BosTokenId = json.OptionalInt("bos_token_id") ?? 1,
             EosTokenIds = json.Has("eos_token_id") ? json.IntOrList("eos_token_id") : [2],
             PadTokenId = json.OptionalInt("pad_token_id"),
-            TorchDType = ParseDType(json),
+            TorchDType = DTypes.FromConfig(json),
+            ModelType = modelType,
         };
         return config;
     }
@@ -129,8 +125,8 @@ public sealed record LlamaConfig
     {
         var d = new Dictionary<string, object?>
         {
-            ["architectures"] = new[] { "LlamaForCausalLM" },
-            ["model_type"] = "llama",
+            ["architectures"] = new[] { ModelType == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM" },
+            ["model_type"] = ModelType,
             ["vocab_size"] = VocabSize,
             ["hidden_size"] = HiddenSize,
             ["intermediate_size"] = IntermediateSize,
@@ -155,7 +151,7 @@ public sealed record LlamaConfig
             ["mlp_bias"] = MlpBias,
             ["bos_token_id"] = BosTokenId,
             ["eos_token_id"] = EosTokenIds.Count == 1 ? EosTokenIds[0] : EosTokenIds,
-            ["torch_dtype"] = TorchDType switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" },
+            ["torch_dtype"] = DTypes.ConfigName(TorchDType),
         };
         if (PadTokenId is int pad) d["pad_token_id"] = pad;
         if (SlidingWindow is int window) d["sliding_window"] = window;
@@ -167,26 +163,4 @@ public sealed record LlamaConfig
         var v = json.Int(key, fallback);
         return v > 0 ? v : throw json.Error(key, $"must be positive, got {v}.");
     }
-
-    static RopeScaling? ReadRopeScaling(JsonConfig json)
-    {
-        if (!json.Has("rope_scaling")) return null;
-        var s = json.Section("rope_scaling");
-        var type = s.OptionalString("rope_type") ?? s.OptionalString("type") ?? throw s.Error("rope_type", "required but missing.");
-        return type switch
-        {
-            "default" => null,
-            "linear" or "dynamic" => new RopeScaling(type, s.Double("factor")),
-            "llama3" => new RopeScaling(type, s.Double("factor"), s.Double("low_freq_factor"), s.Double("high_freq_factor"), s.Int("original_max_position_embeddings")),
-            _ => throw s.Error("rope_type", $"'{type}' is not supported (supported: linear, dynamic, llama3)."),
-        };
-    }
-
-    internal static ScalarType ParseDType(JsonConfig json) => json.String("torch_dtype", "float32") switch
-    {
-        "float32" => ScalarType.Float32,
-        "float16" => ScalarType.Float16,
-        "bfloat16" => ScalarType.BFloat16,
-        var other => throw json.Error("torch_dtype", $"'{other}' is not supported (float32, float16, bfloat16)."),
-    };
 }

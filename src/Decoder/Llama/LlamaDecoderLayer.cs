@@ -1,3 +1,6 @@
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Core.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -9,19 +12,19 @@ internal sealed class LlamaDecoderLayer : nn.Module
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly LlamaAttention self_attn;
     readonly LlamaMlp mlp;
-    readonly LlamaRmsNorm input_layernorm, post_attention_layernorm;
+    readonly RmsNorm input_layernorm, post_attention_layernorm;
 #pragma warning restore IDE1006
 
-    public LlamaDecoderLayer(LlamaConfig c, int index, ScalarType dtype, Device? device) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(LlamaConfig c, int index, ModelBuildContext build) : base(nameof(LlamaDecoderLayer))
     {
-        self_attn = new LlamaAttention(c, index, dtype, device);
-        mlp = new LlamaMlp(c, dtype, device);
-        input_layernorm = new LlamaRmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
-        post_attention_layernorm = new LlamaRmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
+        self_attn = new LlamaAttention(c, index, build);
+        mlp = new LlamaMlp(c, build);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, build.DType, build.Device);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps, build.DType, build.Device);
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache)
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, IKvCache? cache)
     {
         using var scope = NewDisposeScope();
         var h = x + self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache);

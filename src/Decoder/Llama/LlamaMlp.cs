@@ -1,4 +1,4 @@
-using LlavaModal.Core.Checkpoints;
+using LlavaModal.Abstractions.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,11 +11,11 @@ internal sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     readonly nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
 #pragma warning restore IDE1006
 
-    public LlamaMlp(LlamaConfig c, ScalarType dtype, Device? device) : base(nameof(LlamaMlp))
+    public LlamaMlp(LlamaConfig c, ModelBuildContext build) : base(nameof(LlamaMlp))
     {
-        gate_proj = WeightInit.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
-        up_proj = WeightInit.Linear(c.HiddenSize, c.IntermediateSize, c.MlpBias, device, dtype);
-        down_proj = WeightInit.Linear(c.IntermediateSize, c.HiddenSize, c.MlpBias, device, dtype);
+        gate_proj = build.Linear.Create(new LinearSpec("gate_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias), build.DType, build.Device);
+        up_proj = build.Linear.Create(new LinearSpec("up_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias), build.DType, build.Device);
+        down_proj = build.Linear.Create(new LinearSpec("down_proj", c.IntermediateSize, c.HiddenSize, c.MlpBias), build.DType, build.Device);
         RegisterComponents();
     }
 

@@ -1,4 +1,7 @@
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,18 +14,18 @@ internal sealed class LlamaModel : nn.Module
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly Embedding embed_tokens;
     readonly ModuleList<LlamaDecoderLayer> layers;
-    readonly LlamaRmsNorm norm;
+    readonly RmsNorm norm;
 #pragma warning restore IDE1006
     readonly LlamaConfig config;
     readonly RotaryEmbedding rotary;
 
-    public LlamaModel(LlamaConfig c, ScalarType dtype, Device? device) : base(nameof(LlamaModel))
+    public LlamaModel(LlamaConfig c, ModelBuildContext build) : base(nameof(LlamaModel))
     {
         config = c;
-        embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: device, dtype: dtype);
-        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, i, dtype, device)).ToArray());
-        norm = new LlamaRmsNorm(c.HiddenSize, c.RmsNormEps, dtype, device);
-        rotary = new RotaryEmbedding(c);
+        embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: build.Device, dtype: build.DType);
+        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, i, build)).ToArray());
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, build.DType, build.Device);
+        rotary = new RotaryEmbedding(c.HeadDim, c.RopeTheta, c.RopeScaling, c.MaxPositionEmbeddings);
         RegisterComponents();
     }
 
@@ -34,7 +37,7 @@ internal sealed class LlamaModel : nn.Module
     /// <param name="cache">Cache to read and extend, or null.</param>
     /// <param name="hiddenStates">When given, receives the embeddings and every layer's output (the last one normed), as the reference's <c>output_hidden_states</c>.</param>
     /// <returns>Final normed hidden states [B, T, hidden].</returns>
-    public Tensor forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, KvCache? cache, List<Tensor>? hiddenStates = null)
+    public Tensor forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, List<Tensor>? hiddenStates = null)
     {
         using var scope = NewDisposeScope();
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];

@@ -185,13 +185,8 @@ public static class AudioAttacher
     static ScalarType ModelDType(JsonConfig config, JsonConfig textConfig, SafeTensorsCheckpoint weights)
     {
         var name = config.OptionalString("torch_dtype") ?? textConfig.OptionalString("torch_dtype");
-        return name switch
-        {
-            "float32" => ScalarType.Float32,
-            "float16" => ScalarType.Float16,
-            "bfloat16" => ScalarType.BFloat16,
-            _ => weights.PredominantFloatType(),
-        };
+        // An unknown name (e.g. "auto") falls back to what the weights are mostly stored in.
+        return DTypes.TryParse(name) is { } named && name is "float32" or "float16" or "bfloat16" ? named : weights.PredominantFloatType();
     }
 
     /// <summary>Copies the model folder's files (subfolders are not model files and are skipped); returns the weight map of its tensors.</summary>
@@ -248,7 +243,7 @@ public static class AudioAttacher
         ["max_source_positions"] = c.MaxSourcePositions,
         ["activation_function"] = c.ActivationFunction,
         ["scale_embedding"] = c.ScaleEmbedding,
-        ["torch_dtype"] = dtype switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" },
+        ["torch_dtype"] = DTypes.ConfigName(dtype),
         ["audio_projector_type"] = projectorType,
         ["audio_projector_hidden_act"] = "gelu",
         ["audio_pool"] = c.AveragePool,

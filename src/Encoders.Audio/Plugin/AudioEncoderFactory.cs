@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Weights;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Checkpoints;
@@ -45,22 +46,20 @@ public sealed class AudioEncoderFactory(AudioPluginOptions? options = null) : IM
         var features = LoadFeatureConfig(context, whisper);
 
         var weights = context.Weights;
-        var towerPrefix = weights.Contains("model." + TowerPrefix + "conv1.weight") ? "model." + TowerPrefix : TowerPrefix;
-        if (!weights.Contains(towerPrefix + "conv1.weight"))
-            throw new CheckpointException(context.ModelDirectory, $"config.json has an {ConfigKey} but the weights have no {TowerPrefix}* tensors (attach an encoder with `llava-modal attach-audio`).");
-        var tower = WhisperEncoder.Load(weights, whisper, towerPrefix, context.DType, context.Device);
+        var towerPrefix = weights.Find(TowerPrefix, "conv1.weight")
+            ?? throw new CheckpointException(context.ModelDirectory, $"config.json has an {ConfigKey} but the weights have no {TowerPrefix}* tensors (attach an encoder with `llava-modal attach-audio`).");
+        var tower = WhisperEncoder.Load(weights, whisper, towerPrefix, context.Build);
         ProjectorModule? projector = null;
         try
         {
             var type = section.String("audio_projector_type", DefaultProjectorType);
             var activation = section.String("audio_projector_hidden_act", "gelu");
-            try { projector = Projectors.Create(type, tower.OutputWidth, context.DecoderHiddenSize, activation, context.DType, context.Device); }
+            try { projector = Projectors.Create(type, tower.OutputWidth, context.DecoderHiddenSize, activation, context.DType, context.Device, context.Build.Linear); }
             catch (ArgumentException e) { throw section.Error(e.ParamName == "name" ? "audio_projector_hidden_act" : "audio_projector_type", e.Message); }
-            var projectorPrefix = weights.Contains("model." + ProjectorPrefix + "linear_1.weight") ? "model." + ProjectorPrefix : ProjectorPrefix;
             if (projector.Type != "identity")
             {
-                if (!weights.Contains(projectorPrefix + "linear_1.weight"))
-                    throw new CheckpointException(context.ModelDirectory, $"config.json has an {ConfigKey} but the weights have no {ProjectorPrefix}* tensors.");
+                var projectorPrefix = weights.Find(ProjectorPrefix, "linear_1.weight")
+                    ?? throw new CheckpointException(context.ModelDirectory, $"config.json has an {ConfigKey} but the weights have no {ProjectorPrefix}* tensors.");
                 StateDictLoader.Load(projector, weights, projectorPrefix);
             }
             projector.eval();

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using TorchSharp;
@@ -13,20 +14,22 @@ namespace LlavaModal.Encoders.Audio.Whisper;
 internal sealed class WhisperAttention : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
-    readonly Linear q_proj, k_proj, v_proj, out_proj;
+    readonly nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, out_proj;
 #pragma warning restore IDE1006
     readonly int heads;
+    readonly IAttentionKernel kernel;
 
-    public WhisperAttention(WhisperEncoderConfig c, ScalarType dtype, Device? device) : base(nameof(WhisperAttention))
+    public WhisperAttention(WhisperEncoderConfig c, ModelBuildContext build) : base(nameof(WhisperAttention))
     {
         heads = c.EncoderAttentionHeads;
-        q_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
-        k_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: false, device: device, dtype: dtype);
-        v_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
-        out_proj = WeightInit.Linear(c.DModel, c.DModel, hasBias: true, device: device, dtype: dtype);
+        kernel = build.Attention;
+        q_proj = build.Linear.Create(new LinearSpec("q_proj", c.DModel, c.DModel, Bias: true), build.DType, build.Device);
+        k_proj = build.Linear.Create(new LinearSpec("k_proj", c.DModel, c.DModel, Bias: false), build.DType, build.Device);
+        v_proj = build.Linear.Create(new LinearSpec("v_proj", c.DModel, c.DModel, Bias: true), build.DType, build.Device);
+        out_proj = build.Linear.Create(new LinearSpec("out_proj", c.DModel, c.DModel, Bias: true), build.DType, build.Device);
         RegisterComponents();
     }
 
     /// <param name="x">[B, T, d_model].</param>
-    public Tensor forward(Tensor x) => EncoderSelfAttention.Forward(x, q_proj, k_proj, v_proj, out_proj, heads);
+    public Tensor forward(Tensor x) => EncoderSelfAttention.Forward(x, q_proj, k_proj, v_proj, out_proj, heads, kernel);
 }

@@ -1,3 +1,6 @@
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Attention;
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
@@ -28,16 +31,21 @@ public sealed class WhisperEncoder : nn.Module
     /// <summary>The prefixes of the usual layouts, in the order they are tried when several fit.</summary>
     static readonly string[] KnownPrefixes = ["encoder.", "model.encoder."];
 
-    /// <summary>Creates a randomly initialised encoder (weights are normally loaded right after, see <see cref="Load"/>).</summary>
-    public WhisperEncoder(WhisperEncoderConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null) : base(nameof(WhisperEncoder))
+    /// <summary>Creates a randomly initialised encoder with TorchSharp layers and eager attention (weights are normally loaded right after, see <see cref="Load(IWeightSource, WhisperEncoderConfig, string, ModelBuildContext)"/>).</summary>
+    public WhisperEncoder(WhisperEncoderConfig config, ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : this(config, new ModelBuildContext(dtype, device ?? CPU, TorchLinearFactory.Instance, new EagerAttention())) { }
+
+    /// <summary>Creates the encoder with the given layer factories (uninitialised inside a skip-init scope).</summary>
+    public WhisperEncoder(WhisperEncoderConfig config, ModelBuildContext build) : base(nameof(WhisperEncoder))
     {
         Config = config;
+        var dtype = build.DType;
         DType = dtype;
-        Device = device ?? CPU;
+        Device = build.Device;
         conv1 = nn.Conv1d(config.NumMelBins, config.DModel, 3, padding: 1, device: Device, dtype: dtype);
         conv2 = nn.Conv1d(config.DModel, config.DModel, 3, stride: 2, padding: 1, device: Device, dtype: dtype);
         embed_positions = WeightInit.Embedding(config.MaxSourcePositions, config.DModel, device: Device, dtype: dtype);
-        layers = new ModuleList<WhisperEncoderLayer>(Enumerable.Range(0, config.EncoderLayers).Select(_ => new WhisperEncoderLayer(config, dtype, Device)).ToArray());
+        layers = new ModuleList<WhisperEncoderLayer>(Enumerable.Range(0, config.EncoderLayers).Select(_ => new WhisperEncoderLayer(config, build)).ToArray());
         layer_norm = nn.LayerNorm(config.DModel, WhisperEncoderLayer.LayerNormEps, device: Device, dtype: dtype);
         RegisterComponents();
     }
@@ -68,10 +76,15 @@ public sealed class WhisperEncoder : nn.Module
     /// <param name="dtype">Weights dtype (stored tensors are converted).</param>
     /// <param name="device">Target device.</param>
     /// <exception cref="CheckpointMismatchException">Encoder tensors missing, unexpected or of the wrong shape (all named).</exception>
-    public static WhisperEncoder Load(IWeightSource checkpoint, WhisperEncoderConfig config, string prefix, ScalarType dtype, Device device)
+    public static WhisperEncoder Load(IWeightSource checkpoint, WhisperEncoderConfig config, string prefix, ScalarType dtype, Device device) =>
+        Load(checkpoint, config, prefix, new ModelBuildContext(dtype, device, TorchLinearFactory.Instance, new EagerAttention()));
+
+    /// <summary>Loads the encoder as <see cref="Load(IWeightSource, WhisperEncoderConfig, string, ScalarType, Device)"/> does, built with the given layer factories.</summary>
+    public static WhisperEncoder Load(IWeightSource checkpoint, WhisperEncoderConfig config, string prefix, ModelBuildContext build)
     {
+        ArgumentNullException.ThrowIfNull(build);
         WhisperEncoder encoder;
-        using (WeightInit.SkipRandomInit()) encoder = new WhisperEncoder(config, dtype, device);
+        using (WeightInit.SkipRandomInit()) encoder = new WhisperEncoder(config, build);
         try
         {
             StateDictLoader.Load(encoder, checkpoint, prefix);

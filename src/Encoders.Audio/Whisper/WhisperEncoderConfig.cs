@@ -97,12 +97,5 @@ public sealed record WhisperEncoderConfig
         return v > 0 ? v : throw json.Error(key, $"must be positive, got {v}.");
     }
 
-    static ScalarType? ParseDType(JsonConfig json) => json.OptionalString("torch_dtype") switch
-    {
-        null => null,
-        "float32" => ScalarType.Float32,
-        "float16" => ScalarType.Float16,
-        "bfloat16" => ScalarType.BFloat16,
-        var other => throw json.Error("torch_dtype", $"'{other}' is not supported (float32, float16, bfloat16)."),
-    };
+    static ScalarType? ParseDType(JsonConfig json) => json.Has("torch_dtype") ? DTypes.FromConfig(json) : null;
 }

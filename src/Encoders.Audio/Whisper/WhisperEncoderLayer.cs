@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using TorchSharp;
@@ -15,17 +16,17 @@ internal sealed class WhisperEncoderLayer : nn.Module
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly WhisperAttention self_attn;
     readonly LayerNorm self_attn_layer_norm, final_layer_norm;
-    readonly Linear fc1, fc2;
+    readonly nn.Module<Tensor, Tensor> fc1, fc2;
 #pragma warning restore IDE1006
     readonly Func<Tensor, Tensor> activation;
 
-    public WhisperEncoderLayer(WhisperEncoderConfig c, ScalarType dtype, Device? device) : base(nameof(WhisperEncoderLayer))
+    public WhisperEncoderLayer(WhisperEncoderConfig c, ModelBuildContext build) : base(nameof(WhisperEncoderLayer))
     {
-        self_attn = new WhisperAttention(c, dtype, device);
-        self_attn_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: device, dtype: dtype);
-        fc1 = WeightInit.Linear(c.DModel, c.EncoderFfnDim, hasBias: true, device: device, dtype: dtype);
-        fc2 = WeightInit.Linear(c.EncoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
-        final_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: device, dtype: dtype);
+        self_attn = new WhisperAttention(c, build);
+        self_attn_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: build.Device, dtype: build.DType);
+        fc1 = build.Linear.Create(new LinearSpec("fc1", c.DModel, c.EncoderFfnDim, Bias: true), build.DType, build.Device);
+        fc2 = build.Linear.Create(new LinearSpec("fc2", c.EncoderFfnDim, c.DModel, Bias: true), build.DType, build.Device);
+        final_layer_norm = nn.LayerNorm(c.DModel, LayerNormEps, device: build.Device, dtype: build.DType);
         activation = Activations.Get(c.ActivationFunction);
         RegisterComponents();
     }

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,9 +12,9 @@ internal sealed class ClipEncoder : nn.Module
     readonly ModuleList<ClipEncoderLayer> layers;
 #pragma warning restore IDE1006
 
-    public ClipEncoder(ClipVisionConfig c, ScalarType dtype, Device? device) : base(nameof(ClipEncoder))
+    public ClipEncoder(ClipVisionConfig c, ModelBuildContext build) : base(nameof(ClipEncoder))
     {
-        layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new ClipEncoderLayer(c, dtype, device)).ToArray());
+        layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new ClipEncoderLayer(c, build)).ToArray());
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -13,12 +14,12 @@ internal sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     readonly ClipMlp mlp;
 #pragma warning restore IDE1006
 
-    public ClipEncoderLayer(ClipVisionConfig c, ScalarType dtype, Device? device) : base(nameof(ClipEncoderLayer))
+    public ClipEncoderLayer(ClipVisionConfig c, ModelBuildContext build) : base(nameof(ClipEncoderLayer))
     {
-        layer_norm1 = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: device, dtype: dtype);
-        self_attn = new ClipAttention(c, dtype, device);
-        layer_norm2 = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: device, dtype: dtype);
-        mlp = new ClipMlp(c, dtype, device);
+        layer_norm1 = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: build.Device, dtype: build.DType);
+        self_attn = new ClipAttention(c, build);
+        layer_norm2 = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: build.Device, dtype: build.DType);
+        mlp = new ClipMlp(c, build);
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,11 +13,11 @@ internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
     readonly Func<Tensor, Tensor> activation;
 
-    public ClipMlp(ClipVisionConfig c, ScalarType dtype, Device? device) : base(nameof(ClipMlp))
+    public ClipMlp(ClipVisionConfig c, ModelBuildContext build) : base(nameof(ClipMlp))
     {
         activation = c.Activation;
-        fc1 = WeightInit.Linear(c.HiddenSize, c.IntermediateSize, hasBias: true, device, dtype);
-        fc2 = WeightInit.Linear(c.IntermediateSize, c.HiddenSize, hasBias: true, device, dtype);
+        fc1 = build.Linear.Create(new LinearSpec("fc1", c.HiddenSize, c.IntermediateSize, Bias: true), build.DType, build.Device);
+        fc2 = build.Linear.Create(new LinearSpec("fc2", c.IntermediateSize, c.HiddenSize, Bias: true), build.DType, build.Device);
         RegisterComponents();
     }
 

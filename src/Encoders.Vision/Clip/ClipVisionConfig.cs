@@ -12,6 +12,9 @@ namespace LlavaModal.Encoders.Vision.Clip;
 /// </summary>
 public sealed record ClipVisionConfig
 {
+    /// <summary>The <c>model_type</c> of a CLIP vision config.</summary>
+    public const string ModelTypeName = "clip_vision_model";
+
     /// <summary>Transformer width.</summary>
     public int HiddenSize { get; init; } = 768;
     /// <summary>MLP inner width.</summary>
@@ -55,8 +58,8 @@ public sealed record ClipVisionConfig
     /// <exception cref="ConfigException">An unsupported or malformed value, naming the file and key.</exception>
     public static ClipVisionConfig FromJson(JsonConfig json)
     {
-        var modelType = json.String("model_type", "clip_vision_model");
-        if (modelType != "clip_vision_model")
+        var modelType = json.String("model_type", ModelTypeName);
+        if (modelType != ModelTypeName)
             throw json.Error("model_type", $"'{modelType}' is not a CLIP vision model (expected clip_vision_model).");
         var act = json.String("hidden_act", "quick_gelu");
         if (act is not ("quick_gelu" or "gelu"))
@@ -86,6 +89,21 @@ public sealed record ClipVisionConfig
             LayerNormEps = eps,
         };
     }
+
+    /// <summary>The <c>config.json</c> object of this configuration (a LLaVA <c>vision_config</c>, or a <c>CLIPVisionModel</c>'s top level without its <c>architectures</c>).</summary>
+    public Dictionary<string, object?> ToJsonObject() => new()
+    {
+        ["model_type"] = ModelTypeName,
+        ["hidden_size"] = HiddenSize,
+        ["intermediate_size"] = IntermediateSize,
+        ["num_hidden_layers"] = NumHiddenLayers,
+        ["num_attention_heads"] = NumAttentionHeads,
+        ["num_channels"] = NumChannels,
+        ["image_size"] = ImageSize,
+        ["patch_size"] = PatchSize,
+        ["hidden_act"] = HiddenAct,
+        ["layer_norm_eps"] = LayerNormEps,
+    };
 
     internal Func<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> Activation => Activations.Get(HiddenAct);
 

@@ -18,7 +18,7 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
     readonly ClipVisionConfig config;
 
-    public ClipVisionEmbeddings(ClipVisionConfig c, ScalarType dtype, Device? device) : base(nameof(ClipVisionEmbeddings))
+    public ClipVisionEmbeddings(ClipVisionConfig c, ScalarType dtype, Device device) : base(nameof(ClipVisionEmbeddings))
     {
         config = c;
         class_embedding = new Parameter(zeros(c.HiddenSize, dtype: dtype, device: device));

@@ -1,8 +1,12 @@
-using LlavaModal.Abstractions.Weights;
+using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Vision;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
-using LlavaModal.Core.Native;
+using LlavaModal.Core.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,64 +16,56 @@ namespace LlavaModal.Encoders.Vision.Clip;
 /// The CLIP vision tower as LLaVA uses it. Parameter names equal the checkpoint's (<c>vision_model.embeddings.class_embedding</c>,
 /// <c>vision_model.encoder.layers.0.self_attn.q_proj.weight</c>, ...) minus the LLaVA prefix (<c>vision_tower.</c> in
 /// older llava-hf checkpoints, <c>model.vision_tower.</c> in newer ones), so loading is one prefix mapping.
-/// <see cref="SelectFeatures"/> returns the hidden states LLaVA projects, running only the layers it needs.
+/// <see cref="Features"/> returns the hidden states LLaVA projects, running only the layers it needs.
 /// </summary>
-public sealed class ClipVisionModel : nn.Module
+public sealed class ClipVisionModel : VisionTower
 {
-    /// <summary>The checkpoint prefixes of LLaVA vision towers, newest layout first.</summary>
-    public static readonly IReadOnlyList<string> LlavaPrefixes = ["model.vision_tower.", "vision_tower."];
-
-    const string ProbeTensor = "vision_model.embeddings.class_embedding";
+    /// <summary>A tensor every CLIP vision checkpoint has, relative to the tower's root.</summary>
+    public const string ProbeTensor = "vision_model.embeddings.class_embedding";
 
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly ClipVisionTransformer vision_model;
 #pragma warning restore IDE1006
     readonly int[] selectedStates;
 
-    /// <summary>Creates a randomly initialised tower (weights are normally loaded right after).</summary>
+    /// <summary>Creates a randomly initialised tower (uninitialised inside a skip-init scope; weights are normally loaded right after).</summary>
     /// <param name="config">The architecture.</param>
-    /// <param name="selection">Which hidden states <see cref="SelectFeatures"/> returns (default: LLaVA-1.5's, layer -2 without CLS).</param>
-    /// <param name="dtype">Weights and activations dtype.</param>
-    /// <param name="device">Device (default CPU; <c>meta</c> builds shapes only).</param>
+    /// <param name="selection">Which hidden states <see cref="Features"/> returns (default: LLaVA-1.5's, layer -2 without CLS).</param>
+    /// <param name="build">Dtype, device, linear factory and attention kernel.</param>
     /// <exception cref="ArgumentException">The selection names a hidden state the tower does not have.</exception>
-    public ClipVisionModel(ClipVisionConfig config, ClipFeatureSelection? selection = null, ScalarType dtype = ScalarType.Float32, Device? device = null)
-        : base(nameof(ClipVisionModel))
+    public ClipVisionModel(ClipVisionConfig config, FeatureSelection? selection, ModelBuildContext build)
+        : base(nameof(ClipVisionModel), selection ?? FeatureSelection.Default, build.DType, build.Device)
     {
         Config = config;
-        Selection = selection ?? ClipFeatureSelection.Default;
         selectedStates = Selection.Resolve(config.NumHiddenLayers);
-        DType = dtype;
-        Device = device ?? CPU;
-        vision_model = new ClipVisionTransformer(config, dtype, Device);
+        vision_model = new ClipVisionTransformer(config, build);
         RegisterComponents();
     }
+
+    /// <summary>Creates a randomly initialised tower with TorchSharp layers and eager attention.</summary>
+    public ClipVisionModel(ClipVisionConfig config, FeatureSelection? selection = null, ScalarType dtype = ScalarType.Float32, Device? device = null)
+        : this(config, selection, new ModelBuildContext(dtype, device ?? CPU, TorchLinearFactory.Instance, new EagerAttention())) { }
 
     /// <summary>The architecture.</summary>
     public ClipVisionConfig Config { get; }
 
-    /// <summary>The hidden states <see cref="SelectFeatures"/> returns.</summary>
-    public ClipFeatureSelection Selection { get; }
+    /// <inheritdoc />
+    public override string ModelType => ClipVisionConfig.ModelTypeName;
 
-    /// <summary>The dtype of the weights and activations.</summary>
-    public ScalarType DType { get; }
+    /// <inheritdoc />
+    public override int ImageSize => Config.ImageSize;
 
-    /// <summary>The device the tower lives on.</summary>
-    public Device Device { get; }
+    /// <inheritdoc />
+    public override int NumChannels => Config.NumChannels;
 
     /// <summary>Width of each selected feature vector: hidden size times the number of selected layers.</summary>
-    public int OutputWidth => Config.HiddenSize * selectedStates.Length;
+    public override int OutputWidth => Config.HiddenSize * selectedStates.Length;
 
     /// <summary>Feature vectors per image: the patches, plus the CLS token under the <c>full</c> strategy.</summary>
-    public int TokenCount => Config.NumPatches + (Selection.KeepsClsToken ? 1 : 0);
+    public override int TokenCount => Config.NumPatches + (Selection.KeepsClsToken ? 1 : 0);
 
-    /// <summary>
-    /// The prefix of the vision tower in a LLaVA checkpoint: <c>model.vision_tower.</c> or <c>vision_tower.</c>.
-    /// </summary>
-    /// <exception cref="CheckpointException">Neither layout's class embedding is present.</exception>
-    public static string DetectPrefix(IWeightSource checkpoint) =>
-        LlavaPrefixes.FirstOrDefault(p => checkpoint.Contains(p + ProbeTensor))
-        ?? throw new CheckpointException(checkpoint.Directory,
-            $"no CLIP vision tower found (looked for {string.Join(" and ", LlavaPrefixes.Select(p => $"'{p}{ProbeTensor}'"))}).");
+    /// <inheritdoc />
+    public override Dictionary<string, object?> ToJsonObject() => Config.ToJsonObject();
 
     /// <summary>
     /// Loads the tower from <paramref name="checkpoint"/>, reading parameter <c>p</c> from tensor <c>prefix + p</c>.
@@ -77,10 +73,10 @@ public sealed class ClipVisionModel : nn.Module
     /// buffer excepted); tensors elsewhere (decoder, projector, CLIP text tower) are ignored.
     /// </summary>
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or wrongly-shaped tensors, all named.</exception>
-    public static ClipVisionModel Load(IWeightSource checkpoint, ClipVisionConfig config, string prefix, ScalarType dtype, Device device, ClipFeatureSelection? selection = null)
+    public static ClipVisionModel Load(IWeightSource checkpoint, ClipVisionConfig config, string prefix, ModelBuildContext build, FeatureSelection? selection = null)
     {
         ClipVisionModel model;
-        using (WeightInit.SkipRandomInit()) model = new ClipVisionModel(config, selection, dtype, device);
+        using (WeightInit.SkipRandomInit()) model = new ClipVisionModel(config, selection, build);
         try
         {
             var root = prefix + "vision_model.";
@@ -98,38 +94,24 @@ public sealed class ClipVisionModel : nn.Module
     }
 
     /// <summary>
-    /// Loads the vision tower of a LLaVA checkpoint: architecture from <c>vision_config</c>, feature selection from
-    /// <c>vision_feature_layer</c> / <c>vision_feature_select_strategy</c>, tensor prefix detected.
-    /// </summary>
-    public static ClipVisionModel LoadFromLlava(JsonConfig llavaConfig, IWeightSource checkpoint, ScalarType dtype, Device device)
-    {
-        var config = ClipVisionConfig.FromJson(llavaConfig.Section("vision_config"));
-        var selection = ClipFeatureSelection.FromJson(llavaConfig, config);
-        return Load(checkpoint, config, DetectPrefix(checkpoint), dtype, device, selection);
-    }
-
-    /// <summary>
     /// Loads a Hugging Face CLIP folder: a <c>CLIPVisionModel</c> or a full <c>CLIPModel</c> (its text tower is
-    /// ignored), or a LLaVA folder (its vision tower, with the configured feature selection).
+    /// ignored), or the tower of a LLaVA folder (with its configured feature selection).
     /// </summary>
     /// <param name="directory">Folder with <c>config.json</c> and safetensors weights.</param>
-    /// <param name="dtype">Weights dtype (default float32).</param>
-    /// <param name="device">Device (default CPU).</param>
     /// <param name="selection">Feature selection (default: the LLaVA config's, else layer -2 without CLS).</param>
-    public static ClipVisionModel FromPretrained(string directory, ScalarType? dtype = null, Device? device = null, ClipFeatureSelection? selection = null)
+    /// <param name="build">Dtype, device and layer factories (default: float32 on the CPU, eager attention).</param>
+    public static ClipVisionModel FromPretrained(string directory, FeatureSelection? selection = null, ModelBuildContext? build = null)
     {
         if (!System.IO.Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
-        var json = JsonConfig.Load(Path.Combine(directory, "config.json"));
+        build ??= new ModelBuildContext(ScalarType.Float32, CPU, TorchLinearFactory.Instance, new EagerAttention());
+        var configPath = Path.Combine(directory, "config.json");
+        var config = ClipVisionConfig.Load(configPath);
+        var json = JsonConfig.Load(configPath);
+        if (json.Has("vision_config")) selection ??= LlavaFeatureSelection.FromJson(json, config.NumHiddenLayers);
         using var checkpoint = SafeTensorsCheckpoint.Open(directory);
-        if (json.OptionalString("model_type") == "llava" && !checkpoint.Contains(ProbeTensor))
-        {
-            var config = ClipVisionConfig.FromJson(json.Section("vision_config"));
-            selection ??= ClipFeatureSelection.FromJson(json, config);
-            return Load(checkpoint, config, DetectPrefix(checkpoint), dtype ?? ScalarType.Float32, device ?? CPU, selection);
-        }
-        if (!checkpoint.Contains(ProbeTensor))
-            throw new CheckpointException(directory, $"not a CLIP vision checkpoint: tensor '{ProbeTensor}' not found.");
-        return Load(checkpoint, ClipVisionConfig.Load(Path.Combine(directory, "config.json")), "", dtype ?? ScalarType.Float32, device ?? CPU, selection);
+        var prefix = checkpoint.Find(LlavaVisionTower.Prefix, ProbeTensor) ?? (checkpoint.Contains(ProbeTensor) ? ""
+            : throw new CheckpointException(directory, $"not a CLIP vision checkpoint: tensor '{ProbeTensor}' not found."));
+        return Load(checkpoint, config, prefix, build, selection);
     }
 
     /// <summary>
@@ -149,22 +131,22 @@ public sealed class ClipVisionModel : nn.Module
     }
 
     /// <summary>
-    /// The features LLaVA projects: the selected hidden states (CLS dropped under the <c>default</c> strategy),
-    /// concatenated along the feature dimension when several layers are selected. Layers past the deepest selected one are not run.
+    /// <see cref="Features"/> without gradients, for a frozen tower.
     /// </summary>
     /// <param name="pixelValues">[B, C, image_size, image_size].</param>
     /// <returns>[B, <see cref="TokenCount"/>, <see cref="OutputWidth"/>].</returns>
     public Tensor SelectFeatures(Tensor pixelValues)
     {
         using var _ = no_grad();
-        return SelectFeaturesWithGrad(pixelValues);
+        return Features(pixelValues);
     }
 
     /// <summary>
-    /// <see cref="SelectFeatures"/> with autograd left as the caller set it, so the tower itself can be trained
-    /// (vision pretraining); frozen-tower callers use <see cref="SelectFeatures"/>.
+    /// The features LLaVA projects: the selected hidden states (CLS dropped under the <c>default</c> strategy),
+    /// concatenated along the feature dimension when several layers are selected. Layers past the deepest selected one
+    /// are not run. Autograd follows the caller, so the tower itself can be trained (vision pretraining).
     /// </summary>
-    internal Tensor SelectFeaturesWithGrad(Tensor pixelValues)
+    public override Tensor Features(Tensor pixelValues)
     {
         using var scope = NewDisposeScope();
         var states = vision_model.forward(pixelValues, selectedStates.Max(), i => selectedStates.Contains(i));

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -18,12 +19,12 @@ internal sealed class ClipVisionTransformer : nn.Module
     readonly LayerNorm post_layernorm;
 #pragma warning restore IDE1006
 
-    public ClipVisionTransformer(ClipVisionConfig c, ScalarType dtype, Device? device) : base(nameof(ClipVisionTransformer))
+    public ClipVisionTransformer(ClipVisionConfig c, ModelBuildContext build) : base(nameof(ClipVisionTransformer))
     {
-        embeddings = new ClipVisionEmbeddings(c, dtype, device);
-        pre_layrnorm = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: device, dtype: dtype);
-        encoder = new ClipEncoder(c, dtype, device);
-        post_layernorm = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: device, dtype: dtype);
+        embeddings = new ClipVisionEmbeddings(c, build.DType, build.Device);
+        pre_layrnorm = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: build.Device, dtype: build.DType);
+        encoder = new ClipEncoder(c, build);
+        post_layernorm = nn.LayerNorm(c.HiddenSize, c.LayerNormEps, device: build.Device, dtype: build.DType);
         RegisterComponents();
     }
 

@@ -1,4 +1,7 @@
+using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Vision;
+using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.Clip;
@@ -7,12 +10,16 @@ using LlavaModal.Encoders.Vision.Preprocessing;
 namespace LlavaModal.Encoders.Vision.Llava;
 
 /// <summary>
-/// Loads the image plugin of a LLaVA checkpoint (<c>model_type: llava</c>): the CLIP tower from <c>vision_config</c> and
+/// Loads the image plugin of a LLaVA checkpoint (a config with <c>vision_config</c>): the vision tower registered for
+/// <c>vision_config.model_type</c> (<c>clip_vision_model</c> when absent, as LLaVA's default) from
 /// <c>vision_tower.*</c>, the projector (<c>mlp2x_gelu</c> unless <c>projector_type</c> says otherwise, activation
 /// <c>projector_hidden_act</c>) from <c>multi_modal_projector.*</c>, and the image processor from <c>preprocessor_config.json</c>.
 /// </summary>
 public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IModalityEncoderFactory
 {
+    /// <summary>Where llava-hf checkpoints keep the projector (below an optional <c>model.</c>).</summary>
+    public const string ProjectorPrefix = "multi_modal_projector.";
+
     readonly LlavaVisionOptions options = options ?? new LlavaVisionOptions();
 
     /// <inheritdoc />
@@ -21,9 +28,10 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
     /// <inheritdoc />
     public ModalityBinding? TryLoad(ModalityLoadContext context)
     {
+        ArgumentNullException.ThrowIfNull(context);
         var config = context.Config;
         if (!config.Has("vision_config")) return null;
-        var tower = ClipVisionModel.LoadFromLlava(config, context.Weights, context.DType, context.Device);
+        var tower = LlavaVisionTower.Load(config, context.Weights, context.Architectures, context.Build);
         ProjectorModule? projector = null;
         try
         {
@@ -31,13 +39,17 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
                 throw config.Error("image_seq_length", $"is {declared}, but the vision tower yields {tower.TokenCount} tokens per image.");
             var type = config.String("projector_type", "mlp2x_gelu");
             var activation = config.String("projector_hidden_act", "gelu");
-            try { projector = Projectors.Create(type, tower.OutputWidth, context.DecoderHiddenSize, activation, context.DType, context.Device); }
+            try { projector = Projectors.Create(type, tower.OutputWidth, context.DecoderHiddenSize, activation, context.DType, context.Device, context.Build.Linear); }
             catch (ArgumentException e) { throw config.Error(e.ParamName == "name" ? "projector_hidden_act" : "projector_type", e.Message); }
-            var prefix = context.Weights.Contains("model.multi_modal_projector.linear_1.weight") ? "model.multi_modal_projector." : "multi_modal_projector.";
-            if (projector.Type != "identity") StateDictLoader.Load(projector, context.Weights, prefix);
+            if (projector.Type != "identity")
+            {
+                var prefix = context.Weights.Find(ProjectorPrefix, "linear_1.weight")
+                    ?? throw new CheckpointException(context.ModelDirectory, $"no projector weights ({ProjectorPrefix}linear_1.weight) in the checkpoint.");
+                StateDictLoader.Load(projector, context.Weights, prefix);
+            }
             projector.eval();
             var processor = ClipImageProcessor.FromDirectory(context.ModelDirectory, options.PadToSquare);
-            var encoder = new ClipImageEncoder(tower, processor, new ImageLoader(options.Loader));
+            var encoder = new LlavaImageEncoder(tower, processor, new ImageLoader(options.Loader));
             return new ModalityBinding(encoder, projector, config.OptionalInt("image_token_index") ?? 32000);
         }
         catch

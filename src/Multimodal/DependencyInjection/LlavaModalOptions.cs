@@ -1,4 +1,7 @@
-using LlavaModal.Tokenizers.Chat;
+using LlavaModal.Abstractions.Architectures;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Attention;
+using LlavaModal.Core.Modules;
 
 namespace LlavaModal.Multimodal.DependencyInjection;
 
@@ -17,17 +20,19 @@ public sealed class LlavaModalOptions
     /// <summary>Overrides the detected chat template (<c>vicuna_v1</c>, <c>llama2</c>, <c>llama3</c>, <c>chatml</c>).</summary>
     public string? ChatTemplate { get; set; }
 
-    internal ModelLoadOptions ToLoadOptions() => new()
+    /// <summary>Attention kernel: <c>eager</c> (default) or <c>sdpa</c>, or one added with <c>AddAttentionKernel</c>.</summary>
+    public string Attention { get; set; } = EagerAttention.KernelName;
+
+    /// <summary>Linear layer factory: <c>torch</c> (default) or one added with <c>AddLinearFactory</c>.</summary>
+    public string Linear { get; set; } = TorchLinearFactory.FactoryName;
+
+    internal ModelLoadOptions ToLoadOptions(IArchitectureCatalog catalog) => new()
     {
         Device = Device,
         ChatTemplate = ChatTemplate,
-        DType = DType switch
-        {
-            null => null,
-            "f32" or "float32" => TorchSharp.torch.ScalarType.Float32,
-            "bf16" or "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
-            "f16" or "float16" => TorchSharp.torch.ScalarType.Float16,
-            _ => throw new ArgumentException($"LlavaModalOptions.DType '{DType}' is not one of f32, bf16, f16."),
-        },
+        DType = DType is null ? null : DTypes.Parse(DType, "LlavaModalOptions.DType"),
+        Attention = Attention,
+        Linear = Linear,
+        Architectures = catalog,
     };
 }

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Weights;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
@@ -17,12 +18,12 @@ internal sealed class RegisteredEncoderFactory(IModalityEncoder encoder, string 
 
     public ModalityBinding? TryLoad(ModalityLoadContext context)
     {
-        var projector = Projectors.Create(projectorType, encoder.OutputWidth, context.DecoderHiddenSize, "gelu", context.DType, context.Device);
+        var projector = Projectors.Create(projectorType, encoder.OutputWidth, context.DecoderHiddenSize, "gelu", context.DType, context.Device, context.Build.Linear);
         var prefix = $"{encoder.Modality}_projector.";
         if (projector.Type == "identity") { }
-        else if (context.Weights.Contains(prefix + "linear_1.weight"))
+        else if (context.Weights.Find(prefix, "linear_1.weight") is { } stored)
         {
-            StateDictLoader.Load(projector, context.Weights, prefix);
+            StateDictLoader.Load(projector, context.Weights, stored);
         }
         else
         {

@@ -1,3 +1,4 @@
+using LlavaModal.Multimodal.Prompts;
 using System.Net.Http.Headers;
 using System.Text;
 using LlavaModal.Abstractions;
@@ -51,10 +52,10 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
                         content.Append(text.Text);
                         break;
                     case DataContent data:
-                        AddMedia(ToInput(data, i, model));
+                        AddMedia(ToInput(data, i));
                         break;
                     case UriContent uri:
-                        AddMedia(await FetchAsync(uri, i, model, cancellation).ConfigureAwait(false));
+                        AddMedia(await FetchAsync(uri, i, cancellation).ConfigureAwait(false));
                         break;
                     default:
                         throw Unsupported(item, i, role);
@@ -64,11 +65,12 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
 
             void AddMedia(ModalityInput input)
             {
-                var placeholder = Binding(model, input.Modality!, i, input).Encoder.Placeholder;
+                // Routed here, once: the placeholder goes where the item stands, and the input carries its modality from now on.
+                var (routed, binding) = Route(model, input, i);
                 // LLaVA's own layout is "<image>\nquestion": a placeholder starts its own line.
                 if (content.Length > 0 && !char.IsWhiteSpace(content[^1])) content.Append('\n');
-                content.Append(placeholder).Append('\n');
-                inputs.Add(input);
+                content.Append(binding.Encoder.Placeholder).Append('\n');
+                inputs.Add(routed);
                 mediaBytes += input.Data.Length;
             }
         }
@@ -80,7 +82,8 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
         var rendered = new List<ChatTurn>(turns.Count + 1);
         if (system.Count > 0) rendered.Add(new ChatTurn(TurnRole.System, string.Join("\n", system)));
         rendered.AddRange(turns);
-        return new Built(model.RenderChat(rendered, inputs), list.Count, mediaBytes);
+        // Every input already stands as its placeholder where it was in the message: the template renders, nothing is routed again.
+        return new Built(new MultimodalPrompt(model.ChatTemplate.Render(rendered), inputs), list.Count, mediaBytes);
     }
 
     static string TrimSeparator(string content) => content.EndsWith('\n') ? content[..^1] : content;
@@ -105,35 +108,25 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
                 throw new ArgumentException($"Message {index} contains the text '{binding.Encoder.Placeholder}', which this model reserves for {binding.Encoder.Modality} input; attach the {binding.Encoder.Modality} as content instead of writing its placeholder.");
     }
 
-    ModalityInput ToInput(DataContent data, int index, MultimodalModel model)
+    static ModalityInput ToInput(DataContent data, int index) =>
+        new(data.Data, data.MediaType, data.Name ?? $"message {index} {data.MediaType}");
+
+    /// <summary>The plugin that takes <paramref name="input"/>, by the media types plugins declare or by their reading of its bytes.</summary>
+    static (ModalityInput Input, ModalityBinding Binding) Route(MultimodalModel model, ModalityInput input, int index)
     {
-        var mediaType = data.MediaType;
-        var source = data.Name ?? $"message {index} {mediaType}";
-        var modality = ModalityOf(mediaType, data.Data, model);
-        if (modality is null)
+        try { return model.Router.Route(input); }
+        catch (LlavaModalException e)
         {
-            if (MediaSniffer.ImageMediaType(data.Data.Span) is { } sniffed) (mediaType, modality) = (sniffed, "image");
-            else throw new NotSupportedException($"Message {index} has {Describe(data)}, which no loaded plugin takes (loaded: {Loaded(model)}).");
+            // The media type's top-level name (image, audio, video) hints at the plugin to register; routing itself never guesses by it.
+            var kind = input.MediaType?.Split('/')[0].Trim().ToLowerInvariant();
+            var description = $"Message {index} has {input.MediaType ?? "untyped"} content ({input.Data.Length} bytes), which no loaded plugin takes (loaded: {model.Router.Loaded()}).";
+            if (kind is "image" or "audio" or "video")
+                throw new LlavaModalException($"{description} no '{kind}' plugin is registered for this model: register one with services.AddLlavaModal(...).AddModalityEncoder<T>(){(kind == "audio" ? " or .AddAudio() for WAV/MP3" : "")}.", e);
+            throw new NotSupportedException(description, e);
         }
-        return new ModalityInput(data.Data, mediaType, source) { Modality = modality };
     }
 
-    /// <summary>image/* and audio/* go to the plugin of that name; other types to the first plugin that accepts them.</summary>
-    static string? ModalityOf(string mediaType, ReadOnlyMemory<byte> bytes, MultimodalModel model)
-    {
-        if (MediaTypes.Matches(mediaType, "image/*")) return "image";
-        if (MediaTypes.Matches(mediaType, "audio/*")) return "audio";
-        var probe = new ModalityInput(bytes, mediaType);
-        return model.Modalities.FirstOrDefault(b => b.Encoder.Accepts(probe))?.Encoder.Modality;
-    }
-
-    static ModalityBinding Binding(MultimodalModel model, string modality, int index, ModalityInput input) =>
-        model.Modalities.FirstOrDefault(b => b.Encoder.Modality == modality)
-        ?? throw new LlavaModalException(
-            $"Message {index} has {modality} content ({input.MediaType}, {input.Data.Length} bytes) but no '{modality}' plugin is registered for this model (loaded: {Loaded(model)}). " +
-            $"Register one with services.AddLlavaModal(...).AddModalityEncoder<T>() and a plugin whose Modality is \"{modality}\".");
-
-    async Task<ModalityInput> FetchAsync(UriContent content, int index, MultimodalModel model, CancellationToken cancellation)
+    async Task<ModalityInput> FetchAsync(UriContent content, int index, CancellationToken cancellation)
     {
         var uri = content.Uri;
         if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
@@ -148,7 +141,7 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
             throw new LlavaModalException($"Message {index}: {Redact(uri)} is {response.Content.Headers.ContentLength} bytes, over LlavaChatClientOptions.MaxRemoteMediaBytes ({options.MaxRemoteMediaBytes}).");
         var bytes = await ReadLimitedAsync(response.Content, options.MaxRemoteMediaBytes, uri, index, cancellation).ConfigureAwait(false);
         var mediaType = response.Content.Headers.ContentType is MediaTypeHeaderValue { MediaType: { } served } && served != "application/octet-stream" ? served : content.MediaType;
-        return ToInput(new DataContent(bytes, mediaType) { Name = Redact(uri) }, index, model);
+        return ToInput(new DataContent(bytes, mediaType) { Name = Redact(uri) }, index);
     }
 
     static async Task<byte[]> ReadLimitedAsync(HttpContent content, long limit, Uri uri, int index, CancellationToken cancellation)
@@ -168,9 +161,6 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
 
     /// <summary>The URI without query or credentials, for messages and logs.</summary>
     static string Redact(Uri uri) => uri.IsAbsoluteUri ? uri.GetLeftPart(UriPartial.Path) : "(relative uri)";
-
-    static string Loaded(MultimodalModel model) =>
-        model.Modalities.Count == 0 ? "no plugins" : string.Join(", ", model.Modalities.Select(b => $"{b.Encoder.Modality} {b.Encoder.Placeholder}"));
 
     static string Describe(AIContent item) => item switch
     {

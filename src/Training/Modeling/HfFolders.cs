@@ -1,3 +1,6 @@
+using LlavaModal.Abstractions.Vision;
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Configuration;
 using System.Text.Json;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
@@ -51,7 +54,7 @@ public static class HfFolders
     {
         var path = Path.Combine(directory, "tokenizer_config.json");
         var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-        node[LlavaModal.Tokenizers.Chat.ChatTemplate.SystemPromptKey] = systemPrompt;
+        node[ChatTemplate.SystemPromptKey] = systemPrompt;
         File.WriteAllText(path, node.ToJsonString(Indented));
     }
 
@@ -93,40 +96,29 @@ public static class HfFolders
     public static void WriteGenerationConfig(string directory, int padTokenId = PadTokenId) =>
         WriteJson(Path.Combine(directory, "generation_config.json"), new { bos_token_id = 1, eos_token_id = 2, pad_token_id = padTokenId });
 
-    /// <summary>The <c>config.json</c> object of a LLaMA model (or a LLaVA <c>text_config</c>).</summary>
-    public static Dictionary<string, object?> LlamaConfigJson(LlamaConfig c, bool topLevel = true)
+    /// <summary>
+    /// The <c>config.json</c> object of a decoder (or a LLaVA <c>text_config</c> when not <paramref name="topLevel"/>), with
+    /// the weights' dtype and, when the config has none, <paramref name="padTokenId"/>.
+    /// </summary>
+    public static Dictionary<string, object?> DecoderConfigJson(IDecoderConfig config, ScalarType dtype, int? padTokenId, bool topLevel = true)
     {
-        var d = (c with { BosTokenId = 1, EosTokenIds = [2], PadTokenId = c.PadTokenId ?? PadTokenId }).ToJsonObject();
+        ArgumentNullException.ThrowIfNull(config);
+        var d = config.ToJsonObject();
+        d["torch_dtype"] = DTypes.ConfigName(dtype);
+        if (padTokenId is int pad && !d.ContainsKey("pad_token_id")) d["pad_token_id"] = pad;
         if (!topLevel) d.Remove("architectures");
         return d;
     }
 
-    /// <summary>The <c>config.json</c> object of a CLIP vision model (or a LLaVA <c>vision_config</c>).</summary>
-    public static Dictionary<string, object?> ClipConfigJson(ClipVisionConfig c, bool topLevel = true)
+    /// <summary>The <c>config.json</c> of a standalone vision tower folder (<c>CLIPVisionModel</c>), float32.</summary>
+    public static Dictionary<string, object?> VisionTowerConfigJson(VisionTower tower, string architecture)
     {
-        var d = new Dictionary<string, object?>
-        {
-            ["model_type"] = "clip_vision_model",
-            ["hidden_size"] = c.HiddenSize,
-            ["intermediate_size"] = c.IntermediateSize,
-            ["num_hidden_layers"] = c.NumHiddenLayers,
-            ["num_attention_heads"] = c.NumAttentionHeads,
-            ["num_channels"] = c.NumChannels,
-            ["image_size"] = c.ImageSize,
-            ["patch_size"] = c.PatchSize,
-            ["hidden_act"] = c.HiddenAct,
-            ["layer_norm_eps"] = c.LayerNormEps,
-        };
-        if (topLevel)
-        {
-            d = new Dictionary<string, object?> { ["architectures"] = new[] { "CLIPVisionModel" } }.Concat(d).ToDictionary();
-            d["torch_dtype"] = "float32";
-        }
+        ArgumentNullException.ThrowIfNull(tower);
+        var d = new Dictionary<string, object?> { ["architectures"] = new[] { architecture } };
+        foreach (var (key, value) in tower.ToJsonObject()) d[key] = value;
+        d["torch_dtype"] = "float32";
         return d;
     }
-
-    /// <summary>Name of a dtype in <c>torch_dtype</c>.</summary>
-    public static string DTypeName(ScalarType t) => t switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
 
     internal static void WriteJson(string path, object value)
     {

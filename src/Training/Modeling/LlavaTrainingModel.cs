@@ -1,11 +1,17 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Vision;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using LlavaModal.Core.Native;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Encoders.Vision.Preprocessing;
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tokenizers;
 using LlavaModal.Training.Data;
 using TorchSharp;
@@ -24,15 +30,16 @@ public enum TrainingStage
 }
 
 /// <summary>
-/// A LLaVA model held for training: the CLIP vision tower, the projector and the LLaMA language model as
-/// separate modules (the same classes inference uses), the tokenizer and the image processor. Loads and saves the
+/// A LLaVA model held for training: the vision tower, the projector and the language model as separate modules (the
+/// same classes inference uses, loaded through the same registry, so any registered decoder family or vision tower
+/// trains), the tokenizer and the image processor. Loads and saves the
 /// llava-hf folder layout (<c>vision_tower.*</c>, <c>multi_modal_projector.*</c>, <c>language_model.*</c>, a
 /// <c>config.json</c> with <c>text_config</c> / <c>vision_config</c>, tokenizer and <c>preprocessor_config.json</c>),
 /// so a saved folder loads with <c>MultimodalModel.Load</c>.
 /// </summary>
 public sealed class LlavaTrainingModel : IDisposable
 {
-    LlavaTrainingModel(ClipVisionModel vision, ProjectorModule projector, LlamaForCausalLM language, HfTokenizer tokenizer, ClipImageProcessor processor, string supportDirectory, string projectorActivation)
+    LlavaTrainingModel(VisionTower vision, ProjectorModule projector, CausalLanguageModel language, HfTokenizer tokenizer, ClipImageProcessor processor, string supportDirectory, string projectorActivation)
     {
         Vision = vision;
         Projector = projector;
@@ -46,13 +53,13 @@ public sealed class LlavaTrainingModel : IDisposable
     }
 
     /// <summary>The vision tower.</summary>
-    public ClipVisionModel Vision { get; }
+    public VisionTower Vision { get; }
 
     /// <summary>The projector (<c>multi_modal_projector</c>).</summary>
     public ProjectorModule Projector { get; }
 
     /// <summary>The language model.</summary>
-    public LlamaForCausalLM Language { get; }
+    public CausalLanguageModel Language { get; }
 
     /// <summary>The tokenizer (with <c>&lt;image&gt;</c>).</summary>
     public HfTokenizer Tokenizer { get; }
@@ -75,32 +82,42 @@ public sealed class LlavaTrainingModel : IDisposable
     /// <summary>Loads a LLaVA folder (float32). A folder without projector weights gets a freshly initialised projector when <paramref name="allowNewProjector"/> is set (stage 1 from assembled parts).</summary>
     public static LlavaTrainingModel Load(string directory, bool allowNewProjector = false)
     {
-        if (!Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
-        var config = JsonConfig.Load(Path.Combine(directory, "config.json"));
+        using var folder = ModelFolder.Open(directory);
+        var config = folder.Config;
         if (!config.Has("vision_config") || !config.Has("text_config"))
             throw new CheckpointException(Path.Combine(directory, "config.json"), "not a LLaVA config (needs text_config and vision_config).");
-        var textConfig = LlamaConfig.FromJson(config.Section("text_config")) with { TorchDType = ScalarType.Float32 };
-        using var weights = SafeTensorsCheckpoint.Open(directory);
-        var language = new LlamaForCausalLM(textConfig, ScalarType.Float32);
-        var layout = DecoderWeightLayout.Detect(weights);
-        language.LoadWeights(weights, layout.ToCheckpointName, layout.BelongsToDecoder);
-        var vision = ClipVisionModel.LoadFromLlava(config, weights, ScalarType.Float32, CPU);
+        var catalog = BuiltInArchitectures.Catalog;
+        var build = Float32Build();
+        var (family, textConfig) = folder.ReadDecoderConfig(catalog);
+        var language = folder.LoadDecoder(family, textConfig, build);
+        var vision = LlavaVisionTower.Load(config, folder.Weights, catalog, build);
         var activation = config.String("projector_hidden_act", "gelu");
         var projector = Projectors.Create(config.String("projector_type", "mlp2x_gelu"), vision.OutputWidth, textConfig.HiddenSize, activation);
-        var prefix = weights.Contains("model.multi_modal_projector.linear_1.weight") ? "model.multi_modal_projector." : "multi_modal_projector.";
-        if (weights.Contains(prefix + "linear_1.weight")) StateDictLoader.Load(projector, weights, prefix);
-        else if (!allowNewProjector) throw new CheckpointException(directory, "no projector weights (multi_modal_projector.*) in the checkpoint.");
+        if (folder.Weights.Find(LlavaVisionFactory.ProjectorPrefix, "linear_1.weight") is { } prefix) StateDictLoader.Load(projector, folder.Weights, prefix);
+        else if (!allowNewProjector) throw new CheckpointException(directory, $"no projector weights ({LlavaVisionFactory.ProjectorPrefix}*) in the checkpoint.");
         return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(directory), ClipImageProcessor.FromDirectory(directory), directory, activation);
     }
 
+    /// <summary>Float32 on the CPU with TorchSharp layers and the eager attention: training's arithmetic.</summary>
+    static ModelBuildContext Float32Build() => new(ScalarType.Float32, CPU, TorchLinearFactory.Instance, new EagerAttention());
+
     /// <summary>
-    /// Assembles a LLaVA model from a pretrained CLIP vision folder (with its <c>preprocessor_config.json</c>) and a
-    /// pretrained LLaMA folder (with a tokenizer that has <c>&lt;image&gt;</c>), with a new projector: the start of stage 1.
+    /// Assembles a LLaVA model from a pretrained vision folder (a <c>CLIPVisionModel</c> or any registered tower, with its
+    /// <c>preprocessor_config.json</c>) and a pretrained language model folder (any registered decoder family, with a
+    /// tokenizer that has <c>&lt;image&gt;</c>), with a new projector: the start of stage 1.
     /// </summary>
-    public static LlavaTrainingModel FromParts(string visionDirectory, string languageDirectory, ClipFeatureSelection? selection = null, string projectorType = "mlp2x_gelu", long seed = 0)
+    public static LlavaTrainingModel FromParts(string visionDirectory, string languageDirectory, FeatureSelection? selection = null, string projectorType = "mlp2x_gelu", long seed = 0)
     {
-        var vision = ClipVisionModel.FromPretrained(visionDirectory, ScalarType.Float32, CPU, selection);
-        var language = LlamaForCausalLM.FromPretrained(languageDirectory, ScalarType.Float32);
+        var catalog = BuiltInArchitectures.Catalog;
+        var build = Float32Build();
+        VisionTower vision;
+        using (var folder = ModelFolder.Open(visionDirectory)) vision = LlavaVisionTower.Load(folder.Config, folder.Weights, catalog, build, selection);
+        CausalLanguageModel language;
+        using (var folder = ModelFolder.Open(languageDirectory))
+        {
+            var (family, config) = folder.ReadDecoderConfig(catalog);
+            language = folder.LoadDecoder(family, config, build);
+        }
         manual_seed(seed);
         var projector = Projectors.Create(projectorType, vision.OutputWidth, language.Config.HiddenSize);
         var tokenizer = HfTokenizer.FromPretrained(languageDirectory);
@@ -115,11 +132,14 @@ public sealed class LlavaTrainingModel : IDisposable
     /// Creates a randomly initialised LLaVA model with the shipped tokenizer (vocabulary 512 with <c>&lt;image&gt;</c>)
     /// and a CLIP image processor for <see cref="ClipVisionConfig.ImageSize"/>: for tests and from-scratch experiments.
     /// </summary>
-    public static LlavaTrainingModel Create(ClipVisionConfig visionConfig, LlamaConfig textConfig, ClipFeatureSelection? selection = null, string projectorType = "mlp2x_gelu", long seed = 0)
+    public static LlavaTrainingModel Create(ClipVisionConfig visionConfig, IDecoderConfig textConfig, FeatureSelection? selection = null, string projectorType = "mlp2x_gelu", long seed = 0)
     {
+        ArgumentNullException.ThrowIfNull(textConfig);
         manual_seed(seed);
         var vision = new ClipVisionModel(visionConfig, selection);
-        var language = new LlamaForCausalLM(textConfig with { TorchDType = ScalarType.Float32 }, ScalarType.Float32);
+        var family = BuiltInArchitectures.Catalog.FindDecoder(textConfig.ModelType)
+            ?? throw new ArgumentException($"'{textConfig.ModelType}' is not a registered decoder family.", nameof(textConfig));
+        var language = family.Create(textConfig, Float32Build());
         var projector = Projectors.Create(projectorType, vision.OutputWidth, textConfig.HiddenSize);
         var support = Path.Combine(Path.GetTempPath(), "llavamodal-parts-" + Guid.NewGuid().ToString("N"));
         HfFolders.WriteTokenizer(support);
@@ -182,7 +202,9 @@ public sealed class LlavaTrainingModel : IDisposable
         {
             if (pixels is null || pixels.shape[0] != withImage)
                 throw new ArgumentException($"{withImage} samples have an image but {(pixels is null ? 0 : pixels.shape[0])} images were given.", nameof(pixels));
-            var f = VisionTrainable ? Vision.SelectFeaturesWithGrad(pixels) : Vision.SelectFeatures(pixels);
+            Tensor f;
+            if (VisionTrainable) f = Vision.Features(pixels);
+            else using (no_grad()) f = Vision.Features(pixels);
             features = Projector.forward(f);
         }
         var rows = new List<(Tensor Embeds, long[] Labels)>();
@@ -231,7 +253,7 @@ public sealed class LlavaTrainingModel : IDisposable
         double text = Language.Embed(ids).pow(2).sum(-1).sqrt().mean().item<float>();
         var loader = new ImageLoader();
         var pixels = cat(imagePaths.Select(p => Processor.Preprocess(loader.LoadFile(p)).ToTensor()).ToList(), 0);
-        double image = Projector.forward(Vision.SelectFeatures(pixels)).pow(2).sum(-1).sqrt().mean().item<float>();
+        double image = Projector.forward(Vision.Features(pixels)).pow(2).sum(-1).sqrt().mean().item<float>();
         return (text, image);
     }
 
@@ -281,14 +303,13 @@ public sealed class LlavaTrainingModel : IDisposable
             ["pad_token_id"] = Tokenizer.PadTokenId ?? HfFolders.PadTokenId,
             ["projector_hidden_act"] = ProjectorActivation,
             ["projector_type"] = Projector.Type,
-            ["text_config"] = HfFolders.LlamaConfigJson(Language.Config with { TorchDType = dtype }, topLevel: false),
+            ["text_config"] = HfFolders.DecoderConfigJson(Language.Config, dtype, Tokenizer.PadTokenId ?? HfFolders.PadTokenId, topLevel: false),
             ["tie_word_embeddings"] = Language.Config.TieWordEmbeddings,
-            ["torch_dtype"] = HfFolders.DTypeName(dtype),
-            ["vision_config"] = HfFolders.ClipConfigJson(Vision.Config, topLevel: false),
-            ["vision_feature_layer"] = Vision.Selection.Layers.Count == 1 ? Vision.Selection.Layers[0] : Vision.Selection.Layers,
-            ["vision_feature_select_strategy"] = Vision.Selection.Strategy,
+            ["torch_dtype"] = DTypes.ConfigName(dtype),
+            ["vision_config"] = Vision.ToJsonObject(),
             ["image_seq_length"] = Vision.TokenCount,
         };
+        foreach (var (key, value) in LlavaFeatureSelection.ToJsonObject(Vision.Selection)) c[key] = value;
         HfFolders.WriteJson(Path.Combine(directory, "config.json"), c);
         HfFolders.CopySupportFiles(SupportDirectory, directory);
         if (!File.Exists(Path.Combine(directory, "generation_config.json"))) HfFolders.WriteGenerationConfig(directory, Tokenizer.PadTokenId ?? HfFolders.PadTokenId);

@@ -1,3 +1,7 @@
+using LlavaModal.Multimodal.Loading;
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Attention;
+using LlavaModal.Abstractions.Layers;
 using System.Diagnostics;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
@@ -59,7 +63,8 @@ public static class LanguagePretrainer
         var encoder = new ConversationEncoder(tokenizer, template: ChatTemplate.ForModel(outputDirectory));
         var sequences = samples.Select(s => tokenizer.Encode(encoder.Render(StripImage(s))).Select(i => (long)i).ToArray()).ToList();
         manual_seed(options.Seed);
-        using var model = new LlamaForCausalLM(config with { TorchDType = ScalarType.Float32 }, ScalarType.Float32);
+        var family = BuiltInArchitectures.Catalog.FindDecoder(config.ModelType) ?? throw new ArgumentException($"'{config.ModelType}' is not a registered decoder family.", nameof(config));
+        using var model = family.Create(config, new ModelBuildContext(ScalarType.Float32, CPU, TorchLinearFactory.Instance, new EagerAttention()));
         using (no_grad())
         {
             // LLaMA's initialisation: N(0, 0.02) for matrices, ones for norms.
@@ -95,7 +100,7 @@ public static class LanguagePretrainer
         var specs = model.named_parameters().Select(p => new TensorSpec(p.name, p.parameter.shape, ScalarType.Float32)).ToList();
         var byName = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         SafeTensorsWriter.WriteCheckpoint(outputDirectory, specs, s => byName[s.Name].detach().clone());
-        HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.LlamaConfigJson(config with { TorchDType = ScalarType.Float32 }));
+        HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.DecoderConfigJson(config, ScalarType.Float32, pad));
         return (first, recent.Average(), clock.Elapsed.TotalSeconds);
     }
 

@@ -1,3 +1,4 @@
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Cli;
 using LlavaModal.Cli.Commands;
 using LlavaModal.Core.Checkpoints;
@@ -21,8 +22,8 @@ public class CheckpointVariantsTests
 
         using var asStored = LanguageModel.Load(dir.Path);
         using var asFloat = LanguageModel.Load(dir.Path, new ModelLoadOptions { DType = ScalarType.Float32 });
-        Assert.Equal(ScalarType.BFloat16, asStored.Model.DType);
-        Assert.Equal(ScalarType.Float32, asFloat.Model.DType);
+        Assert.Equal(ScalarType.BFloat16, asStored.Decoder.DType);
+        Assert.Equal(ScalarType.Float32, asFloat.Decoder.DType);
         var ids = asStored.Tokenizer.Encode("Hello world, this is a test.");
         using var a = asStored.PromptLogits(ids);
         using var b = asFloat.PromptLogits(ids);
@@ -38,7 +39,8 @@ public class CheckpointVariantsTests
         InitCommand.Write(dir.Path, config, seed: 2, maxShardBytes: 1L << 30);
         using var checkpoint = SafeTensorsCheckpoint.Open(dir.Path);
         Assert.False(checkpoint.Contains("lm_head.weight"));
-        using var model = LlamaForCausalLM.FromPretrained(dir.Path);
+        using var folder = ModelFolder.Open(dir.Path);
+        using var model = folder.LoadDecoder();
         using var _ = no_grad();
         using var ids = tensor(new long[] { 1, 5, 9 }).unsqueeze(0);
         using var logits = model.Forward(model.Embed(ids), arange(3).unsqueeze(0));
@@ -69,9 +71,9 @@ public class UndecodableRowsTests
         using (no_grad())
         {
             // Make the two rows the tokenizer cannot decode the most likely by far.
-            var head = lm.Model.named_parameters().Single(p => p.name == "lm_head.weight").parameter;
+            var head = lm.Decoder.named_parameters().Single(p => p.name == "lm_head.weight").parameter;
             using var rows = head.narrow(0, 510, 2);
-            var norm = lm.Model.named_parameters().Single(p => p.name == "model.norm.weight").parameter;
+            var norm = lm.Decoder.named_parameters().Single(p => p.name == "model.norm.weight").parameter;
             rows.copy_(full(2, head.shape[1], 50f));
             norm.fill_(1f);
         }

@@ -141,7 +141,7 @@ public class GenerationTests(LanguageModelFixture fx) : IClassFixture<LanguageMo
         using var cts = new CancellationTokenSource();
         int chunks = 0;
         var result = fx.Model.Engine.Run(
-            [new PromptSequence(fx.Model.Tokenizer.Encode("Hello"), fx.Model.Model.Embed(tensor(new long[] { 1, 2 })))],
+            [new PromptSequence(fx.Model.Tokenizer.Encode("Hello"), fx.Model.Decoder.Embed(tensor(new long[] { 1, 2 })))],
             new GenerationOptions { MaxNewTokens = 50 }, cts.Token, (_, _) => { if (++chunks == 3) cts.Cancel(); })[0];
         Assert.Equal(FinishReason.Cancelled, result.FinishReason);
         Assert.Equal(3, result.GeneratedIds.Count);

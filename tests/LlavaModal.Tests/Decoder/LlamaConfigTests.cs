@@ -1,3 +1,4 @@
+using LlavaModal.Core.Modules;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Decoder.Llama;
@@ -108,7 +109,7 @@ public class LlamaConfigRoundTripTests
         };
         var json = System.Text.Json.JsonSerializer.Serialize(original.ToJsonObject());
         var back = LlamaConfig.FromJson(JsonConfig.FromJson(json.Replace("\"model_type\":\"llama\"", "\"model_type\":\"mistral\"")), requireArchitecture: true);
-        Assert.Equal(original with { EosTokenIds = [] }, back with { EosTokenIds = [] });
+        Assert.Equal(original with { EosTokenIds = [], ModelType = "mistral" }, back with { EosTokenIds = [] });
         Assert.Equal(original.EosTokenIds, back.EosTokenIds);
     }
 }

@@ -1,3 +1,5 @@
+using LlavaModal.Multimodal.Loading;
+using LlavaModal.Core.Modules;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Tests.Support;
@@ -9,7 +11,8 @@ public sealed class LlamaTinyFixture : IDisposable
 {
     public LlamaTinyFixture()
     {
-        Model = LlamaForCausalLM.FromPretrained(Fixtures.LlamaTiny);
+        using var folder = ModelFolder.Open(Fixtures.LlamaTiny);
+        Model = (LlamaForCausalLM)folder.LoadDecoder();
         Expected = SafeTensorsFile.Open(Path.Combine(Fixtures.LlamaTiny, "expected", "expected.safetensors"));
     }
 
@@ -60,7 +63,7 @@ public class LlamaParityTests(LlamaTinyFixture fx) : IClassFixture<LlamaTinyFixt
         var ids = fx.Expected.Read("q0.input_ids");
         long t = ids.shape[1];
         var full = fx.Model.Forward(fx.Model.Embed(ids), arange(t).unsqueeze(0));
-        using var cache = new KvCache(fx.Model.Config, 1, t, ScalarType.Float32, CPU);
+        using var cache = fx.Model.CreateCache(1, t);
         var prefix = ids.narrow(1, 0, t - 3);
         var step = new List<Tensor> { fx.Model.Forward(fx.Model.Embed(prefix), arange(t - 3).unsqueeze(0), cache: cache) };
         for (long p = t - 3; p < t; p++)

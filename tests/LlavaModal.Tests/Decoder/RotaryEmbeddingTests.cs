@@ -1,3 +1,4 @@
+using LlavaModal.Core.Modules;
 using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 
@@ -10,7 +11,7 @@ public class RotaryEmbeddingTests
     /// <summary>The rotation angle of every frequency at one position, recovered from sin/cos.</summary>
     static double[] Angles(LlamaConfig config, long position, long sequenceLength)
     {
-        var rope = new RotaryEmbedding(config);
+        var rope = new RotaryEmbedding(config.HeadDim, config.RopeTheta, config.RopeScaling, config.MaxPositionEmbeddings);
         using var pos = tensor(new[] { position }).reshape(1, 1);
         var (cos, sin) = rope.Compute(pos, sequenceLength, ScalarType.Float64);
         var c = cos.data<double>().ToArray();

@@ -1,3 +1,4 @@
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;

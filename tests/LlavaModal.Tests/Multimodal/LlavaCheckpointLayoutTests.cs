@@ -1,3 +1,4 @@
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Abstractions;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Llava;

@@ -49,7 +49,7 @@ public sealed class LlavaTinyFixture : IDisposable
         SafeTensorsWriter.Write(path, [new("pixel_values", pixels)]);
         var bytes = File.ReadAllBytes(path);
         File.Delete(path);
-        return new ModalityInput(bytes, ClipImageEncoder.PixelValuesMediaType, key) { Modality = "image" };
+        return new ModalityInput(bytes, LlavaImageEncoder.PixelValuesMediaType, key) { Modality = "image" };
     }
 
     public static ModalityInput ImageFile(string img) => ModalityInput.FromFile(Path.Combine(Fixtures.Images, ImageFiles[img]), "image");
@@ -113,10 +113,10 @@ public class LlavaParityTests(LlavaTinyFixture fx) : IClassFixture<LlavaTinyFixt
         var model = parts.Length == 3 && parts[2] == "plain" ? fx.Plain : fx.Pad;
         ModalityInput[] inputs = parts[1] == "text" ? [] : [LlavaTinyFixture.ImageFile(parts[1])];
         var stepLogits = new List<Tensor>();
-        model.Language.Engine.StepLogitsObserver = l => stepLogits.Add(l.clone().DetachFromDisposeScope());
+        model.Engine.StepLogitsObserver = l => stepLogits.Add(l.clone().DetachFromDisposeScope());
         GenerationResult result;
         try { result = model.Generate(new MultimodalPrompt(fx.Prompt(parts[0]), inputs), new GenerationOptions { MaxNewTokens = 20, SkipSpecialTokens = false }); }
-        finally { model.Language.Engine.StepLogitsObserver = null; }
+        finally { model.Engine.StepLogitsObserver = null; }
 
         var sequences = Parity.Ids(fx.Generate.Read($"{caseName}.sequences"));
         Assert.Equal(sequences.Take(sequences.Length - 20).Select(i => (int)i), result.PromptIds);
@@ -190,7 +190,7 @@ public class LlavaParityTests(LlavaTinyFixture fx) : IClassFixture<LlavaTinyFixt
         using var ab = fx.Pad.InputsEmbeds(new MultimodalPrompt(prompt, [a, b]));
         using var ba = fx.Pad.InputsEmbeds(new MultimodalPrompt(prompt, [b, a]));
         using var single = fx.Pad.InputsEmbeds(new MultimodalPrompt("<image>", [a]));
-        var ids = fx.Pad.Language.Tokenizer.Encode(prompt);
+        var ids = fx.Pad.Tokenizer.Encode(prompt);
         int first = ids.ToList().IndexOf(510);
         Assert.Equal(ids.Count - 2 + 2 * 576, ab.shape[0]);
         Assert.True(ab.narrow(0, first, 576).allclose(single.narrow(0, 1, 576)));

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Cli.Toy;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
@@ -21,7 +22,7 @@ internal static class TrainingTestModels
     };
 
     public static LlavaTrainingModel Create(long seed = 0) =>
-        LlavaTrainingModel.Create(Vision(), Text(), new ClipFeatureSelection([-1], "default"), seed: seed);
+        LlavaTrainingModel.Create(Vision(), Text(), new FeatureSelection([-1], "default"), seed: seed);
 
     /// <summary>Short conversations (a short system sentence keeps sequences small) about synthetic scenes, with one text-only sample.</summary>
     public static (List<LlavaSample> Samples, string Images) Data(string directory, int count, int seed = 1)

@@ -255,7 +255,7 @@ public class AudioPluginTests(AttachedAudioFixture fx, ITestOutputHelper output)
         Assert.Equal(3 * 1500, prepared.TokenCount);
 
         var prompt = new MultimodalPrompt("USER: <audio>\nSummarise. ASSISTANT:", [clip]);
-        var ids = fx.Model.Language.Tokenizer.Encode(prompt.Text).ToList();
+        var ids = fx.Model.Tokenizer.Encode(prompt.Text).ToList();
         int start = ids.IndexOf(fx.Model.PlaceholderIds["audio"]);
         var embeds = fx.Model.InputsEmbeds(prompt);
         Assert.Equal(ids.Count - 1 + 4500, embeds.shape[0]);

@@ -1,3 +1,5 @@
+using LlavaModal.Multimodal.Loading;
+using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
@@ -15,7 +17,7 @@ public sealed class LlavaTinyVisionFixture : IDisposable
     {
         Json = JsonConfig.Load(Path.Combine(Fixtures.LlavaTinyA, "config.json"));
         using var checkpoint = SafeTensorsCheckpoint.Open(Fixtures.LlavaTinyA);
-        Tower = ClipVisionModel.LoadFromLlava(Json, checkpoint, ScalarType.Float32, CPU);
+        Tower = (ClipVisionModel)LlavaVisionTower.Load(Json, checkpoint, BuiltInArchitectures.Catalog, TestBuild.Float32);
         Projector = Projectors.Create("mlp2x_gelu", 32, 64, "gelu");
         StateDictLoader.Load(Projector, checkpoint, "multi_modal_projector.");
         Projector.eval();

@@ -1,3 +1,5 @@
+using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Native;
@@ -47,7 +49,7 @@ public class ClipVisionConfigTests
     public void Invalid_feature_selection_names_the_key(string body, string key)
     {
         var json = JsonConfig.FromJson($"{{{body}}}", "llava.json");
-        var e = Assert.Throws<ConfigException>(() => ClipFeatureSelection.FromJson(json, new ClipVisionConfig()));
+        var e = Assert.Throws<ConfigException>(() => LlavaFeatureSelection.FromJson(json, new ClipVisionConfig().NumHiddenLayers));
         Assert.Equal(key, e.Key);
     }
 
@@ -55,8 +57,8 @@ public class ClipVisionConfigTests
     public void Feature_selection_reads_lists_and_defaults()
     {
         var vision = new ClipVisionConfig();
-        Assert.Equal(new[] { -2 }, ClipFeatureSelection.FromJson(JsonConfig.FromJson("{}"), vision).Layers);
-        var list = ClipFeatureSelection.FromJson(JsonConfig.FromJson("""{"vision_feature_layer": [-2, -5, 3], "vision_feature_select_strategy": "full"}"""), vision);
+        Assert.Equal(new[] { -2 }, LlavaFeatureSelection.FromJson(JsonConfig.FromJson("{}"), vision.NumHiddenLayers).Layers);
+        var list = LlavaFeatureSelection.FromJson(JsonConfig.FromJson("""{"vision_feature_layer": [-2, -5, 3], "vision_feature_select_strategy": "full"}"""), vision.NumHiddenLayers);
         Assert.Equal(new[] { -2, -5, 3 }, list.Layers);
         Assert.True(list.KeepsClsToken);
         Assert.Equal(new[] { 11, 8, 3 }, list.Resolve(vision.NumHiddenLayers));

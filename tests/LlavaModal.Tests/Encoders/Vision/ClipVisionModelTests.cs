@@ -1,3 +1,8 @@
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Multimodal.Loading;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Native;
@@ -59,10 +64,10 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
         Assert.Equal((576, 1024), (model.TokenCount, model.OutputWidth));
     }
 
-    ClipVisionModel LoadTiny(ClipFeatureSelection selection)
+    ClipVisionModel LoadTiny(FeatureSelection selection)
     {
         using var checkpoint = SafeTensorsCheckpoint.Open(Fixtures.LlavaTinyA);
-        return ClipVisionModel.Load(checkpoint, fx.Tower.Config, "vision_tower.", ScalarType.Float32, CPU, selection);
+        return ClipVisionModel.Load(checkpoint, fx.Tower.Config, "vision_tower.", TestBuild.Of(ScalarType.Float32), selection);
     }
 
     Tensor Pixels => fx.Preprocess.Read("img1.pad.pixel_values");
@@ -77,7 +82,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
     public void A_single_layer_selects_that_hidden_state_without_cls(int layer, int state)
     {
         using var scope = NewDisposeScope();
-        using var model = LoadTiny(new ClipFeatureSelection([layer]));
+        using var model = LoadTiny(new FeatureSelection([layer]));
         var states = fx.Tower.HiddenStates(Pixels);
         var features = model.SelectFeatures(Pixels);
         Assert.Equal(new long[] { 1, 576, 32 }, features.shape);
@@ -88,7 +93,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
     public void Full_strategy_keeps_the_cls_token()
     {
         using var scope = NewDisposeScope();
-        using var model = LoadTiny(new ClipFeatureSelection([-2], "full"));
+        using var model = LoadTiny(new FeatureSelection([-2], "full"));
         var features = model.SelectFeatures(Pixels);
         Assert.Equal(new long[] { 1, 577, 32 }, features.shape);
         Assert.Equal(577, model.TokenCount);
@@ -99,7 +104,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
     public void A_layer_list_concatenates_the_selected_states_along_the_feature_dimension()
     {
         using var scope = NewDisposeScope();
-        using var model = LoadTiny(new ClipFeatureSelection([-3, 0, -1]));
+        using var model = LoadTiny(new FeatureSelection([-3, 0, -1]));
         var states = fx.Tower.HiddenStates(Pixels);
         var features = model.SelectFeatures(Pixels);
         Assert.Equal(96, model.OutputWidth);
@@ -111,7 +116,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
     public void Layers_after_the_deepest_selected_one_are_not_run()
     {
         using var scope = NewDisposeScope();
-        using var model = LoadTiny(ClipFeatureSelection.Default);
+        using var model = LoadTiny(FeatureSelection.Default);
         using (no_grad())
             foreach (var (name, p) in model.named_parameters())
                 if (name.StartsWith("vision_model.encoder.layers.2.", StringComparison.Ordinal)) p.fill_(double.NaN);
@@ -137,7 +142,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
     {
         using var scope = NewDisposeScope();
         using var checkpoint = SafeTensorsCheckpoint.Open(Fixtures.LlavaTinyA);
-        using var model = ClipVisionModel.Load(checkpoint, fx.Tower.Config, "vision_tower.", ScalarType.BFloat16, CPU);
+        using var model = ClipVisionModel.Load(checkpoint, fx.Tower.Config, "vision_tower.", TestBuild.Of(ScalarType.BFloat16));
         var features = model.SelectFeatures(Pixels);
         Assert.Equal(ScalarType.BFloat16, features.dtype);
         Parity.AssertClose(features, fx.Tower.SelectFeatures(Pixels), 5e-2, "bfloat16 vs float32");
@@ -153,7 +158,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
 
     [Fact]
     public void Selecting_a_missing_layer_is_refused() =>
-        Assert.Throws<ArgumentException>(() => new ClipVisionModel(fx.Tower.Config, new ClipFeatureSelection([4])));
+        Assert.Throws<ArgumentException>(() => new ClipVisionModel(fx.Tower.Config, new FeatureSelection([4])));
 
     static Dictionary<string, Tensor> VisionTowerTensors()
     {
@@ -180,7 +185,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
         Write(dir.Path, tensors.Select(kv => KeyValuePair.Create("vision_tower." + kv.Key, kv.Value)));
         using var checkpoint = SafeTensorsCheckpoint.Open(dir.Path);
 
-        var e = Assert.Throws<CheckpointMismatchException>(() => ClipVisionModel.Load(checkpoint, fx.Tower.Config, "vision_tower.", ScalarType.Float32, CPU));
+        var e = Assert.Throws<CheckpointMismatchException>(() => ClipVisionModel.Load(checkpoint, fx.Tower.Config, "vision_tower.", TestBuild.Of(ScalarType.Float32)));
         Assert.Equal(new[] { "vision_tower.vision_model.post_layernorm.bias" }, e.Missing);
         Assert.Equal(new[] { "vision_tower.vision_model.encoder.layers.3.mlp.fc1.weight" }, e.Unexpected);
         Assert.Single(e.WrongShape);
@@ -199,8 +204,8 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
 
         using (var checkpoint = SafeTensorsCheckpoint.Open(dir.Path))
         {
-            Assert.Equal("model.vision_tower.", ClipVisionModel.DetectPrefix(checkpoint));
-            using var model = ClipVisionModel.Load(checkpoint, fx.Tower.Config, ClipVisionModel.DetectPrefix(checkpoint), ScalarType.Float32, CPU);
+            Assert.Equal("model.vision_tower.", checkpoint.Find(LlavaVisionTower.Prefix, ClipVisionModel.ProbeTensor)!);
+            using var model = ClipVisionModel.Load(checkpoint, fx.Tower.Config, checkpoint.Find(LlavaVisionTower.Prefix, ClipVisionModel.ProbeTensor)!, TestBuild.Of(ScalarType.Float32));
             Assert.True(Same(model.SelectFeatures(Pixels), fx.Tower.SelectFeatures(Pixels)));
         }
         using var fromFolder = ClipVisionModel.FromPretrained(dir.Path);
@@ -208,7 +213,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
         Assert.True(Same(fromFolder.SelectFeatures(Pixels), fx.Tower.SelectFeatures(Pixels)));
 
         using var original = SafeTensorsCheckpoint.Open(Fixtures.LlavaTinyA);
-        Assert.Equal("vision_tower.", ClipVisionModel.DetectPrefix(original));
+        Assert.Equal("vision_tower.", original.Find(LlavaVisionTower.Prefix, ClipVisionModel.ProbeTensor));
     }
 
     [Fact]
@@ -217,7 +222,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
         using var dir = new TempDir();
         Write(dir.Path, [KeyValuePair.Create("lm_head.weight", zeros(4, 4))]);
         using var checkpoint = SafeTensorsCheckpoint.Open(dir.Path);
-        var e = Assert.ThrowsAny<CheckpointException>(() => ClipVisionModel.DetectPrefix(checkpoint));
+        var e = Assert.ThrowsAny<CheckpointException>(() => LlavaVisionTower.Load(JsonConfig.Load(Fixture("config.json")), checkpoint, BuiltInArchitectures.Catalog, TestBuild.Float32));
         Assert.Contains("vision_tower.vision_model.embeddings.class_embedding", e.Message);
     }
 
@@ -247,7 +252,7 @@ public class ClipVisionModelTests(LlavaTinyVisionFixture fx) : IClassFixture<Lla
         using var scope = NewDisposeScope();
         using var dir = new TempDir();
         Write(dir.Path, VisionTowerTensors(), """{"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 3, "image_size": 336, "patch_size": 14}""");
-        using var model = ClipVisionModel.FromPretrained(dir.Path, selection: new ClipFeatureSelection([-1], "full"));
+        using var model = ClipVisionModel.FromPretrained(dir.Path, selection: new FeatureSelection([-1], "full"));
         var states = fx.Tower.HiddenStates(Pixels);
         Assert.True(Same(model.SelectFeatures(Pixels), states[3]));
     }

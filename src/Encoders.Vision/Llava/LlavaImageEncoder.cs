@@ -1,28 +1,28 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Checkpoints;
-using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Llava;
 
 /// <summary>
-/// The reference image plugin: decodes an image, preprocesses it as the checkpoint's image processor does (LLaVA-1.5
-/// pads to a square first), runs the CLIP vision tower and returns the selected hidden states. Also accepts a
-/// safetensors file holding a ready <c>pixel_values</c> tensor [1, 3, H, W], to feed exactly preprocessed pixels.
+/// LLaVA's image plugin: decodes an image, preprocesses it as the checkpoint's image processor does (LLaVA-1.5 pads to
+/// a square first), runs the vision tower (whichever the config names) and returns the selected features. Also accepts
+/// a safetensors file holding a ready <c>pixel_values</c> tensor [1, 3, H, W], to feed exactly preprocessed pixels.
 /// </summary>
-public sealed class ClipImageEncoder : IModalityEncoder
+public sealed class LlavaImageEncoder : IModalityEncoder
 {
     /// <summary>Media type of a safetensors file with a <c>pixel_values</c> tensor.</summary>
     public const string PixelValuesMediaType = "application/x-safetensors";
 
-    readonly ClipVisionModel tower;
+    readonly VisionTower tower;
     readonly ClipImageProcessor processor;
     readonly ImageLoader loader;
 
     /// <summary>Creates the plugin from a loaded tower, a processor and a loader.</summary>
-    public ClipImageEncoder(ClipVisionModel tower, ClipImageProcessor processor, ImageLoader? loader = null)
+    public LlavaImageEncoder(VisionTower tower, ClipImageProcessor processor, ImageLoader? loader = null)
     {
         this.tower = tower;
         this.processor = processor;
@@ -30,7 +30,7 @@ public sealed class ClipImageEncoder : IModalityEncoder
     }
 
     /// <summary>The vision tower.</summary>
-    public ClipVisionModel Tower => tower;
+    public VisionTower Tower => tower;
 
     /// <summary>The image processor.</summary>
     public ClipImageProcessor Processor => processor;
@@ -68,7 +68,7 @@ public sealed class ClipImageEncoder : IModalityEncoder
         if (IsSafeTensors(input)) return new PreparedInput(ReadPixelValues(input, source), tower.TokenCount, source);
         var image = loader.Load(input.Data.ToArray(), source);
         var pixels = processor.Preprocess(image).ToTensor();
-        return new PreparedInput(pixels, tower.TokenCount, source);
+        return new PreparedInput(pixels, tower.TokenCount, source) { Metadata = new InputMetadata(Width: image.Width, Height: image.Height) };
     }
 
     Tensor ReadPixelValues(ModalityInput input, string source)
@@ -80,9 +80,9 @@ public sealed class ClipImageEncoder : IModalityEncoder
             using var file = SafeTensorsFile.Open(temp);
             if (!file.Tensors.TryGetValue("pixel_values", out var info))
                 throw new LlavaModalException($"{source}: safetensors input has no 'pixel_values' tensor.");
-            long size = tower.Config.ImageSize;
-            if (!info.Shape.SequenceEqual(new long[] { 1, tower.Config.NumChannels, size, size }))
-                throw new LlavaModalException($"{source}: pixel_values has shape [{string.Join(", ", info.Shape)}], expected [1, {tower.Config.NumChannels}, {size}, {size}].");
+            long size = tower.ImageSize;
+            if (!info.Shape.SequenceEqual(new long[] { 1, tower.NumChannels, size, size }))
+                throw new LlavaModalException($"{source}: pixel_values has shape [{string.Join(", ", info.Shape)}], expected [1, {tower.NumChannels}, {size}, {size}].");
             return file.Read("pixel_values", ScalarType.Float32);
         }
         catch (CheckpointException e) { throw new LlavaModalException($"{source}: {e.Message}", e); }
@@ -93,8 +93,9 @@ public sealed class ClipImageEncoder : IModalityEncoder
     public Tensor Encode(PreparedInput input, Device device)
     {
         using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
         var pixels = input.Values.to(tower.DType, device);
-        return tower.SelectFeatures(pixels).squeeze(0).MoveToOuterDisposeScope();
+        return tower.Features(pixels).squeeze(0).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

@@ -1,6 +1,6 @@
 using LlavaModal.Abstractions.Configuration;
 
-namespace LlavaModal.Multimodal;
+namespace LlavaModal.Multimodal.Loading;
 
 /// <summary>End-of-sequence and padding ids, from <c>generation_config.json</c> first, then the model config, then the tokenizer, as the reference's <c>generate</c> resolves them.</summary>
 internal sealed record GenerationDefaults(IReadOnlyList<int> EosTokenIds, int PadTokenId)

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Architectures;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Tokenizers;
+using LlavaModal.Tokenizers.Chat;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Multimodal.Loading;
+
+/// <summary>
+/// The one place a Hugging Face model folder is opened: <c>config.json</c> and the weights once, then the decoder
+/// (through the family its config names), the modality plugins, the tokenizer, the chat template and the generation
+/// defaults. Used by <see cref="MultimodalModel"/>, <see cref="LanguageModel"/>, the CLI and training.
+/// </summary>
+public sealed class ModelFolder : IDisposable
+{
+    ModelFolder(string directory, JsonConfig config, SafeTensorsCheckpoint weights)
+    {
+        Directory = directory;
+        Config = config;
+        Weights = weights;
+        TextConfig = config.Has("text_config") ? config.Section("text_config") : config;
+    }
+
+    /// <summary>The folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>Its <c>config.json</c>.</summary>
+    public JsonConfig Config { get; }
+
+    /// <summary>The decoder's config: <c>text_config</c> of a multimodal config, else the top level.</summary>
+    public JsonConfig TextConfig { get; }
+
+    /// <summary>True when the decoder's config is nested (<c>text_config</c>), so absent keys take the family's defaults.</summary>
+    public bool IsNested => !ReferenceEquals(TextConfig, Config);
+
+    /// <summary>The weights, open until the folder is disposed.</summary>
+    public SafeTensorsCheckpoint Weights { get; }
+
+    /// <summary>Opens a model folder: reads <c>config.json</c> and opens (and validates) its weights.</summary>
+    /// <exception cref="CheckpointException">The folder, its config or its weights are missing or malformed (named in the message).</exception>
+    public static ModelFolder Open(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!System.IO.Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
+        var config = JsonConfig.Load(Path.Combine(directory, "config.json"));
+        return new ModelFolder(directory, config, SafeTensorsCheckpoint.Open(directory));
+    }
+
+    /// <summary>The decoder family the config names (<c>text_config.model_type</c>, or <c>model_type</c>; <c>llama</c> when absent, as LLaVA's default) and its parsed config.</summary>
+    /// <exception cref="ConfigException">An unregistered <c>model_type</c> (the message lists the registered ones) or a bad key.</exception>
+    public (IDecoderFamily Family, IDecoderConfig Config) ReadDecoderConfig(IArchitectureCatalog catalog)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        var modelType = TextConfig.String("model_type", "llama");
+        var family = catalog.FindDecoder(modelType)
+            ?? throw TextConfig.Error("model_type", $"'{modelType}' is not a registered decoder family (registered: {string.Join(", ", catalog.DecoderTypes)}).");
+        return (family, family.ReadConfig(TextConfig, IsNested));
+    }
+
+    /// <summary>The compute dtype: the requested one, else the config's <c>torch_dtype</c> (top level first, as llava-hf writes it).</summary>
+    public ScalarType ComputeDType(ScalarType? requested, IDecoderConfig decoder)
+    {
+        ArgumentNullException.ThrowIfNull(decoder);
+        return requested ?? (Config.Has("torch_dtype") ? DTypes.FromConfig(Config) : decoder.TorchDType);
+    }
+
+    /// <summary>The decoder alone, through the family the config names, in the dtype, device and kernels <paramref name="options"/> ask for.</summary>
+    public CausalLanguageModel LoadDecoder(ModelLoadOptions? options = null)
+    {
+        options ??= new ModelLoadOptions();
+        var (family, config) = ReadDecoderConfig(options.Catalog);
+        return LoadDecoder(family, config, options.BuildContext(ComputeDType(options.DType, config)));
+    }
+
+    /// <summary>
+    /// Builds the decoder without random initialisation and loads it strictly from the weights (every tensor of the
+    /// decoder used, none missing, shapes checked; a stored <c>lm_head.weight</c> of a tied model ignored).
+    /// </summary>
+    public CausalLanguageModel LoadDecoder(IDecoderFamily family, IDecoderConfig config, ModelBuildContext build) => LoadDecoder(family, config, build, null);
+
+    /// <param name="family">The decoder family.</param>
+    /// <param name="config">Its config.</param>
+    /// <param name="build">Dtype, device and layer factories.</param>
+    /// <param name="constructed">Called between building the modules and reading the weights (benchmarks time the two apart).</param>
+    internal CausalLanguageModel LoadDecoder(IDecoderFamily family, IDecoderConfig config, ModelBuildContext build, Action? constructed)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        ArgumentNullException.ThrowIfNull(config);
+        CausalLanguageModel decoder;
+        using (WeightInit.SkipRandomInit()) decoder = family.Create(config, build);
+        try
+        {
+            constructed?.Invoke();
+            var layout = DecoderWeightLayout.Detect(Weights, family.ProbeTensor);
+            // A tied checkpoint may still carry a copy of lm_head.weight; it is the same tensor, so it is not "unexpected".
+            var tiedHead = layout.ToCheckpointName("lm_head.weight");
+            StateDictLoader.Load(decoder, Weights, layout.ToCheckpointName,
+                n => layout.BelongsToDecoder(n) && !(config.TieWordEmbeddings && n == tiedHead) && !IgnoredByFamily(family, layout, n));
+            decoder.eval();
+            return decoder;
+        }
+        catch
+        {
+            decoder.Dispose();
+            throw;
+        }
+    }
+
+    static bool IgnoredByFamily(IDecoderFamily family, DecoderWeightLayout layout, string name) =>
+        name.StartsWith(layout.Name, StringComparison.Ordinal) && family.IgnoresTensor(name[layout.Name.Length..]);
+
+    /// <summary>Asks every factory for its plugin; factories whose modality the folder does not carry return none.</summary>
+    /// <exception cref="InvalidOperationException">Two factories for one modality.</exception>
+    public List<ModalityBinding> LoadModalities(IEnumerable<IModalityEncoderFactory> factories, int decoderHiddenSize, ModelBuildContext build, IArchitectureCatalog catalog, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(factories);
+        var bindings = new List<ModalityBinding>();
+        try
+        {
+            var context = new ModalityLoadContext(Directory, Config, Weights, decoderHiddenSize, build, catalog, logger);
+            foreach (var factory in factories)
+            {
+                if (bindings.Any(b => b.Modality == factory.Modality))
+                    throw new InvalidOperationException($"Two plugins are registered for modality '{factory.Modality}'.");
+                if (factory.TryLoad(context) is { } binding) bindings.Add(binding);
+            }
+            return bindings;
+        }
+        catch
+        {
+            foreach (var b in bindings) b.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The tokenizer, with each placeholder added as a special token when it lacks one.</summary>
+    public HfTokenizer LoadTokenizer(IEnumerable<string> placeholders) => HfTokenizer.FromPretrained(Directory).WithPlaceholders(placeholders);
+
+    /// <summary>The chat template: <paramref name="name"/> when given, else the one the folder declares.</summary>
+    public ChatTemplate LoadChatTemplate(string? name) => name is not null ? ChatTemplate.Named(name) : ChatTemplate.ForModel(Directory);
+
+    /// <summary>End-of-sequence and padding ids: <c>generation_config.json</c>, then the model config, then the tokenizer, as the reference's <c>generate</c>.</summary>
+    internal GenerationDefaults LoadGenerationDefaults(IDecoderConfig decoder, HfTokenizer tokenizer)
+    {
+        var eos = IsNested && Config.Has("eos_token_id") ? Config.IntOrList("eos_token_id") : decoder.EosTokenIds;
+        var pad = Config.OptionalInt("pad_token_id") ?? decoder.PadTokenId;
+        return GenerationDefaults.Resolve(Directory, eos, pad, tokenizer.EosTokenId, tokenizer.PadTokenId);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Weights.Dispose();
+}
