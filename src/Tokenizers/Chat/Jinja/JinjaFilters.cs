@@ -75,7 +75,7 @@ internal static class JinjaFilters
                 double x = JinjaOps.ToDouble(value), scale = Math.Pow(10, precision);
                 return method switch
                 {
-                    "common" => Math.Round(x * scale, MidpointRounding.AwayFromZero) / scale,
+                    "common" => Math.Round(x * scale, MidpointRounding.ToEven) / scale, // Python's round(): halves to even
                     "ceil" => Math.Ceiling(x * scale) / scale,
                     "floor" => Math.Floor(x * scale) / scale,
                     _ => throw new JinjaException(position, "round's method must be 'common', 'ceil' or 'floor'"),

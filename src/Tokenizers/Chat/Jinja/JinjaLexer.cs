@@ -162,6 +162,7 @@ internal sealed partial class JinjaLexer
 
     private void ReadTag(TokenKind begin, TokenKind end, string close)
     {
+        int tagStart = _pos;
         _tokens.Add(new Token(begin, _source.Substring(_pos, 2), _pos));
         _pos += 2;
         if (_pos < _length && _source[_pos] is '-' or '+')
@@ -175,7 +176,7 @@ internal sealed partial class JinjaLexer
             SkipSpaces();
             if (_pos >= _length)
             {
-                throw new JinjaException(_tokens[^1].Position, $"the tag is not closed with '{close}'");
+                throw new JinjaException(tagStart, $"the tag is not closed with '{close}'");
             }
 
             if (depth == 0 && _source[_pos] is '-' or '+' && string.CompareOrdinal(_source, _pos + 1, close, 0, 2) == 0)

@@ -72,7 +72,7 @@ internal sealed class JinjaParser
                 case TokenKind.End:
                     if (ends.Length > 0)
                     {
-                        throw new JinjaException(token.Position, $"the template ended before '{{% {ends[0]} %}}'");
+                        throw new JinjaException(token.Position, $"the template ended before '{{% {ends[^1]} %}}'");
                     }
 
                     return (body, null);
@@ -132,7 +132,9 @@ internal sealed class JinjaParser
             }
 
             default:
-                string problem = Unsupported.Contains(keyword.Value)
+                string problem = keyword.Value.StartsWith("end", StringComparison.Ordinal) || keyword.Value is "elif" or "else"
+                    ? $"unexpected '{{% {keyword.Value} %}}' (nothing open here ends with it)"
+                    : Unsupported.Contains(keyword.Value)
                     ? $"'{{% {keyword.Value} %}}' is not supported by this chat template renderer"
                     : $"unknown statement '{{% {keyword.Value} %}}'";
                 throw new JinjaException(keyword.Position, problem);
