@@ -88,6 +88,7 @@ public sealed class JinjaSemanticsTests
     [InlineData("{% for x in 'ab' %}{{ loop.cycle('o', 'e') }}{{ loop.previtem is defined }}{% endfor %}", "oFalseeTrue")]
     [InlineData("{%+ if true %}\n  x\n  {%+ endif +%}\ny", "  x\n  \ny")]
     [InlineData("line\n", "line")]
+    [InlineData("a\r\nb{% if true %}\r\nc{% endif %}", "a\nbc")]
     public void StatementsFollowJinja(string template, string expected) => Assert.Equal(expected, Render(template));
 
     [Fact]

@@ -68,4 +68,16 @@ public sealed class SentencePieceJsonParityTests
         Assert.Equal([1, 32000], tokenizer.Encode("<image>\n").Take(2));
         Assert.True(tokenizer.IsSpecial(32000));
     }
+
+    [Fact]
+    public void ALongTextWithoutPreTokenizerRoundTrips()
+    {
+        // The legacy file has no pre-tokenizer, so a whole segment is one BPE word: this must stay fast and exact.
+        string text = string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog; café 视觉 😀\n", 2000));
+        HfTokenizer tokenizer = TokenizerJsonFixture.MistralVariant("as-shipped");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        IReadOnlyList<int> ids = tokenizer.Encode(text, addSpecialTokens: false);
+        Assert.Equal(text, tokenizer.Decode(ids));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"encoding {text.Length} characters took {clock.Elapsed}");
+    }
 }

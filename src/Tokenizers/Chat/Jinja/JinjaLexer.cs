@@ -142,7 +142,8 @@ internal sealed partial class JinjaLexer
 
         if (text.Length > 0)
         {
-            _tokens.Add(new Token(TokenKind.Text, text, start));
+            // Jinja writes every line break of template text as its newline_sequence, "\n".
+            _tokens.Add(new Token(TokenKind.Text, text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n'), start));
         }
     }
 
