@@ -175,9 +175,9 @@ public sealed class MultimodalModel : IDisposable
     /// <summary>Logits [positions, vocab] (float32, CPU) of a full forward pass over the spliced prompt, media positions included, and where each input went.</summary>
     public (Tensor Logits, IReadOnlyList<int> PromptIds, IReadOnlyList<MediaSpan> Spans) PromptLogits(MultimodalPrompt prompt)
     {
-        using var prepared = prompts.Prepare(prompt);
         return Exclusive(() =>
         {
+            using var prepared = prompts.Prepare(prompt);
             using var scope = NewDisposeScope();
             var (embeddings, positions) = prompts.Embed(prepared);
             return (Logits(embeddings, positions).MoveToOuterDisposeScope(), prepared.Ids, prepared.Spans());
@@ -200,9 +200,9 @@ public sealed class MultimodalModel : IDisposable
     /// <summary>The decoder input [positions, hidden] of a prompt (for inspection and tests).</summary>
     internal Tensor InputsEmbeds(MultimodalPrompt prompt)
     {
-        using var prepared = prompts.Prepare(prompt);
         return Exclusive(() =>
         {
+            using var prepared = prompts.Prepare(prompt);
             using var scope = NewDisposeScope();
             return prompts.Embed(prepared).Embeddings.cpu().MoveToOuterDisposeScope();
         });
@@ -215,33 +215,35 @@ public sealed class MultimodalModel : IDisposable
         return Decoder.Forward(embeddings.unsqueeze(0), ids).squeeze(0).cpu();
     }
 
-    /// <summary>Prepares every prompt (outside the lock: decoding media does not hold up a running request), then embeds and generates under it.</summary>
+    /// <summary>Prepares, embeds and generates every prompt under the model's lock, without gradients, releasing every temporary tensor.</summary>
+    /// <remarks>
+    /// Preparing runs under the lock too: TorchSharp's implicit scalars are freed by finalizers, and a collection
+    /// triggered by another thread decoding images can finalize one while a native operation of the running request still
+    /// reads it (seen as "toFloat" errors under 32 concurrent requests when media were prepared outside the lock).
+    /// </remarks>
     internal GenerationResult[] Run(IReadOnlyList<MultimodalPrompt> batch, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk)
     {
         options.Validate();
+        gate.Wait(cancellation);
         var prepared = new List<PreparedPrompt>();
         try
         {
+            ObjectDisposedException.ThrowIf(disposed, this);
             foreach (var prompt in batch) prepared.Add(prompts.Prepare(prompt));
-            gate.Wait(cancellation);
-            try
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            var rows = new List<PromptSequence>(prepared.Count);
+            foreach (var p in prepared)
             {
-                ObjectDisposedException.ThrowIf(disposed, this);
-                using var noGrad = no_grad();
-                using var scope = NewDisposeScope();
-                var rows = new List<PromptSequence>(prepared.Count);
-                foreach (var p in prepared)
-                {
-                    var (embeddings, positions) = prompts.Embed(p);
-                    rows.Add(new PromptSequence(p.Ids, embeddings, positions));
-                }
-                return Engine.Run(rows, options, cancellation, onChunk);
+                var (embeddings, positions) = prompts.Embed(p);
+                rows.Add(new PromptSequence(p.Ids, embeddings, positions));
             }
-            finally { gate.Release(); }
+            return Engine.Run(rows, options, cancellation, onChunk);
         }
         finally
         {
             foreach (var p in prepared) p.Dispose();
+            gate.Release();
         }
     }
 

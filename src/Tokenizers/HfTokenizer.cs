@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using LlavaModal.Tokenizers.ByteLevel;
 using LlavaModal.Tokenizers.SentencePiece;
@@ -10,12 +11,13 @@ namespace LlavaModal.Tokenizers;
 /// <c>LlamaTokenizer</c> (transformers 4.44): SentencePiece BPE plus the added / special tokens, BOS/EOS and
 /// <c>legacy</c> rules of <c>tokenizer_config.json</c>, including its decode spacing quirks. With only
 /// <c>tokenizer.json</c> it reproduces the fast tokenizer for byte-level BPE (LLaMA-3, Qwen2) through
-/// Microsoft.ML.Tokenizers (see <see cref="ByteLevelBpeTokenizer"/>).
+/// Microsoft.ML.Tokenizers (see <see cref="ByteLevelBpeTokenizer"/>) and for SentencePiece-style BPE (LLaMA-2, Vicuna,
+/// Mistral; see <see cref="SentencePieceJsonTokenizer"/>).
 /// </summary>
 /// <remarks>
 /// Instances are immutable; <see cref="Encode"/> and <see cref="Decode"/> may be called concurrently.
-/// Only SentencePiece BPE models with the identity normalizer (LLaMA, LLaMA-2, Vicuna, Mistral, LLaVA-1.5) and
-/// byte-level BPE <c>tokenizer.json</c> files are supported; anything else is refused with
+/// Only SentencePiece BPE models with the identity normalizer (LLaMA, LLaMA-2, Vicuna, Mistral, LLaVA-1.5), and
+/// byte-level or SentencePiece-style BPE <c>tokenizer.json</c> files are supported; anything else is refused with
 /// <see cref="NotSupportedException"/> rather than tokenized differently.
 /// </remarks>
 public sealed partial class HfTokenizer
@@ -168,7 +170,7 @@ public sealed partial class HfTokenizer
 
     /// <summary>
     /// Loads the tokenizer of a Hugging Face model directory: <c>tokenizer.model</c> (SentencePiece) when present,
-    /// otherwise <c>tokenizer.json</c> (byte-level BPE), with <c>tokenizer_config.json</c>,
+    /// otherwise <c>tokenizer.json</c> (byte-level BPE, or SentencePiece-style BPE with byte fallback), with <c>tokenizer_config.json</c>,
     /// <c>special_tokens_map.json</c> and <c>added_tokens.json</c> when present.
     /// </summary>
     /// <param name="modelDirectory">The model directory.</param>
@@ -191,12 +193,11 @@ public sealed partial class HfTokenizer
             string jsonPath = Path.Combine(modelDirectory, TokenizerJsonFileName);
             if (File.Exists(jsonPath))
             {
-                // Byte-level BPE (LLaMA-3, Qwen2); anything else in tokenizer.json is refused by the loader.
-                return new HfTokenizer(ByteLevelBpeTokenizer.Load(modelDirectory), modelDirectory);
+                return new HfTokenizer(LoadTokenizerJson(modelDirectory, jsonPath), modelDirectory);
             }
 
             throw new FileNotFoundException(
-                $"No tokenizer in '{modelDirectory}': expected '{SentencePieceFileName}' (SentencePiece) or '{TokenizerJsonFileName}' (byte-level BPE).", modelPath);
+                $"No tokenizer in '{modelDirectory}': expected '{SentencePieceFileName}' (SentencePiece) or '{TokenizerJsonFileName}' (byte-level or SentencePiece-style BPE).", modelPath);
         }
 
         TokenizerFiles files = TokenizerFiles.Load(modelDirectory);
@@ -208,6 +209,18 @@ public sealed partial class HfTokenizer
         }
 
         return new HfTokenizer(SentencePieceModel.Load(modelPath), files, modelDirectory);
+    }
+
+    /// <summary>
+    /// Byte-level BPE (LLaMA-3, Qwen2) when a <c>ByteLevel</c> pre-tokenizer or decoder is present, else the
+    /// SentencePiece-style reader (LLaMA-2, Vicuna, Mistral); each refuses what it does not reproduce.
+    /// </summary>
+    private static ITokenizerBackend LoadTokenizerJson(string directory, string jsonPath)
+    {
+        using JsonDocument doc = TokenizerFiles.Parse(jsonPath);
+        return SentencePieceJson.Claims(doc.RootElement)
+            ? SentencePieceJsonTokenizer.Load(directory, doc.RootElement)
+            : ByteLevelBpeTokenizer.Load(directory);
     }
 
     /// <summary>

@@ -33,6 +33,12 @@ internal sealed class TokenizerFiles
     /// <summary>HF 4.44 <c>LlamaTokenizer</c> defaults <c>add_prefix_space</c> to <c>true</c>.</summary>
     public bool AddPrefixSpace { get; private set; } = true;
 
+    /// <summary><c>add_prefix_space</c> as written in <c>tokenizer_config.json</c>, or null when the key is absent.</summary>
+    public bool? AddPrefixSpaceSetting { get; private set; }
+
+    /// <summary><c>tokenizer_class</c> of <c>tokenizer_config.json</c>, or null.</summary>
+    public string? TokenizerClass { get; private set; }
+
     /// <summary><c>LlamaTokenizer</c> defaults <c>clean_up_tokenization_spaces</c> to <c>false</c>.</summary>
     public bool CleanUpTokenizationSpaces { get; private set; }
 
@@ -81,7 +87,9 @@ internal sealed class TokenizerFiles
         AddBosToken = AddBosTokenSetting ?? AddBosToken;
         AddEosToken = AddEosTokenSetting ?? AddEosToken;
         Legacy = ReadBool(root, "legacy", path) ?? Legacy;
-        AddPrefixSpace = ReadBool(root, "add_prefix_space", path) ?? AddPrefixSpace;
+        AddPrefixSpaceSetting = ReadBool(root, "add_prefix_space", path);
+        AddPrefixSpace = AddPrefixSpaceSetting ?? AddPrefixSpace;
+        TokenizerClass = root.TryGetProperty("tokenizer_class", out JsonElement cls) && cls.ValueKind == JsonValueKind.String ? cls.GetString() : null;
         CleanUpTokenizationSpaces = ReadBool(root, "clean_up_tokenization_spaces", path) ?? CleanUpTokenizationSpaces;
         if (root.TryGetProperty("split_special_tokens", out JsonElement split) && split.ValueKind == JsonValueKind.True)
         {

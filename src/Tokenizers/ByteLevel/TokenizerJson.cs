@@ -71,10 +71,11 @@ internal sealed class TokenizerJson
     }
 
     private NotSupportedException Unsupported(string key, string value, string? hint = null) =>
-        new($"'{_path}': {key} = {value} is not supported; only byte-level BPE (model.type BPE with a ByteLevel " +
-            $"pre-tokenizer and decoder, optionally after a Split regex, as LLaMA-3 and Qwen2 ship) is.{(hint is null ? string.Empty : " " + hint)}");
+        new($"'{_path}': {key} = {value} is not supported; this file is read as byte-level BPE (model.type BPE with a ByteLevel " +
+            "pre-tokenizer and decoder, optionally after a Split regex, as LLaMA-3 and Qwen2 ship) because it has a ByteLevel step; " +
+            $"the other supported form, SentencePiece-style BPE (LLaMA-2, Mistral), has none.{(hint is null ? string.Empty : " " + hint)}");
 
-    private static JsonElement Required(JsonElement obj, string name, string path, string? parent = null)
+    internal static JsonElement Required(JsonElement obj, string name, string path, string? parent = null)
     {
         string key = parent is null ? name : $"{parent}.{name}";
         if (obj.ValueKind != JsonValueKind.Object || !obj.TryGetProperty(name, out JsonElement value) || value.ValueKind == JsonValueKind.Null)
@@ -85,10 +86,10 @@ internal sealed class TokenizerJson
         return value;
     }
 
-    private static string? OptionalString(JsonElement obj, string name) =>
+    internal static string? OptionalString(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private static bool OptionalBool(JsonElement obj, string name, bool fallback) =>
+    internal static bool OptionalBool(JsonElement obj, string name, bool fallback) =>
         obj.TryGetProperty(name, out JsonElement v) ? v.ValueKind switch
         {
             JsonValueKind.True => true,
@@ -96,7 +97,7 @@ internal sealed class TokenizerJson
             _ => fallback,
         } : fallback;
 
-    private static string Describe(JsonElement value) => value.ValueKind switch
+    internal static string Describe(JsonElement value) => value.ValueKind switch
     {
         JsonValueKind.String => $"'{value.GetString()}'",
         JsonValueKind.Null => "null",
@@ -376,87 +377,8 @@ internal sealed class TokenizerJson
 
     private void ReadPostProcessor(JsonElement root)
     {
-        if (!root.TryGetProperty("post_processor", out JsonElement post) || post.ValueKind == JsonValueKind.Null)
-        {
-            return;
-        }
-
-        ReadProcessor(post, "post_processor");
-    }
-
-    private void ReadProcessor(JsonElement post, string key)
-    {
-        string type = TypeOf(post, key);
-        switch (type)
-        {
-            case "ByteLevel":
-                return; // only adjusts offsets
-            case "Sequence":
-            {
-                int i = 0;
-                foreach (JsonElement p in Required(post, "processors", _path, key).EnumerateArray())
-                {
-                    ReadProcessor(p, $"{key}.processors[{i++}]");
-                }
-
-                return;
-            }
-
-            case "TemplateProcessing":
-                ReadTemplate(post, key);
-                return;
-            default:
-                throw Unsupported($"{key}.type", $"'{type}'", "Supported: ByteLevel, TemplateProcessing, Sequence of those.");
-        }
-    }
-
-    private void ReadTemplate(JsonElement post, string key)
-    {
-        if (PrefixIds.Count > 0 || SuffixIds.Count > 0)
-        {
-            throw Unsupported(key, "(a second TemplateProcessing)");
-        }
-
-        JsonElement single = Required(post, "single", _path, key);
-        JsonElement specials = post.TryGetProperty("special_tokens", out JsonElement s) ? s : default;
-        bool seenSequence = false;
-        int i = 0;
-        foreach (JsonElement item in single.EnumerateArray())
-        {
-            string itemKey = $"{key}.single[{i++}]";
-            if (item.TryGetProperty("Sequence", out JsonElement seq))
-            {
-                if (seenSequence || OptionalString(seq, "id") != "A")
-                {
-                    throw Unsupported(itemKey, Describe(item));
-                }
-
-                seenSequence = true;
-            }
-            else if (item.TryGetProperty("SpecialToken", out JsonElement special) && OptionalString(special, "id") is string name)
-            {
-                if (specials.ValueKind != JsonValueKind.Object || !specials.TryGetProperty(name, out JsonElement entry)
-                    || !entry.TryGetProperty("ids", out JsonElement ids) || ids.ValueKind != JsonValueKind.Array)
-                {
-                    throw TokenizerFiles.Invalid(_path, $"{key}.special_tokens.{name}", "is missing or has no 'ids'");
-                }
-
-                foreach (JsonElement id in ids.EnumerateArray())
-                {
-                    (seenSequence ? SuffixIds : PrefixIds).Add(id.TryGetInt32(out int v) && v >= 0
-                        ? v
-                        : throw TokenizerFiles.Invalid(_path, $"{key}.special_tokens.{name}.ids", "must hold non-negative integers"));
-                }
-            }
-            else
-            {
-                throw Unsupported(itemKey, Describe(item));
-            }
-        }
-
-        if (!seenSequence)
-        {
-            throw TokenizerFiles.Invalid(_path, $"{key}.single", "has no {\"Sequence\": {\"id\": \"A\"}} item");
-        }
+        (List<int> prefix, List<int> suffix) = PostProcessorJson.Read(root, _path, (key, value) => Unsupported(key, value));
+        PrefixIds.AddRange(prefix);
+        SuffixIds.AddRange(suffix);
     }
 }

@@ -3,9 +3,9 @@ using System.Text.Json;
 namespace LlavaModal.Tokenizers.Chat;
 
 /// <summary>
-/// Renders a conversation into the prompt text a model was tuned on. Built in: <c>vicuna_v1</c> (LLaVA-1.5,
-/// Vicuna; the default), <c>llama2</c>, <c>llama3</c> and <c>chatml</c> (Qwen2 and others). A checkpoint's
-/// Jinja <c>chat_template</c> is recognised by its markers rather than executed.
+/// Renders a conversation into the prompt text a model was tuned on: the checkpoint's own Jinja
+/// <c>chat_template</c> when its folder has one (see <see cref="ForModel"/>), else a built-in one: <c>vicuna_v1</c>
+/// (LLaVA-1.5, Vicuna; the default), <c>llama2</c>, <c>llama3</c> and <c>chatml</c> (Qwen2 and others).
 /// </summary>
 public abstract class ChatTemplate
 {
@@ -49,23 +49,40 @@ public abstract class ChatTemplate
     public const string SystemPromptKey = "llavamodal_system_prompt";
 
     /// <summary>
-    /// The template for a model folder: recognised from <c>chat_template</c> in <c>tokenizer_config.json</c>,
-    /// else <c>vicuna_v1</c> (LLaVA-1.5's conversation format), whose default system sentence is replaced by
-    /// <see cref="SystemPromptKey"/> when the file has it.
+    /// The template for a model folder: its own Jinja <c>chat_template</c>, rendered as transformers renders it, read
+    /// from (first found) <c>chat_template.jinja</c>, <c>chat_template.json</c>, <c>processor_config.json</c> (the
+    /// processor's template, which places images, comes first) or <c>tokenizer_config.json</c> (a string, or the list
+    /// form's <c>default</c>). A folder without one gets <c>vicuna_v1</c> (LLaVA-1.5's conversation format), whose
+    /// default system sentence is replaced by <see cref="SystemPromptKey"/> when <c>tokenizer_config.json</c> has it.
     /// </summary>
+    /// <exception cref="ChatTemplateException">The folder's template uses a construct this renderer does not support, or does not parse (the message names the file, line and column).</exception>
+    /// <exception cref="InvalidDataException">A <c>chat_template</c> value or a tokenizer file is malformed.</exception>
     public static ChatTemplate ForModel(string modelDirectory)
     {
-        var path = Path.Combine(modelDirectory, "tokenizer_config.json");
+        if (CheckpointTemplateFiles.Find(modelDirectory) is (string source, string origin))
+        {
+            return new JinjaChatTemplate(source, origin, SpecialTokens(modelDirectory));
+        }
+
+        var path = Path.Combine(modelDirectory, TokenizerFiles.ConfigFileName);
         if (!File.Exists(path)) return new VicunaV1Template();
         using var json = TokenizerFiles.Parse(path);
         var root = json.RootElement;
-        string? Text(string key) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-        var jinja = Text("chat_template") ?? "";
-        if (jinja.Contains("<|start_header_id|>", StringComparison.Ordinal)) return new Llama3Template();
-        if (jinja.Contains("<|im_start|>", StringComparison.Ordinal)) return new ChatMlTemplate();
-        if (jinja.Contains("[INST]", StringComparison.Ordinal)) return new Llama2Template();
-        var system = Text(SystemPromptKey);
+        var system = root.ValueKind == JsonValueKind.Object && root.TryGetProperty(SystemPromptKey, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
         return new VicunaV1Template(system);
+    }
+
+    /// <summary>The special tokens transformers passes to templates (<c>bos_token</c>, ..., <c>additional_special_tokens</c>).</summary>
+    private static Dictionary<string, object?> SpecialTokens(string modelDirectory)
+    {
+        TokenizerFiles files = TokenizerFiles.Load(modelDirectory);
+        var tokens = files.SpecialTokens.ToDictionary(kv => kv.Key, kv => (object?)kv.Value, StringComparer.Ordinal);
+        if (files.AdditionalSpecialTokens.Count > 0)
+        {
+            tokens["additional_special_tokens"] = files.AdditionalSpecialTokens.Cast<object?>().ToList();
+        }
+
+        return tokens;
     }
 }
 

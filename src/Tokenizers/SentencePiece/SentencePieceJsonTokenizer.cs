@@ -1,0 +1,322 @@
+using System.Collections.Frozen;
+using System.Text.Json;
+
+namespace LlavaModal.Tokenizers.SentencePiece;
+
+/// <summary>
+/// A SentencePiece-style <c>tokenizer.json</c> (LLaMA-2, Vicuna, Mistral) run as Hugging Face's fast tokenizer does:
+/// added tokens are matched in the raw text first (leftmost, longest); each remaining segment is normalized
+/// (<c>Prepend("▁")</c> / <c>Replace(" ", "▁")</c>) or pre-tokenized by <c>Metaspace</c> (spaces to <c>▁</c>, a leading
+/// <c>▁</c> per <c>prepend_scheme</c>: <c>first</c> only for the segment that starts the text, never twice), then
+/// encoded by merge-rank BPE with byte fallback (<see cref="MergeBpe"/>). The file's own normalizer/pre-tokenizer say
+/// whether it behaves as <c>legacy</c>; <c>tokenizer_config.json</c>'s <c>legacy</c> only matters for
+/// <c>tokenizer.model</c>.
+/// </summary>
+/// <remarks>
+/// BOS/EOS: for <c>tokenizer_class</c> <c>LlamaTokenizer</c> / <c>LlamaTokenizerFast</c> (what LLaMA-2, Vicuna and
+/// Mistral name), transformers rebuilds the post-processor from <c>add_bos_token</c> (default true) and
+/// <c>add_eos_token</c> (default false), and so does this class; for other classes the file's post-processor decides
+/// and a contradicting setting is refused.
+/// </remarks>
+internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
+{
+    private readonly Shared _shared;
+    private readonly string?[] _tokens;
+    private readonly FrozenDictionary<string, int> _addedByContent;
+    private readonly FrozenSet<int> _specialIds;
+    private readonly AddedTokenSplitter _splitter;
+    private readonly SortedDictionary<int, AddedToken> _added;
+    private readonly TokenizerFiles _files;
+
+    /// <summary>The parts that placeholder variants share.</summary>
+    private sealed record Shared(SentencePieceJson Json, MergeBpe Bpe, FrozenDictionary<string, int> Vocabulary, int[] PrefixIds, int[] SuffixIds);
+
+    private SentencePieceJsonTokenizer(Shared shared, SortedDictionary<int, AddedToken> added, HashSet<int> specialIds, TokenizerFiles files)
+    {
+        _shared = shared;
+        int size = Math.Max(shared.Vocabulary.Count == 0 ? 0 : shared.Vocabulary.Values.Max() + 1, added.Count == 0 ? 0 : added.Keys.Max() + 1);
+        _tokens = new string?[size];
+        foreach ((string token, int id) in shared.Vocabulary)
+        {
+            _tokens[id] = token;
+        }
+
+        foreach ((int id, AddedToken token) in added)
+        {
+            _tokens[id] = token.Content;
+        }
+
+        _addedByContent = added.Values.ToFrozenDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
+        _specialIds = specialIds.ToFrozenSet();
+        _splitter = new AddedTokenSplitter(added.Values);
+        _added = added;
+        _files = files;
+        VocabSize = size;
+        BosTokenId = SpecialId("bos_token");
+        EosTokenId = SpecialId("eos_token");
+        PadTokenId = SpecialId("pad_token");
+        UnkTokenId = SpecialId("unk_token");
+    }
+
+    public int VocabSize { get; }
+
+    public int? BosTokenId { get; }
+
+    public int? EosTokenId { get; }
+
+    public int? PadTokenId { get; }
+
+    public int? UnkTokenId { get; }
+
+    public IReadOnlyDictionary<string, int> AddedTokens => _addedByContent;
+
+    internal IReadOnlyList<SentencePieceJson.DecodeStep> DecodeSteps => _shared.Json.Decoder;
+
+    /// <summary>Loads <c>tokenizer.json</c> (already parsed as <paramref name="root"/>) plus the config files of the folder.</summary>
+    public static SentencePieceJsonTokenizer Load(string directory, JsonElement root)
+    {
+        string jsonPath = Path.Combine(directory, HfTokenizer.TokenizerJsonFileName);
+        string configPath = Path.Combine(directory, TokenizerFiles.ConfigFileName);
+        SentencePieceJson json = SentencePieceJson.Load(jsonPath, root);
+        TokenizerFiles files = TokenizerFiles.Load(directory);
+        var bpe = new MergeBpe(json);
+        if (bpe.PartialByteTokens)
+        {
+            throw json.Unsupported("model.vocab", "(only some <0xNN> byte tokens)", "byte_fallback needs all 256 byte tokens here.");
+        }
+
+        if (files.CleanUpTokenizationSpaces)
+        {
+            // The clean-up rewrites finished text (" ." -> "."); LLaMA-style checkpoints turn it off.
+            throw new NotSupportedException($"'{configPath}': clean_up_tokenization_spaces=true is not supported for a SentencePiece-style {HfTokenizer.TokenizerJsonFileName}.");
+        }
+
+        if (files.AddPrefixSpaceSetting is bool prefixSpace && prefixSpace != json.PrependsAtStart)
+        {
+            // transformers would rebuild tokenizer.json from tokenizer.model with this setting, which needs that file.
+            throw new NotSupportedException(
+                $"'{configPath}': add_prefix_space={(prefixSpace ? "true" : "false")} disagrees with '{jsonPath}', which " +
+                $"{(json.PrependsAtStart ? "adds" : "does not add")} a leading '▁'; rebuilding it needs {HfTokenizer.SentencePieceFileName}.");
+        }
+
+        var added = new SortedDictionary<int, AddedToken>();
+        var specialIds = new HashSet<int>();
+        foreach ((AddedToken token, bool special) in json.AddedTokens)
+        {
+            added[token.Id] = token;
+            if (special)
+            {
+                specialIds.Add(token.Id);
+            }
+        }
+
+        foreach ((int id, AddedToken token) in files.AddedTokens)
+        {
+            if (token.LeftStrip || token.RightStrip || token.SingleWord)
+            {
+                throw new NotSupportedException(
+                    $"'{configPath}': added_tokens_decoder.{id} ('{token.Content}') uses lstrip/rstrip/single_word, which is not supported for tokenizer.json.");
+            }
+
+            if (added.TryGetValue(id, out AddedToken? existing))
+            {
+                if (existing.Content != token.Content)
+                {
+                    throw TokenizerFiles.Invalid(configPath, $"added_tokens_decoder.{id}",
+                        $"is '{token.Content}' but {HfTokenizer.TokenizerJsonFileName} has '{existing.Content}' for that id");
+                }
+            }
+            else
+            {
+                added[id] = token;
+            }
+        }
+
+        // Tokens named by special-token attributes are special (HF registers them as special added tokens).
+        var vocabulary = json.Vocabulary.ToFrozenDictionary(StringComparer.Ordinal);
+        var byContent = added.Values.ToDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
+        var named = files.SpecialTokens.Select(kv => (kv.Key, kv.Value))
+            .Concat(files.AdditionalSpecialTokens.Select(c => ("additional_special_tokens", c)));
+        foreach ((string key, string content) in named)
+        {
+            if (!byContent.TryGetValue(content, out int id))
+            {
+                id = vocabulary.TryGetValue(content, out int vocabId)
+                    ? vocabId
+                    : throw TokenizerFiles.Invalid(configPath, key,
+                        $"names '{content}', which is neither in the vocabulary of {HfTokenizer.TokenizerJsonFileName} nor an added token");
+                added[id] = new AddedToken(content, id, false, false, false);
+                byContent[content] = id;
+            }
+
+            specialIds.Add(id);
+        }
+
+        (int[] prefix, int[] suffix) = Template(json, files, byContent, vocabulary, jsonPath, configPath);
+        var shared = new Shared(json, bpe, vocabulary, prefix, suffix);
+        var tokenizer = new SentencePieceJsonTokenizer(shared, added, specialIds, files);
+        foreach (int id in prefix.Concat(suffix))
+        {
+            if ((uint)id >= (uint)tokenizer.VocabSize || tokenizer._tokens[id] is null)
+            {
+                throw TokenizerFiles.Invalid(jsonPath, "post_processor", $"adds token id {id}, which is not in the vocabulary");
+            }
+        }
+
+        return tokenizer;
+    }
+
+    /// <summary>The ids around a sequence: rebuilt from add_bos/add_eos for LLaMA tokenizers (as transformers does), else the file's.</summary>
+    private static (int[] Prefix, int[] Suffix) Template(
+        SentencePieceJson json, TokenizerFiles files, Dictionary<string, int> added, FrozenDictionary<string, int> vocabulary, string jsonPath, string configPath)
+    {
+        int? Id(string key)
+        {
+            if (!files.SpecialTokens.TryGetValue(key, out string? content))
+            {
+                return null;
+            }
+
+            return added.TryGetValue(content, out int id) ? id : vocabulary.TryGetValue(content, out id) ? id : null;
+        }
+
+        if (files.TokenizerClass is "LlamaTokenizer" or "LlamaTokenizerFast")
+        {
+            bool addBos = files.AddBosTokenSetting ?? true;
+            bool addEos = files.AddEosTokenSetting ?? false;
+            int? bos = Id("bos_token");
+            int? eos = Id("eos_token");
+            if ((addBos && bos is null) || (addEos && eos is null))
+            {
+                throw TokenizerFiles.Invalid(configPath, addBos && bos is null ? "add_bos_token" : "add_eos_token", "is true but the matching special token is not set");
+            }
+
+            return (addBos ? [bos!.Value] : [], addEos ? [eos!.Value] : []);
+        }
+
+        Check(files.AddBosTokenSetting, "add_bos_token", Id("bos_token"), json.PrefixIds);
+        Check(files.AddEosTokenSetting, "add_eos_token", Id("eos_token"), json.SuffixIds);
+        return ([.. json.PrefixIds], [.. json.SuffixIds]);
+
+        void Check(bool? setting, string key, int? id, List<int> template)
+        {
+            if (setting is bool wanted && wanted != (id is int i && template.Contains(i)))
+            {
+                throw new NotSupportedException(
+                    $"'{configPath}': {key}={(wanted ? "true" : "false")} disagrees with the post_processor of '{jsonPath}'; " +
+                    "rewriting the template is only done for tokenizer_class LlamaTokenizer/LlamaTokenizerFast, as transformers does.");
+            }
+        }
+    }
+
+    private int? SpecialId(string key) =>
+        _files.SpecialTokens.TryGetValue(key, out string? content) ? TokenToId(content) : null;
+
+    public ITokenizerBackend WithPlaceholders(IReadOnlyList<string> placeholders)
+    {
+        var added = new SortedDictionary<int, AddedToken>(_added);
+        var specialIds = new HashSet<int>(_specialIds);
+        int next = VocabSize;
+        foreach (string placeholder in placeholders)
+        {
+            added[next] = new AddedToken(placeholder, next, false, false, false);
+            specialIds.Add(next);
+            next++;
+        }
+
+        return new SentencePieceJsonTokenizer(_shared, added, specialIds, _files);
+    }
+
+    public int? TokenToId(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        return _addedByContent.TryGetValue(token, out int id) || _shared.Vocabulary.TryGetValue(token, out id) ? id : null;
+    }
+
+    public string IdToToken(int id) =>
+        (uint)id < (uint)_tokens.Length && _tokens[id] is string token
+            ? token
+            : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id outside the vocabulary of {VocabSize} tokens.");
+
+    public bool IsSpecial(int id) => _specialIds.Contains(id);
+
+    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>();
+        if (addSpecialTokens)
+        {
+            ids.AddRange(_shared.PrefixIds);
+        }
+
+        int offset = 0;
+        foreach (AddedTokenSplitter.Segment segment in _splitter.Split(text))
+        {
+            if (segment.Token is { } token)
+            {
+                ids.Add(token.Id);
+            }
+            else
+            {
+                // Segments come in order and only empty ones are dropped, so offset 0 is the start of the text.
+                EncodeSegment(segment.Text, atStart: offset == 0, ids);
+            }
+
+            offset += segment.Text.Length;
+        }
+
+        if (addSpecialTokens)
+        {
+            ids.AddRange(_shared.SuffixIds);
+        }
+
+        return ids;
+    }
+
+    private void EncodeSegment(string text, bool atStart, List<int> ids)
+    {
+        SentencePieceJson json = _shared.Json;
+        const char rep = SentencePieceJson.Replacement;
+        if (json.NormalizerReplacesSpaces)
+        {
+            text = text.Replace(' ', rep);
+        }
+
+        if (json.NormalizerPrepends)
+        {
+            text = rep + text;
+        }
+
+        if (json.Metaspace is not SentencePieceJson.PrependScheme scheme)
+        {
+            _shared.Bpe.Encode(text, ids);
+            return;
+        }
+
+        text = text.Replace(' ', rep);
+        bool prepend = scheme == SentencePieceJson.PrependScheme.Always || (scheme == SentencePieceJson.PrependScheme.First && atStart);
+        if (prepend && !text.StartsWith(rep))
+        {
+            text = rep + text;
+        }
+
+        if (!json.MetaspaceSplits)
+        {
+            _shared.Bpe.Encode(text, ids);
+            return;
+        }
+
+        // split=true: every '▁' starts a new word (the delimiter goes with what follows it).
+        int start = 0;
+        for (int i = 1; i <= text.Length; i++)
+        {
+            if (i == text.Length || text[i] == rep)
+            {
+                _shared.Bpe.Encode(text[start..i], ids);
+                start = i;
+            }
+        }
+    }
+
+    public IDecodeState CreateDecodeState(bool skipSpecialTokens) => new SentencePieceJsonDecodeState(this, skipSpecialTokens);
+}
