@@ -3,7 +3,7 @@ using System.Globalization;
 namespace LlavaModal.Benchmarks;
 
 /// <summary>Minimal <c>--name value</c> / <c>--flag</c> / positional parsing; unknown options are an error.</summary>
-internal sealed class BenchArgs
+sealed class BenchArgs
 {
     readonly Dictionary<string, string?> named = new(StringComparer.Ordinal);
     readonly HashSet<string> read = new(StringComparer.Ordinal);

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace LlavaModal.Benchmarks;
 
 /// <summary>Random-weight checkpoints written with <c>llava-modal init</c>'s writer, reused across runs when complete.</summary>
-internal static class Checkpoints
+static class Checkpoints
 {
     const string CompleteMarker = ".bench-complete";
 

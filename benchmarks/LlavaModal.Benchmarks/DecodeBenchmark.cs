@@ -11,7 +11,7 @@ namespace LlavaModal.Benchmarks;
 /// whether a step stays flat as the context grows (it should with a KV cache: a step attends over the cache
 /// instead of recomputing the prefix).
 /// </summary>
-internal static class DecodeBenchmark
+static class DecodeBenchmark
 {
     /// <summary>Per-step window compared for flatness (first vs last <see cref="Window"/> decode steps).</summary>
     const int Window = 16;
@@ -141,7 +141,7 @@ internal static class DecodeBenchmark
 }
 
 /// <summary>One model and prompt length: medians over the measured runs.</summary>
-internal sealed record DecodeRow(
+sealed record DecodeRow(
     string Model, string Dtype, long Parameters, int PromptTokens, int NewTokens,
     double PrefillMsMedian, double PrefillMsMin,
     double DecodeTokensPerSecondMedian, double DecodeTokensPerSecondMin, double DecodeTokensPerSecondMax,

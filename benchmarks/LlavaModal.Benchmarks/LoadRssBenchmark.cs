@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using LlavaModal.Decoder.Llama;
 
 namespace LlavaModal.Benchmarks;
 
@@ -10,7 +9,7 @@ namespace LlavaModal.Benchmarks;
 /// the child's peak RSS with the weights' size on disk. A child per load keeps the peak (VmHWM) clean of
 /// anything this process did; reads use pread, so the page cache is not counted in RSS.
 /// </summary>
-internal static class LoadRssBenchmark
+static class LoadRssBenchmark
 {
     public static int Run(BenchArgs args)
     {
@@ -96,7 +95,7 @@ internal static class LoadRssBenchmark
 }
 
 /// <summary>One loaded checkpoint.</summary>
-internal sealed record LoadRow(string Variant, string Directory, int Files, long WeightBytes, ChildResult Child)
+sealed record LoadRow(string Variant, string Directory, int Files, long WeightBytes, ChildResult Child)
 {
     /// <summary>What loading added to the process's peak, per byte of weights (1 = one copy; 2 = twice the checkpoint).</summary>
     public double PeakOverWeights => (double)(Child.HwmAfterLoad - Child.RssBeforeLoad) / WeightBytes;

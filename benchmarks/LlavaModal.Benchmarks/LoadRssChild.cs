@@ -1,9 +1,7 @@
+using System.Diagnostics;
+using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Multimodal;
 using LlavaModal.Multimodal.Loading;
-using LlavaModal.Abstractions.Decoding;
-using System.Diagnostics;
-using LlavaModal.Core.Checkpoints;
-using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Benchmarks;
@@ -13,7 +11,7 @@ namespace LlavaModal.Benchmarks;
 /// in a fresh process, runs one short forward pass, and prints one JSON object with the process's memory
 /// (from <c>/proc/self/status</c>) before loading, after loading and after the forward pass.
 /// </summary>
-internal static class LoadRssChild
+static class LoadRssChild
 {
     public const string Mode = "load-rss-child";
 
@@ -83,15 +81,15 @@ internal static class LoadRssChild
 }
 
 /// <summary>What the child reports (bytes and milliseconds).</summary>
-internal sealed record ChildResult(
+sealed record ChildResult(
     long RssBeforeLoad, long HwmBeforeLoad, long RssAfterLoad, long HwmAfterLoad, long RssAfterForward, long HwmAfterForward,
     double LoadMs, double ForwardMs, long Parameters, long ParameterBytes, string Dtype, bool LogitsFinite, long[] LogitsShape, Phase? Phases = null);
 
 /// <summary>Where the load time goes (only with <c>--breakdown</c>).</summary>
-internal sealed record Phase(double ConstructMs, long RssAfterConstruct, double ReadWeightsMs);
+sealed record Phase(double ConstructMs, long RssAfterConstruct, double ReadWeightsMs);
 
 /// <summary>Resident set size (<c>VmRSS</c>) and its peak (<c>VmHWM</c>) of this process.</summary>
-internal readonly record struct ProcStatus(long RssBytes, long HwmBytes)
+readonly record struct ProcStatus(long RssBytes, long HwmBytes)
 {
     public static ProcStatus Read()
     {

@@ -1,5 +1,3 @@
-using LlavaModal.Core.Native;
-
 namespace LlavaModal.Benchmarks;
 
 /// <summary>
@@ -7,7 +5,7 @@ namespace LlavaModal.Benchmarks;
 /// A plain Stopwatch harness (warm-up, repetitions, median/min): the measured operations take tens of
 /// milliseconds to seconds, so BenchmarkDotNet's pilot/overhead phases would add minutes on 2 cores and buy nothing.
 /// </summary>
-internal static class Program
+static class Program
 {
     static int Main(string[] args)
     {

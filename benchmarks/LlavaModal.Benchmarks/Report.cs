@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace LlavaModal.Benchmarks;
 
 /// <summary>Statistics and output helpers shared by the benchmarks.</summary>
-internal static class Report
+static class Report
 {
     public static double Median(IEnumerable<double> values)
     {

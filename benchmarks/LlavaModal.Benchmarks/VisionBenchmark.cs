@@ -1,6 +1,6 @@
-using LlavaModal.Abstractions.Vision;
 using System.Diagnostics;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
@@ -14,7 +14,7 @@ namespace LlavaModal.Benchmarks;
 /// <c>vision</c>: time per image for decoding + preprocessing, the CLIP tower and the projector, on the llava-tiny-a
 /// fixture and on a randomly initialised tower of CLIP ViT-L/14-336's shape with llava-1.5-7b's projector (1024 → 4096).
 /// </summary>
-internal static class VisionBenchmark
+static class VisionBenchmark
 {
     public static int Run(BenchArgs args)
     {

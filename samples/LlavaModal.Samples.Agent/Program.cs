@@ -1,7 +1,5 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Decoder.Generation;
-using LlavaModal.Tokenizers.Chat;
 
 // Asks an agent about an image with a local LLaVA model: a Semantic Kernel kernel gets the LLaVA services in one line,
 // and a Microsoft Agent Framework ChatClientAgent talks to the kernel's IChatClient.

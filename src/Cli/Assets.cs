@@ -1,9 +1,7 @@
-using LlavaModal.Tokenizers;
-
 namespace LlavaModal.Cli;
 
 /// <summary>Files that ship inside the CLI (the repository's SentencePiece tokenizer).</summary>
-internal static class Assets
+static class Assets
 {
     static readonly string[] TokenizerFiles = ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"];
 

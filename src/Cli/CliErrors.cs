@@ -3,7 +3,7 @@ using LlavaModal.Abstractions;
 namespace LlavaModal.Cli;
 
 /// <summary>Turns the errors a user can act on into one line on stderr and a non-zero exit code.</summary>
-internal static class CliErrors
+static class CliErrors
 {
     public const int Failure = 1;
     public const int Usage = 2;

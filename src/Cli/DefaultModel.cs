@@ -6,7 +6,7 @@ namespace LlavaModal.Cli;
 /// The model the CLI uses when <c>--model</c> is omitted: the toy LLaVA model trained by <c>llava-modal recipe</c>
 /// that ships in the repository (<c>models/llava-modal-toy/</c>) and is copied next to the CLI at build time.
 /// </summary>
-internal static class DefaultModel
+static class DefaultModel
 {
     /// <summary>Folder name under the CLI's base directory (and under the repository's <c>models/</c>).</summary>
     public const string Name = "llava-modal-toy";

@@ -7,7 +7,7 @@ using LlavaModal.Multimodal;
 namespace LlavaModal.Cli;
 
 /// <summary>How to load a model: dtype, device, chat template override, attention kernel, image padding.</summary>
-internal sealed class LoadOptions
+sealed class LoadOptions
 {
     readonly Option<string?> dtype = new("--dtype") { Description = $"Compute dtype: {DTypes.Accepted} (default: as the checkpoint's torch_dtype)." };
     readonly Option<string> device = new("--device") { Description = "cpu (default), cuda or cuda:N (needs the CUDA build).", DefaultValueFactory = _ => "cpu" };

@@ -1,7 +1,7 @@
 namespace LlavaModal.Cli;
 
 /// <summary>Keeps outputs from overwriting what the user gave as input.</summary>
-internal static class OutputGuard
+static class OutputGuard
 {
     /// <summary>Refuses an output path inside an input folder (a model's own files are never overwritten).</summary>
     public static void RefuseInsideInput(string output, string inputDirectory, string option)

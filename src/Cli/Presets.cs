@@ -3,7 +3,7 @@ using LlavaModal.Decoder.Llama;
 namespace LlavaModal.Cli;
 
 /// <summary>Named LLaMA shapes for <c>llava-modal init</c>: random-weight checkpoints for tests and benchmarks.</summary>
-internal static class Presets
+static class Presets
 {
     public static readonly IReadOnlyDictionary<string, LlamaConfig> Llama = new Dictionary<string, LlamaConfig>(StringComparer.Ordinal)
     {

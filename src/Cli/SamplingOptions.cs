@@ -4,7 +4,7 @@ using LlavaModal.Decoder.Generation;
 namespace LlavaModal.Cli;
 
 /// <summary>The generation options shared by the commands that generate.</summary>
-internal sealed class SamplingOptions
+sealed class SamplingOptions
 {
     readonly Option<int> maxNewTokens = new("--max-new-tokens") { Description = "Maximum tokens to generate.", DefaultValueFactory = _ => 128 };
     readonly Option<float> temperature = new("--temperature") { Description = "0 is greedy; above 0 samples.", DefaultValueFactory = _ => 0f };

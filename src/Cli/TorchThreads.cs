@@ -1,9 +1,7 @@
-using LlavaModal.Core.Native;
-
 namespace LlavaModal.Cli;
 
 /// <summary>Sets torch's CPU thread count (after making the native library loadable, which LlavaModal types do lazily).</summary>
-internal static class TorchThreads
+static class TorchThreads
 {
     public static void Set(int threads)
     {

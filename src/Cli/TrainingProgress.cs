@@ -4,7 +4,7 @@ using Spectre.Console;
 namespace LlavaModal.Cli;
 
 /// <summary>Progress bars (Spectre.Console) with loss, learning rate and samples per second; plain lines when output is redirected.</summary>
-internal static class TrainingProgress
+static class TrainingProgress
 {
     public static T Run<T>(Func<Action<string, TrainProgress>, T> work)
     {

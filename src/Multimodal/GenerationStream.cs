@@ -5,7 +5,7 @@ using LlavaModal.Decoder.Generation;
 namespace LlavaModal.Multimodal;
 
 /// <summary>Turns a blocking generation that reports chunks into an async stream.</summary>
-internal static class GenerationStream
+static class GenerationStream
 {
     /// <summary>
     /// Runs <paramref name="generate"/> on a worker thread and yields its chunks, then a last chunk carrying the result.

@@ -9,4 +9,4 @@ namespace LlavaModal.Tokenizers;
 /// <param name="LeftStrip">HF <c>lstrip</c>: whitespace before the match is removed.</param>
 /// <param name="RightStrip">HF <c>rstrip</c>: whitespace after the match is removed.</param>
 /// <param name="SingleWord">HF <c>single_word</c>: only matches when not glued to a neighbouring word.</param>
-internal sealed record AddedToken(string Content, int Id, bool LeftStrip, bool RightStrip, bool SingleWord);
+sealed record AddedToken(string Content, int Id, bool LeftStrip, bool RightStrip, bool SingleWord);

@@ -5,9 +5,9 @@ namespace LlavaModal.Tokenizers;
 /// <c>lstrip</c>/<c>rstrip</c>/<c>single_word</c> fix-ups of <c>PreTrainedTokenizer.tokenize</c>).
 /// Matching is leftmost, then longest, which is what the HF trie yields for real vocabularies.
 /// </summary>
-internal sealed class AddedTokenSplitter
+sealed class AddedTokenSplitter
 {
-    private readonly Dictionary<char, List<AddedToken>> _byFirstChar = [];
+    readonly Dictionary<char, List<AddedToken>> byFirstChar = [];
 
     public AddedTokenSplitter(IEnumerable<AddedToken> tokens)
     {
@@ -18,16 +18,16 @@ internal sealed class AddedTokenSplitter
                 continue;
             }
 
-            if (!_byFirstChar.TryGetValue(token.Content[0], out List<AddedToken>? list))
+            if (!byFirstChar.TryGetValue(token.Content[0], out List<AddedToken>? list))
             {
-                _byFirstChar[token.Content[0]] = list = [];
+                byFirstChar[token.Content[0]] = list = [];
             }
 
             list.Add(token);
         }
 
         // Longest first so the first hit at a position is the longest one.
-        foreach (List<AddedToken> list in _byFirstChar.Values)
+        foreach (List<AddedToken> list in byFirstChar.Values)
         {
             list.Sort((a, b) => b.Content.Length.CompareTo(a.Content.Length));
         }
@@ -64,9 +64,9 @@ internal sealed class AddedTokenSplitter
         return parts;
     }
 
-    private AddedToken? MatchAt(string text, int pos)
+    AddedToken? MatchAt(string text, int pos)
     {
-        if (!_byFirstChar.TryGetValue(text[pos], out List<AddedToken>? candidates))
+        if (!byFirstChar.TryGetValue(text[pos], out List<AddedToken>? candidates))
         {
             return null;
         }
@@ -83,7 +83,7 @@ internal sealed class AddedTokenSplitter
     }
 
     /// <summary>Same order of in-place edits as HF, so later tokens see earlier modifications.</summary>
-    private static void ApplyStripRules(List<Segment> parts)
+    static void ApplyStripRules(List<Segment> parts)
     {
         for (int i = 0; i < parts.Count; i++)
         {
@@ -120,13 +120,13 @@ internal sealed class AddedTokenSplitter
     }
 
     /// <summary>HF compares strings with the token table, so an edited token string is plain text.</summary>
-    private static Segment Edited(Segment part, string text) =>
+    static Segment Edited(Segment part, string text) =>
         text == part.Text ? part : new Segment(text, null);
 
     /// <summary>Python's <c>str.isspace</c> also counts the information separators U+001C..U+001F.</summary>
-    private static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001c' and <= '\u001f';
+    static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001c' and <= '\u001f';
 
-    private static string TrimStartPython(string s)
+    static string TrimStartPython(string s)
     {
         int i = 0;
         while (i < s.Length && IsPythonSpace(s[i]))
@@ -137,7 +137,7 @@ internal sealed class AddedTokenSplitter
         return s[i..];
     }
 
-    private static string TrimEndPython(string s)
+    static string TrimEndPython(string s)
     {
         int i = s.Length;
         while (i > 0 && IsPythonSpace(s[i - 1]))

@@ -26,39 +26,39 @@ public sealed partial class HfTokenizer
     internal const string TokenizerJsonFileName = "tokenizer.json";
     internal const char SpaceSymbol = '\u2581';
 
-    private readonly SentencePieceModel _model;
-    private readonly SentencePieceBpe _bpe;
-    private readonly IReadOnlyList<string> _pieces;
-    private readonly FrozenDictionary<string, int> _pieceToId;
-    private readonly AddedTokenSplitter _splitter;
-    private readonly FrozenDictionary<int, string> _addedById;
-    private readonly FrozenDictionary<string, int> _addedByContent;
-    private readonly FrozenSet<string> _specialTokens;
-    private readonly FrozenSet<int> _specialIds;
-    private readonly FrozenSet<int> _legacyAddedIds;
-    private readonly int _spaceSymbolId;
+    readonly SentencePieceModel model;
+    readonly SentencePieceBpe bpe;
+    readonly IReadOnlyList<string> pieces;
+    readonly FrozenDictionary<string, int> pieceToId;
+    readonly AddedTokenSplitter splitter;
+    readonly FrozenDictionary<int, string> addedById;
+    readonly FrozenDictionary<string, int> addedByContent;
+    readonly FrozenSet<string> specialTokens;
+    readonly FrozenSet<int> specialIds;
+    readonly FrozenSet<int> legacyAddedIds;
+    readonly int spaceSymbolId;
 
-    private readonly string _directory;
+    readonly string directory;
 
     /// <summary>The backend of a non-SentencePiece format, or null for the SentencePiece path of this class.</summary>
-    private readonly ITokenizerBackend? _backend;
+    readonly ITokenizerBackend? backend;
 
-    private HfTokenizer(ITokenizerBackend backend, string directory)
+    HfTokenizer(ITokenizerBackend backend, string directory)
     {
         // The SentencePiece fields stay unset: every member that reads them forwards to the backend first.
-        _backend = backend;
-        _directory = directory;
-        _model = null!;
-        _bpe = null!;
-        _pieces = [];
-        _pieceToId = FrozenDictionary<string, int>.Empty;
-        _splitter = null!;
-        _addedById = FrozenDictionary<int, string>.Empty;
-        _addedByContent = FrozenDictionary<string, int>.Empty;
-        _specialTokens = FrozenSet<string>.Empty;
-        _specialIds = FrozenSet<int>.Empty;
-        _legacyAddedIds = FrozenSet<int>.Empty;
-        _spaceSymbolId = -1;
+        this.backend = backend;
+        this.directory = directory;
+        model = null!;
+        bpe = null!;
+        pieces = [];
+        pieceToId = FrozenDictionary<string, int>.Empty;
+        splitter = null!;
+        addedById = FrozenDictionary<int, string>.Empty;
+        addedByContent = FrozenDictionary<string, int>.Empty;
+        specialTokens = FrozenSet<string>.Empty;
+        specialIds = FrozenSet<int>.Empty;
+        legacyAddedIds = FrozenSet<int>.Empty;
+        spaceSymbolId = -1;
         VocabSize = backend.VocabSize;
         BosTokenId = backend.BosTokenId;
         EosTokenId = backend.EosTokenId;
@@ -66,25 +66,25 @@ public sealed partial class HfTokenizer
         UnkTokenId = backend.UnkTokenId;
     }
 
-    private HfTokenizer(SentencePieceModel model, TokenizerFiles files, string directory)
+    HfTokenizer(SentencePieceModel model, TokenizerFiles files, string directory)
     {
-        _directory = directory;
-        _model = model;
-        _bpe = new SentencePieceBpe(model);
-        _pieces = model.Pieces;
+        this.directory = directory;
+        this.model = model;
+        bpe = new SentencePieceBpe(model);
+        pieces = model.Pieces;
         Legacy = files.Legacy;
         AddPrefixSpace = files.AddPrefixSpace;
         AddBosToken = files.AddBosToken;
         AddEosToken = files.AddEosToken;
 
         var pieceToId = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int id = 0; id < _pieces.Count; id++)
+        for (int id = 0; id < pieces.Count; id++)
         {
-            pieceToId.TryAdd(_pieces[id], id);
+            pieceToId.TryAdd(pieces[id], id);
         }
 
-        _pieceToId = pieceToId.ToFrozenDictionary(StringComparer.Ordinal);
-        _spaceSymbolId = _pieceToId.GetValueOrDefault(SpaceSymbol.ToString(), -1);
+        this.pieceToId = pieceToId.ToFrozenDictionary(StringComparer.Ordinal);
+        spaceSymbolId = this.pieceToId.GetValueOrDefault(SpaceSymbol.ToString(), -1);
 
         // HF registers every special token as an added token, so "<s>" etc. in text are matched as tokens.
         var added = new Dictionary<int, AddedToken>(files.AddedTokens);
@@ -105,7 +105,7 @@ public sealed partial class HfTokenizer
         {
             if (!addedByContent.TryGetValue(content, out int id))
             {
-                id = _pieceToId.TryGetValue(content, out int pieceId)
+                id = this.pieceToId.TryGetValue(content, out int pieceId)
                     ? pieceId
                     : throw TokenizerFiles.Invalid(
                         Path.Combine(directory, TokenizerFiles.ConfigFileName), key,
@@ -117,21 +117,21 @@ public sealed partial class HfTokenizer
             specialIds.Add(id);
         }
 
-        _addedById = added.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Content);
-        _addedByContent = addedByContent.ToFrozenDictionary(StringComparer.Ordinal);
-        _splitter = new AddedTokenSplitter(added.Values);
-        _specialTokens = specialContents.Select(s => s.Content).ToFrozenSet(StringComparer.Ordinal);
-        _specialIds = specialIds.ToFrozenSet();
+        addedById = added.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Content);
+        this.addedByContent = addedByContent.ToFrozenDictionary(StringComparer.Ordinal);
+        splitter = new AddedTokenSplitter(added.Values);
+        specialTokens = specialContents.Select(s => s.Content).ToFrozenSet(StringComparer.Ordinal);
+        this.specialIds = specialIds.ToFrozenSet();
 
         // HF decode joins these with spaces: added tokens that are not special, plus additional special
         // tokens beyond the SentencePiece vocabulary (e.g. <image>, but not <pad>).
-        _legacyAddedIds = added.Values
-            .Where(t => !_specialTokens.Contains(t.Content)
-                || (files.AdditionalSpecialTokens.Contains(t.Content) && t.Id >= _pieces.Count))
+        legacyAddedIds = added.Values
+            .Where(t => !specialTokens.Contains(t.Content)
+                || (files.AdditionalSpecialTokens.Contains(t.Content) && t.Id >= pieces.Count))
             .Select(t => t.Id)
             .ToFrozenSet();
 
-        VocabSize = _pieces.Count + added.Keys.Count(id => id >= _pieces.Count);
+        VocabSize = pieces.Count + added.Keys.Count(id => id >= pieces.Count);
         BosTokenId = SpecialId(files, "bos_token");
         EosTokenId = SpecialId(files, "eos_token");
         PadTokenId = SpecialId(files, "pad_token");
@@ -154,7 +154,7 @@ public sealed partial class HfTokenizer
     public int? UnkTokenId { get; }
 
     /// <summary>Added tokens (including the special tokens HF registers as added tokens), by content.</summary>
-    public IReadOnlyDictionary<string, int> AddedTokens => _backend?.AddedTokens ?? _addedByContent;
+    public IReadOnlyDictionary<string, int> AddedTokens => backend?.AddedTokens ?? addedByContent;
 
     internal bool Legacy { get; }
 
@@ -164,9 +164,9 @@ public sealed partial class HfTokenizer
 
     internal bool AddEosToken { get; }
 
-    internal FrozenSet<string> SpecialTokenContents => _specialTokens;
+    internal FrozenSet<string> SpecialTokenContents => specialTokens;
 
-    internal FrozenSet<int> LegacyAddedIds => _legacyAddedIds;
+    internal FrozenSet<int> LegacyAddedIds => legacyAddedIds;
 
     /// <summary>
     /// Loads the tokenizer of a Hugging Face model directory: <c>tokenizer.model</c> (SentencePiece) when present,
@@ -215,7 +215,7 @@ public sealed partial class HfTokenizer
     /// Byte-level BPE (LLaMA-3, Qwen2) when a <c>ByteLevel</c> pre-tokenizer or decoder is present, else the
     /// SentencePiece-style reader (LLaMA-2, Vicuna, Mistral); each refuses what it does not reproduce.
     /// </summary>
-    private static ITokenizerBackend LoadTokenizerJson(string directory, string jsonPath)
+    static ITokenizerBackend LoadTokenizerJson(string directory, string jsonPath)
     {
         using JsonDocument doc = TokenizerFiles.Parse(jsonPath);
         return SentencePieceJson.Claims(doc.RootElement)
@@ -236,12 +236,12 @@ public sealed partial class HfTokenizer
             return this;
         }
 
-        if (_backend is not null)
+        if (backend is not null)
         {
-            return new HfTokenizer(_backend.WithPlaceholders(missing), _directory);
+            return new HfTokenizer(backend.WithPlaceholders(missing), directory);
         }
 
-        TokenizerFiles files = TokenizerFiles.Load(_directory);
+        TokenizerFiles files = TokenizerFiles.Load(directory);
         int next = VocabSize;
         foreach (string placeholder in missing)
         {
@@ -250,10 +250,10 @@ public sealed partial class HfTokenizer
             next++;
         }
 
-        return new HfTokenizer(_model, files, _directory);
+        return new HfTokenizer(model, files, directory);
     }
 
-    private int? SpecialId(TokenizerFiles files, string key) =>
+    int? SpecialId(TokenizerFiles files, string key) =>
         files.SpecialTokens.TryGetValue(key, out string? content) ? TokenToId(content) : null;
 
     /// <summary>Looks a token string up: added tokens first, then SentencePiece pieces.</summary>
@@ -262,12 +262,12 @@ public sealed partial class HfTokenizer
     public int? TokenToId(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        if (_backend is not null)
+        if (backend is not null)
         {
-            return _backend.TokenToId(token);
+            return backend.TokenToId(token);
         }
 
-        if (_addedByContent.TryGetValue(token, out int id) || _pieceToId.TryGetValue(token, out id))
+        if (addedByContent.TryGetValue(token, out int id) || pieceToId.TryGetValue(token, out id))
         {
             return id;
         }
@@ -281,19 +281,19 @@ public sealed partial class HfTokenizer
     /// <exception cref="ArgumentOutOfRangeException">The id is unknown.</exception>
     public string IdToToken(int id)
     {
-        if (_backend is not null)
+        if (backend is not null)
         {
-            return _backend.IdToToken(id);
+            return backend.IdToToken(id);
         }
 
-        if (_addedById.TryGetValue(id, out string? content))
+        if (addedById.TryGetValue(id, out string? content))
         {
             return content;
         }
 
-        if ((uint)id < (uint)_pieces.Count)
+        if ((uint)id < (uint)pieces.Count)
         {
-            return _pieces[id];
+            return pieces[id];
         }
 
         throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id outside the vocabulary of {VocabSize} tokens.");
@@ -302,7 +302,7 @@ public sealed partial class HfTokenizer
     /// <summary>True for the ids of the special tokens (bos/eos/unk/pad/... and <c>additional_special_tokens</c>), the ids HF's <c>skip_special_tokens</c> removes.</summary>
     /// <param name="id">A token id.</param>
     /// <returns>Whether the id is special.</returns>
-    public bool IsSpecial(int id) => _backend?.IsSpecial(id) ?? _specialIds.Contains(id);
+    public bool IsSpecial(int id) => backend?.IsSpecial(id) ?? specialIds.Contains(id);
 
     /// <summary>
     /// Encodes text like HF <c>tokenizer(text)["input_ids"]</c>: added and special tokens written in the text
@@ -314,9 +314,9 @@ public sealed partial class HfTokenizer
     public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true)
     {
         ArgumentNullException.ThrowIfNull(text);
-        if (_backend is not null)
+        if (backend is not null)
         {
-            return _backend.Encode(text, addSpecialTokens);
+            return backend.Encode(text, addSpecialTokens);
         }
 
         var ids = new List<int>();
@@ -334,12 +334,12 @@ public sealed partial class HfTokenizer
         return ids;
     }
 
-    private void Tokenize(string text, List<int> ids)
+    void Tokenize(string text, List<int> ids)
     {
         if (Legacy || text.Length == 0)
         {
             // legacy=true: every text segment is encoded on its own, each with SentencePiece's dummy prefix.
-            foreach (AddedTokenSplitter.Segment segment in _splitter.Split(text))
+            foreach (AddedTokenSplitter.Segment segment in splitter.Split(text))
             {
                 if (segment.Token is { } token)
                 {
@@ -347,7 +347,7 @@ public sealed partial class HfTokenizer
                 }
                 else
                 {
-                    EncodePiece(segment.Text, _model.AddDummyPrefix, ids);
+                    EncodePiece(segment.Text, model.AddDummyPrefix, ids);
                 }
             }
 
@@ -362,7 +362,7 @@ public sealed partial class HfTokenizer
         }
 
         int first = ids.Count;
-        List<AddedTokenSplitter.Segment> segments = _splitter.Split(prepared);
+        List<AddedTokenSplitter.Segment> segments = splitter.Split(prepared);
         foreach (AddedTokenSplitter.Segment segment in segments)
         {
             if (segment.Token is { } token)
@@ -376,19 +376,19 @@ public sealed partial class HfTokenizer
         }
 
         // The prefix "▁" alone before a special token is dropped ("<image>\n" -> [<image>, \n]).
-        if (ids.Count - first > 1 && ids[first] == _spaceSymbolId
+        if (ids.Count - first > 1 && ids[first] == spaceSymbolId
             && segments.Count > 1 && segments[0].Token is null && segments[0].Text.Length == 1
-            && segments[1].Token is { } next && _specialTokens.Contains(next.Content))
+            && segments[1].Token is { } next && specialTokens.Contains(next.Content))
         {
             ids.RemoveAt(first);
         }
     }
 
-    private void EncodePiece(string segment, bool dummyPrefix, List<int> ids)
+    void EncodePiece(string segment, bool dummyPrefix, List<int> ids)
     {
         // SentencePiece's identity normalization: escape spaces, and the dummy prefix only where HF keeps it.
         string normalized = (dummyPrefix ? SpaceSymbol.ToString() : string.Empty) + segment.Replace(' ', SpaceSymbol);
-        _bpe.Encode(normalized, ids);
+        bpe.Encode(normalized, ids);
     }
 
     /// <summary>
@@ -421,19 +421,19 @@ public sealed partial class HfTokenizer
     public StreamingDetokenizer CreateStreamingDecoder(bool skipSpecialTokens = false) =>
         new(NewDecodeState(skipSpecialTokens));
 
-    private IDecodeState NewDecodeState(bool skipSpecialTokens) =>
-        _backend?.CreateDecodeState(skipSpecialTokens) ?? new DecodeState(this, skipSpecialTokens);
+    IDecodeState NewDecodeState(bool skipSpecialTokens) =>
+        backend?.CreateDecodeState(skipSpecialTokens) ?? new DecodeState(this, skipSpecialTokens);
 
     /// <summary>SentencePiece type of a piece id.</summary>
-    internal SentencePieceModel.PieceType PieceType(int id) => _model.Types[id];
+    internal SentencePieceModel.PieceType PieceType(int id) => model.Types[id];
 
-    internal int UnkPieceId => _model.UnkId;
+    internal int UnkPieceId => model.UnkId;
 
     /// <summary>legacy=true keeps SentencePiece's add_dummy_prefix, whose decoder then drops a leading space.</summary>
-    internal bool DecoderStripsLeadingSpace => Legacy && _model.AddDummyPrefix;
+    internal bool DecoderStripsLeadingSpace => Legacy && model.AddDummyPrefix;
 
     /// <summary>Id of a piece string, or -1 (SentencePiece's PieceToId without the unk fallback).</summary>
-    internal int PieceId(string piece) => _pieceToId.GetValueOrDefault(piece, -1);
+    internal int PieceId(string piece) => pieceToId.GetValueOrDefault(piece, -1);
 
     /// <summary>The byte a <c>&lt;0xNN&gt;</c> byte-fallback piece stands for, or -1.</summary>
     internal static int ByteOfPiece(string piece)

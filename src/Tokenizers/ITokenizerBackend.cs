@@ -5,7 +5,7 @@ namespace LlavaModal.Tokenizers;
 /// hand-written for exact parity with HF's slow <c>LlamaTokenizer</c>) lives in <see cref="HfTokenizer"/> itself;
 /// other formats implement this interface and the facade forwards to them.
 /// </summary>
-internal interface ITokenizerBackend
+interface ITokenizerBackend
 {
     int VocabSize { get; }
 
@@ -36,7 +36,7 @@ internal interface ITokenizerBackend
 }
 
 /// <summary>Left-to-right decoding shared by batch and streaming decode, so both agree by construction.</summary>
-internal interface IDecodeState
+interface IDecodeState
 {
     /// <summary>Adds one id; its text (when complete) becomes available through <see cref="TakeOutput"/>.</summary>
     void Push(int id);

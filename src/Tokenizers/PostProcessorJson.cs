@@ -8,7 +8,7 @@ namespace LlavaModal.Tokenizers;
 /// (<c>TemplateProcessing</c>, optionally inside a <c>Sequence</c> with <c>ByteLevel</c>, which only moves offsets).
 /// Shared by the byte-level and the SentencePiece-style readers so both refuse the same things the same way.
 /// </summary>
-internal static class PostProcessorJson
+static class PostProcessorJson
 {
     /// <summary>Reads <c>post_processor</c> of <paramref name="root"/>; absent or null means no ids are added.</summary>
     /// <param name="root">The root object of <c>tokenizer.json</c>.</param>
@@ -26,7 +26,7 @@ internal static class PostProcessorJson
         return (prefix, suffix);
     }
 
-    private static void ReadProcessor(JsonElement post, string key, string path, Func<string, string, NotSupportedException> unsupported, List<int> prefix, List<int> suffix)
+    static void ReadProcessor(JsonElement post, string key, string path, Func<string, string, NotSupportedException> unsupported, List<int> prefix, List<int> suffix)
     {
         string type = TokenizerJson.OptionalString(post, "type") ?? throw TokenizerFiles.Invalid(path, $"{key}.type", "is missing");
         switch (type)
@@ -53,7 +53,7 @@ internal static class PostProcessorJson
         }
     }
 
-    private static void ReadTemplate(JsonElement post, string key, string path, Func<string, string, NotSupportedException> unsupported, List<int> prefix, List<int> suffix)
+    static void ReadTemplate(JsonElement post, string key, string path, Func<string, string, NotSupportedException> unsupported, List<int> prefix, List<int> suffix)
     {
         if (prefix.Count > 0 || suffix.Count > 0)
         {

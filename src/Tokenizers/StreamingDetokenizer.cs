@@ -13,10 +13,10 @@ namespace LlavaModal.Tokenizers;
 /// </remarks>
 public sealed class StreamingDetokenizer
 {
-    private readonly IDecodeState _state;
-    private bool _finished;
+    readonly IDecodeState state;
+    bool finished;
 
-    internal StreamingDetokenizer(IDecodeState state) => _state = state;
+    internal StreamingDetokenizer(IDecodeState state) => this.state = state;
 
     /// <summary>Adds one generated id.</summary>
     /// <param name="id">The token id.</param>
@@ -24,26 +24,26 @@ public sealed class StreamingDetokenizer
     /// <exception cref="InvalidOperationException"><see cref="Flush"/> was already called.</exception>
     public string Push(int id)
     {
-        if (_finished)
+        if (finished)
         {
             throw new InvalidOperationException("The detokenizer was flushed; create a new one for a new sequence.");
         }
 
-        _state.Push(id);
-        return _state.TakeOutput();
+        state.Push(id);
+        return state.TakeOutput();
     }
 
     /// <summary>Ends the sequence and returns the text still held back (e.g. an incomplete byte sequence as U+FFFD).</summary>
     /// <returns>The remaining text.</returns>
     public string Flush()
     {
-        if (_finished)
+        if (finished)
         {
             return string.Empty;
         }
 
-        _finished = true;
-        _state.Finish();
-        return _state.TakeOutput();
+        finished = true;
+        state.Finish();
+        return state.TakeOutput();
     }
 }

@@ -7,14 +7,14 @@ namespace LlavaModal.Tokenizers;
 /// slow <c>LlamaTokenizer</c> semantics depend on. Every malformed value throws an
 /// <see cref="InvalidDataException"/> naming the file and the key.
 /// </summary>
-internal sealed class TokenizerFiles
+sealed class TokenizerFiles
 {
     internal const string ConfigFileName = "tokenizer_config.json";
     internal const string SpecialTokensMapFileName = "special_tokens_map.json";
     internal const string AddedTokensFileName = "added_tokens.json";
 
     /// <summary>Special-token attribute names HF knows, in the order it lists them.</summary>
-    private static readonly string[] SpecialTokenKeys =
+    static readonly string[] SpecialTokenKeys =
         ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"];
 
     public bool AddBosToken { get; private set; } = true;
@@ -78,7 +78,7 @@ internal sealed class TokenizerFiles
         return files;
     }
 
-    private void ReadConfig(string path)
+    void ReadConfig(string path)
     {
         using JsonDocument doc = Parse(path);
         JsonElement root = doc.RootElement;
@@ -130,7 +130,7 @@ internal sealed class TokenizerFiles
         ReadSpecialTokens(root, path);
     }
 
-    private void ReadSpecialTokens(JsonElement root, string path)
+    void ReadSpecialTokens(JsonElement root, string path)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -172,7 +172,7 @@ internal sealed class TokenizerFiles
         }
     }
 
-    private void ReadAddedTokensJson(JsonElement root, string path)
+    void ReadAddedTokensJson(JsonElement root, string path)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -199,7 +199,7 @@ internal sealed class TokenizerFiles
     }
 
     /// <summary>A token value is either a string or an <c>AddedToken</c> object with <c>content</c>; null means unset.</summary>
-    private static string? ReadTokenContent(JsonElement value, string path, string key) => value.ValueKind switch
+    static string? ReadTokenContent(JsonElement value, string path, string key) => value.ValueKind switch
     {
         JsonValueKind.Null => null,
         JsonValueKind.String => value.GetString(),
@@ -208,7 +208,7 @@ internal sealed class TokenizerFiles
         _ => throw Invalid(path, key, $"expected a string or an object with 'content', found {value.ValueKind}"),
     };
 
-    private static bool? ReadBool(JsonElement obj, string name, string path, string? parent = null)
+    static bool? ReadBool(JsonElement obj, string name, string path, string? parent = null)
     {
         if (!obj.TryGetProperty(name, out JsonElement value) || value.ValueKind == JsonValueKind.Null)
         {

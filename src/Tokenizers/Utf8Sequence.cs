@@ -5,7 +5,7 @@ namespace LlavaModal.Tokenizers;
 /// invalid subsequence) SentencePiece rejects a bad sequence one byte at a time, so "E2 82" at the end of a
 /// run gives two U+FFFD; matching HF's decode needs this exact rule.
 /// </summary>
-internal static class Utf8Sequence
+static class Utf8Sequence
 {
     public const int Valid = 0;
     public const int Invalid = 1;

@@ -1,15 +1,12 @@
-using LlavaModal.Tokenizers;
-using Xunit;
-
 namespace LlavaModal.Tokenizers.Tests;
 
 public sealed class HfTokenizerErrorTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("hftok-").FullName;
+    readonly string _dir = Directory.CreateTempSubdirectory("hftok-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private void CopyFixture(params string[] files)
+    void CopyFixture(params string[] files)
     {
         foreach (string f in files)
         {

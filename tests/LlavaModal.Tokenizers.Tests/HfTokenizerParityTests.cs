@@ -1,6 +1,4 @@
 using System.Text.Json;
-using LlavaModal.Tokenizers;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests;
 
@@ -9,7 +7,7 @@ public class HfTokenizerParityTests
 {
     public static IEnumerable<object[]> Cases() => TokenizerFixtures.CaseRows();
 
-    private static HfTokenizer Tokenizer => TokenizerFixtures.Cases.Value;
+    static HfTokenizer Tokenizer => TokenizerFixtures.Cases.Value;
 
     [Theory]
     [MemberData(nameof(Cases))]

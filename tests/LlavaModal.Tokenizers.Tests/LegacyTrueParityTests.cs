@@ -1,14 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LlavaModal.Tokenizers;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests;
 
 /// <summary>The same files loaded with <c>legacy=true</c> (column <c>hf_legacy_true_ids_add_special_true</c>).</summary>
 public class LegacyTrueParityTests
 {
-    private static readonly Lazy<HfTokenizer> Legacy = new(() =>
+    static readonly Lazy<HfTokenizer> Legacy = new(() =>
     {
         string dir = Directory.CreateTempSubdirectory("hftok-legacy-").FullName;
         string source = TokenizerFixtures.Dir("tokenizer-cases");

@@ -1,13 +1,11 @@
 using System.Text.Json;
-using LlavaModal.Tokenizers;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests;
 
 /// <summary>The llama-tiny tokenizer (no added tokens) and the generated ids of the model fixtures.</summary>
 public class LlamaTinyTokenizerTests
 {
-    private static JsonElement Index(string fixture) =>
+    static JsonElement Index(string fixture) =>
         JsonDocument.Parse(File.ReadAllBytes(Path.Combine(TokenizerFixtures.Dir(fixture), "expected", "index.json"))).RootElement;
 
     [Theory]

@@ -1,16 +1,12 @@
-using System.Text;
-using LlavaModal.Tokenizers;
-using Xunit;
-
 namespace LlavaModal.Tokenizers.Tests;
 
 public class StreamingDetokenizerTests
 {
     public static IEnumerable<object[]> Cases() => TokenizerFixtures.CaseRows();
 
-    private static HfTokenizer Tokenizer => TokenizerFixtures.Cases.Value;
+    static HfTokenizer Tokenizer => TokenizerFixtures.Cases.Value;
 
-    private static List<string> Stream(HfTokenizer t, IEnumerable<int> ids, bool skip)
+    static List<string> Stream(HfTokenizer t, IEnumerable<int> ids, bool skip)
     {
         StreamingDetokenizer decoder = t.CreateStreamingDecoder(skip);
         var chunks = ids.Select(decoder.Push).ToList();
@@ -18,7 +14,7 @@ public class StreamingDetokenizerTests
         return chunks;
     }
 
-    private static bool IsWellFormed(string s)
+    static bool IsWellFormed(string s)
     {
         for (int i = 0; i < s.Length; i++)
         {

@@ -1,10 +1,9 @@
 using System.Text.Json;
-using LlavaModal.Tokenizers;
 
 namespace LlavaModal.Tokenizers.Tests;
 
 /// <summary>Paths, the shared tokenizer instances and the parsed <c>cases.json</c> of the tokenizer fixtures.</summary>
-internal static class TokenizerFixtures
+static class TokenizerFixtures
 {
     public static string Dir(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", name);
 
@@ -14,7 +13,7 @@ internal static class TokenizerFixtures
 
     public static readonly Lazy<HfTokenizer> LlavaTiny = new(() => HfTokenizer.FromPretrained(Dir("llava-tiny-a")));
 
-    private static readonly Lazy<JsonDocument> CasesJson =
+    static readonly Lazy<JsonDocument> CasesJson =
         new(() => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Dir("tokenizer-cases"), "cases.json"))));
 
     public static JsonElement Case(int index) => CasesJson.Value.RootElement.GetProperty("cases")[index];
@@ -27,7 +26,7 @@ internal static class TokenizerFixtures
 
     public static int[] Ints(JsonElement array) => array.EnumerateArray().Select(e => e.GetInt32()).ToArray();
 
-    private static string Label(string text)
+    static string Label(string text)
     {
         string escaped = JsonSerializer.Serialize(text);
         return escaped.Length > 40 ? escaped[..40] + "…" : escaped;

@@ -4,7 +4,7 @@ using LlavaModal.Encoders.Audio.Plugin;
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal attach-audio</c>: writes a new model folder with a Whisper encoder and a fresh projector attached.</summary>
-internal static class AttachAudioCommand
+static class AttachAudioCommand
 {
     public static Command Create()
     {

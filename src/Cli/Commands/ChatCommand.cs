@@ -9,7 +9,7 @@ namespace LlavaModal.Cli.Commands;
 /// empty line; one <c>--image</c> is attached to the first turn and the whole history is sent with every turn.
 /// Works interactively and with piped input (<c>printf 'What color is the circle?\nHow many objects are there?\n' | llava-modal chat --image x.png</c>).
 /// </summary>
-internal static class ChatCommand
+static class ChatCommand
 {
     public static Command Create()
     {

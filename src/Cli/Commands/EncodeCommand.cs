@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal encode</c>: runs one image or audio clip through a model's plugin and writes the intermediate tensors.</summary>
-internal static class EncodeCommand
+static class EncodeCommand
 {
     public static Command Create()
     {

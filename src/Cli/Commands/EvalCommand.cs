@@ -6,7 +6,7 @@ using LlavaModal.Cli.Toy;
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal eval</c>: exact-match accuracy on fresh synthetic scenes.</summary>
-internal static class EvalCommand
+static class EvalCommand
 {
     public static Command Create()
     {

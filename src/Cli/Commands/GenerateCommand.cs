@@ -1,16 +1,15 @@
-using LlavaModal.Multimodal.Prompts;
 using System.CommandLine;
 using System.Text.Json;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Generation;
-using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tokenizers.Chat;
 
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal generate</c>: one prompt (with images) in, generated text out (streamed, or as JSON).</summary>
-internal static class GenerateCommand
+static class GenerateCommand
 {
     public static Command Create()
     {

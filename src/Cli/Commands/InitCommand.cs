@@ -1,19 +1,19 @@
-using LlavaModal.Abstractions.Configuration;
-using LlavaModal.Multimodal.Loading;
-using LlavaModal.Core.Modules;
-using LlavaModal.Core.Attention;
-using LlavaModal.Abstractions.Layers;
-using LlavaModal.Abstractions.Decoding;
 using System.CommandLine;
 using System.Text.Json;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
 using LlavaModal.Decoder.Llama;
+using LlavaModal.Multimodal.Loading;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal init</c>: writes a random-weight checkpoint of a named shape in the Hugging Face layout.</summary>
-internal static class InitCommand
+static class InitCommand
 {
     public static Command Create()
     {

@@ -4,7 +4,7 @@ using LlavaModal.Cli.Toy;
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal recipe</c>: the full pipeline that made the shipped toy model.</summary>
-internal static class RecipeCommand
+static class RecipeCommand
 {
     public static Command Create()
     {

@@ -4,7 +4,7 @@ using LlavaModal.Cli.Toy;
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal synth</c>: the synthetic curriculum's images and LLaVA-format data.</summary>
-internal static class SynthCommand
+static class SynthCommand
 {
     public static Command Create()
     {

@@ -1,17 +1,14 @@
+using System.CommandLine;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Vision;
-using System.CommandLine;
-using LlavaModal.Cli.Toy;
-using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Training;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
-using LlavaModal.Training.Optimization;
 
 namespace LlavaModal.Cli.Commands;
 
 /// <summary><c>llava-modal train</c>: one LLaVA training stage on LLaVA-format data.</summary>
-internal static class TrainCommand
+static class TrainCommand
 {
     public static Command Create()
     {

@@ -14,7 +14,7 @@ namespace LlavaModal.Cli.Toy;
 /// (it answered about the image as a whole: colour 42-57% on two-object scenes, about chance); with "The circle is
 /// red." (the shape two tokens back) colour binding formed in some training runs and not in others.
 /// </remarks>
-internal enum QuestionType
+enum QuestionType
 {
     /// <summary>"What color is the SHAPE?" (asked about a shape that occurs once) → "The SHAPE's COLOR."</summary>
     Color,
@@ -29,14 +29,14 @@ internal enum QuestionType
 /// <param name="Text">The question.</param>
 /// <param name="Answer">The expected answer, a short sentence (see <see cref="QuestionType"/>).</param>
 /// <param name="Attribute">The attribute the answer states (a colour, a shape or a digit).</param>
-internal sealed record SceneQuestion(QuestionType Type, string Text, string Answer, string Attribute);
+sealed record SceneQuestion(QuestionType Type, string Text, string Answer, string Attribute);
 
 /// <summary>
 /// The synthetic curriculum: captions of scenes (stage-1 data, LLaVA's "describe" pairs), question/answer
 /// conversations about them (stage-2 data, multi-turn), a few text-only conversations, and the text the language
 /// model is pretrained on. Questions are unambiguous by construction (see <see cref="SceneGenerator"/>).
 /// </summary>
-internal static class Curriculum
+static class Curriculum
 {
     /// <summary>The canonical phrasing of each question type, the one <c>eval</c> asks.</summary>
     public static SceneQuestion Ask(QuestionType type, Scene scene, Random random) => Ask(type, scene, random, 0);

@@ -3,7 +3,7 @@ using LlavaModal.Encoders.Vision.Preprocessing;
 namespace LlavaModal.Cli.Toy;
 
 /// <summary>A shape of the synthetic scenes.</summary>
-internal enum ShapeKind
+enum ShapeKind
 {
     /// <summary>A filled circle.</summary>
     Circle,
@@ -18,7 +18,7 @@ internal enum ShapeKind
 /// <param name="R">Red.</param>
 /// <param name="G">Green.</param>
 /// <param name="B">Blue.</param>
-internal sealed record SceneColor(string Name, byte R, byte G, byte B);
+sealed record SceneColor(string Name, byte R, byte G, byte B);
 
 /// <summary>One object: shape, colour, size word, centre and radius in pixels.</summary>
 /// <param name="Shape">Shape.</param>
@@ -27,7 +27,7 @@ internal sealed record SceneColor(string Name, byte R, byte G, byte B);
 /// <param name="X">Centre x.</param>
 /// <param name="Y">Centre y.</param>
 /// <param name="Radius">Half the side (square) or circumradius-like extent (circle, triangle).</param>
-internal sealed record SceneObject(ShapeKind Shape, SceneColor Color, bool Large, int X, int Y, int Radius)
+sealed record SceneObject(ShapeKind Shape, SceneColor Color, bool Large, int X, int Y, int Radius)
 {
     /// <summary>Lower-case shape word.</summary>
     public string ShapeName => Shape.ToString().ToLowerInvariant();
@@ -51,7 +51,7 @@ internal sealed record SceneObject(ShapeKind Shape, SceneColor Color, bool Large
 /// <param name="Background">Background RGB.</param>
 /// <param name="NoiseSeed">Seed of the background noise.</param>
 /// <param name="Objects">The objects, left to right.</param>
-internal sealed record Scene(int Size, (byte R, byte G, byte B) Background, int NoiseSeed, IReadOnlyList<SceneObject> Objects)
+sealed record Scene(int Size, (byte R, byte G, byte B) Background, int NoiseSeed, IReadOnlyList<SceneObject> Objects)
 {
     /// <summary>Draws the scene.</summary>
     public RgbImage Render()

@@ -1,10 +1,10 @@
-using LlavaModal.Multimodal.Prompts;
-using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
+using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tokenizers.Chat;
 
 namespace LlavaModal.Cli.Toy;
@@ -21,7 +21,7 @@ namespace LlavaModal.Cli.Toy;
 /// Accuracy per question type and number of objects in the scene (type → objects → accuracy): separates reading an
 /// attribute (one object) from binding it to the object the question names (several).
 /// </param>
-internal sealed record EvalReport(double Overall, IReadOnlyDictionary<string, double> ByType, int Scenes, int Questions, int Seed, double Seconds, IReadOnlyList<(string Question, string Expected, string Got)> Mistakes,
+sealed record EvalReport(double Overall, IReadOnlyDictionary<string, double> ByType, int Scenes, int Questions, int Seed, double Seconds, IReadOnlyList<(string Question, string Expected, string Got)> Mistakes,
     IReadOnlyDictionary<string, IReadOnlyDictionary<int, double>> ByObjects);
 
 /// <summary>
@@ -30,7 +30,7 @@ internal sealed record EvalReport(double Overall, IReadOnlyDictionary<string, do
 /// the default system sentence, greedy decoding), and compares the whole reply with the expected sentence (both
 /// trimmed, lower-cased, final period dropped): the attribute and the object it names must both be right.
 /// </summary>
-internal static class SceneEvaluator
+static class SceneEvaluator
 {
     /// <summary>Loads a LLaVA folder and evaluates it.</summary>
     public static EvalReport Run(string modelDirectory, int scenes, int seed, int batchSize = 24)

@@ -7,7 +7,7 @@ namespace LlavaModal.Cli.Toy;
 /// the vision tower's patch grid (so every patch an object covers shows part of its outline), on a muted background.
 /// The same seed gives the same scenes on every machine (System.Random with a seed is stable across .NET versions).
 /// </summary>
-internal sealed class SceneGenerator
+sealed class SceneGenerator
 {
     /// <summary>The palette: saturated colours far apart from each other and from the muted backgrounds.</summary>
     public static readonly IReadOnlyList<SceneColor> Colors =

@@ -10,7 +10,7 @@ using LlavaModal.Training.Tokenization;
 namespace LlavaModal.Cli.Toy;
 
 /// <summary>Sizes and step counts of the toy-model recipe.</summary>
-internal sealed record RecipeOptions
+sealed record RecipeOptions
 {
     /// <summary>
     /// The toy model's system sentence (instead of vicuna_v1's ~40-word default, which was most of every sequence):
@@ -71,7 +71,7 @@ internal sealed record RecipeOptions
 /// <param name="Stage1">Stage 1.</param>
 /// <param name="Stage2">Stage 2.</param>
 /// <param name="Eval">Evaluation on fresh scenes (seed + 1000).</param>
-internal sealed record RecipeResult(VisionPretrainResult Vision, (double First, double Final, double Seconds) LanguageLoss, TrainResult Stage1, TrainResult Stage2, EvalReport Eval);
+sealed record RecipeResult(VisionPretrainResult Vision, (double First, double Final, double Seconds) LanguageLoss, TrainResult Stage1, TrainResult Stage2, EvalReport Eval);
 
 /// <summary>
 /// The whole LLaVA recipe on the synthetic curriculum, as the shipped toy model was made: generate scenes; train a
@@ -80,7 +80,7 @@ internal sealed record RecipeResult(VisionPretrainResult Vision, (double First, 
 /// mlp2x_gelu projector; stage 1 on captions (projector only); stage 2 on question/answer conversations (projector and
 /// language model); evaluate on fresh scenes.
 /// </summary>
-internal static class ToyRecipe
+static class ToyRecipe
 {
     /// <summary>Runs the recipe; intermediate folders go under <paramref name="workDirectory"/>, the model to <paramref name="outputDirectory"/>.</summary>
     /// <param name="workDirectory">Data and intermediate models.</param>

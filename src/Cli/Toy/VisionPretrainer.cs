@@ -1,19 +1,18 @@
-using LlavaModal.Abstractions.Vision;
-using LlavaModal.Training.Optimization;
 using System.Diagnostics;
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Training;
 using LlavaModal.Training.Modeling;
-using TorchSharp;
+using LlavaModal.Training.Optimization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Cli.Toy;
 
 /// <summary>Settings of vision pretraining.</summary>
-internal sealed record VisionPretrainOptions
+sealed record VisionPretrainOptions
 {
     /// <summary>Optimizer steps.</summary>
     public int Steps { get; init; } = 600;
@@ -36,7 +35,7 @@ internal sealed record VisionPretrainOptions
 /// <param name="FinalLoss">Training loss at the end (mean of the last steps).</param>
 /// <param name="Seconds">Wall time.</param>
 /// <param name="ObjectPatchShapeAccuracy">Shape of the patches an object covers (background patches left out: they are most patches and easy).</param>
-internal sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds, double ObjectPatchShapeAccuracy = double.NaN);
+sealed record VisionPretrainResult(double PatchColorAccuracy, double PatchShapeAccuracy, double CountAccuracy, double FinalLoss, double Seconds, double ObjectPatchShapeAccuracy = double.NaN);
 
 /// <summary>
 /// Pretrains a CLIP-architecture vision transformer on synthetic scenes by supervised attribute prediction instead of
@@ -46,7 +45,7 @@ internal sealed record VisionPretrainResult(double PatchColorAccuracy, double Pa
 /// the object count (1-4) predicted from the CLS token. The heads are discarded; the tower is saved as a Hugging Face
 /// <c>CLIPVisionModel</c> folder (<c>vision_model.*</c>, config, <c>preprocessor_config.json</c>).
 /// </summary>
-internal static class VisionPretrainer
+static class VisionPretrainer
 {
     sealed class Heads : nn.Module
     {

@@ -1,6 +1,6 @@
-using LlavaModal.Abstractions.Weights;
 using System.Text.Json;
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Weights;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Checkpoints;

@@ -1,6 +1,5 @@
-using LlavaModal.Abstractions.Weights;
 using LlavaModal.Abstractions;
-using TorchSharp;
+using LlavaModal.Abstractions.Weights;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Checkpoints;

@@ -1,8 +1,6 @@
-using LlavaModal.Abstractions.Layers;
 using System.Text.RegularExpressions;
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Modality;
-using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Modules;

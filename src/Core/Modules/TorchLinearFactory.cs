@@ -1,6 +1,5 @@
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Modules;

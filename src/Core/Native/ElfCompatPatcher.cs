@@ -17,7 +17,7 @@ namespace LlavaModal.Core.Native;
 /// the getter (or at the unversioned index when the library does not require that version).</item>
 /// </list>
 /// </summary>
-internal static class ElfCompatPatcher
+static class ElfCompatPatcher
 {
     internal const string MissingVersion = "GLIBCXX_3.4.32";
     internal const string MissingSymbol = "_ZSt21ios_base_library_initv";

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace LlavaModal.Core.Native;
 
 /// <summary>Asks the dynamic loader whether the system libstdc++ defines a symbol at a given version.</summary>
-internal static partial class LibStdCxx
+static partial class LibStdCxx
 {
     const int RtldNow = 2;
 

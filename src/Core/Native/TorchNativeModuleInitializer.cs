@@ -6,7 +6,7 @@ namespace LlavaModal.Core.Native;
 /// Compiled into every LlavaModal assembly (see Directory.Build.targets): whichever of them is touched first makes
 /// TorchSharp loadable before its own static constructor runs, so no caller needs a manual step.
 /// </summary>
-internal static class TorchNativeModuleInitializer
+static class TorchNativeModuleInitializer
 {
 #pragma warning disable CA2255 // A library initialiser is the point: consumers must not need a manual step before the first tensor.
     [ModuleInitializer]

@@ -1,5 +1,5 @@
-using LlavaModal.Abstractions.Decoding;
 using System.Diagnostics;
+using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Tokenizers;
 using static TorchSharp.torch;
 
@@ -11,7 +11,7 @@ namespace LlavaModal.Decoder.Generation;
 /// one token per step, each new position the row's largest prompt position + 1 + step on every axis. The only host read
 /// per step is the chosen ids [B], which stop checks and streaming need anyway.
 /// </summary>
-internal sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int padTokenId)
+sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int padTokenId)
 {
     /// <summary>Receives each step's raw logits [B, V] (tests compare them with the reference).</summary>
     public Action<Tensor>? StepLogitsObserver { get; set; }

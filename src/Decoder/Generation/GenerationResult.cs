@@ -1,5 +1,3 @@
-using LlavaModal.Core.Native;
-
 namespace LlavaModal.Decoder.Generation;
 
 /// <summary>Why generation ended.</summary>

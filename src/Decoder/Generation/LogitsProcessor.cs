@@ -6,7 +6,7 @@ namespace LlavaModal.Decoder.Generation;
 /// Turns raw logits [B, V] into the next token ids [B], in the reference's order: repetition penalty, then
 /// (when sampling) temperature, top-k, top-p, min-p, then a multinomial draw; greedy takes the argmax.
 /// </summary>
-internal static class LogitsProcessor
+static class LogitsProcessor
 {
     /// <param name="logits">Raw float32 logits [B, V].</param>
     /// <param name="seen">Ids already in each row [B, L] (prompt and output), for the repetition penalty.</param>

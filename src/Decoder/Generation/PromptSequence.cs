@@ -6,4 +6,4 @@ namespace LlavaModal.Decoder.Generation;
 /// <param name="PromptIds">The tokenised prompt; also the ids the repetition penalty looks at.</param>
 /// <param name="Embeddings">Decoder input [T, hidden] (text embeddings with any media embeddings spliced in).</param>
 /// <param name="Positions">Position ids [axes, T] (CPU, int64), or null for 0..T-1.</param>
-internal sealed record PromptSequence(IReadOnlyList<int> PromptIds, Tensor Embeddings, Tensor? Positions = null);
+sealed record PromptSequence(IReadOnlyList<int> PromptIds, Tensor Embeddings, Tensor? Positions = null);

@@ -4,7 +4,7 @@ namespace LlavaModal.Decoder.Generation;
 /// Watches streamed text for stop strings. Text that could still turn out to be the start of a stop string is
 /// held back, so a streaming consumer never sees characters that the final answer does not contain.
 /// </summary>
-internal sealed class StopStringMatcher(IReadOnlyList<string> stops)
+sealed class StopStringMatcher(IReadOnlyList<string> stops)
 {
     readonly System.Text.StringBuilder text = new();
     int released;

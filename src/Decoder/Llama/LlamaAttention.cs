@@ -1,6 +1,5 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
@@ -9,7 +8,7 @@ namespace LlavaModal.Decoder.Llama;
 /// Grouped-query self-attention with rotary embeddings: <c>softmax(q kᵀ / sqrt(d) + mask) v</c>, computed by the attention
 /// kernel the model was loaded with; keys and values shared by <c>num_attention_heads / num_key_value_heads</c> query heads.
 /// </summary>
-internal sealed class LlamaAttention : nn.Module
+sealed class LlamaAttention : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;

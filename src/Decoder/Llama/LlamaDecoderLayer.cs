@@ -1,13 +1,12 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Modules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
 
 /// <summary>Pre-norm decoder layer: <c>h = x + attn(norm(x)); out = h + mlp(norm(h))</c>.</summary>
-internal sealed class LlamaDecoderLayer : nn.Module
+sealed class LlamaDecoderLayer : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly LlamaAttention self_attn;

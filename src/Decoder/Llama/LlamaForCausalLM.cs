@@ -1,7 +1,6 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Modules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;

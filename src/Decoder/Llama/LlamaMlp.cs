@@ -1,11 +1,10 @@
 using LlavaModal.Abstractions.Layers;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
 
 /// <summary>SwiGLU MLP: <c>down(silu(gate(x)) * up(x))</c>.</summary>
-internal sealed class LlamaMlp : nn.Module<Tensor, Tensor>
+sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;

@@ -2,14 +2,13 @@ using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
 
 /// <summary>The LLaMA decoder stack: token embeddings, N pre-norm decoder layers, final RMSNorm.</summary>
-internal sealed class LlamaModel : nn.Module
+sealed class LlamaModel : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly Embedding embed_tokens;

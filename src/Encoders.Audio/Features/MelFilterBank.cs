@@ -5,7 +5,7 @@ namespace LlavaModal.Encoders.Audio.Features;
 /// <c>mel_scale="slaney"</c>), computed here because no .NET library provides it; the arithmetic follows the
 /// reference step by step (including <c>np.linspace</c>'s <c>start + i * step</c> with an exact endpoint) so it matches to ~1e-15.
 /// </summary>
-internal static class MelFilterBank
+static class MelFilterBank
 {
     const double MinLogHertz = 1000.0;
     const double MinLogMel = 15.0;

@@ -4,7 +4,6 @@ using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Encoders.Audio.Whisper;
 using static TorchSharp.torch;

@@ -1,9 +1,8 @@
-using LlavaModal.Abstractions.Weights;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Encoders.Audio.Whisper;
 using Microsoft.Extensions.Logging;

@@ -1,7 +1,7 @@
 namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>Container formats the reader recognises.</summary>
-internal enum AudioContainer
+enum AudioContainer
 {
     Unknown,
     Wav,

@@ -2,7 +2,7 @@ namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>Picks the decoder from the leading bytes; the media type only decides when the bytes are not recognised,
 /// because callers often pass a generic or wrong type (<c>application/octet-stream</c>, <c>audio/wav</c> for an MP3).</summary>
-internal static class AudioContainerDetector
+static class AudioContainerDetector
 {
     /// <summary>Human-readable list used in error messages.</summary>
     public const string Supported = "WAV (PCM 8/16/24/32-bit, IEEE float 32/64-bit) and MP3";

@@ -3,7 +3,7 @@ using NAudio.Wave;
 namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>Feeds a mono float buffer to NAudio sample-provider chains.</summary>
-internal sealed class FloatArraySampleProvider(float[] samples, int count, int sampleRate) : ISampleProvider
+sealed class FloatArraySampleProvider(float[] samples, int count, int sampleRate) : ISampleProvider
 {
     int position;
 

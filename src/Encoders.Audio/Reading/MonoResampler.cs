@@ -3,7 +3,7 @@ using NAudio.Wave.SampleProviders;
 namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>Sample-rate conversion with NAudio's managed WDL resampler (the Media Foundation and ACM resamplers are Windows-only).</summary>
-internal static class MonoResampler
+static class MonoResampler
 {
     const int BlockSize = 16_384;
 

@@ -4,7 +4,7 @@ namespace LlavaModal.Encoders.Audio.Reading;
 /// Accumulates decoded interleaved frames as mono (channel average), growing geometrically from what was
 /// actually decoded, never from a header's claim, and refusing to go past <c>maxFrames</c>.
 /// </summary>
-internal sealed class MonoSampleBuffer
+sealed class MonoSampleBuffer
 {
     readonly string source;
     readonly long maxFrames;

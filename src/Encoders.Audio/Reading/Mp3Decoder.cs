@@ -4,7 +4,7 @@ namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>Decodes MP3 (MPEG-1/2/2.5 layers I-III) with NLayer, a fully managed decoder, so no
 /// platform codec (Media Foundation, ACM) is needed.</summary>
-internal static class Mp3Decoder
+static class Mp3Decoder
 {
     const int SamplesPerRead = 1152 * 2 * 8;
     const double MaxBitsPerSecond = 320_000; // highest MPEG-1 layer III bitrate (free format aside)

@@ -8,7 +8,7 @@ namespace LlavaModal.Encoders.Audio.Reading;
 /// The data chunk's declared length is never used to size anything: frames are read in fixed blocks into a
 /// buffer that grows with what was actually read, up to the configured duration.
 /// </summary>
-internal static class WavDecoder
+static class WavDecoder
 {
     const int FramesPerBlock = 8192;
     // Written by streaming encoders that cannot seek back, and by RF64 (whose real size is in ds64).

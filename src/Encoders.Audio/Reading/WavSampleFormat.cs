@@ -5,7 +5,7 @@ namespace LlavaModal.Encoders.Audio.Reading;
 
 /// <summary>The sample encodings the WAV path decodes, validated against the <c>fmt </c> chunk so absurd or
 /// inconsistent headers fail here, before any data is read.</summary>
-internal sealed record WavSampleFormat(bool IsFloat, int BitsPerSample, int Channels, int SampleRate)
+sealed record WavSampleFormat(bool IsFloat, int BitsPerSample, int Channels, int SampleRate)
 {
     public const int MaxChannels = 64;
     public const int MaxSampleRate = 768_000;

@@ -1,8 +1,5 @@
 using LlavaModal.Abstractions.Layers;
-using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Audio.Whisper;
@@ -11,7 +8,7 @@ namespace LlavaModal.Encoders.Audio.Whisper;
 /// Unmasked multi-head self-attention over all positions (padding frames included, as the reference does):
 /// <c>softmax((q · head_dim^-0.5) kᵀ) v</c>. <c>k_proj</c> has no bias, as in the checkpoints.
 /// </summary>
-internal sealed class WhisperAttention : nn.Module
+sealed class WhisperAttention : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, out_proj;

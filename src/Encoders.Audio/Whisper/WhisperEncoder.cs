@@ -1,12 +1,10 @@
-using LlavaModal.Core.Modules;
-using LlavaModal.Core.Attention;
-using LlavaModal.Abstractions.Layers;
-using LlavaModal.Abstractions.Weights;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
-using LlavaModal.Core.Native;
-using TorchSharp;
+using LlavaModal.Core.Modules;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,7 +1,6 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Modules;
-using LlavaModal.Core.Native;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Audio.Whisper;

@@ -1,14 +1,12 @@
 using LlavaModal.Abstractions.Layers;
-using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Audio.Whisper;
 
 /// <summary>Pre-LN encoder layer: <c>h = x + attn(ln(x)); out = h + fc2(act(fc1(ln(h))))</c>.</summary>
-internal sealed class WhisperEncoderLayer : nn.Module
+sealed class WhisperEncoderLayer : nn.Module
 {
     // LayerNorm epsilon is not configurable in Whisper: torch's default.
     internal const double LayerNormEps = 1e-5;

@@ -1,7 +1,5 @@
 using LlavaModal.Abstractions.Layers;
-using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Clip;
@@ -10,7 +8,7 @@ namespace LlavaModal.Encoders.Vision.Clip;
 /// Unmasked multi-head self-attention with biased projections: <c>softmax(q kᵀ · d^-0.5) v</c>, computed by the attention
 /// kernel the tower was built with (the eager one keeps softmax in float32, as the reference).
 /// </summary>
-internal sealed class ClipAttention : nn.Module<Tensor, Tensor>
+sealed class ClipAttention : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, out_proj;

@@ -1,12 +1,11 @@
 using LlavaModal.Abstractions.Layers;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Clip;
 
 /// <summary>The stack of CLIP encoder layers.</summary>
-internal sealed class ClipEncoder : nn.Module
+sealed class ClipEncoder : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly ModuleList<ClipEncoderLayer> layers;

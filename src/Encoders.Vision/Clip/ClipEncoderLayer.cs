@@ -1,12 +1,11 @@
 using LlavaModal.Abstractions.Layers;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Clip;
 
 /// <summary>Pre-norm transformer layer: <c>h = x + attn(ln1(x)); out = h + mlp(ln2(h))</c>.</summary>
-internal sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
+sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly LayerNorm layer_norm1, layer_norm2;

@@ -1,12 +1,10 @@
 using LlavaModal.Abstractions.Layers;
-using LlavaModal.Core.Checkpoints;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Clip;
 
 /// <summary>Feed-forward block: <c>fc2(act(fc1(x)))</c>, <c>act</c> being quick_gelu for OpenAI CLIP.</summary>
-internal sealed class ClipMlp : nn.Module<Tensor, Tensor>
+sealed class ClipMlp : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly nn.Module<Tensor, Tensor> fc1, fc2;

@@ -1,5 +1,4 @@
 using LlavaModal.Core.Checkpoints;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -9,7 +8,7 @@ namespace LlavaModal.Encoders.Vision.Clip;
 /// Patch embedding (a bias-free convolution with kernel = stride = patch), a learned CLS token prepended, and
 /// learned absolute position embeddings added: [B, C, H, W] → [B, 1 + patches, hidden].
 /// </summary>
-internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
+sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly Parameter class_embedding;

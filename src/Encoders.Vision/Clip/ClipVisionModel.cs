@@ -1,4 +1,3 @@
-using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Layers;
@@ -7,7 +6,7 @@ using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using TorchSharp;
+using LlavaModal.Encoders.Vision.Llava;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Clip;

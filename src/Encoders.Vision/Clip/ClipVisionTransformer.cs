@@ -1,5 +1,4 @@
 using LlavaModal.Abstractions.Layers;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -10,7 +9,7 @@ namespace LlavaModal.Encoders.Vision.Clip;
 /// <c>post_layernorm</c>, which is loaded so checkpoints match strictly but never applied: LLaVA reads raw
 /// hidden states, not the pooled output.
 /// </summary>
-internal sealed class ClipVisionTransformer : nn.Module
+sealed class ClipVisionTransformer : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly ClipVisionEmbeddings embeddings;

@@ -1,7 +1,7 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Core.Checkpoints;
 using LlavaModal.Abstractions.Vision;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using static TorchSharp.torch;
 

@@ -1,10 +1,8 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Preprocessing;
 
 namespace LlavaModal.Encoders.Vision.Llava;

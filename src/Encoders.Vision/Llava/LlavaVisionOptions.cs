@@ -1,5 +1,3 @@
-using LlavaModal.Encoders.Vision.Preprocessing;
-
 namespace LlavaModal.Encoders.Vision.Llava;
 
 /// <summary>Options of the LLaVA image plugin.</summary>

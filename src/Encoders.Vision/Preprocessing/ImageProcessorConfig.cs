@@ -1,7 +1,6 @@
-using LlavaModal.Abstractions;
 using System.Text.Json;
+using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
-using LlavaModal.Core.Native;
 
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 

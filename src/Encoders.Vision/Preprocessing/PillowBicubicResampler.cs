@@ -12,7 +12,7 @@ namespace LlavaModal.Encoders.Vision.Preprocessing;
 /// rounding bias; and a clamp to 0..255 after EACH pass (the intermediate image is 8-bit). A pass whose
 /// dimension does not change is skipped, as Pillow does.
 /// </remarks>
-internal static class PillowBicubicResampler
+static class PillowBicubicResampler
 {
     /// <summary>Fixed-point fraction bits: 32-bit accumulator minus 8 result bits minus 2 bits of headroom for negative lobes.</summary>
     internal const int PrecisionBits = 32 - 8 - 2;

@@ -7,7 +7,7 @@ namespace LlavaModal.Encoders.Vision.Preprocessing;
 /// PNG or JPEG without error (missing rows come out blank), whereas the reference (Pillow) refuses it as
 /// "image file is truncated"; a half-received upload must not silently reach the model.
 /// </summary>
-internal static class TruncationCheck
+static class TruncationCheck
 {
     /// <summary>Returns why a PNG is incomplete, or <see langword="null"/>: every chunk must be whole and the last must be IEND.</summary>
     public static string? Png(ReadOnlySpan<byte> data)

@@ -1,9 +1,9 @@
-using LlavaModal.Core.Architectures;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Hosting;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Vision;
+using LlavaModal.Core.Architectures;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
 using LlavaModal.Multimodal.DependencyInjection;

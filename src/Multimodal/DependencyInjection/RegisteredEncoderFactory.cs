@@ -1,5 +1,5 @@
-using LlavaModal.Abstractions.Weights;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using Microsoft.Extensions.Logging;
@@ -12,7 +12,7 @@ namespace LlavaModal.Multimodal.DependencyInjection;
 /// <c>{modality}_projector.*</c> in the checkpoint when present, otherwise freshly initialised (seeded) and logged
 /// as untrained, ready for stage-1 training.
 /// </summary>
-internal sealed class RegisteredEncoderFactory(IModalityEncoder encoder, string projectorType, long seed) : IModalityEncoderFactory
+sealed class RegisteredEncoderFactory(IModalityEncoder encoder, string projectorType, long seed) : IModalityEncoderFactory
 {
     public string Modality => encoder.Modality;
 

@@ -9,7 +9,7 @@ namespace LlavaModal.Multimodal.Loading;
 /// top-level <c>lm_head.*</c> (newer llava-hf). Found by probing the family's probe tensor; the one mapping between
 /// module names and checkpoint names.
 /// </summary>
-internal sealed record DecoderWeightLayout(string Name, Func<string, string> ToCheckpointName, Func<string, bool> BelongsToDecoder)
+sealed record DecoderWeightLayout(string Name, Func<string, string> ToCheckpointName, Func<string, bool> BelongsToDecoder)
 {
     public static DecoderWeightLayout Detect(IWeightSource weights, string probe)
     {

@@ -3,7 +3,7 @@ using LlavaModal.Abstractions.Configuration;
 namespace LlavaModal.Multimodal.Loading;
 
 /// <summary>End-of-sequence and padding ids, from <c>generation_config.json</c> first, then the model config, then the tokenizer, as the reference's <c>generate</c> resolves them.</summary>
-internal sealed record GenerationDefaults(IReadOnlyList<int> EosTokenIds, int PadTokenId)
+sealed record GenerationDefaults(IReadOnlyList<int> EosTokenIds, int PadTokenId)
 {
     public static GenerationDefaults Resolve(string directory, IReadOnlyList<int> configEos, int? configPad, int? tokenizerEos, int? tokenizerPad)
     {

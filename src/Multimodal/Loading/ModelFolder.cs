@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Architectures;
 using LlavaModal.Abstractions.Configuration;

@@ -3,7 +3,7 @@ namespace LlavaModal.Multimodal.Prompts;
 /// <summary>A prompt tokenised and split into chunks, every media input prepared exactly once; owns the prepared inputs.</summary>
 /// <param name="Ids">The tokenised prompt before media expansion (placeholders as their ids).</param>
 /// <param name="Chunks">Text and media chunks in prompt order.</param>
-internal sealed record PreparedPrompt(IReadOnlyList<int> Ids, IReadOnlyList<PromptChunk> Chunks) : IDisposable
+sealed record PreparedPrompt(IReadOnlyList<int> Ids, IReadOnlyList<PromptChunk> Chunks) : IDisposable
 {
     /// <summary>Positions the whole prompt takes.</summary>
     public int Positions => Chunks.Sum(c => c.Positions);

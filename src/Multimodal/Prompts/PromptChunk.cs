@@ -7,7 +7,7 @@ namespace LlavaModal.Multimodal.Prompts;
 /// A piece of a tokenised prompt, in order: text ids, or one media input ready to embed. Each knows how many positions
 /// it takes before anything is encoded (as llama.cpp's <c>mtmd</c> chunks do).
 /// </summary>
-internal abstract record PromptChunk
+abstract record PromptChunk
 {
     /// <summary>Positions the chunk takes in the decoder's sequence.</summary>
     public abstract int Positions { get; }
@@ -17,7 +17,7 @@ internal abstract record PromptChunk
 }
 
 /// <summary>Consecutive text tokens.</summary>
-internal sealed record TextChunk(int[] Ids) : PromptChunk
+sealed record TextChunk(int[] Ids) : PromptChunk
 {
     public override int Positions => Ids.Length;
 
@@ -25,7 +25,7 @@ internal sealed record TextChunk(int[] Ids) : PromptChunk
 }
 
 /// <summary>One media input, prepared by its plugin (decoded, preprocessed, its token count known).</summary>
-internal sealed record MediaChunk(ModalityBinding Binding, PreparedInput Input) : PromptChunk
+sealed record MediaChunk(ModalityBinding Binding, PreparedInput Input) : PromptChunk
 {
     public override int Positions => Input.TokenCount;
 

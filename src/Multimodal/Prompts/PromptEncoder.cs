@@ -12,7 +12,7 @@ namespace LlavaModal.Multimodal.Prompts;
 /// and checks every count before anything is encoded; <see cref="Embed"/> embeds text and media chunks in prompt order
 /// and numbers their positions.
 /// </summary>
-internal sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOnlyDictionary<int, ModalityBinding> byPlaceholderId, CausalLanguageModel decoder)
+sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOnlyDictionary<int, ModalityBinding> byPlaceholderId, CausalLanguageModel decoder)
 {
     /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
     public PreparedPrompt Prepare(MultimodalPrompt prompt)

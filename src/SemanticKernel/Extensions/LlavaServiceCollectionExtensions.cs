@@ -1,7 +1,6 @@
 using LlavaModal.Multimodal;
 using LlavaModal.Multimodal.DependencyInjection;
 using LlavaModal.SemanticKernel.Services;
-using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;

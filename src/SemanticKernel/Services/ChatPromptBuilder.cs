@@ -1,9 +1,9 @@
-using LlavaModal.Multimodal.Prompts;
 using System.Net.Http.Headers;
 using System.Text;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
 
@@ -15,7 +15,7 @@ namespace LlavaModal.SemanticKernel.Services;
 /// media item becomes its plugin's placeholder exactly where it stands among the message's items. Nothing is dropped:
 /// content the model cannot take is an error naming the message and the content.
 /// </summary>
-internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
+sealed class ChatPromptBuilder(LlavaChatClientOptions options)
 {
     /// <summary>A built prompt and what went into it (for logging).</summary>
     public sealed record Built(MultimodalPrompt Prompt, int Messages, int MediaBytes);
@@ -66,7 +66,10 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
             void AddMedia(ModalityInput input)
             {
                 // Routed here, once: the placeholder goes where the item stands, and the input carries its modality from now on.
-                var (routed, binding) = Route(model, input, i);
+                ModalityInput routed;
+                ModalityBinding binding;
+                try { (routed, binding) = model.Router.Route(input); }
+                catch (LlavaModalException e) { throw NoPlugin(model, input, i, e); }
                 // LLaVA's own layout is "<image>\nquestion": a placeholder starts its own line.
                 if (content.Length > 0 && !char.IsWhiteSpace(content[^1])) content.Append('\n');
                 content.Append(binding.Encoder.Placeholder).Append('\n');
@@ -84,6 +87,16 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
         rendered.AddRange(turns);
         // Every input already stands as its placeholder where it was in the message: the template renders, nothing is routed again.
         return new Built(new MultimodalPrompt(model.ChatTemplate.Render(rendered), inputs), list.Count, mediaBytes);
+    }
+
+    /// <summary>Names what to register: the media type's top-level name (image, audio, video) hints at the plugin; routing itself never guesses by it.</summary>
+    static Exception NoPlugin(MultimodalModel model, ModalityInput input, int index, LlavaModalException cause)
+    {
+        var kind = input.MediaType?.Split('/')[0].Trim().ToLowerInvariant();
+        var description = $"Message {index} has {input.MediaType ?? "untyped"} content ({input.Data.Length} bytes), which no loaded plugin takes (loaded: {model.Router.Loaded()}).";
+        return kind is "image" or "audio" or "video"
+            ? new LlavaModalException($"{description} no '{kind}' plugin is registered for this model: register one with services.AddLlavaModal(...).AddModalityEncoder<T>(){(kind == "audio" ? " or .AddAudio() for WAV/MP3" : "")}.", cause)
+            : new NotSupportedException(description, cause);
     }
 
     static string TrimSeparator(string content) => content.EndsWith('\n') ? content[..^1] : content;
@@ -110,21 +123,6 @@ internal sealed class ChatPromptBuilder(LlavaChatClientOptions options)
 
     static ModalityInput ToInput(DataContent data, int index) =>
         new(data.Data, data.MediaType, data.Name ?? $"message {index} {data.MediaType}");
-
-    /// <summary>The plugin that takes <paramref name="input"/>, by the media types plugins declare or by their reading of its bytes.</summary>
-    static (ModalityInput Input, ModalityBinding Binding) Route(MultimodalModel model, ModalityInput input, int index)
-    {
-        try { return model.Router.Route(input); }
-        catch (LlavaModalException e)
-        {
-            // The media type's top-level name (image, audio, video) hints at the plugin to register; routing itself never guesses by it.
-            var kind = input.MediaType?.Split('/')[0].Trim().ToLowerInvariant();
-            var description = $"Message {index} has {input.MediaType ?? "untyped"} content ({input.Data.Length} bytes), which no loaded plugin takes (loaded: {model.Router.Loaded()}).";
-            if (kind is "image" or "audio" or "video")
-                throw new LlavaModalException($"{description} no '{kind}' plugin is registered for this model: register one with services.AddLlavaModal(...).AddModalityEncoder<T>(){(kind == "audio" ? " or .AddAudio() for WAV/MP3" : "")}.", e);
-            throw new NotSupportedException(description, e);
-        }
-    }
 
     async Task<ModalityInput> FetchAsync(UriContent content, int index, CancellationToken cancellation)
     {

@@ -8,7 +8,7 @@ namespace LlavaModal.SemanticKernel.Services;
 /// throws building the data URI). Such images get <c>application/octet-stream</c> here, on a copy of the history (the
 /// caller's history is left as it was), so the model's plugins recognise them from their bytes when they are routed.
 /// </summary>
-internal static class HistoryMediaTypes
+static class HistoryMediaTypes
 {
     public static ChatHistory Complete(ChatHistory history)
     {

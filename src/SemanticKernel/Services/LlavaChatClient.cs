@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using LlavaModal.Core.Native;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
 using LlavaModal.SemanticKernel.Settings;
-using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

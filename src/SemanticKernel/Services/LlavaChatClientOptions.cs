@@ -1,5 +1,3 @@
-using LlavaModal.Tokenizers.Chat;
-
 namespace LlavaModal.SemanticKernel.Services;
 
 /// <summary>How the LLaVA chat services load the model and treat requests.</summary>

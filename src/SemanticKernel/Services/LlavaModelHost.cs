@@ -6,7 +6,7 @@ namespace LlavaModal.SemanticKernel.Services;
 /// Hands out the shared model, loading it on first need. A failed load is not cached, so the loader's error is
 /// reported on every attempt instead of a stale wrapped one.
 /// </summary>
-internal sealed class LlavaModelHost(Func<MultimodalModel> load, string? modelId)
+sealed class LlavaModelHost(Func<MultimodalModel> load, string? modelId)
 {
     readonly Lock gate = new();
     MultimodalModel? model;

@@ -9,7 +9,7 @@ namespace LlavaModal.SemanticKernel.Settings;
 /// from YAML and configuration as strings, and from code as any numeric type. A value that cannot be read is an error
 /// naming the key, never a silent default.
 /// </summary>
-internal static class SettingValue
+static class SettingValue
 {
     public static int? ToInt(string key, object? value) => ToDouble(key, value) switch
     {

@@ -6,10 +6,10 @@ namespace LlavaModal.Tokenizers.ByteLevel;
 /// ('!'..'~', '¡'..'¬', '®'..'ÿ') stand for themselves; the other 68 bytes, in increasing order, take U+0100, U+0101, ...
 /// (so the space 0x20 is 'Ġ' U+0120 and the newline 0x0A is 'Ċ' U+010A).
 /// </summary>
-internal static class ByteLevelAlphabet
+static class ByteLevelAlphabet
 {
-    private static readonly char[] ByteToChar = BuildTable();
-    private static readonly Dictionary<char, byte> CharToByte = BuildReverse();
+    static readonly char[] ByteToChar = BuildTable();
+    static readonly Dictionary<char, byte> CharToByte = BuildReverse();
 
     /// <summary>The character that stands for <paramref name="value"/>.</summary>
     public static char CharOf(byte value) => ByteToChar[value];
@@ -45,7 +45,7 @@ internal static class ByteLevelAlphabet
         return bytes;
     }
 
-    private static char[] BuildTable()
+    static char[] BuildTable()
     {
         var table = new char[256];
         int next = 256;
@@ -58,7 +58,7 @@ internal static class ByteLevelAlphabet
         return table;
     }
 
-    private static Dictionary<char, byte> BuildReverse()
+    static Dictionary<char, byte> BuildReverse()
     {
         var reverse = new Dictionary<char, byte>(256);
         for (int b = 0; b < 256; b++)

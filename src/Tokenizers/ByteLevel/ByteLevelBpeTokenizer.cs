@@ -11,16 +11,16 @@ namespace LlavaModal.Tokenizers.ByteLevel;
 /// (byte-level, merges by rank); the post-processor template adds BOS/EOS. Decoding maps tokens back to bytes with
 /// HF's <c>ByteLevel</c> decoder rule and reads them as UTF-8 (U+FFFD for invalid bytes).
 /// </summary>
-internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
+sealed class ByteLevelBpeTokenizer : ITokenizerBackend
 {
-    private readonly Shared _shared;
-    private readonly string?[] _tokens;
-    private readonly FrozenDictionary<string, int> _addedByContent;
-    private readonly FrozenSet<int> _specialIds;
-    private readonly AddedTokenSplitter _splitter;
+    readonly Shared shared;
+    readonly string?[] tokens;
+    readonly FrozenDictionary<string, int> addedByContent;
+    readonly FrozenSet<int> specialIds;
+    readonly AddedTokenSplitter splitter;
 
     /// <summary>The parts that placeholder variants share.</summary>
-    private sealed record Shared(
+    sealed record Shared(
         string Directory,
         BpeTokenizer Bpe,
         SplitPreTokenizer PreTokenizer,
@@ -31,24 +31,24 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
         int[] PrefixIds,
         int[] SuffixIds);
 
-    private ByteLevelBpeTokenizer(Shared shared, SortedDictionary<int, AddedToken> added, HashSet<int> specialIds, TokenizerFiles files)
+    ByteLevelBpeTokenizer(Shared shared, SortedDictionary<int, AddedToken> added, HashSet<int> specialIds, TokenizerFiles files)
     {
-        _shared = shared;
+        this.shared = shared;
         int size = Math.Max(shared.Vocabulary.Count == 0 ? 0 : shared.Vocabulary.Values.Max() + 1, added.Count == 0 ? 0 : added.Keys.Max() + 1);
-        _tokens = new string?[size];
+        tokens = new string?[size];
         foreach ((string token, int id) in shared.Vocabulary)
         {
-            _tokens[id] = token;
+            tokens[id] = token;
         }
 
         foreach ((int id, AddedToken token) in added)
         {
-            _tokens[id] = token.Content;
+            tokens[id] = token.Content;
         }
 
-        _addedByContent = added.Values.ToFrozenDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
-        _specialIds = specialIds.ToFrozenSet();
-        _splitter = new AddedTokenSplitter(added.Values);
+        addedByContent = added.Values.ToFrozenDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
+        this.specialIds = specialIds.ToFrozenSet();
+        splitter = new AddedTokenSplitter(added.Values);
         VocabSize = size;
         BosTokenId = SpecialId(files, "bos_token");
         EosTokenId = SpecialId(files, "eos_token");
@@ -68,11 +68,11 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
 
     public int? UnkTokenId { get; }
 
-    public IReadOnlyDictionary<string, int> AddedTokens => _addedByContent;
+    public IReadOnlyDictionary<string, int> AddedTokens => addedByContent;
 
-    private SortedDictionary<int, AddedToken> Added { get; }
+    SortedDictionary<int, AddedToken> Added { get; }
 
-    private TokenizerFiles Files { get; }
+    TokenizerFiles Files { get; }
 
     /// <summary>Loads <c>tokenizer.json</c> plus <c>tokenizer_config.json</c> / <c>special_tokens_map.json</c> / <c>added_tokens.json</c>.</summary>
     public static ByteLevelBpeTokenizer Load(string directory)
@@ -162,18 +162,18 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
     }
 
     /// <summary>The post-processor decides BOS/EOS; a tokenizer_config.json that says otherwise is refused, not guessed.</summary>
-    private void CheckTemplate(string jsonPath, string configPath)
+    void CheckTemplate(string jsonPath, string configPath)
     {
-        foreach (int id in _shared.PrefixIds.Concat(_shared.SuffixIds))
+        foreach (int id in shared.PrefixIds.Concat(shared.SuffixIds))
         {
-            if ((uint)id >= (uint)VocabSize || _tokens[id] is null)
+            if ((uint)id >= (uint)VocabSize || tokens[id] is null)
             {
                 throw TokenizerFiles.Invalid(jsonPath, "post_processor", $"adds token id {id}, which is not in the vocabulary");
             }
         }
 
-        Check(Files.AddBosTokenSetting, "add_bos_token", BosTokenId, _shared.PrefixIds);
-        Check(Files.AddEosTokenSetting, "add_eos_token", EosTokenId, _shared.SuffixIds);
+        Check(Files.AddBosTokenSetting, "add_bos_token", BosTokenId, shared.PrefixIds);
+        Check(Files.AddEosTokenSetting, "add_eos_token", EosTokenId, shared.SuffixIds);
 
         void Check(bool? setting, string key, int? id, int[] template)
         {
@@ -192,13 +192,13 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
         }
     }
 
-    private int? SpecialId(TokenizerFiles files, string key) =>
+    int? SpecialId(TokenizerFiles files, string key) =>
         files.SpecialTokens.TryGetValue(key, out string? content) ? TokenToId(content) : null;
 
     public ITokenizerBackend WithPlaceholders(IReadOnlyList<string> placeholders)
     {
         var added = new SortedDictionary<int, AddedToken>(Added);
-        var specialIds = new HashSet<int>(_specialIds);
+        var specialIds = new HashSet<int>(this.specialIds);
         int next = VocabSize;
         foreach (string placeholder in placeholders)
         {
@@ -207,26 +207,26 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
             next++;
         }
 
-        return new ByteLevelBpeTokenizer(_shared, added, specialIds, Files);
+        return new ByteLevelBpeTokenizer(shared, added, specialIds, Files);
     }
 
     public int? TokenToId(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        return _addedByContent.TryGetValue(token, out int id) || _shared.Vocabulary.TryGetValue(token, out id) ? id : null;
+        return addedByContent.TryGetValue(token, out int id) || shared.Vocabulary.TryGetValue(token, out id) ? id : null;
     }
 
     public string IdToToken(int id) =>
-        (uint)id < (uint)_tokens.Length && _tokens[id] is string token
+        (uint)id < (uint)tokens.Length && tokens[id] is string token
             ? token
             : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id outside the vocabulary of {VocabSize} tokens.");
 
-    public bool IsSpecial(int id) => _specialIds.Contains(id);
+    public bool IsSpecial(int id) => specialIds.Contains(id);
 
     /// <summary>The bytes of a token for decoding (HF <c>ByteLevel</c> decoder rule).</summary>
     internal byte[] TokenBytes(int id) => ByteLevelAlphabet.TokenBytes(IdToToken(id));
 
-    internal bool CleanUpTokenizationSpaces => _shared.CleanUpTokenizationSpaces;
+    internal bool CleanUpTokenizationSpaces => shared.CleanUpTokenizationSpaces;
 
     public IReadOnlyList<int> Encode(string text, bool addSpecialTokens)
     {
@@ -234,10 +234,10 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
         var ids = new List<int>();
         if (addSpecialTokens)
         {
-            ids.AddRange(_shared.PrefixIds);
+            ids.AddRange(shared.PrefixIds);
         }
 
-        foreach (AddedTokenSplitter.Segment segment in _splitter.Split(text))
+        foreach (AddedTokenSplitter.Segment segment in splitter.Split(text))
         {
             if (segment.Token is { } token)
             {
@@ -251,32 +251,32 @@ internal sealed class ByteLevelBpeTokenizer : ITokenizerBackend
 
         if (addSpecialTokens)
         {
-            ids.AddRange(_shared.SuffixIds);
+            ids.AddRange(shared.SuffixIds);
         }
 
         return ids;
     }
 
     /// <summary>Normalizer, Split pre-tokenizer, then BPE (by Microsoft.ML.Tokenizers) on each piece.</summary>
-    private void EncodeText(string text, List<int> ids)
+    void EncodeText(string text, List<int> ids)
     {
-        if (_shared.NormalizeNfc)
+        if (shared.NormalizeNfc)
         {
             text = text.Normalize(NormalizationForm.FormC);
         }
 
-        foreach ((int offset, int length) in _shared.PreTokenizer.Split(text))
+        foreach ((int offset, int length) in shared.PreTokenizer.Split(text))
         {
             string piece = text.Substring(offset, length);
 
             // HF ignore_merges: a piece that is a whole vocabulary entry is that token, whatever the merges would give.
-            if (_shared.IgnoreMerges && _shared.Vocabulary.TryGetValue(ByteLevelAlphabet.Encode(piece), out int whole))
+            if (shared.IgnoreMerges && shared.Vocabulary.TryGetValue(ByteLevelAlphabet.Encode(piece), out int whole))
             {
                 ids.Add(whole);
                 continue;
             }
 
-            ids.AddRange(_shared.Bpe.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
+            ids.AddRange(shared.Bpe.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false));
         }
     }
 

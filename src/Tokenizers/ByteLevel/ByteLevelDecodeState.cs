@@ -15,28 +15,28 @@ namespace LlavaModal.Tokenizers.ByteLevel;
 /// applied in turn, so appending text can only change the last 30 characters of the cleaned text: the streaming
 /// decoder holds those back until <see cref="Finish"/>.
 /// </remarks>
-internal sealed class ByteLevelDecodeState : IDecodeState
+sealed class ByteLevelDecodeState : IDecodeState
 {
-    private const int CleanUpHoldBack = 32;
+    const int CleanUpHoldBack = 32;
 
-    private readonly ByteLevelBpeTokenizer _tokenizer;
-    private readonly bool _skipSpecialTokens;
-    private readonly System.Text.Decoder _utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false).GetDecoder();
-    private readonly StringBuilder _output = new();
-    private readonly StringBuilder _raw = new(); // decoded text, only kept for the clean-up
-    private int _emitted;                          // characters of the cleaned text already output
-    private char[] _chars = new char[64];
+    readonly ByteLevelBpeTokenizer tokenizer;
+    readonly bool skipSpecialTokens;
+    readonly System.Text.Decoder utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false).GetDecoder();
+    readonly StringBuilder output = new();
+    readonly StringBuilder raw = new(); // decoded text, only kept for the clean-up
+    int emitted;                          // characters of the cleaned text already output
+    char[] chars = new char[64];
 
     public ByteLevelDecodeState(ByteLevelBpeTokenizer tokenizer, bool skipSpecialTokens)
     {
-        _tokenizer = tokenizer;
-        _skipSpecialTokens = skipSpecialTokens;
+        this.tokenizer = tokenizer;
+        this.skipSpecialTokens = skipSpecialTokens;
     }
 
     public void Push(int id)
     {
-        byte[] bytes = _tokenizer.TokenBytes(id); // validates the id even when it is skipped below
-        if (_skipSpecialTokens && _tokenizer.IsSpecial(id))
+        byte[] bytes = tokenizer.TokenBytes(id); // validates the id even when it is skipped below
+        if (skipSpecialTokens && tokenizer.IsSpecial(id))
         {
             return;
         }
@@ -47,33 +47,33 @@ internal sealed class ByteLevelDecodeState : IDecodeState
     public void Finish()
     {
         Append([], flush: true);
-        if (_tokenizer.CleanUpTokenizationSpaces)
+        if (tokenizer.CleanUpTokenizationSpaces)
         {
-            string cleaned = CleanUp(_raw.ToString());
-            _output.Append(cleaned, _emitted, cleaned.Length - _emitted);
-            _emitted = cleaned.Length;
+            string cleaned = CleanUp(raw.ToString());
+            output.Append(cleaned, emitted, cleaned.Length - emitted);
+            emitted = cleaned.Length;
         }
     }
 
     public string TakeOutput()
     {
-        string text = _output.ToString();
-        _output.Clear();
+        string text = output.ToString();
+        output.Clear();
         return text;
     }
 
-    private void Append(byte[] bytes, bool flush)
+    void Append(byte[] bytes, bool flush)
     {
-        int needed = _utf8.GetCharCount(bytes, 0, bytes.Length, flush);
-        if (needed > _chars.Length)
+        int needed = utf8.GetCharCount(bytes, 0, bytes.Length, flush);
+        if (needed > chars.Length)
         {
-            _chars = new char[Math.Max(needed, _chars.Length * 2)];
+            chars = new char[Math.Max(needed, chars.Length * 2)];
         }
 
-        int count = _utf8.GetChars(bytes, 0, bytes.Length, _chars, 0, flush);
-        if (!_tokenizer.CleanUpTokenizationSpaces)
+        int count = utf8.GetChars(bytes, 0, bytes.Length, chars, 0, flush);
+        if (!tokenizer.CleanUpTokenizationSpaces)
         {
-            _output.Append(_chars, 0, count);
+            output.Append(chars, 0, count);
             return;
         }
 
@@ -82,18 +82,18 @@ internal sealed class ByteLevelDecodeState : IDecodeState
             return;
         }
 
-        _raw.Append(_chars, 0, count);
-        string cleaned = CleanUp(_raw.ToString());
+        raw.Append(chars, 0, count);
+        string cleaned = CleanUp(raw.ToString());
         int safe = cleaned.Length - CleanUpHoldBack;
         if (safe > 0 && char.IsHighSurrogate(cleaned[safe - 1]))
         {
             safe--;
         }
 
-        if (safe > _emitted)
+        if (safe > emitted)
         {
-            _output.Append(cleaned, _emitted, safe - _emitted);
-            _emitted = safe;
+            output.Append(cleaned, emitted, safe - emitted);
+            emitted = safe;
         }
     }
 

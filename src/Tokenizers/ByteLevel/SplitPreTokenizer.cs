@@ -17,11 +17,11 @@ namespace LlavaModal.Tokenizers.ByteLevel;
 /// proxy string in which each such character is one BMP character of the same Unicode category, and the offsets
 /// are mapped back. Patterns that name specific non-BMP characters are not supported by this proxy.
 /// </remarks>
-internal sealed class SplitPreTokenizer : PreTokenizer
+sealed class SplitPreTokenizer : PreTokenizer
 {
-    private readonly Regex[] _patterns;
+    readonly Regex[] patterns;
 
-    public SplitPreTokenizer(IReadOnlyList<Regex> patterns) => _patterns = [.. patterns];
+    public SplitPreTokenizer(IReadOnlyList<Regex> patterns) => this.patterns = [.. patterns];
 
     public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) =>
         Split(text ?? string.Empty);
@@ -39,7 +39,7 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         }
 
         pieces.Add((0, text.Length));
-        foreach (Regex pattern in _patterns)
+        foreach (Regex pattern in patterns)
         {
             var next = new List<(int Offset, int Length)>();
             foreach ((int offset, int length) in pieces)
@@ -53,7 +53,7 @@ internal sealed class SplitPreTokenizer : PreTokenizer
         return pieces;
     }
 
-    private static void SplitOne(Regex pattern, string piece, int baseOffset, List<(int Offset, int Length)> output)
+    static void SplitOne(Regex pattern, string piece, int baseOffset, List<(int Offset, int Length)> output)
     {
         string proxy = Proxy(piece, out int[]? map);
         int previousEnd = 0;
@@ -116,7 +116,7 @@ internal sealed class SplitPreTokenizer : PreTokenizer
     }
 
     /// <summary>A BMP character of the given category, chosen to appear in no pattern literally (no 's', 't', "'" ...).</summary>
-    private static char Representative(UnicodeCategory category) => category switch
+    static char Representative(UnicodeCategory category) => category switch
     {
         UnicodeCategory.UppercaseLetter => 'A',
         UnicodeCategory.LowercaseLetter => 'a',

@@ -8,14 +8,14 @@ namespace LlavaModal.Tokenizers.ByteLevel;
 /// and checked. Anything the byte-level path does not reproduce exactly throws <see cref="NotSupportedException"/>
 /// naming the file, the key and the value; malformed values throw <see cref="InvalidDataException"/>.
 /// </summary>
-internal sealed class TokenizerJson
+sealed class TokenizerJson
 {
     /// <summary>The GPT-2 pattern HF's <c>ByteLevel</c> pre-tokenizer applies when <c>use_regex</c> is true.</summary>
     internal const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
-    private readonly string _path;
+    readonly string path;
 
-    private TokenizerJson(string path) => _path = path;
+    TokenizerJson(string path) => this.path = path;
 
     public Dictionary<string, int> Vocabulary { get; } = new(StringComparer.Ordinal);
 
@@ -70,8 +70,8 @@ internal sealed class TokenizerJson
         return json;
     }
 
-    private NotSupportedException Unsupported(string key, string value, string? hint = null) =>
-        new($"'{_path}': {key} = {value} is not supported; this file is read as byte-level BPE (model.type BPE with a ByteLevel " +
+    NotSupportedException Unsupported(string key, string value, string? hint = null) =>
+        new($"'{path}': {key} = {value} is not supported; this file is read as byte-level BPE (model.type BPE with a ByteLevel " +
             "pre-tokenizer and decoder, optionally after a Split regex, as LLaMA-3 and Qwen2 ship) because it has a ByteLevel step; " +
             $"the other supported form, SentencePiece-style BPE (LLaMA-2, Mistral), has none.{(hint is null ? string.Empty : " " + hint)}");
 
@@ -104,10 +104,10 @@ internal sealed class TokenizerJson
         _ => value.GetRawText().Length > 80 ? value.GetRawText()[..80] + "…" : value.GetRawText(),
     };
 
-    private string TypeOf(JsonElement obj, string key) =>
-        OptionalString(obj, "type") ?? throw TokenizerFiles.Invalid(_path, $"{key}.type", "is missing");
+    string TypeOf(JsonElement obj, string key) =>
+        OptionalString(obj, "type") ?? throw TokenizerFiles.Invalid(path, $"{key}.type", "is missing");
 
-    private void ReadModel(JsonElement model)
+    void ReadModel(JsonElement model)
     {
         string type = OptionalString(model, "type") ?? (model.TryGetProperty("merges", out _) ? "BPE" : "(missing)");
         if (type != "BPE")
@@ -136,17 +136,17 @@ internal sealed class TokenizerJson
 
         IgnoreMerges = OptionalBool(model, "ignore_merges", false);
 
-        JsonElement vocab = Required(model, "vocab", _path, "model");
+        JsonElement vocab = Required(model, "vocab", path, "model");
         if (vocab.ValueKind != JsonValueKind.Object)
         {
-            throw TokenizerFiles.Invalid(_path, "model.vocab", "must be an object mapping tokens to ids");
+            throw TokenizerFiles.Invalid(path, "model.vocab", "must be an object mapping tokens to ids");
         }
 
         foreach (JsonProperty entry in vocab.EnumerateObject())
         {
             if (!entry.Value.TryGetInt32(out int id) || id < 0)
             {
-                throw TokenizerFiles.Invalid(_path, $"model.vocab.{entry.Name}", "the id must be a non-negative integer");
+                throw TokenizerFiles.Invalid(path, $"model.vocab.{entry.Name}", "the id must be a non-negative integer");
             }
 
             Vocabulary[entry.Name] = id;
@@ -162,10 +162,10 @@ internal sealed class TokenizerJson
             }
         }
 
-        JsonElement merges = Required(model, "merges", _path, "model");
+        JsonElement merges = Required(model, "merges", path, "model");
         if (merges.ValueKind != JsonValueKind.Array)
         {
-            throw TokenizerFiles.Invalid(_path, "model.merges", "must be an array");
+            throw TokenizerFiles.Invalid(path, "model.merges", "must be an array");
         }
 
         int i = 0;
@@ -178,7 +178,7 @@ internal sealed class TokenizerJson
                 string[] parts = merge.GetString()!.Split(' ');
                 if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
                 {
-                    throw TokenizerFiles.Invalid(_path, key, "must be two tokens separated by one space");
+                    throw TokenizerFiles.Invalid(path, key, "must be two tokens separated by one space");
                 }
 
                 (left, right) = (parts[0], parts[1]);
@@ -194,19 +194,19 @@ internal sealed class TokenizerJson
             }
             else
             {
-                throw TokenizerFiles.Invalid(_path, key, "must be a string \"a b\" or a pair [\"a\", \"b\"]");
+                throw TokenizerFiles.Invalid(path, key, "must be a string \"a b\" or a pair [\"a\", \"b\"]");
             }
 
             if (!Vocabulary.ContainsKey(left) || !Vocabulary.ContainsKey(right) || !Vocabulary.ContainsKey(left + right))
             {
-                throw TokenizerFiles.Invalid(_path, key, $"merges '{left}' and '{right}', but the vocabulary lacks one of them or their merge");
+                throw TokenizerFiles.Invalid(path, key, $"merges '{left}' and '{right}', but the vocabulary lacks one of them or their merge");
             }
 
             Merges.Add($"{left} {right}");
         }
     }
 
-    private void ReadAddedTokens(JsonElement root)
+    void ReadAddedTokens(JsonElement root)
     {
         if (!root.TryGetProperty("added_tokens", out JsonElement added) || added.ValueKind == JsonValueKind.Null)
         {
@@ -215,7 +215,7 @@ internal sealed class TokenizerJson
 
         if (added.ValueKind != JsonValueKind.Array)
         {
-            throw TokenizerFiles.Invalid(_path, "added_tokens", "must be an array");
+            throw TokenizerFiles.Invalid(path, "added_tokens", "must be an array");
         }
 
         int i = 0;
@@ -225,12 +225,12 @@ internal sealed class TokenizerJson
             if (token.ValueKind != JsonValueKind.Object || !token.TryGetProperty("id", out JsonElement idValue)
                 || !idValue.TryGetInt32(out int id) || id < 0)
             {
-                throw TokenizerFiles.Invalid(_path, $"{key}.id", "must be a non-negative integer");
+                throw TokenizerFiles.Invalid(path, $"{key}.id", "must be a non-negative integer");
             }
 
             string content = OptionalString(token, "content") is { Length: > 0 } c
                 ? c
-                : throw TokenizerFiles.Invalid(_path, $"{key}.content", "must be a non-empty string");
+                : throw TokenizerFiles.Invalid(path, $"{key}.content", "must be a non-empty string");
             foreach (string flag in new[] { "lstrip", "rstrip", "single_word" })
             {
                 if (OptionalBool(token, flag, false))
@@ -250,7 +250,7 @@ internal sealed class TokenizerJson
         }
     }
 
-    private void ReadNormalizer(JsonElement root)
+    void ReadNormalizer(JsonElement root)
     {
         if (!root.TryGetProperty("normalizer", out JsonElement normalizer) || normalizer.ValueKind == JsonValueKind.Null)
         {
@@ -273,14 +273,14 @@ internal sealed class TokenizerJson
         throw Unsupported("normalizer.type", $"'{type}'", "Supported: none or NFC.");
     }
 
-    private void ReadPreTokenizer(JsonElement root)
+    void ReadPreTokenizer(JsonElement root)
     {
-        JsonElement pre = Required(root, "pre_tokenizer", _path);
+        JsonElement pre = Required(root, "pre_tokenizer", path);
         string type = TypeOf(pre, "pre_tokenizer");
         List<(JsonElement Element, string Key)> steps = [];
         if (type == "Sequence")
         {
-            JsonElement list = Required(pre, "pretokenizers", _path, "pre_tokenizer");
+            JsonElement list = Required(pre, "pretokenizers", path, "pre_tokenizer");
             int i = 0;
             foreach (JsonElement step in list.EnumerateArray())
             {
@@ -321,7 +321,7 @@ internal sealed class TokenizerJson
         }
     }
 
-    private Regex ReadSplit(JsonElement split, string key)
+    Regex ReadSplit(JsonElement split, string key)
     {
         string behavior = OptionalString(split, "behavior") ?? "(missing)";
         if (behavior != "Isolated")
@@ -334,7 +334,7 @@ internal sealed class TokenizerJson
             throw Unsupported($"{key}.invert", "true");
         }
 
-        JsonElement pattern = Required(split, "pattern", _path, key);
+        JsonElement pattern = Required(split, "pattern", path, key);
         if (OptionalString(pattern, "Regex") is string regex)
         {
             return Compile(regex, $"{key}.pattern.Regex");
@@ -345,10 +345,10 @@ internal sealed class TokenizerJson
             return Compile(Regex.Escape(literal), $"{key}.pattern.String");
         }
 
-        throw TokenizerFiles.Invalid(_path, $"{key}.pattern", "must be {\"Regex\": ...} or {\"String\": ...}");
+        throw TokenizerFiles.Invalid(path, $"{key}.pattern", "must be {\"Regex\": ...} or {\"String\": ...}");
     }
 
-    private Regex Compile(string pattern, string key)
+    Regex Compile(string pattern, string key)
     {
         try
         {
@@ -360,7 +360,7 @@ internal sealed class TokenizerJson
         }
     }
 
-    private void ReadDecoder(JsonElement root)
+    void ReadDecoder(JsonElement root)
     {
         JsonElement decoder = root.TryGetProperty("decoder", out JsonElement d) ? d : default;
         if (decoder.ValueKind != JsonValueKind.Object)
@@ -375,9 +375,9 @@ internal sealed class TokenizerJson
         }
     }
 
-    private void ReadPostProcessor(JsonElement root)
+    void ReadPostProcessor(JsonElement root)
     {
-        (List<int> prefix, List<int> suffix) = PostProcessorJson.Read(root, _path, (key, value) => Unsupported(key, value));
+        (List<int> prefix, List<int> suffix) = PostProcessorJson.Read(root, path, (key, value) => Unsupported(key, value));
         PrefixIds.AddRange(prefix);
         SuffixIds.AddRange(suffix);
     }

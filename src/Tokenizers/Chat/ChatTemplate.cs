@@ -73,7 +73,7 @@ public abstract class ChatTemplate
     }
 
     /// <summary>The special tokens transformers passes to templates (<c>bos_token</c>, ..., <c>additional_special_tokens</c>).</summary>
-    private static Dictionary<string, object?> SpecialTokens(string modelDirectory)
+    static Dictionary<string, object?> SpecialTokens(string modelDirectory)
     {
         TokenizerFiles files = TokenizerFiles.Load(modelDirectory);
         var tokens = files.SpecialTokens.ToDictionary(kv => kv.Key, kv => (object?)kv.Value, StringComparer.Ordinal);
@@ -87,7 +87,7 @@ public abstract class ChatTemplate
 }
 
 /// <summary>LLaVA-1.5 / Vicuna v1: <c>SYSTEM USER: q ASSISTANT: a&lt;/s&gt;USER: q ASSISTANT:</c>.</summary>
-internal sealed class VicunaV1Template(string? systemPrompt = null) : ChatTemplate
+sealed class VicunaV1Template(string? systemPrompt = null) : ChatTemplate
 {
     public const string VicunaSystemPrompt =
         "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, detailed, and polite answers to the human's questions.";
@@ -111,7 +111,7 @@ internal sealed class VicunaV1Template(string? systemPrompt = null) : ChatTempla
 }
 
 /// <summary>LLaMA-2 chat: <c>[INST] &lt;&lt;SYS&gt;&gt;...&lt;&lt;/SYS&gt;&gt; q [/INST] a &lt;/s&gt;&lt;s&gt;[INST] q [/INST]</c> (BOS comes from the tokenizer).</summary>
-internal sealed class Llama2Template : ChatTemplate
+sealed class Llama2Template : ChatTemplate
 {
     public override string Name => "llama2";
 
@@ -135,7 +135,7 @@ internal sealed class Llama2Template : ChatTemplate
 }
 
 /// <summary>LLaMA-3 instruct headers.</summary>
-internal sealed class Llama3Template : ChatTemplate
+sealed class Llama3Template : ChatTemplate
 {
     public override string Name => "llama3";
 
@@ -152,7 +152,7 @@ internal sealed class Llama3Template : ChatTemplate
 }
 
 /// <summary>ChatML (<c>&lt;|im_start|&gt;role\n...&lt;|im_end|&gt;</c>).</summary>
-internal sealed class ChatMlTemplate : ChatTemplate
+sealed class ChatMlTemplate : ChatTemplate
 {
     public override string Name => "chatml";
 

@@ -14,7 +14,7 @@ namespace LlavaModal.Tokenizers.Chat;
 /// <c>default</c> is taken, as transformers does).</item>
 /// </list>
 /// </summary>
-internal static class CheckpointTemplateFiles
+static class CheckpointTemplateFiles
 {
     internal const string JinjaFileName = "chat_template.jinja";
     internal const string JsonFileName = "chat_template.json";
@@ -42,7 +42,7 @@ internal static class CheckpointTemplateFiles
         return null;
     }
 
-    private static string? Read(string path)
+    static string? Read(string path)
     {
         using JsonDocument doc = TokenizerFiles.Parse(path);
         JsonElement root = doc.RootElement;

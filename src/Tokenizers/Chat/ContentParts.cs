@@ -14,7 +14,7 @@ namespace LlavaModal.Tokenizers.Chat;
 /// the ends of the message is kept; empty text items are dropped, but a message with no items at all becomes one
 /// empty text item (templates read <c>content[0]['text']</c>).
 /// </remarks>
-internal static class ContentParts
+static class ContentParts
 {
     /// <summary>The placeholders recognised, with the content type each becomes.</summary>
     public static readonly IReadOnlyDictionary<string, string> DefaultPlaceholders = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -66,7 +66,7 @@ internal static class ContentParts
         return items;
     }
 
-    private static (int At, string? Placeholder) NextPlaceholder(string text, int from, IReadOnlyDictionary<string, string> placeholders)
+    static (int At, string? Placeholder) NextPlaceholder(string text, int from, IReadOnlyDictionary<string, string> placeholders)
     {
         int best = -1;
         string? found = null;
@@ -82,7 +82,7 @@ internal static class ContentParts
         return (best, found);
     }
 
-    private static JinjaDict Item(string type, string? text)
+    static JinjaDict Item(string type, string? text)
     {
         var item = new JinjaDict { ["type"] = type };
         if (text is not null)

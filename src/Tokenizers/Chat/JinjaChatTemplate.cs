@@ -13,20 +13,20 @@ namespace LlavaModal.Tokenizers.Chat;
 /// (llava-hf processors) get a content list, made by <see cref="ContentParts.Split"/>. Which one a template wants is
 /// found once, at load, by rendering a probe message both ways.
 /// </remarks>
-internal sealed class JinjaChatTemplate : ChatTemplate
+sealed class JinjaChatTemplate : ChatTemplate
 {
-    private const string Probe = "\u2063llavamodal-probe\u2063";
+    const string Probe = "\u2063llavamodal-probe\u2063";
 
-    private readonly JinjaTemplate _template;
-    private readonly IReadOnlyDictionary<string, object?> _specialTokens;
-    private readonly IReadOnlyDictionary<string, string> _placeholders;
+    readonly JinjaTemplate template;
+    readonly IReadOnlyDictionary<string, object?> specialTokens;
+    readonly IReadOnlyDictionary<string, string> placeholders;
 
     /// <summary>Parses the template (errors surface here, at load, as <see cref="ChatTemplateException"/>).</summary>
     public JinjaChatTemplate(string source, string origin, IReadOnlyDictionary<string, object?> specialTokens, IReadOnlyDictionary<string, string>? placeholders = null)
     {
-        _template = new JinjaTemplate(source, origin);
-        _specialTokens = specialTokens;
-        _placeholders = placeholders ?? ContentParts.DefaultPlaceholders;
+        template = new JinjaTemplate(source, origin);
+        this.specialTokens = specialTokens;
+        this.placeholders = placeholders ?? ContentParts.DefaultPlaceholders;
         Origin = origin;
         UsesContentList = ProbeContentList();
     }
@@ -40,7 +40,7 @@ internal sealed class JinjaChatTemplate : ChatTemplate
     public bool UsesContentList { get; }
 
     /// <summary>The template text.</summary>
-    public string Source => _template.Source;
+    public string Source => template.Source;
 
     protected override string RenderTurns(string? system, IReadOnlyList<ChatTurn> turns)
     {
@@ -57,29 +57,29 @@ internal sealed class JinjaChatTemplate : ChatTemplate
     /// <summary>Renders <paramref name="messages"/> as they are (any order of roles; the template decides what it accepts).</summary>
     /// <exception cref="ChatTemplateException">The template failed or refused the conversation (<c>raise_exception</c>).</exception>
     public string Render(IReadOnlyList<ChatTurn> messages, bool addGenerationPrompt) =>
-        RenderMessages(messages.Select(m => (object?)Message(RoleName(m.Role), UsesContentList ? ContentParts.Split(m.Content, _placeholders) : m.Content)).ToList(), addGenerationPrompt);
+        RenderMessages(messages.Select(m => (object?)Message(RoleName(m.Role), UsesContentList ? ContentParts.Split(m.Content, placeholders) : m.Content)).ToList(), addGenerationPrompt);
 
     /// <summary>Renders messages already in template form (dicts with <c>role</c> and <c>content</c>).</summary>
     internal string RenderMessages(List<object?> messages, bool addGenerationPrompt)
     {
-        var variables = new Dictionary<string, object?>(_specialTokens, StringComparer.Ordinal)
+        var variables = new Dictionary<string, object?>(specialTokens, StringComparer.Ordinal)
         {
             ["messages"] = messages,
             ["add_generation_prompt"] = addGenerationPrompt,
         };
-        return _template.Render(variables);
+        return template.Render(variables);
     }
 
-    private static string RoleName(TurnRole role) => role switch
+    static string RoleName(TurnRole role) => role switch
     {
         TurnRole.System => "system",
         TurnRole.User => "user",
         _ => "assistant",
     };
 
-    private static JinjaDict Message(string role, object content) => new() { ["role"] = role, ["content"] = content };
+    static JinjaDict Message(string role, object content) => new() { ["role"] = role, ["content"] = content };
 
-    private bool ProbeContentList()
+    bool ProbeContentList()
     {
         if (Renders(Probe))
         {

@@ -15,101 +15,101 @@ namespace LlavaModal.Tokenizers.SentencePiece;
 /// when the next piece has no "▁". Byte-fallback pieces are grouped into UTF-8 like SentencePiece does
 /// (one U+FFFD per invalid byte). Text is emitted as soon as no later id can change it.
 /// </remarks>
-internal sealed class DecodeState : IDecodeState
+sealed class DecodeState : IDecodeState
 {
-    private readonly HfTokenizer _tokenizer;
-    private readonly bool _skipSpecialTokens;
-    private readonly StringBuilder _output = new();
-    private readonly List<byte> _pendingBytes = [];
+    readonly HfTokenizer tokenizer;
+    readonly bool skipSpecialTokens;
+    readonly StringBuilder output = new();
+    readonly List<byte> pendingBytes = [];
 
     /// <summary>legacy=true writes a space before a special token but in front of the preceding text, so that text waits here.</summary>
-    private readonly StringBuilder _legacyChunk = new();
+    readonly StringBuilder legacyChunk = new();
 
-    private int _joinedParts;      // parts already joined into the output (HF sub_texts)
-    private int _subTextTokens;    // tokens of the current sub-text
-    private bool _subTextWritten;  // the current sub-text produced text (so it is a joined part)
-    private bool _previousWasSpecial;
-    private bool _chunkStart = true; // next piece starts a SentencePiece decode call
+    int joinedParts;      // parts already joined into the output (HF sub_texts)
+    int subTextTokens;    // tokens of the current sub-text
+    bool subTextWritten;  // the current sub-text produced text (so it is a joined part)
+    bool previousWasSpecial;
+    bool chunkStart = true; // next piece starts a SentencePiece decode call
 
     public DecodeState(HfTokenizer tokenizer, bool skipSpecialTokens)
     {
-        _tokenizer = tokenizer;
-        _skipSpecialTokens = skipSpecialTokens;
+        this.tokenizer = tokenizer;
+        this.skipSpecialTokens = skipSpecialTokens;
     }
 
     public void Push(int id)
     {
-        if (_skipSpecialTokens && _tokenizer.IsSpecial(id))
+        if (skipSpecialTokens && tokenizer.IsSpecial(id))
         {
             return;
         }
 
-        string token = _tokenizer.IdToToken(id);
-        if (_tokenizer.LegacyAddedIds.Contains(id))
+        string token = tokenizer.IdToToken(id);
+        if (tokenizer.LegacyAddedIds.Contains(id))
         {
             EndSubText();
             WritePart(token);
             return;
         }
 
-        int index = _subTextTokens++;
-        if (index == 0 && _tokenizer.AddPrefixSpace && token.Length > 0 && token[0] == HfTokenizer.SpaceSymbol)
+        int index = subTextTokens++;
+        if (index == 0 && tokenizer.AddPrefixSpace && token.Length > 0 && token[0] == HfTokenizer.SpaceSymbol)
         {
             token = token[1..];
         }
 
-        if (_tokenizer.SpecialTokenContents.Contains(token))
+        if (tokenizer.SpecialTokenContents.Contains(token))
         {
-            if (_tokenizer.Legacy && !_previousWasSpecial && index != 0)
+            if (tokenizer.Legacy && !previousWasSpecial && index != 0)
             {
                 WriteSubText(" ");
             }
 
             EndChunk();
             WriteSubText(token);
-            _previousWasSpecial = true;
+            previousWasSpecial = true;
             return;
         }
 
-        if (_previousWasSpecial && index == 1 && _tokenizer.AddPrefixSpace && !(token.Length > 0 && token[0] == HfTokenizer.SpaceSymbol))
+        if (previousWasSpecial && index == 1 && tokenizer.AddPrefixSpace && !(token.Length > 0 && token[0] == HfTokenizer.SpaceSymbol))
         {
             WriteSubText(" ");
         }
 
         WritePiece(token);
-        _previousWasSpecial = false;
+        previousWasSpecial = false;
     }
 
     /// <summary>Ends the sequence: pending bytes become text and a trailing empty sub-text still gets its joining space.</summary>
     public void Finish()
     {
         EndChunk();
-        if (_subTextTokens > 0 && !_subTextWritten && _joinedParts > 0)
+        if (subTextTokens > 0 && !subTextWritten && joinedParts > 0)
         {
-            _output.Append(' ');
+            output.Append(' ');
         }
 
-        _subTextTokens = 0;
-        _subTextWritten = false;
+        subTextTokens = 0;
+        subTextWritten = false;
     }
 
     public string TakeOutput()
     {
-        string text = _output.ToString();
-        _output.Clear();
+        string text = output.ToString();
+        output.Clear();
         return text;
     }
 
     /// <summary>SentencePiece's decoding of one piece (the piece string is looked up again, as SentencePiece does).</summary>
-    private void WritePiece(string piece)
+    void WritePiece(string piece)
     {
-        int id = _tokenizer.PieceId(piece);
-        SentencePieceModel.PieceType type = id >= 0 ? _tokenizer.PieceType(id) : SentencePieceModel.PieceType.Unknown;
+        int id = tokenizer.PieceId(piece);
+        SentencePieceModel.PieceType type = id >= 0 ? tokenizer.PieceType(id) : SentencePieceModel.PieceType.Unknown;
         if (type == SentencePieceModel.PieceType.Byte && HfTokenizer.ByteOfPiece(piece) is int value and >= 0)
         {
-            _pendingBytes.Add((byte)value);
+            pendingBytes.Add((byte)value);
             DecodeBytes(final: false);
-            _chunkStart = false;
+            chunkStart = false;
             return;
         }
 
@@ -128,43 +128,43 @@ internal sealed class DecodeState : IDecodeState
             surface = piece.Replace(HfTokenizer.SpaceSymbol, ' ');
 
             // legacy=true keeps SentencePiece's add_dummy_prefix, whose decoder drops the first piece's space.
-            if (_chunkStart && _tokenizer.DecoderStripsLeadingSpace && surface.StartsWith(' '))
+            if (chunkStart && tokenizer.DecoderStripsLeadingSpace && surface.StartsWith(' '))
             {
                 surface = surface[1..];
             }
         }
 
-        _chunkStart = false;
+        chunkStart = false;
         WriteChunkText(surface);
     }
 
     /// <summary>Ends a SentencePiece decode call (at a special token or the end of a sub-text).</summary>
-    private void EndChunk()
+    void EndChunk()
     {
         DecodeBytes(final: true);
-        if (_legacyChunk.Length > 0)
+        if (legacyChunk.Length > 0)
         {
-            string text = _legacyChunk.ToString();
-            _legacyChunk.Clear();
+            string text = legacyChunk.ToString();
+            legacyChunk.Clear();
             WriteSubText(text);
         }
 
-        _chunkStart = true;
+        chunkStart = true;
     }
 
-    private void EndSubText()
+    void EndSubText()
     {
         EndChunk();
-        _subTextTokens = 0;
-        _subTextWritten = false;
-        _previousWasSpecial = false;
+        subTextTokens = 0;
+        subTextWritten = false;
+        previousWasSpecial = false;
     }
 
-    private void WriteChunkText(string text)
+    void WriteChunkText(string text)
     {
-        if (_tokenizer.Legacy)
+        if (tokenizer.Legacy)
         {
-            _legacyChunk.Append(text);
+            legacyChunk.Append(text);
         }
         else
         {
@@ -172,33 +172,33 @@ internal sealed class DecodeState : IDecodeState
         }
     }
 
-    private void WriteSubText(string text)
+    void WriteSubText(string text)
     {
         if (text.Length == 0)
         {
             return;
         }
 
-        if (!_subTextWritten)
+        if (!subTextWritten)
         {
-            _subTextWritten = true;
-            if (_joinedParts++ > 0)
+            subTextWritten = true;
+            if (joinedParts++ > 0)
             {
-                _output.Append(' ');
+                output.Append(' ');
             }
         }
 
-        _output.Append(text);
+        output.Append(text);
     }
 
-    private void WritePart(string text)
+    void WritePart(string text)
     {
-        if (_joinedParts++ > 0)
+        if (joinedParts++ > 0)
         {
-            _output.Append(' ');
+            output.Append(' ');
         }
 
-        _output.Append(text);
+        output.Append(text);
     }
 
     /// <summary>
@@ -206,13 +206,13 @@ internal sealed class DecodeState : IDecodeState
     /// is one character, anything else costs one byte and yields U+FFFD. Unless <paramref name="final"/>,
     /// a prefix that more bytes could still complete is kept.
     /// </summary>
-    private void DecodeBytes(bool final)
+    void DecodeBytes(bool final)
     {
         int offset = 0;
         var text = new StringBuilder();
-        while (offset < _pendingBytes.Count)
+        while (offset < pendingBytes.Count)
         {
-            int status = Utf8Sequence.Decode(_pendingBytes, offset, final, out int codePoint, out int length);
+            int status = Utf8Sequence.Decode(pendingBytes, offset, final, out int codePoint, out int length);
             if (status == Utf8Sequence.NeedMore)
             {
                 break;
@@ -230,7 +230,7 @@ internal sealed class DecodeState : IDecodeState
             offset += length;
         }
 
-        _pendingBytes.RemoveRange(0, offset);
+        pendingBytes.RemoveRange(0, offset);
         if (text.Length > 0)
         {
             WriteChunkText(text.ToString());

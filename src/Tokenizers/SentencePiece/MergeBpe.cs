@@ -12,23 +12,23 @@ namespace LlavaModal.Tokenizers.SentencePiece;
 /// This is not <see cref="SentencePieceBpe"/> (which merges by piece score as <c>tokenizer.model</c> does): a
 /// <c>tokenizer.json</c> carries ranks, and the reference applies them.
 /// </remarks>
-internal sealed class MergeBpe
+sealed class MergeBpe
 {
-    private readonly IReadOnlyDictionary<string, int> _vocabulary;
-    private readonly Dictionary<(int Left, int Right), (int Rank, int Id)> _merges = [];
-    private readonly int[]? _byteIds;
-    private readonly int? _unkId;
-    private readonly bool _fuseUnknown;
-    private readonly bool _ignoreMerges;
+    readonly IReadOnlyDictionary<string, int> vocabulary;
+    readonly Dictionary<(int Left, int Right), (int Rank, int Id)> merges = [];
+    readonly int[]? byteIds;
+    readonly int? unkId;
+    readonly bool fuseUnknown;
+    readonly bool ignoreMerges;
 
     public MergeBpe(SentencePieceJson json)
     {
-        _vocabulary = json.Vocabulary;
+        vocabulary = json.Vocabulary;
         for (int rank = 0; rank < json.Merges.Count; rank++)
         {
             (string left, string right) = json.Merges[rank];
             // A pair listed twice keeps its first (best) rank, as the reference's map does.
-            _merges.TryAdd((_vocabulary[left], _vocabulary[right]), (rank, _vocabulary[left + right]));
+            merges.TryAdd((vocabulary[left], vocabulary[right]), (rank, vocabulary[left + right]));
         }
 
         if (json.ByteFallback)
@@ -37,17 +37,17 @@ internal sealed class MergeBpe
             bool complete = true;
             for (int b = 0; b < 256 && complete; b++)
             {
-                complete = _vocabulary.TryGetValue($"<0x{b:X2}>", out ids[b]);
+                complete = vocabulary.TryGetValue($"<0x{b:X2}>", out ids[b]);
             }
 
             // The reference falls back to bytes only when every byte of the character has a token.
-            _byteIds = complete ? ids : null;
-            PartialByteTokens = !complete && Enumerable.Range(0, 256).Any(b => _vocabulary.ContainsKey($"<0x{b:X2}>"));
+            byteIds = complete ? ids : null;
+            PartialByteTokens = !complete && Enumerable.Range(0, 256).Any(b => vocabulary.ContainsKey($"<0x{b:X2}>"));
         }
 
-        _unkId = json.UnknownToken is string unk ? _vocabulary[unk] : null;
-        _fuseUnknown = json.FuseUnknown;
-        _ignoreMerges = json.IgnoreMerges;
+        unkId = json.UnknownToken is string unk ? vocabulary[unk] : null;
+        fuseUnknown = json.FuseUnknown;
+        ignoreMerges = json.IgnoreMerges;
     }
 
     /// <summary>Some but not all byte tokens exist: byte fallback then works per character, which is not reproduced.</summary>
@@ -61,7 +61,7 @@ internal sealed class MergeBpe
             return;
         }
 
-        if (_ignoreMerges && _vocabulary.TryGetValue(word, out int whole))
+        if (ignoreMerges && vocabulary.TryGetValue(word, out int whole))
         {
             ids.Add(whole);
             return;
@@ -78,26 +78,26 @@ internal sealed class MergeBpe
         }
     }
 
-    private List<int> InitialSymbols(string word)
+    List<int> InitialSymbols(string word)
     {
         var symbols = new List<int>(word.Length);
         bool previousUnknown = false;
         Span<byte> utf8 = stackalloc byte[4];
         foreach (Rune rune in word.EnumerateRunes())
         {
-            if (_vocabulary.TryGetValue(rune.ToString(), out int id))
+            if (vocabulary.TryGetValue(rune.ToString(), out int id))
             {
                 symbols.Add(id);
                 previousUnknown = false;
                 continue;
             }
 
-            if (_byteIds is not null)
+            if (byteIds is not null)
             {
                 int n = rune.EncodeToUtf8(utf8);
                 for (int i = 0; i < n; i++)
                 {
-                    symbols.Add(_byteIds[utf8[i]]);
+                    symbols.Add(byteIds[utf8[i]]);
                 }
 
                 previousUnknown = false;
@@ -105,9 +105,9 @@ internal sealed class MergeBpe
             }
 
             // Loading refused files with neither an unknown token nor complete byte fallback.
-            if (!(_fuseUnknown && previousUnknown))
+            if (!(fuseUnknown && previousUnknown))
             {
-                symbols.Add(_unkId!.Value);
+                symbols.Add(unkId!.Value);
             }
 
             previousUnknown = true;
@@ -117,7 +117,7 @@ internal sealed class MergeBpe
     }
 
     /// <summary>Merges in place (merged-away symbols become -1), lowest rank first, leftmost on ties.</summary>
-    private void Merge(List<int> symbols)
+    void Merge(List<int> symbols)
     {
         int n = symbols.Count;
         if (n < 2)
@@ -144,7 +144,7 @@ internal sealed class MergeBpe
         {
             int left = top.Position;
             int right = symbols[left] < 0 ? -1 : next[left];
-            if (right < 0 || !_merges.TryGetValue((symbols[left], symbols[right]), out (int Rank, int Id) merge) || merge.Id != top.Id)
+            if (right < 0 || !merges.TryGetValue((symbols[left], symbols[right]), out (int Rank, int Id) merge) || merge.Id != top.Id)
             {
                 continue; // stale: one side was merged since this pair was queued
             }
@@ -169,9 +169,9 @@ internal sealed class MergeBpe
         }
     }
 
-    private void Enqueue(PriorityQueue<(int, int), (int, int)> queue, List<int> symbols, int left, int right)
+    void Enqueue(PriorityQueue<(int, int), (int, int)> queue, List<int> symbols, int left, int right)
     {
-        if (_merges.TryGetValue((symbols[left], symbols[right]), out (int Rank, int Id) merge))
+        if (merges.TryGetValue((symbols[left], symbols[right]), out (int Rank, int Id) merge))
         {
             queue.Enqueue((left, merge.Id), (merge.Rank, left));
         }

@@ -11,41 +11,41 @@ namespace LlavaModal.Tokenizers.SentencePiece;
 /// spaces, "...", "000") come out in a different order than with SentencePiece and HF; hence this class.
 /// Input must already be normalized (spaces escaped as "▁", dummy prefix added if wanted).
 /// </remarks>
-internal sealed class SentencePieceBpe
+sealed class SentencePieceBpe
 {
-    private readonly SentencePieceModel _model;
-    private readonly Dictionary<string, int> _mergeable = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _mergeableLookup;
-    private readonly List<string> _userDefined = [];
-    private readonly int[] _byteIds = Enumerable.Repeat(-1, 256).ToArray();
+    readonly SentencePieceModel model;
+    readonly Dictionary<string, int> mergeable = new(StringComparer.Ordinal);
+    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> mergeableLookup;
+    readonly List<string> userDefined = [];
+    readonly int[] byteIds = Enumerable.Repeat(-1, 256).ToArray();
 
     public SentencePieceBpe(SentencePieceModel model)
     {
-        _model = model;
+        this.model = model;
         for (int id = 0; id < model.Pieces.Count; id++)
         {
             switch (model.Types[id])
             {
                 // SentencePiece lets normal, user-defined and unused pieces take part in merges.
                 case SentencePieceModel.PieceType.Normal or SentencePieceModel.PieceType.UserDefined or SentencePieceModel.PieceType.Unused:
-                    _mergeable.TryAdd(model.Pieces[id], id);
+                    mergeable.TryAdd(model.Pieces[id], id);
                     if (model.Types[id] == SentencePieceModel.PieceType.UserDefined)
                     {
-                        _userDefined.Add(model.Pieces[id]);
+                        userDefined.Add(model.Pieces[id]);
                     }
 
                     break;
                 case SentencePieceModel.PieceType.Byte when HfTokenizer.ByteOfPiece(model.Pieces[id]) is int b and >= 0:
-                    _byteIds[b] = id;
+                    byteIds[b] = id;
                     break;
             }
         }
 
-        _userDefined.Sort((a, b) => b.Length.CompareTo(a.Length));
-        _mergeableLookup = _mergeable.GetAlternateLookup<ReadOnlySpan<char>>();
+        userDefined.Sort((a, b) => b.Length.CompareTo(a.Length));
+        mergeableLookup = mergeable.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
-    private struct Symbol
+    struct Symbol
     {
         public int Prev;
         public int Next;
@@ -88,9 +88,9 @@ internal sealed class SentencePieceBpe
             }
 
             int length = symbols[left].Length + symbols[right].Length;
-            if (_mergeableLookup.TryGetValue(text.AsSpan(symbols[left].Start, length), out int id))
+            if (mergeableLookup.TryGetValue(text.AsSpan(symbols[left].Start, length), out int id))
             {
-                agenda.Enqueue((left, right, length), (_model.Scores[id], left));
+                agenda.Enqueue((left, right, length), (model.Scores[id], left));
             }
         }
 
@@ -108,8 +108,8 @@ internal sealed class SentencePieceBpe
                 continue; // stale: one side was merged away since this pair was queued
             }
 
-            int id = _mergeableLookup[text.AsSpan(left.Start, pair.Length)];
-            if (_model.Types[id] == SentencePieceModel.PieceType.Unused)
+            int id = mergeableLookup[text.AsSpan(left.Start, pair.Length)];
+            if (model.Types[id] == SentencePieceModel.PieceType.Unused)
             {
                 (splits ??= [])[(left.Start, pair.Length)] = (left.Length, right.Length);
             }
@@ -136,44 +136,44 @@ internal sealed class SentencePieceBpe
         }
     }
 
-    private void Emit(string text, int start, int length, Dictionary<(int, int), (int LeftLength, int RightLength)>? splits, List<int> ids)
+    void Emit(string text, int start, int length, Dictionary<(int, int), (int LeftLength, int RightLength)>? splits, List<int> ids)
     {
         ReadOnlySpan<char> piece = text.AsSpan(start, length);
-        if (_mergeableLookup.TryGetValue(piece, out int id))
+        if (mergeableLookup.TryGetValue(piece, out int id))
         {
             // Unused pieces may appear as merge steps but are split back into the pieces they came from.
-            if (_model.Types[id] == SentencePieceModel.PieceType.Unused && splits is not null && splits.TryGetValue((start, length), out var split))
+            if (model.Types[id] == SentencePieceModel.PieceType.Unused && splits is not null && splits.TryGetValue((start, length), out var split))
             {
                 Emit(text, start, split.LeftLength, splits, ids);
                 Emit(text, start + split.LeftLength, split.RightLength, splits, ids);
                 return;
             }
 
-            if (_model.Types[id] != SentencePieceModel.PieceType.Unused)
+            if (model.Types[id] != SentencePieceModel.PieceType.Unused)
             {
                 ids.Add(id);
                 return;
             }
         }
 
-        if (_model.ByteFallback)
+        if (model.ByteFallback)
         {
             Span<byte> buffer = stackalloc byte[Encoding.UTF8.GetMaxByteCount(piece.Length)];
             int count = Encoding.UTF8.GetBytes(piece, buffer);
             foreach (byte b in buffer[..count])
             {
-                ids.Add(_byteIds[b] >= 0 ? _byteIds[b] : _model.UnkId);
+                ids.Add(byteIds[b] >= 0 ? byteIds[b] : model.UnkId);
             }
         }
         else
         {
-            ids.Add(_model.UnkId);
+            ids.Add(model.UnkId);
         }
     }
 
-    private int UserDefinedAt(string text, int pos)
+    int UserDefinedAt(string text, int pos)
     {
-        foreach (string piece in _userDefined)
+        foreach (string piece in userDefined)
         {
             if (string.CompareOrdinal(text, pos, piece, 0, piece.Length) == 0)
             {

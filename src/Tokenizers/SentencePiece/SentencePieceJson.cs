@@ -9,13 +9,13 @@ namespace LlavaModal.Tokenizers.SentencePiece;
 /// read and checked. Whatever this form does not reproduce exactly throws <see cref="NotSupportedException"/> naming
 /// the file, key and value; malformed values throw <see cref="InvalidDataException"/>.
 /// </summary>
-internal sealed class SentencePieceJson
+sealed class SentencePieceJson
 {
     internal const char Replacement = '\u2581';
 
-    private readonly string _path;
+    readonly string path;
 
-    private SentencePieceJson(string path) => _path = path;
+    SentencePieceJson(string path) => this.path = path;
 
     /// <summary>How a pre-tokenizer or decoder adds the leading <c>▁</c> (HF <c>prepend_scheme</c>).</summary>
     public enum PrependScheme
@@ -89,7 +89,7 @@ internal sealed class SentencePieceJson
     public static bool Claims(JsonElement root) =>
         root.ValueKind == JsonValueKind.Object && !HasByteLevel(root, "pre_tokenizer", "pretokenizers") && !HasByteLevel(root, "decoder", "decoders");
 
-    private static bool HasByteLevel(JsonElement root, string key, string listKey)
+    static bool HasByteLevel(JsonElement root, string key, string listKey)
     {
         if (!root.TryGetProperty(key, out JsonElement step) || step.ValueKind != JsonValueKind.Object)
         {
@@ -120,14 +120,14 @@ internal sealed class SentencePieceJson
     }
 
     internal NotSupportedException Unsupported(string key, string value, string? hint = null) =>
-        new($"'{_path}': {key} = {value} is not supported; supported tokenizer.json forms are byte-level BPE (LLaMA-3, Qwen2) " +
+        new($"'{path}': {key} = {value} is not supported; supported tokenizer.json forms are byte-level BPE (LLaMA-3, Qwen2) " +
             "and SentencePiece-style BPE (LLaMA-2, Vicuna, Mistral: byte_fallback, a Prepend/Replace normalizer or a Metaspace " +
             $"pre-tokenizer, a Replace/ByteFallback/Fuse/Strip or Metaspace decoder).{(hint is null ? string.Empty : " " + hint)}");
 
-    private string TypeOf(JsonElement obj, string key) =>
-        TokenizerJson.OptionalString(obj, "type") ?? throw TokenizerFiles.Invalid(_path, $"{key}.type", "is missing");
+    string TypeOf(JsonElement obj, string key) =>
+        TokenizerJson.OptionalString(obj, "type") ?? throw TokenizerFiles.Invalid(path, $"{key}.type", "is missing");
 
-    private void ReadModel(JsonElement model)
+    void ReadModel(JsonElement model)
     {
         string type = TokenizerJson.OptionalString(model, "type") ?? (model.TryGetProperty("merges", out _) ? "BPE" : "(missing)");
         if (type != "BPE")
@@ -154,17 +154,17 @@ internal sealed class SentencePieceJson
         IgnoreMerges = TokenizerJson.OptionalBool(model, "ignore_merges", false);
         UnknownToken = TokenizerJson.OptionalString(model, "unk_token");
 
-        JsonElement vocab = TokenizerJson.Required(model, "vocab", _path, "model");
+        JsonElement vocab = TokenizerJson.Required(model, "vocab", path, "model");
         if (vocab.ValueKind != JsonValueKind.Object)
         {
-            throw TokenizerFiles.Invalid(_path, "model.vocab", "must be an object mapping tokens to ids");
+            throw TokenizerFiles.Invalid(path, "model.vocab", "must be an object mapping tokens to ids");
         }
 
         foreach (JsonProperty entry in vocab.EnumerateObject())
         {
             if (!entry.Value.TryGetInt32(out int id) || id < 0)
             {
-                throw TokenizerFiles.Invalid(_path, $"model.vocab.{entry.Name}", "the id must be a non-negative integer");
+                throw TokenizerFiles.Invalid(path, $"model.vocab.{entry.Name}", "the id must be a non-negative integer");
             }
 
             Vocabulary[entry.Name] = id;
@@ -172,7 +172,7 @@ internal sealed class SentencePieceJson
 
         if (UnknownToken is not null && !Vocabulary.ContainsKey(UnknownToken))
         {
-            throw TokenizerFiles.Invalid(_path, "model.unk_token", $"names '{UnknownToken}', which is not in model.vocab");
+            throw TokenizerFiles.Invalid(path, "model.unk_token", $"names '{UnknownToken}', which is not in model.vocab");
         }
 
         // HF drops a character it can encode neither as a token, nor as bytes, nor as unk; refuse such a file instead.
@@ -182,10 +182,10 @@ internal sealed class SentencePieceJson
             throw Unsupported("model.unk_token", "null", "Without an unknown token every byte must have a <0xNN> token and byte_fallback must be true, or text would be dropped.");
         }
 
-        JsonElement merges = TokenizerJson.Required(model, "merges", _path, "model");
+        JsonElement merges = TokenizerJson.Required(model, "merges", path, "model");
         if (merges.ValueKind != JsonValueKind.Array)
         {
-            throw TokenizerFiles.Invalid(_path, "model.merges", "must be an array");
+            throw TokenizerFiles.Invalid(path, "model.merges", "must be an array");
         }
 
         int i = 0;
@@ -198,7 +198,7 @@ internal sealed class SentencePieceJson
                 string[] parts = merge.GetString()!.Split(' ');
                 if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
                 {
-                    throw TokenizerFiles.Invalid(_path, key, "must be two tokens separated by one space");
+                    throw TokenizerFiles.Invalid(path, key, "must be two tokens separated by one space");
                 }
 
                 (left, right) = (parts[0], parts[1]);
@@ -210,19 +210,19 @@ internal sealed class SentencePieceJson
             }
             else
             {
-                throw TokenizerFiles.Invalid(_path, key, "must be a string \"a b\" or a pair [\"a\", \"b\"]");
+                throw TokenizerFiles.Invalid(path, key, "must be a string \"a b\" or a pair [\"a\", \"b\"]");
             }
 
             if (!Vocabulary.ContainsKey(left) || !Vocabulary.ContainsKey(right) || !Vocabulary.ContainsKey(left + right))
             {
-                throw TokenizerFiles.Invalid(_path, key, $"merges '{left}' and '{right}', but the vocabulary lacks one of them or their merge");
+                throw TokenizerFiles.Invalid(path, key, $"merges '{left}' and '{right}', but the vocabulary lacks one of them or their merge");
             }
 
             Merges.Add((left, right));
         }
     }
 
-    private void ReadNormalizer(JsonElement root)
+    void ReadNormalizer(JsonElement root)
     {
         if (!root.TryGetProperty("normalizer", out JsonElement normalizer) || normalizer.ValueKind == JsonValueKind.Null)
         {
@@ -233,7 +233,7 @@ internal sealed class SentencePieceJson
         if (TypeOf(normalizer, "normalizer") == "Sequence")
         {
             int i = 0;
-            foreach (JsonElement step in TokenizerJson.Required(normalizer, "normalizers", _path, "normalizer").EnumerateArray())
+            foreach (JsonElement step in TokenizerJson.Required(normalizer, "normalizers", path, "normalizer").EnumerateArray())
             {
                 steps.Add((step, $"normalizer.normalizers[{i++}]"));
             }
@@ -261,11 +261,11 @@ internal sealed class SentencePieceJson
         }
     }
 
-    private static bool IsSpaceToMetaspace(JsonElement step) =>
+    static bool IsSpaceToMetaspace(JsonElement step) =>
         step.TryGetProperty("pattern", out JsonElement pattern) && TokenizerJson.OptionalString(pattern, "String") == " "
         && TokenizerJson.OptionalString(step, "content") == Replacement.ToString();
 
-    private void ReadPreTokenizer(JsonElement root)
+    void ReadPreTokenizer(JsonElement root)
     {
         if (!root.TryGetProperty("pre_tokenizer", out JsonElement pre) || pre.ValueKind == JsonValueKind.Null)
         {
@@ -284,7 +284,7 @@ internal sealed class SentencePieceJson
         MetaspaceSplits = TokenizerJson.OptionalBool(pre, "split", true);
     }
 
-    private PrependScheme ReadMetaspace(JsonElement step, string key)
+    PrependScheme ReadMetaspace(JsonElement step, string key)
     {
         string? replacement = TokenizerJson.OptionalString(step, "replacement");
         if (replacement != Replacement.ToString())
@@ -304,7 +304,7 @@ internal sealed class SentencePieceJson
         };
     }
 
-    private void ReadAddedTokens(JsonElement root)
+    void ReadAddedTokens(JsonElement root)
     {
         if (!root.TryGetProperty("added_tokens", out JsonElement added) || added.ValueKind == JsonValueKind.Null)
         {
@@ -313,7 +313,7 @@ internal sealed class SentencePieceJson
 
         if (added.ValueKind != JsonValueKind.Array)
         {
-            throw TokenizerFiles.Invalid(_path, "added_tokens", "must be an array");
+            throw TokenizerFiles.Invalid(path, "added_tokens", "must be an array");
         }
 
         bool hasNormalizer = NormalizerPrepends || NormalizerReplacesSpaces;
@@ -324,12 +324,12 @@ internal sealed class SentencePieceJson
             if (token.ValueKind != JsonValueKind.Object || !token.TryGetProperty("id", out JsonElement idValue)
                 || !idValue.TryGetInt32(out int id) || id < 0)
             {
-                throw TokenizerFiles.Invalid(_path, $"{key}.id", "must be a non-negative integer");
+                throw TokenizerFiles.Invalid(path, $"{key}.id", "must be a non-negative integer");
             }
 
             string content = TokenizerJson.OptionalString(token, "content") is { Length: > 0 } c
                 ? c
-                : throw TokenizerFiles.Invalid(_path, $"{key}.content", "must be a non-empty string");
+                : throw TokenizerFiles.Invalid(path, $"{key}.content", "must be a non-empty string");
             foreach (string flag in new[] { "lstrip", "rstrip", "single_word" })
             {
                 if (TokenizerJson.OptionalBool(token, flag, false))
@@ -350,7 +350,7 @@ internal sealed class SentencePieceJson
         }
     }
 
-    private void ReadDecoder(JsonElement root)
+    void ReadDecoder(JsonElement root)
     {
         JsonElement decoder = root.TryGetProperty("decoder", out JsonElement d) ? d : default;
         if (decoder.ValueKind != JsonValueKind.Object)
@@ -374,15 +374,15 @@ internal sealed class SentencePieceJson
         // would apply a step to text another step produced, which this streaming decoder does not model.
         int stage = 0;
         int i = 0;
-        foreach (JsonElement step in TokenizerJson.Required(decoder, "decoders", _path, "decoder").EnumerateArray())
+        foreach (JsonElement step in TokenizerJson.Required(decoder, "decoders", path, "decoder").EnumerateArray())
         {
             string key = $"decoder.decoders[{i++}]";
             string stepType = TypeOf(step, key);
             switch (stepType)
             {
                 case "Replace" when stage == 0:
-                    string pattern = step.TryGetProperty("pattern", out JsonElement p) ? TokenizerJson.OptionalString(p, "String") ?? throw Unsupported($"{key}.pattern", TokenizerJson.Describe(p), "Only literal String patterns are supported.") : throw TokenizerFiles.Invalid(_path, $"{key}.pattern", "is missing");
-                    Decoder.Add(new ReplaceStep(pattern, TokenizerJson.OptionalString(step, "content") ?? throw TokenizerFiles.Invalid(_path, $"{key}.content", "is missing")));
+                    string pattern = step.TryGetProperty("pattern", out JsonElement p) ? TokenizerJson.OptionalString(p, "String") ?? throw Unsupported($"{key}.pattern", TokenizerJson.Describe(p), "Only literal String patterns are supported.") : throw TokenizerFiles.Invalid(path, $"{key}.pattern", "is missing");
+                    Decoder.Add(new ReplaceStep(pattern, TokenizerJson.OptionalString(step, "content") ?? throw TokenizerFiles.Invalid(path, $"{key}.content", "is missing")));
                     break;
                 case "ByteFallback" when stage == 0:
                     Decoder.Add(new ByteFallbackStep());

@@ -12,39 +12,39 @@ namespace LlavaModal.Tokenizers.SentencePiece;
 /// All of this is left to right, so streaming only has to hold back an unfinished byte run: the chunks concatenate
 /// to the batch result by construction.
 /// </remarks>
-internal sealed class SentencePieceJsonDecodeState : IDecodeState
+sealed class SentencePieceJsonDecodeState : IDecodeState
 {
-    private readonly SentencePieceJsonTokenizer _tokenizer;
-    private readonly bool _skipSpecialTokens;
-    private readonly List<SentencePieceJson.ReplaceStep> _replacements = [];
-    private readonly bool _byteFallback;
-    private readonly SentencePieceJson.StripStep? _strip;
-    private readonly SentencePieceJson.MetaspaceStep? _metaspace;
-    private readonly List<byte> _pendingBytes = [];
-    private readonly StringBuilder _output = new();
-    private int _stripLeft;
-    private bool _firstToken = true;
+    readonly SentencePieceJsonTokenizer tokenizer;
+    readonly bool skipSpecialTokens;
+    readonly List<SentencePieceJson.ReplaceStep> replacements = [];
+    readonly bool byteFallback;
+    readonly SentencePieceJson.StripStep? strip;
+    readonly SentencePieceJson.MetaspaceStep? metaspace;
+    readonly List<byte> pendingBytes = [];
+    readonly StringBuilder output = new();
+    int stripLeft;
+    bool firstToken = true;
 
     public SentencePieceJsonDecodeState(SentencePieceJsonTokenizer tokenizer, bool skipSpecialTokens)
     {
-        _tokenizer = tokenizer;
-        _skipSpecialTokens = skipSpecialTokens;
+        this.tokenizer = tokenizer;
+        this.skipSpecialTokens = skipSpecialTokens;
         foreach (SentencePieceJson.DecodeStep step in tokenizer.DecodeSteps)
         {
             switch (step)
             {
                 case SentencePieceJson.ReplaceStep replace:
-                    _replacements.Add(replace);
+                    replacements.Add(replace);
                     break;
                 case SentencePieceJson.ByteFallbackStep:
-                    _byteFallback = true;
+                    byteFallback = true;
                     break;
                 case SentencePieceJson.StripStep strip:
-                    _strip = strip;
-                    _stripLeft = strip.Start;
+                    this.strip = strip;
+                    stripLeft = strip.Start;
                     break;
                 case SentencePieceJson.MetaspaceStep metaspace:
-                    _metaspace = metaspace;
+                    this.metaspace = metaspace;
                     break;
             }
         }
@@ -52,35 +52,35 @@ internal sealed class SentencePieceJsonDecodeState : IDecodeState
 
     public void Push(int id)
     {
-        string token = _tokenizer.IdToToken(id); // validates the id even when it is skipped below
-        if (_skipSpecialTokens && _tokenizer.IsSpecial(id))
+        string token = tokenizer.IdToToken(id); // validates the id even when it is skipped below
+        if (skipSpecialTokens && tokenizer.IsSpecial(id))
         {
             return;
         }
 
-        foreach (SentencePieceJson.ReplaceStep replace in _replacements)
+        foreach (SentencePieceJson.ReplaceStep replace in replacements)
         {
             token = token.Replace(replace.Pattern, replace.Content, StringComparison.Ordinal);
         }
 
-        if (_byteFallback && HfTokenizer.ByteOfPiece(token) is int b and >= 0)
+        if (byteFallback && HfTokenizer.ByteOfPiece(token) is int b and >= 0)
         {
-            _pendingBytes.Add((byte)b);
-            _firstToken = false;
+            pendingBytes.Add((byte)b);
+            firstToken = false;
             return;
         }
 
         FlushBytes();
-        if (_metaspace is { } metaspace)
+        if (this.metaspace is { } metaspace)
         {
             token = token.Replace(SentencePieceJson.Replacement, ' ');
-            if (_firstToken && metaspace.Scheme != SentencePieceJson.PrependScheme.Never && token.StartsWith(' '))
+            if (firstToken && metaspace.Scheme != SentencePieceJson.PrependScheme.Never && token.StartsWith(' '))
             {
                 token = token[1..];
             }
         }
 
-        _firstToken = false;
+        firstToken = false;
         Emit(token);
     }
 
@@ -88,20 +88,20 @@ internal sealed class SentencePieceJsonDecodeState : IDecodeState
 
     public string TakeOutput()
     {
-        string text = _output.ToString();
-        _output.Clear();
+        string text = output.ToString();
+        output.Clear();
         return text;
     }
 
-    private void FlushBytes()
+    void FlushBytes()
     {
-        if (_pendingBytes.Count == 0)
+        if (pendingBytes.Count == 0)
         {
             return;
         }
 
-        byte[] bytes = [.. _pendingBytes];
-        _pendingBytes.Clear();
+        byte[] bytes = [.. pendingBytes];
+        pendingBytes.Clear();
         string text;
         try
         {
@@ -116,21 +116,21 @@ internal sealed class SentencePieceJsonDecodeState : IDecodeState
         Emit(text);
     }
 
-    private void Emit(string text)
+    void Emit(string text)
     {
         int skip = 0;
-        while (_strip is { } strip && _stripLeft > 0 && skip < text.Length)
+        while (this.strip is { } strip && stripLeft > 0 && skip < text.Length)
         {
             if (text[skip] != strip.Content)
             {
-                _stripLeft = 0;
+                stripLeft = 0;
                 break;
             }
 
             skip++;
-            _stripLeft--;
+            stripLeft--;
         }
 
-        _output.Append(text, skip, text.Length - skip);
+        output.Append(text, skip, text.Length - skip);
     }
 }

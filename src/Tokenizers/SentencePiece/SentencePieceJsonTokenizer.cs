@@ -18,39 +18,39 @@ namespace LlavaModal.Tokenizers.SentencePiece;
 /// <c>add_eos_token</c> (default false), and so does this class; for other classes the file's post-processor decides
 /// and a contradicting setting is refused.
 /// </remarks>
-internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
+sealed class SentencePieceJsonTokenizer : ITokenizerBackend
 {
-    private readonly Shared _shared;
-    private readonly string?[] _tokens;
-    private readonly FrozenDictionary<string, int> _addedByContent;
-    private readonly FrozenSet<int> _specialIds;
-    private readonly AddedTokenSplitter _splitter;
-    private readonly SortedDictionary<int, AddedToken> _added;
-    private readonly TokenizerFiles _files;
+    readonly Shared shared;
+    readonly string?[] tokens;
+    readonly FrozenDictionary<string, int> addedByContent;
+    readonly FrozenSet<int> specialIds;
+    readonly AddedTokenSplitter splitter;
+    readonly SortedDictionary<int, AddedToken> added;
+    readonly TokenizerFiles files;
 
     /// <summary>The parts that placeholder variants share.</summary>
-    private sealed record Shared(SentencePieceJson Json, MergeBpe Bpe, FrozenDictionary<string, int> Vocabulary, int[] PrefixIds, int[] SuffixIds);
+    sealed record Shared(SentencePieceJson Json, MergeBpe Bpe, FrozenDictionary<string, int> Vocabulary, int[] PrefixIds, int[] SuffixIds);
 
-    private SentencePieceJsonTokenizer(Shared shared, SortedDictionary<int, AddedToken> added, HashSet<int> specialIds, TokenizerFiles files)
+    SentencePieceJsonTokenizer(Shared shared, SortedDictionary<int, AddedToken> added, HashSet<int> specialIds, TokenizerFiles files)
     {
-        _shared = shared;
+        this.shared = shared;
         int size = Math.Max(shared.Vocabulary.Count == 0 ? 0 : shared.Vocabulary.Values.Max() + 1, added.Count == 0 ? 0 : added.Keys.Max() + 1);
-        _tokens = new string?[size];
+        tokens = new string?[size];
         foreach ((string token, int id) in shared.Vocabulary)
         {
-            _tokens[id] = token;
+            tokens[id] = token;
         }
 
         foreach ((int id, AddedToken token) in added)
         {
-            _tokens[id] = token.Content;
+            tokens[id] = token.Content;
         }
 
-        _addedByContent = added.Values.ToFrozenDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
-        _specialIds = specialIds.ToFrozenSet();
-        _splitter = new AddedTokenSplitter(added.Values);
-        _added = added;
-        _files = files;
+        addedByContent = added.Values.ToFrozenDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
+        this.specialIds = specialIds.ToFrozenSet();
+        splitter = new AddedTokenSplitter(added.Values);
+        this.added = added;
+        this.files = files;
         VocabSize = size;
         BosTokenId = SpecialId("bos_token");
         EosTokenId = SpecialId("eos_token");
@@ -68,9 +68,9 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
 
     public int? UnkTokenId { get; }
 
-    public IReadOnlyDictionary<string, int> AddedTokens => _addedByContent;
+    public IReadOnlyDictionary<string, int> AddedTokens => addedByContent;
 
-    internal IReadOnlyList<SentencePieceJson.DecodeStep> DecodeSteps => _shared.Json.Decoder;
+    internal IReadOnlyList<SentencePieceJson.DecodeStep> DecodeSteps => shared.Json.Decoder;
 
     /// <summary>Loads <c>tokenizer.json</c> (already parsed as <paramref name="root"/>) plus the config files of the folder.</summary>
     public static SentencePieceJsonTokenizer Load(string directory, JsonElement root)
@@ -157,7 +157,7 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
         var tokenizer = new SentencePieceJsonTokenizer(shared, added, specialIds, files);
         foreach (int id in prefix.Concat(suffix))
         {
-            if ((uint)id >= (uint)tokenizer.VocabSize || tokenizer._tokens[id] is null)
+            if ((uint)id >= (uint)tokenizer.VocabSize || tokenizer.tokens[id] is null)
             {
                 throw TokenizerFiles.Invalid(jsonPath, "post_processor", $"adds token id {id}, which is not in the vocabulary");
             }
@@ -167,7 +167,7 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
     }
 
     /// <summary>The ids around a sequence: rebuilt from add_bos/add_eos for LLaMA tokenizers (as transformers does), else the file's.</summary>
-    private static (int[] Prefix, int[] Suffix) Template(
+    static (int[] Prefix, int[] Suffix) Template(
         SentencePieceJson json, TokenizerFiles files, Dictionary<string, int> added, FrozenDictionary<string, int> vocabulary, string jsonPath, string configPath)
     {
         int? Id(string key)
@@ -209,13 +209,13 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
         }
     }
 
-    private int? SpecialId(string key) =>
-        _files.SpecialTokens.TryGetValue(key, out string? content) ? TokenToId(content) : null;
+    int? SpecialId(string key) =>
+        files.SpecialTokens.TryGetValue(key, out string? content) ? TokenToId(content) : null;
 
     public ITokenizerBackend WithPlaceholders(IReadOnlyList<string> placeholders)
     {
-        var added = new SortedDictionary<int, AddedToken>(_added);
-        var specialIds = new HashSet<int>(_specialIds);
+        var added = new SortedDictionary<int, AddedToken>(this.added);
+        var specialIds = new HashSet<int>(this.specialIds);
         int next = VocabSize;
         foreach (string placeholder in placeholders)
         {
@@ -224,21 +224,21 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
             next++;
         }
 
-        return new SentencePieceJsonTokenizer(_shared, added, specialIds, _files);
+        return new SentencePieceJsonTokenizer(shared, added, specialIds, files);
     }
 
     public int? TokenToId(string token)
     {
         ArgumentNullException.ThrowIfNull(token);
-        return _addedByContent.TryGetValue(token, out int id) || _shared.Vocabulary.TryGetValue(token, out id) ? id : null;
+        return addedByContent.TryGetValue(token, out int id) || shared.Vocabulary.TryGetValue(token, out id) ? id : null;
     }
 
     public string IdToToken(int id) =>
-        (uint)id < (uint)_tokens.Length && _tokens[id] is string token
+        (uint)id < (uint)tokens.Length && tokens[id] is string token
             ? token
             : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id outside the vocabulary of {VocabSize} tokens.");
 
-    public bool IsSpecial(int id) => _specialIds.Contains(id);
+    public bool IsSpecial(int id) => specialIds.Contains(id);
 
     public IReadOnlyList<int> Encode(string text, bool addSpecialTokens)
     {
@@ -246,11 +246,11 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
         var ids = new List<int>();
         if (addSpecialTokens)
         {
-            ids.AddRange(_shared.PrefixIds);
+            ids.AddRange(shared.PrefixIds);
         }
 
         int offset = 0;
-        foreach (AddedTokenSplitter.Segment segment in _splitter.Split(text))
+        foreach (AddedTokenSplitter.Segment segment in splitter.Split(text))
         {
             if (segment.Token is { } token)
             {
@@ -267,15 +267,15 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
 
         if (addSpecialTokens)
         {
-            ids.AddRange(_shared.SuffixIds);
+            ids.AddRange(shared.SuffixIds);
         }
 
         return ids;
     }
 
-    private void EncodeSegment(string text, bool atStart, List<int> ids)
+    void EncodeSegment(string text, bool atStart, List<int> ids)
     {
-        SentencePieceJson json = _shared.Json;
+        SentencePieceJson json = shared.Json;
         const char rep = SentencePieceJson.Replacement;
         if (json.NormalizerReplacesSpaces)
         {
@@ -289,7 +289,7 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
 
         if (json.Metaspace is not SentencePieceJson.PrependScheme scheme)
         {
-            _shared.Bpe.Encode(text, ids);
+            shared.Bpe.Encode(text, ids);
             return;
         }
 
@@ -302,7 +302,7 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
 
         if (!json.MetaspaceSplits)
         {
-            _shared.Bpe.Encode(text, ids);
+            shared.Bpe.Encode(text, ids);
             return;
         }
 
@@ -312,7 +312,7 @@ internal sealed class SentencePieceJsonTokenizer : ITokenizerBackend
         {
             if (i == text.Length || text[i] == rep)
             {
-                _shared.Bpe.Encode(text[start..i], ids);
+                shared.Bpe.Encode(text[start..i], ids);
                 start = i;
             }
         }

@@ -10,7 +10,7 @@ namespace LlavaModal.Tokenizers.SentencePiece;
 /// Read directly rather than through Microsoft.ML.Tokenizers because its BPE needs the piece scores, which
 /// that library does not expose (see <see cref="SentencePieceBpe"/> for why its own BPE is not used).
 /// </remarks>
-internal sealed class SentencePieceModel
+sealed class SentencePieceModel
 {
     public enum PieceType
     {
@@ -22,21 +22,21 @@ internal sealed class SentencePieceModel
         Byte = 6,
     }
 
-    private const int ModelTypeBpe = 2;
+    const int ModelTypeBpe = 2;
 
-    private readonly List<string> _pieces = [];
-    private readonly List<float> _scores = [];
-    private readonly List<PieceType> _types = [];
+    readonly List<string> pieces = [];
+    readonly List<float> scores = [];
+    readonly List<PieceType> types = [];
 
-    private SentencePieceModel()
+    SentencePieceModel()
     {
     }
 
-    public IReadOnlyList<string> Pieces => _pieces;
+    public IReadOnlyList<string> Pieces => pieces;
 
-    public IReadOnlyList<float> Scores => _scores;
+    public IReadOnlyList<float> Scores => scores;
 
-    public IReadOnlyList<PieceType> Types => _types;
+    public IReadOnlyList<PieceType> Types => types;
 
     public int ModelType { get; private set; } = 1; // proto2 default: UNIGRAM
 
@@ -73,7 +73,7 @@ internal sealed class SentencePieceModel
             throw new InvalidDataException($"'{path}' is not a readable SentencePiece model: {e.Message}", e);
         }
 
-        if (model._pieces.Count == 0)
+        if (model.pieces.Count == 0)
         {
             throw new InvalidDataException($"'{path}' is not a readable SentencePiece model: it has no pieces.");
         }
@@ -94,7 +94,7 @@ internal sealed class SentencePieceModel
         return model;
     }
 
-    private void ReadModel(ProtoReader reader)
+    void ReadModel(ProtoReader reader)
     {
         while (reader.Next(out int field, out int wire))
         {
@@ -116,7 +116,7 @@ internal sealed class SentencePieceModel
         }
     }
 
-    private void ReadPiece(ProtoReader reader)
+    void ReadPiece(ProtoReader reader)
     {
         string piece = string.Empty;
         float score = 0;
@@ -142,15 +142,15 @@ internal sealed class SentencePieceModel
 
         if (!Enum.IsDefined(type))
         {
-            throw new InvalidDataException($"piece {_pieces.Count} ('{piece}') has unknown type {(int)type}");
+            throw new InvalidDataException($"piece {pieces.Count} ('{piece}') has unknown type {(int)type}");
         }
 
-        _pieces.Add(piece);
-        _scores.Add(score);
-        _types.Add(type);
+        pieces.Add(piece);
+        scores.Add(score);
+        types.Add(type);
     }
 
-    private void ReadTrainerSpec(ProtoReader reader)
+    void ReadTrainerSpec(ProtoReader reader)
     {
         while (reader.Next(out int field, out int wire))
         {
@@ -167,7 +167,7 @@ internal sealed class SentencePieceModel
         }
     }
 
-    private void ReadNormalizerSpec(ProtoReader reader)
+    void ReadNormalizerSpec(ProtoReader reader)
     {
         while (reader.Next(out int field, out int wire))
         {
@@ -184,15 +184,15 @@ internal sealed class SentencePieceModel
     }
 
     /// <summary>Minimal protobuf wire-format reader over a byte range.</summary>
-    private sealed class ProtoReader(byte[] data, int start, int end)
+    sealed class ProtoReader(byte[] data, int start, int end)
     {
-        private int _position = start;
+        int position = start;
 
-        public int Length => end - _position;
+        public int Length => end - position;
 
         public bool Next(out int field, out int wire)
         {
-            if (_position >= end)
+            if (position >= end)
             {
                 field = wire = 0;
                 return false;
@@ -210,7 +210,7 @@ internal sealed class SentencePieceModel
             for (int shift = 0; shift < 64; shift += 7)
             {
                 Require(1);
-                byte b = data[_position++];
+                byte b = data[position++];
                 value |= (ulong)(b & 0x7F) << shift;
                 if ((b & 0x80) == 0)
                 {
@@ -224,8 +224,8 @@ internal sealed class SentencePieceModel
         public float Float()
         {
             Require(4);
-            float value = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(_position, 4));
-            _position += 4;
+            float value = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(position, 4));
+            position += 4;
             return value;
         }
 
@@ -233,15 +233,15 @@ internal sealed class SentencePieceModel
         {
             int length = checked((int)Varint());
             Require(length);
-            var inner = new ProtoReader(data, _position, _position + length);
-            _position += length;
+            var inner = new ProtoReader(data, position, position + length);
+            position += length;
             return inner;
         }
 
         public string String()
         {
             ProtoReader bytes = Message();
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(data, bytes._position, bytes.Length);
+            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(data, bytes.position, bytes.Length);
         }
 
         public void Skip(int wire)
@@ -249,16 +249,16 @@ internal sealed class SentencePieceModel
             switch (wire)
             {
                 case 0: Varint(); break;
-                case 1: Require(8); _position += 8; break;
+                case 1: Require(8); position += 8; break;
                 case 2: Message(); break;
-                case 5: Require(4); _position += 4; break;
+                case 5: Require(4); position += 4; break;
                 default: throw new InvalidDataException($"unsupported protobuf wire type {wire}");
             }
         }
 
-        private void Require(int count)
+        void Require(int count)
         {
-            if (count < 0 || _position + count > end)
+            if (count < 0 || position + count > end)
             {
                 throw new InvalidDataException("truncated protobuf data");
             }

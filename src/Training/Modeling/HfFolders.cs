@@ -1,10 +1,7 @@
-using LlavaModal.Abstractions.Vision;
-using LlavaModal.Abstractions.Decoding;
-using LlavaModal.Abstractions.Configuration;
 using System.Text.Json;
-using LlavaModal.Decoder.Llama;
-using LlavaModal.Encoders.Vision.Clip;
-using LlavaModal.Tokenizers;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Tokenizers.Chat;
 using static TorchSharp.torch;
 

@@ -7,14 +7,12 @@ using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tokenizers;
 using LlavaModal.Training.Data;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

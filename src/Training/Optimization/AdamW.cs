@@ -1,6 +1,5 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Core.Checkpoints;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,10 +1,10 @@
-using LlavaModal.Multimodal.Loading;
-using LlavaModal.Core.Modules;
-using LlavaModal.Core.Attention;
-using LlavaModal.Abstractions.Layers;
 using System.Diagnostics;
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Modules;
 using LlavaModal.Decoder.Llama;
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training.Data;

@@ -1,4 +1,3 @@
-using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
@@ -8,7 +7,6 @@ using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Tests.Core;

@@ -1,10 +1,9 @@
-using LlavaModal.Multimodal.Loading;
 using LlavaModal.Cli;
 using LlavaModal.Cli.Commands;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Generation;
-using LlavaModal.Decoder.Llama;
 using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tests.Support;
 using static TorchSharp.torch;
 

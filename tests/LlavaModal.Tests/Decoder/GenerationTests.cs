@@ -1,5 +1,3 @@
-using LlavaModal.Core.Checkpoints;
-using LlavaModal.Core.Native;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;

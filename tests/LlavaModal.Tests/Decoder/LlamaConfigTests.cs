@@ -1,6 +1,6 @@
-using LlavaModal.Core.Modules;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Modules;
 using LlavaModal.Decoder.Llama;
 using static TorchSharp.torch;
 

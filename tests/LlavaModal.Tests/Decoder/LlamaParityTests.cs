@@ -1,7 +1,6 @@
-using LlavaModal.Multimodal.Loading;
-using LlavaModal.Core.Modules;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Decoder.Llama;
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tests.Support;
 using static TorchSharp.torch;
 

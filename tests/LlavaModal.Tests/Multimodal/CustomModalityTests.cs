@@ -1,8 +1,8 @@
-using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using static TorchSharp.torch;

@@ -1,8 +1,8 @@
-using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Abstractions;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.Multimodal;

@@ -1,5 +1,5 @@
-using LlavaModal.Abstractions;
 using System.Text.Json;
+using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
@@ -10,10 +10,8 @@ using LlavaModal.Core.Modules;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
-using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

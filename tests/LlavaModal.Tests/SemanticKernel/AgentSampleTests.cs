@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using LlavaModal.Core.Native;
 using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
-using LlavaModal.Tokenizers.Chat;
 
 namespace LlavaModal.Tests.SemanticKernel;
 

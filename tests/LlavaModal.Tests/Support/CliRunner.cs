@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using LlavaModal.Core.Native;
 
 namespace LlavaModal.Tests.Support;
 

@@ -2,7 +2,6 @@ using LlavaModal.Tests.Support;
 using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training.Data;
-using LlavaModal.Training.Modeling;
 
 namespace LlavaModal.Tests.Training;
 

@@ -1,10 +1,7 @@
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Core.Checkpoints;
-using LlavaModal.Decoder.Generation;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;
-using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training;
 using LlavaModal.Training.Modeling;
 using LlavaModal.Training.Optimization;

@@ -8,7 +8,7 @@ using LlavaModal.Training.Modeling;
 namespace LlavaModal.Tests.Training;
 
 /// <summary>Tiny random LLaVA models and data for the training tests.</summary>
-internal static class TrainingTestModels
+static class TrainingTestModels
 {
     public static ClipVisionConfig Vision(int size = 32) => new()
     {

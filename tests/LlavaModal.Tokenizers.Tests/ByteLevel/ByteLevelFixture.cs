@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.ByteLevel;
 
 namespace LlavaModal.Tokenizers.Tests.ByteLevel;
@@ -23,7 +22,7 @@ namespace LlavaModal.Tokenizers.Tests.ByteLevel;
 /// </code>
 /// Added tokens: 265 &lt;|begin_of_text|&gt;, 266 &lt;|eot_id|&gt;, 267 &lt;image&gt; (special), 268 &lt;tool&gt; (not special).
 /// </remarks>
-internal static class ByteLevelFixture
+static class ByteLevelFixture
 {
     public const string Llama3Pattern =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -177,7 +176,7 @@ internal static class ByteLevelFixture
         }
     }
 
-    private static JsonObject Added(int id, string content, bool special) => new()
+    static JsonObject Added(int id, string content, bool special) => new()
     {
         ["id"] = id,
         ["content"] = content,

@@ -1,13 +1,11 @@
 using System.Text.Json.Nodes;
-using LlavaModal.Tokenizers;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.ByteLevel;
 
 /// <summary>What a byte-level tokenizer.json path does not reproduce is refused with the file, key and value named.</summary>
 public sealed class ByteLevelTokenizerErrorTests
 {
-    private static void AssertRefused<TException>(Action<JsonObject> edit, string? config, params string[] expected)
+    static void AssertRefused<TException>(Action<JsonObject> edit, string? config, params string[] expected)
         where TException : Exception
     {
         JsonObject json = ByteLevelFixture.Llama3();
@@ -28,7 +26,7 @@ public sealed class ByteLevelTokenizerErrorTests
         }
     }
 
-    private static void Unsupported(Action<JsonObject> edit, params string[] expected) =>
+    static void Unsupported(Action<JsonObject> edit, params string[] expected) =>
         AssertRefused<NotSupportedException>(edit, ByteLevelFixture.LlamaConfig(), ["tokenizer.json", .. expected]);
 
     [Fact]

@@ -1,7 +1,4 @@
-using System.Text.Json.Nodes;
-using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.ByteLevel;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.ByteLevel;
 
@@ -11,9 +8,9 @@ namespace LlavaModal.Tokenizers.Tests.ByteLevel;
 /// </summary>
 public sealed class ByteLevelTokenizerTests
 {
-    private static readonly Lazy<HfTokenizer> Llama3 = new(() => ByteLevelFixture.Load(ByteLevelFixture.Llama3(), ByteLevelFixture.LlamaConfig()));
+    static readonly Lazy<HfTokenizer> Llama3 = new(() => ByteLevelFixture.Load(ByteLevelFixture.Llama3(), ByteLevelFixture.LlamaConfig()));
 
-    private static readonly Lazy<HfTokenizer> Qwen2 = new(() => ByteLevelFixture.Load(ByteLevelFixture.Qwen2(), ByteLevelFixture.QwenConfig));
+    static readonly Lazy<HfTokenizer> Qwen2 = new(() => ByteLevelFixture.Load(ByteLevelFixture.Qwen2(), ByteLevelFixture.QwenConfig));
 
     public static TheoryData<string> RoundTripTexts() =>
     [

@@ -4,19 +4,19 @@ using LlavaModal.Tokenizers.Chat.Jinja;
 namespace LlavaModal.Tokenizers.Tests.Chat;
 
 /// <summary>The reference renders of <c>tests/fixtures/chat-templates</c> (see its README) and helpers to feed them to the engine.</summary>
-internal static class ChatTemplateFixtures
+static class ChatTemplateFixtures
 {
-    private static string Dir => TokenizerFixtures.Dir("chat-templates");
+    static string Dir => TokenizerFixtures.Dir("chat-templates");
 
-    private static readonly Lazy<JsonDocument> RendersJson = new(() => Load("renders.json"));
+    static readonly Lazy<JsonDocument> RendersJson = new(() => Load("renders.json"));
 
-    private static readonly Lazy<JsonDocument> TemplatesJson = new(() => Load("templates.json"));
+    static readonly Lazy<JsonDocument> TemplatesJson = new(() => Load("templates.json"));
 
-    private static readonly Lazy<JsonDocument> E2eJson = new(() => Load("e2e.json"));
+    static readonly Lazy<JsonDocument> E2eJson = new(() => Load("e2e.json"));
 
-    private static readonly Lazy<JsonDocument> ConstructsJson = new(() => Load("constructs.json"));
+    static readonly Lazy<JsonDocument> ConstructsJson = new(() => Load("constructs.json"));
 
-    private static JsonDocument Load(string name) => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Dir, name)));
+    static JsonDocument Load(string name) => JsonDocument.Parse(File.ReadAllBytes(Path.Combine(Dir, name)));
 
     public static JsonElement Render(int i) => RendersJson.Value.RootElement.GetProperty("cases")[i];
 

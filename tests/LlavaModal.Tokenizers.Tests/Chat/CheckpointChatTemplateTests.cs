@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlavaModal.Tokenizers.Chat;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.Chat;
 
@@ -13,7 +12,7 @@ namespace LlavaModal.Tokenizers.Tests.Chat;
 /// </summary>
 public sealed class CheckpointChatTemplateTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "llavamodal-chat-" + Guid.NewGuid().ToString("N"));
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "llavamodal-chat-" + Guid.NewGuid().ToString("N"));
 
     public CheckpointChatTemplateTests() => Directory.CreateDirectory(_dir);
 
@@ -22,7 +21,7 @@ public sealed class CheckpointChatTemplateTests : IDisposable
     public static IEnumerable<object[]> RenderRows() => ChatTemplateFixtures.RenderRows();
 
     /// <summary>Writes the fixture template into the file it ships in, with the special tokens in tokenizer_config.json.</summary>
-    private void WriteCheckpoint(string templateName, JsonElement specialTokens)
+    void WriteCheckpoint(string templateName, JsonElement specialTokens)
     {
         (string template, string file) = ChatTemplateFixtures.Template(templateName);
         var config = JsonNode.Parse(specialTokens.GetRawText())!.AsObject();
@@ -39,7 +38,7 @@ public sealed class CheckpointChatTemplateTests : IDisposable
     }
 
     /// <summary>The fixture messages as LlavaModal writes them: content-list items joined with newlines, placeholders for media.</summary>
-    private static List<ChatTurn>? Turns(JsonElement messages)
+    static List<ChatTurn>? Turns(JsonElement messages)
     {
         var turns = new List<ChatTurn>();
         foreach (JsonElement m in messages.EnumerateArray())

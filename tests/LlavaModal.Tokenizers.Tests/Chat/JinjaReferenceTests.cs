@@ -1,7 +1,6 @@
 using System.Text.Json;
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Tokenizers.Chat.Jinja;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.Chat;
 
@@ -44,7 +43,7 @@ public sealed class JinjaReferenceTests
     /// Where the JavaScript reference is not what transformers' Python Jinja renders, this renderer follows Python.
     /// Hammer2.1 prints a list of dicts with <c>{{ }}</c>: Python writes its repr (<c>{'type': ...}</c>), the reference JSON.
     /// </summary>
-    private static readonly Dictionary<string, string> PythonDivergences = new()
+    static readonly Dictionary<string, string> PythonDivergences = new()
     {
         ["custom:MadeAgents/Hammer2.1"] = "[{'type': 'function', 'function': {'name': ",
     };

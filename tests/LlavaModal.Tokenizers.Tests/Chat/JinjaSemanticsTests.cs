@@ -1,6 +1,5 @@
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Tokenizers.Chat.Jinja;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.Chat;
 
@@ -10,7 +9,7 @@ namespace LlavaModal.Tokenizers.Tests.Chat;
 /// </summary>
 public sealed class JinjaSemanticsTests
 {
-    private static string Render(string template, object? data = null)
+    static string Render(string template, object? data = null)
     {
         var variables = new Dictionary<string, object?>(StringComparer.Ordinal);
         if (data is not null)
@@ -24,7 +23,7 @@ public sealed class JinjaSemanticsTests
         return new JinjaTemplate(template, "test").Render(variables);
     }
 
-    private static object? ToJinja(object? value) => value switch
+    static object? ToJinja(object? value) => value switch
     {
         int i => (long)i,
         string or bool or long or double or null => value,
@@ -37,7 +36,7 @@ public sealed class JinjaSemanticsTests
         _ => throw new ArgumentException(value.GetType().Name),
     };
 
-    private static ChatTemplateException Fails(string template, object? data = null) =>
+    static ChatTemplateException Fails(string template, object? data = null) =>
         Assert.Throws<ChatTemplateException>(() => Render(template, data));
 
     [Theory]

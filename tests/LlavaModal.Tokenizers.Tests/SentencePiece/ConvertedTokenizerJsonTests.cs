@@ -1,6 +1,4 @@
 using System.Text.Json;
-using LlavaModal.Tokenizers;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.SentencePiece;
 
@@ -15,7 +13,7 @@ public sealed class ConvertedTokenizerJsonTests
     public static IEnumerable<object[]> Rows() =>
         Enumerable.Range(0, TokenizerJsonFixture.ConvertedCases.Value.RootElement.GetProperty("cases").GetArrayLength()).Select(i => new object[] { i });
 
-    private static JsonElement Case(int i) => TokenizerJsonFixture.ConvertedCases.Value.RootElement.GetProperty("cases")[i];
+    static JsonElement Case(int i) => TokenizerJsonFixture.ConvertedCases.Value.RootElement.GetProperty("cases")[i];
 
     [Theory]
     [MemberData(nameof(Rows))]

@@ -1,15 +1,13 @@
 using System.Text.Json.Nodes;
-using LlavaModal.Tokenizers;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.SentencePiece;
 
 /// <summary>What the SentencePiece-style tokenizer.json path does not reproduce is refused with the file, key and value named.</summary>
 public sealed class SentencePieceJsonErrorTests
 {
-    private const string LlamaConfig = """{ "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>" }""";
+    const string LlamaConfig = """{ "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>" }""";
 
-    private static void AssertRefused<TException>(Action<JsonObject> edit, string? config, params string[] expected)
+    static void AssertRefused<TException>(Action<JsonObject> edit, string? config, params string[] expected)
         where TException : Exception
     {
         JsonObject json = TokenizerJsonFixture.ConvertedJson();
@@ -30,7 +28,7 @@ public sealed class SentencePieceJsonErrorTests
         }
     }
 
-    private static void Unsupported(Action<JsonObject> edit, params string[] expected) =>
+    static void Unsupported(Action<JsonObject> edit, params string[] expected) =>
         AssertRefused<NotSupportedException>(edit, LlamaConfig, ["tokenizer.json", .. expected]);
 
     [Fact]

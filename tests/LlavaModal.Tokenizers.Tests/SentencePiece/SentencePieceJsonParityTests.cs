@@ -1,6 +1,4 @@
 using System.Text.Json;
-using LlavaModal.Tokenizers;
-using Xunit;
 
 namespace LlavaModal.Tokenizers.Tests.SentencePiece;
 

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using LlavaModal.Tokenizers;
 
 namespace LlavaModal.Tokenizers.Tests.SentencePiece;
 
@@ -8,7 +7,7 @@ namespace LlavaModal.Tokenizers.Tests.SentencePiece;
 /// The SentencePiece-style <c>tokenizer.json</c> fixtures (<c>tests/fixtures/tokenizer-json</c>): Mistral-7B's real
 /// file with its expected ids from the reference, and the repository's own SentencePiece model converted.
 /// </summary>
-internal static class TokenizerJsonFixture
+static class TokenizerJsonFixture
 {
     public static string Mistral => TokenizerFixtures.Dir(Path.Combine("tokenizer-json", "mistral-7b"));
 
@@ -20,7 +19,7 @@ internal static class TokenizerJsonFixture
 
     public static readonly Lazy<HfTokenizer> ConvertedTokenizer = new(() => HfTokenizer.FromPretrained(Converted));
 
-    private static readonly Dictionary<string, HfTokenizer> Variants = [];
+    static readonly Dictionary<string, HfTokenizer> Variants = [];
 
     /// <summary>The Mistral tokenizer with the fixture's edit of one variant applied (the reference rendered the same edit).</summary>
     public static HfTokenizer MistralVariant(string variant)

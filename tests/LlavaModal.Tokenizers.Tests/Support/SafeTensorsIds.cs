@@ -7,7 +7,7 @@ namespace LlavaModal.Tokenizers.Tests.Support;
 /// Reads one I64 tensor of a fixture's safetensors file (8-byte header length, JSON header, raw little-endian data)
 /// without TorchSharp, so the tokenizer tests never load libtorch.
 /// </summary>
-internal static class SafeTensorsIds
+static class SafeTensorsIds
 {
     public static long[] Read(string path, string name)
     {

@@ -4,7 +4,7 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// An error inside the Jinja engine, positioned by source offset; <see cref="JinjaTemplate"/> turns it into a
 /// <see cref="ChatTemplateException"/> naming the template source, line and column.
 /// </summary>
-internal sealed class JinjaException(int position, string problem, bool raisedByTemplate = false) : Exception(problem)
+sealed class JinjaException(int position, string problem, bool raisedByTemplate = false) : Exception(problem)
 {
     /// <summary>Offset in the template source, or -1 when unknown.</summary>
     public int Position { get; set; } = position;

@@ -6,7 +6,7 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// Jinja's built-in filters that chat templates use, with Jinja 3's behaviour (and transformers' own <c>tojson</c>).
 /// An unknown filter is an error, never a silent pass-through.
 /// </summary>
-internal static class JinjaFilters
+static class JinjaFilters
 {
     public static object? Apply(string name, object? value, JinjaArguments args)
     {
@@ -201,16 +201,16 @@ internal static class JinjaFilters
     }
 
     /// <summary>markupsafe's escaping: the five HTML-special characters.</summary>
-    private static string Escape(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal)
+    static string Escape(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal)
         .Replace(">", "&gt;", StringComparison.Ordinal).Replace("\"", "&#34;", StringComparison.Ordinal).Replace("'", "&#39;", StringComparison.Ordinal);
 
-    private static string? Separator(JinjaArguments args, int which) =>
+    static string? Separator(JinjaArguments args, int which) =>
         args.Get(2, "separators") is { } separators && JinjaOps.AsSequence(separators) is { Count: 2 } pair ? JinjaOps.ToStr(pair[which]) : null;
 
     /// <summary>Jinja compares strings case-insensitively in sort/unique/min/max unless asked otherwise.</summary>
-    private static object? Folded(object? value) => value is string s ? s.ToLowerInvariant() : value;
+    static object? Folded(object? value) => value is string s ? s.ToLowerInvariant() : value;
 
-    private static object? ToInt(object? value, object? fallback) => value switch
+    static object? ToInt(object? value, object? fallback) => value switch
     {
         long l => l,
         bool b => b ? 1L : 0L,
@@ -220,7 +220,7 @@ internal static class JinjaFilters
         _ => fallback,
     };
 
-    private static object? ToFloat(object? value, object? fallback) => value switch
+    static object? ToFloat(object? value, object? fallback) => value switch
     {
         double d => d,
         long l => (double)l,
@@ -229,7 +229,7 @@ internal static class JinjaFilters
         _ => fallback,
     };
 
-    private static List<object?> SelectOrReject(object? value, JinjaArguments args, bool byAttribute, bool keep)
+    static List<object?> SelectOrReject(object? value, JinjaArguments args, bool byAttribute, bool keep)
     {
         int position = args.Position;
         int testIndex = byAttribute ? 1 : 0;
@@ -250,7 +250,7 @@ internal static class JinjaFilters
         return result;
     }
 
-    private static List<object?> Map(object? value, JinjaArguments args)
+    static List<object?> Map(object? value, JinjaArguments args)
     {
         int position = args.Position;
         List<object?> items = JinjaOps.Iterate(value, position);

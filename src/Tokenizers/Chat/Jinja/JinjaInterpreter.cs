@@ -10,30 +10,30 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// is <see cref="Undefined"/> and only an error when used further. Globals: <c>range</c>, <c>namespace</c>,
 /// <c>dict</c>, <c>raise_exception</c>, <c>strftime_now</c>.
 /// </summary>
-internal sealed class JinjaInterpreter
+sealed class JinjaInterpreter
 {
-    private const int MaxRange = 100_000;
-    private const int MaxCallDepth = 200;
+    const int MaxRange = 100_000;
+    const int MaxCallDepth = 200;
 
-    private readonly Scope _root;
-    private StringBuilder _output = new();
-    private int _callDepth;
+    readonly Scope root;
+    StringBuilder output = new();
+    int callDepth;
 
-    private JinjaInterpreter(IReadOnlyDictionary<string, object?> variables)
+    JinjaInterpreter(IReadOnlyDictionary<string, object?> variables)
     {
-        _root = new Scope(null);
+        root = new Scope(null);
         foreach ((string name, object? value) in Globals())
         {
-            _root.Variables[name] = value;
+            root.Variables[name] = value;
         }
 
         foreach ((string name, object? value) in variables)
         {
-            _root.Variables[name] = value;
+            root.Variables[name] = value;
         }
     }
 
-    private enum Flow
+    enum Flow
     {
         Normal,
         Break,
@@ -43,15 +43,15 @@ internal sealed class JinjaInterpreter
     public static string Render(IReadOnlyList<Node> template, IReadOnlyDictionary<string, object?> variables)
     {
         var interpreter = new JinjaInterpreter(variables);
-        if (interpreter.Execute(template, interpreter._root) != Flow.Normal)
+        if (interpreter.Execute(template, interpreter.root) != Flow.Normal)
         {
             throw new JinjaException(-1, "'break' or 'continue' outside a loop");
         }
 
-        return interpreter._output.ToString();
+        return interpreter.output.ToString();
     }
 
-    private sealed class Scope(Scope? parent)
+    sealed class Scope(Scope? parent)
     {
         public Dictionary<string, object?> Variables { get; } = new(StringComparer.Ordinal);
 
@@ -72,7 +72,7 @@ internal sealed class JinjaInterpreter
         public Scope? Parent { get; } = parent;
     }
 
-    private Flow Execute(IReadOnlyList<Node> nodes, Scope scope)
+    Flow Execute(IReadOnlyList<Node> nodes, Scope scope)
     {
         foreach (Node node in nodes)
         {
@@ -86,15 +86,15 @@ internal sealed class JinjaInterpreter
         return Flow.Normal;
     }
 
-    private Flow Execute(Node node, Scope scope)
+    Flow Execute(Node node, Scope scope)
     {
         switch (node)
         {
             case TextNode text:
-                _output.Append(text.Text);
+                output.Append(text.Text);
                 return Flow.Normal;
             case OutputNode output:
-                _output.Append(JinjaOps.ToStr(Evaluate(output.Value, scope)));
+                this.output.Append(JinjaOps.ToStr(Evaluate(output.Value, scope)));
                 return Flow.Normal;
             case IfNode ifNode:
                 foreach ((Expr condition, IReadOnlyList<Node> body) in ifNode.Branches)
@@ -118,14 +118,14 @@ internal sealed class JinjaInterpreter
             case CallBlockNode call:
             {
                 JinjaFunction caller = MakeMacro("caller", call.CallerParameters, call.Body, call.Position, scope);
-                _output.Append(JinjaOps.ToStr(Call(call.Call, scope, caller)));
+                output.Append(JinjaOps.ToStr(Call(call.Call, scope, caller)));
                 return Flow.Normal;
             }
 
             case FilterBlockNode filter:
             {
                 string body = Capture(() => Execute(filter.Body, scope), filter.Position);
-                _output.Append(JinjaOps.ToStr(ApplyFilter(filter.Filter, body, scope)));
+                output.Append(JinjaOps.ToStr(ApplyFilter(filter.Filter, body, scope)));
                 return Flow.Normal;
             }
 
@@ -136,10 +136,10 @@ internal sealed class JinjaInterpreter
         }
     }
 
-    private string Capture(Func<Flow> body, int position)
+    string Capture(Func<Flow> body, int position)
     {
-        StringBuilder saved = _output;
-        _output = new StringBuilder();
+        StringBuilder saved = output;
+        output = new StringBuilder();
         try
         {
             if (body() != Flow.Normal)
@@ -147,15 +147,15 @@ internal sealed class JinjaInterpreter
                 throw new JinjaException(position, "'break' or 'continue' outside a loop");
             }
 
-            return _output.ToString();
+            return output.ToString();
         }
         finally
         {
-            _output = saved;
+            output = saved;
         }
     }
 
-    private void ExecuteFor(ForNode node, Scope scope)
+    void ExecuteFor(ForNode node, Scope scope)
     {
         List<object?> items = JinjaOps.Iterate(Evaluate(node.Iterable, scope), node.Iterable.Position);
         var loopScope = new Scope(scope);
@@ -192,7 +192,7 @@ internal sealed class JinjaInterpreter
         }
     }
 
-    private static void Assign(Scope scope, IReadOnlyList<string> names, object? value, int position)
+    static void Assign(Scope scope, IReadOnlyList<string> names, object? value, int position)
     {
         if (names.Count == 1)
         {
@@ -212,7 +212,7 @@ internal sealed class JinjaInterpreter
         }
     }
 
-    private void ExecuteSet(SetNode set, Scope scope)
+    void ExecuteSet(SetNode set, Scope scope)
     {
         object? value = set.Value is null ? Capture(() => Execute(set.Body!, scope), set.Position) : Evaluate(set.Value, scope);
         if (set.Attribute is null)
@@ -231,17 +231,17 @@ internal sealed class JinjaInterpreter
     }
 
     /// <summary>A macro (or a call block's <c>caller</c>): its own scope over the template's top level, or over <paramref name="closure"/>.</summary>
-    private JinjaFunction MakeMacro(string name, IReadOnlyList<(string Name, Expr? Default)> parameters, IReadOnlyList<Node> body, int position, Scope? closure = null) =>
+    JinjaFunction MakeMacro(string name, IReadOnlyList<(string Name, Expr? Default)> parameters, IReadOnlyList<Node> body, int position, Scope? closure = null) =>
         new(name, args =>
         {
-            if (++_callDepth > MaxCallDepth)
+            if (++callDepth > MaxCallDepth)
             {
                 throw new JinjaException(position, $"macro '{name}' recursed more than {MaxCallDepth} levels");
             }
 
             try
             {
-                var scope = new Scope(closure ?? _root);
+                var scope = new Scope(closure ?? root);
                 var extra = new List<object?>();
                 for (int i = 0; i < args.Positional.Count; i++)
                 {
@@ -282,11 +282,11 @@ internal sealed class JinjaInterpreter
             }
             finally
             {
-                _callDepth--;
+                callDepth--;
             }
         });
 
-    private object? Evaluate(Expr expr, Scope scope)
+    object? Evaluate(Expr expr, Scope scope)
     {
         switch (expr)
         {
@@ -395,7 +395,7 @@ internal sealed class JinjaInterpreter
         object? Optional(Expr? e) => e is null ? null : Evaluate(e, scope);
     }
 
-    private object? EvaluateBinary(BinaryExpr binary, Scope scope)
+    object? EvaluateBinary(BinaryExpr binary, Scope scope)
     {
         object? left = Evaluate(binary.Left, scope);
         switch (binary.Operator)
@@ -411,10 +411,10 @@ internal sealed class JinjaInterpreter
         }
     }
 
-    private object? ApplyFilter(FilterExpr filter, object? value, Scope scope) =>
+    object? ApplyFilter(FilterExpr filter, object? value, Scope scope) =>
         JinjaFilters.Apply(filter.Name, value, Arguments(filter.Arguments, filter.Keywords, scope, filter.Position));
 
-    private JinjaArguments Arguments(IReadOnlyList<Expr> positional, IReadOnlyList<(string Name, Expr Value)> keywords, Scope scope, int position)
+    JinjaArguments Arguments(IReadOnlyList<Expr> positional, IReadOnlyList<(string Name, Expr Value)> keywords, Scope scope, int position)
     {
         var values = new List<object?>();
         var named = keywords.ToDictionary(k => k.Name, k => Evaluate(k.Value, scope), StringComparer.Ordinal);
@@ -444,7 +444,7 @@ internal sealed class JinjaInterpreter
         return new JinjaArguments(values, named, position);
     }
 
-    private object? Call(CallExpr call, Scope scope, JinjaFunction? caller)
+    object? Call(CallExpr call, Scope scope, JinjaFunction? caller)
     {
         JinjaFunction function;
         if (call.Callee is AttributeExpr method)
@@ -529,7 +529,7 @@ internal sealed class JinjaInterpreter
         return target;
     }
 
-    private static IEnumerable<(string, object?)> Globals()
+    static IEnumerable<(string, object?)> Globals()
     {
         yield return ("range", new JinjaFunction("range", Range));
         yield return ("namespace", new JinjaFunction("namespace", args =>
@@ -565,7 +565,7 @@ internal sealed class JinjaInterpreter
         yield return ("strftime_now", new JinjaFunction("strftime_now", args => Strftime(DateTime.Now, JinjaOps.ToStr(args.Get(0, "format")))));
     }
 
-    private static object? Range(JinjaArguments args)
+    static object? Range(JinjaArguments args)
     {
         if (args.Positional.Any(a => a is not long and not bool))
         {
@@ -607,7 +607,7 @@ internal sealed class JinjaInterpreter
     }
 
     /// <summary>Python's <c>strftime</c> for the directives date-stamping templates use (the reference uses the local time too).</summary>
-    private static string Strftime(DateTime now, string format)
+    static string Strftime(DateTime now, string format)
     {
         var sb = new StringBuilder();
         for (int i = 0; i < format.Length; i++)

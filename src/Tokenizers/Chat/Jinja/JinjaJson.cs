@@ -8,7 +8,7 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// <c>json.dumps(value, ensure_ascii=False, indent=indent, separators=separators, sort_keys=sort_keys)</c> (not Jinja's
 /// HTML-safe one): <c>", "</c> / <c>": "</c> separators without indent, <c>","</c> / <c>": "</c> with it.
 /// </summary>
-internal static class JinjaJson
+static class JinjaJson
 {
     /// <summary>A JSON value as template data, as Python's <c>json.loads</c> gives it (integers stay int, other numbers float).</summary>
     public static object? FromJson(System.Text.Json.JsonElement json) => json.ValueKind switch
@@ -35,7 +35,7 @@ internal static class JinjaJson
         return ensureAscii ? AsciiOnly(sb.ToString()) : sb.ToString();
     }
 
-    private static void Write(StringBuilder sb, object? value, int? indent, string itemSep, string keySep, bool sortKeys, int depth, int position)
+    static void Write(StringBuilder sb, object? value, int? indent, string itemSep, string keySep, bool sortKeys, int depth, int position)
     {
         switch (value)
         {
@@ -93,7 +93,7 @@ internal static class JinjaJson
         }
     }
 
-    private static void WriteContainer<T>(StringBuilder sb, char open, char close, List<T> items, int? indent, string itemSep, int depth, Action<T, int> writeItem)
+    static void WriteContainer<T>(StringBuilder sb, char open, char close, List<T> items, int? indent, string itemSep, int depth, Action<T, int> writeItem)
     {
         sb.Append(open);
         if (items.Count == 0)
@@ -122,7 +122,7 @@ internal static class JinjaJson
         sb.Append(close);
     }
 
-    private static string KeyString(object key, int position) => key switch
+    static string KeyString(object key, int position) => key switch
     {
         string s => s,
         bool b => b ? "true" : "false",
@@ -131,7 +131,7 @@ internal static class JinjaJson
     };
 
     /// <summary><c>ensure_ascii=True</c>: every non-ASCII UTF-16 unit as <c>\uXXXX</c> (only strings can hold them).</summary>
-    private static string AsciiOnly(string json)
+    static string AsciiOnly(string json)
     {
         var sb = new StringBuilder(json.Length);
         foreach (char c in json)
@@ -150,7 +150,7 @@ internal static class JinjaJson
     }
 
     /// <summary>Python's JSON string escaping with <c>ensure_ascii=False</c>: quotes, backslash and control characters only.</summary>
-    private static void WriteString(StringBuilder sb, string s)
+    static void WriteString(StringBuilder sb, string s)
     {
         sb.Append('"');
         foreach (char c in s)

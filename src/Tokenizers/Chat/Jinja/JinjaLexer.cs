@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 namespace LlavaModal.Tokenizers.Chat.Jinja;
 
 /// <summary>The kinds of token the lexer yields.</summary>
-internal enum TokenKind
+enum TokenKind
 {
     /// <summary>Template text outside tags, already whitespace-controlled.</summary>
     Text,
@@ -22,7 +22,7 @@ internal enum TokenKind
 }
 
 /// <summary>One token; <paramref name="Position"/> is the offset in the template source, for error messages.</summary>
-internal readonly record struct Token(TokenKind Kind, string Value, int Position)
+readonly record struct Token(TokenKind Kind, string Value, int Position)
 {
     public bool Is(TokenKind kind, string value) => Kind == kind && Value == value;
 }
@@ -33,48 +33,48 @@ internal readonly record struct Token(TokenKind Kind, string Value, int Position
 /// (spaces and tabs from the start of a line up to a block or comment tag go), <c>-</c> / <c>+</c> modifiers on tags,
 /// and no trailing newline (<c>keep_trailing_newline=False</c>). <c>{% raw %}</c> blocks become text.
 /// </summary>
-internal sealed partial class JinjaLexer
+sealed partial class JinjaLexer
 {
-    private static readonly string[] Operators = ["**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "|", ".", ",", ":", "(", ")", "[", "]", "{", "}", "=", "<", ">"];
+    static readonly string[] Operators = ["**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "|", ".", ",", ":", "(", ")", "[", "]", "{", "}", "=", "<", ">"];
 
-    private readonly string _source;
-    private readonly int _length;
-    private readonly List<Token> _tokens = [];
-    private int _pos;
+    readonly string source;
+    readonly int length;
+    readonly List<Token> tokens = [];
+    int pos;
 
     // Whitespace control owed to the next text token by the tag just closed.
-    private bool _stripNextAll;
-    private bool _stripNextNewline;
+    bool stripNextAll;
+    bool stripNextNewline;
 
-    private JinjaLexer(string source)
+    JinjaLexer(string source)
     {
-        _source = source;
-        _length = source.EndsWith('\n') ? (source.EndsWith("\r\n", StringComparison.Ordinal) ? source.Length - 2 : source.Length - 1) : source.Length;
+        this.source = source;
+        length = source.EndsWith('\n') ? (source.EndsWith("\r\n", StringComparison.Ordinal) ? source.Length - 2 : source.Length - 1) : source.Length;
     }
 
     public static List<Token> Tokenize(string source)
     {
         var lexer = new JinjaLexer(source);
         lexer.Run();
-        return lexer._tokens;
+        return lexer.tokens;
     }
 
-    private void Run()
+    void Run()
     {
-        while (_pos < _length)
+        while (pos < length)
         {
-            int tag = FindTag(_pos);
-            int textEnd = tag < 0 ? _length : tag;
-            string modifier = tag >= 0 && tag + 2 < _length ? _source[tag + 2].ToString() : string.Empty;
-            bool isBlockOrComment = tag >= 0 && _source[tag + 1] != '{';
-            AddText(_pos, textEnd, stripAllAtEnd: modifier == "-", lstripAtEnd: isBlockOrComment && modifier != "+");
+            int tag = FindTag(pos);
+            int textEnd = tag < 0 ? length : tag;
+            string modifier = tag >= 0 && tag + 2 < length ? source[tag + 2].ToString() : string.Empty;
+            bool isBlockOrComment = tag >= 0 && source[tag + 1] != '{';
+            AddText(pos, textEnd, stripAllAtEnd: modifier == "-", lstripAtEnd: isBlockOrComment && modifier != "+");
             if (tag < 0)
             {
                 break;
             }
 
-            _pos = tag;
-            switch (_source[tag + 1])
+            pos = tag;
+            switch (source[tag + 1])
             {
                 case '#':
                     ReadComment();
@@ -92,14 +92,14 @@ internal sealed partial class JinjaLexer
             }
         }
 
-        _tokens.Add(new Token(TokenKind.End, string.Empty, _length));
+        tokens.Add(new Token(TokenKind.End, string.Empty, length));
     }
 
-    private int FindTag(int from)
+    int FindTag(int from)
     {
-        for (int i = from; i + 1 < _length; i++)
+        for (int i = from; i + 1 < length; i++)
         {
-            if (_source[i] == '{' && _source[i + 1] is '{' or '%' or '#')
+            if (source[i] == '{' && source[i + 1] is '{' or '%' or '#')
             {
                 return i;
             }
@@ -108,19 +108,19 @@ internal sealed partial class JinjaLexer
         return -1;
     }
 
-    private void AddText(int start, int end, bool stripAllAtEnd, bool lstripAtEnd)
+    void AddText(int start, int end, bool stripAllAtEnd, bool lstripAtEnd)
     {
-        string text = _source[start..end];
-        if (_stripNextAll)
+        string text = source[start..end];
+        if (stripNextAll)
         {
             text = text.TrimStart();
         }
-        else if (_stripNextNewline)
+        else if (stripNextNewline)
         {
             text = text.StartsWith("\r\n", StringComparison.Ordinal) ? text[2..] : text.StartsWith('\n') ? text[1..] : text;
         }
 
-        _stripNextAll = _stripNextNewline = false;
+        stripNextAll = stripNextNewline = false;
         if (stripAllAtEnd)
         {
             text = text.TrimEnd();
@@ -129,12 +129,12 @@ internal sealed partial class JinjaLexer
         {
             // Only spaces and tabs between the start of the line (in the source) and the tag.
             int i = end;
-            while (i > start && _source[i - 1] is ' ' or '\t')
+            while (i > start && source[i - 1] is ' ' or '\t')
             {
                 i--;
             }
 
-            if ((i == 0 || _source[i - 1] == '\n') && end - i <= text.Length)
+            if ((i == 0 || source[i - 1] == '\n') && end - i <= text.Length)
             {
                 text = text[..^(end - i)];
             }
@@ -143,62 +143,62 @@ internal sealed partial class JinjaLexer
         if (text.Length > 0)
         {
             // Jinja writes every line break of template text as its newline_sequence, "\n".
-            _tokens.Add(new Token(TokenKind.Text, text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n'), start));
+            tokens.Add(new Token(TokenKind.Text, text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n'), start));
         }
     }
 
-    private void ReadComment()
+    void ReadComment()
     {
-        int close = _source.IndexOf("#}", _pos + 2, StringComparison.Ordinal);
-        if (close < 0 || close + 2 > _length)
+        int close = source.IndexOf("#}", pos + 2, StringComparison.Ordinal);
+        if (close < 0 || close + 2 > length)
         {
-            throw new JinjaException(_pos, "the comment is not closed with '#}'");
+            throw new JinjaException(pos, "the comment is not closed with '#}'");
         }
 
-        char before = _source[close - 1];
-        _pos = close + 2;
-        _stripNextAll = before == '-';
-        _stripNextNewline = !_stripNextAll && before != '+';
+        char before = source[close - 1];
+        pos = close + 2;
+        stripNextAll = before == '-';
+        stripNextNewline = !stripNextAll && before != '+';
     }
 
-    private void ReadTag(TokenKind begin, TokenKind end, string close)
+    void ReadTag(TokenKind begin, TokenKind end, string close)
     {
-        int tagStart = _pos;
-        _tokens.Add(new Token(begin, _source.Substring(_pos, 2), _pos));
-        _pos += 2;
-        if (_pos < _length && _source[_pos] is '-' or '+')
+        int tagStart = pos;
+        tokens.Add(new Token(begin, source.Substring(pos, 2), pos));
+        pos += 2;
+        if (pos < length && source[pos] is '-' or '+')
         {
-            _pos++;
+            pos++;
         }
 
         int depth = 0;
         while (true)
         {
             SkipSpaces();
-            if (_pos >= _length)
+            if (pos >= length)
             {
                 throw new JinjaException(tagStart, $"the tag is not closed with '{close}'");
             }
 
-            if (depth == 0 && _source[_pos] is '-' or '+' && string.CompareOrdinal(_source, _pos + 1, close, 0, 2) == 0)
+            if (depth == 0 && source[pos] is '-' or '+' && string.CompareOrdinal(source, pos + 1, close, 0, 2) == 0)
             {
-                bool minus = _source[_pos] == '-';
-                _tokens.Add(new Token(end, close, _pos));
-                _pos += 3;
-                _stripNextAll = minus;
-                _stripNextNewline = !minus && _source[_pos - 3] != '+' && end == TokenKind.BlockEnd;
+                bool minus = source[pos] == '-';
+                tokens.Add(new Token(end, close, pos));
+                pos += 3;
+                stripNextAll = minus;
+                stripNextNewline = !minus && source[pos - 3] != '+' && end == TokenKind.BlockEnd;
                 return;
             }
 
-            if (depth == 0 && string.CompareOrdinal(_source, _pos, close, 0, 2) == 0)
+            if (depth == 0 && string.CompareOrdinal(source, pos, close, 0, 2) == 0)
             {
-                _tokens.Add(new Token(end, close, _pos));
-                _pos += 2;
-                _stripNextNewline = end == TokenKind.BlockEnd;
+                tokens.Add(new Token(end, close, pos));
+                pos += 2;
+                stripNextNewline = end == TokenKind.BlockEnd;
                 return;
             }
 
-            char c = _source[_pos];
+            char c = source[pos];
             if (c is '\'' or '"')
             {
                 ReadString(c);
@@ -209,107 +209,107 @@ internal sealed partial class JinjaLexer
             }
             else if (char.IsAsciiLetter(c) || c == '_')
             {
-                int start = _pos;
-                while (_pos < _length && (char.IsAsciiLetterOrDigit(_source[_pos]) || _source[_pos] == '_'))
+                int start = pos;
+                while (pos < length && (char.IsAsciiLetterOrDigit(source[pos]) || source[pos] == '_'))
                 {
-                    _pos++;
+                    pos++;
                 }
 
-                _tokens.Add(new Token(TokenKind.Name, _source[start.._pos], start));
+                tokens.Add(new Token(TokenKind.Name, source[start..pos], start));
             }
             else
             {
-                string? op = Operators.FirstOrDefault(o => string.CompareOrdinal(_source, _pos, o, 0, o.Length) == 0);
+                string? op = Operators.FirstOrDefault(o => string.CompareOrdinal(source, pos, o, 0, o.Length) == 0);
                 if (op is null)
                 {
-                    throw new JinjaException(_pos, $"unexpected character '{c}'");
+                    throw new JinjaException(pos, $"unexpected character '{c}'");
                 }
 
                 depth += op is "(" or "[" or "{" ? 1 : op is ")" or "]" or "}" ? -1 : 0;
-                _tokens.Add(new Token(TokenKind.Operator, op, _pos));
-                _pos += op.Length;
+                tokens.Add(new Token(TokenKind.Operator, op, pos));
+                pos += op.Length;
             }
         }
     }
 
-    private void SkipSpaces()
+    void SkipSpaces()
     {
-        while (_pos < _length && char.IsWhiteSpace(_source[_pos]))
+        while (pos < length && char.IsWhiteSpace(source[pos]))
         {
-            _pos++;
+            pos++;
         }
     }
 
-    private void ReadNumber()
+    void ReadNumber()
     {
-        int start = _pos;
-        while (_pos < _length && (char.IsAsciiDigit(_source[_pos]) || _source[_pos] == '_'))
+        int start = pos;
+        while (pos < length && (char.IsAsciiDigit(source[pos]) || source[pos] == '_'))
         {
-            _pos++;
+            pos++;
         }
 
         bool isFloat = false;
-        if (_pos + 1 < _length && _source[_pos] == '.' && char.IsAsciiDigit(_source[_pos + 1]))
+        if (pos + 1 < length && source[pos] == '.' && char.IsAsciiDigit(source[pos + 1]))
         {
             isFloat = true;
-            _pos++;
-            while (_pos < _length && (char.IsAsciiDigit(_source[_pos]) || _source[_pos] == '_'))
+            pos++;
+            while (pos < length && (char.IsAsciiDigit(source[pos]) || source[pos] == '_'))
             {
-                _pos++;
+                pos++;
             }
         }
 
-        if (_pos < _length && _source[_pos] is 'e' or 'E')
+        if (pos < length && source[pos] is 'e' or 'E')
         {
-            int save = _pos++;
-            if (_pos < _length && _source[_pos] is '+' or '-')
+            int save = pos++;
+            if (pos < length && source[pos] is '+' or '-')
             {
-                _pos++;
+                pos++;
             }
 
-            if (_pos < _length && char.IsAsciiDigit(_source[_pos]))
+            if (pos < length && char.IsAsciiDigit(source[pos]))
             {
                 isFloat = true;
-                while (_pos < _length && char.IsAsciiDigit(_source[_pos]))
+                while (pos < length && char.IsAsciiDigit(source[pos]))
                 {
-                    _pos++;
+                    pos++;
                 }
             }
             else
             {
-                _pos = save;
+                pos = save;
             }
         }
 
-        string text = _source[start.._pos].Replace("_", string.Empty, StringComparison.Ordinal);
-        _tokens.Add(new Token(isFloat ? TokenKind.Float : TokenKind.Integer, text, start));
+        string text = source[start..pos].Replace("_", string.Empty, StringComparison.Ordinal);
+        tokens.Add(new Token(isFloat ? TokenKind.Float : TokenKind.Integer, text, start));
     }
 
-    private void ReadString(char quote)
+    void ReadString(char quote)
     {
-        int start = _pos++;
+        int start = pos++;
         var sb = new StringBuilder();
         while (true)
         {
-            if (_pos >= _length)
+            if (pos >= length)
             {
                 throw new JinjaException(start, "the string literal is not closed");
             }
 
-            char c = _source[_pos++];
+            char c = source[pos++];
             if (c == quote)
             {
                 break;
             }
 
-            if (c != '\\' || _pos >= _length)
+            if (c != '\\' || pos >= length)
             {
                 sb.Append(c);
                 continue;
             }
 
             // Python's unicode-escape rules, which Jinja applies to string literals; unknown escapes stay as written.
-            char e = _source[_pos++];
+            char e = source[pos++];
             switch (e)
             {
                 case 'n': sb.Append('\n'); break;
@@ -329,9 +329,9 @@ internal sealed partial class JinjaLexer
                 case >= '0' and <= '7':
                 {
                     int value = e - '0';
-                    for (int k = 0; k < 2 && _pos < _length && _source[_pos] is >= '0' and <= '7'; k++)
+                    for (int k = 0; k < 2 && pos < length && source[pos] is >= '0' and <= '7'; k++)
                     {
-                        value = (value * 8) + (_source[_pos++] - '0');
+                        value = (value * 8) + (source[pos++] - '0');
                     }
 
                     sb.Append((char)value);
@@ -344,37 +344,37 @@ internal sealed partial class JinjaLexer
             }
         }
 
-        _tokens.Add(new Token(TokenKind.String, sb.ToString(), start));
+        tokens.Add(new Token(TokenKind.String, sb.ToString(), start));
     }
 
-    private void AppendCodePoint(StringBuilder sb, int digits, int start)
+    void AppendCodePoint(StringBuilder sb, int digits, int start)
     {
-        if (_pos + digits > _length || !int.TryParse(_source.AsSpan(_pos, digits), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int value)
+        if (pos + digits > length || !int.TryParse(source.AsSpan(pos, digits), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out int value)
             || value > 0x10FFFF)
         {
             throw new JinjaException(start, "the string literal has a malformed \\x, \\u or \\U escape");
         }
 
         sb.Append(char.ConvertFromUtf32(value));
-        _pos += digits;
+        pos += digits;
     }
 
     /// <summary><c>{% raw %}...{% endraw %}</c> is text as written (with the tags' own whitespace control).</summary>
-    private bool TryReadRaw()
+    bool TryReadRaw()
     {
-        Match open = RawOpen().Match(_source, _pos);
-        if (!open.Success || open.Index != _pos)
+        Match open = RawOpen().Match(source, pos);
+        if (!open.Success || open.Index != pos)
         {
             return false;
         }
 
-        Match close = RawClose().Match(_source, open.Index + open.Length);
+        Match close = RawClose().Match(source, open.Index + open.Length);
         if (!close.Success)
         {
-            throw new JinjaException(_pos, "{% raw %} is not closed with {% endraw %}");
+            throw new JinjaException(pos, "{% raw %} is not closed with {% endraw %}");
         }
 
-        string text = _source[(open.Index + open.Length)..close.Index];
+        string text = source[(open.Index + open.Length)..close.Index];
         if (open.Groups[1].Value == "-")
         {
             text = text.TrimStart();
@@ -387,12 +387,12 @@ internal sealed partial class JinjaLexer
 
         if (text.Length > 0)
         {
-            _tokens.Add(new Token(TokenKind.Text, text, open.Index + open.Length));
+            tokens.Add(new Token(TokenKind.Text, text, open.Index + open.Length));
         }
 
-        _pos = close.Index + close.Length;
-        _stripNextAll = close.Groups[2].Value == "-";
-        _stripNextNewline = !_stripNextAll && close.Groups[2].Value != "+";
+        pos = close.Index + close.Length;
+        stripNextAll = close.Groups[2].Value == "-";
+        stripNextNewline = !stripNextAll && close.Groups[2].Value != "+";
         return true;
     }
 

@@ -5,9 +5,9 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// <c>list</c> ones. Mutating methods (<c>append</c>, <c>pop</c>, <c>update</c>...) are refused, as transformers'
 /// immutable sandbox refuses them.
 /// </summary>
-internal static class JinjaMethods
+static class JinjaMethods
 {
-    private static readonly HashSet<string> Mutating = ["append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem"];
+    static readonly HashSet<string> Mutating = ["append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault", "popitem"];
 
     /// <summary>The bound method <paramref name="name"/> of <paramref name="target"/>, or null when it has none.</summary>
     public static JinjaFunction? Find(object? target, string name, int position) => target switch
@@ -18,7 +18,7 @@ internal static class JinjaMethods
         _ => null,
     };
 
-    private static string Str(JinjaArguments args, int index, string name, string? fallback = null) =>
+    static string Str(JinjaArguments args, int index, string name, string? fallback = null) =>
         args.Get(index, name, fallback) switch
         {
             string s => s,
@@ -26,7 +26,7 @@ internal static class JinjaMethods
             var other => other is null ? fallback! : throw new JinjaException(args.Position, $"argument '{name}' must be str, not {JinjaOps.TypeName(other)}"),
         };
 
-    private static string? OptionalStr(JinjaArguments args, int index, string name) =>
+    static string? OptionalStr(JinjaArguments args, int index, string name) =>
         args.Get(index, name) switch
         {
             null or Undefined => null,
@@ -34,7 +34,7 @@ internal static class JinjaMethods
             var other => throw new JinjaException(args.Position, $"argument '{name}' must be str or None, not {JinjaOps.TypeName(other)}"),
         };
 
-    private static JinjaFunction? StringMethod(string s, string name)
+    static JinjaFunction? StringMethod(string s, string name)
     {
         Func<JinjaArguments, object?>? body = name switch
         {
@@ -73,7 +73,7 @@ internal static class JinjaMethods
         };
     }
 
-    private static int CountOf(string s, string sub)
+    static int CountOf(string s, string sub)
     {
         if (sub.Length == 0)
         {
@@ -89,7 +89,7 @@ internal static class JinjaMethods
         return count;
     }
 
-    private static JinjaFunction? DictMethod(JinjaDict dict, string name, int position)
+    static JinjaFunction? DictMethod(JinjaDict dict, string name, int position)
     {
         if (Mutating.Contains(name))
         {
@@ -107,7 +107,7 @@ internal static class JinjaMethods
         return body is null ? null : new JinjaFunction($"dict.{name}", body);
     }
 
-    private static JinjaFunction? SequenceMethod(IReadOnlyList<object?> items, string name, int position)
+    static JinjaFunction? SequenceMethod(IReadOnlyList<object?> items, string name, int position)
     {
         if (Mutating.Contains(name))
         {
@@ -135,6 +135,6 @@ internal static class JinjaMethods
         return body is null ? null : new JinjaFunction($"list.{name}", body);
     }
 
-    private static JinjaFunction Refused(string type, string name, int position) =>
+    static JinjaFunction Refused(string type, string name, int position) =>
         new($"{type}.{name}", _ => throw new JinjaException(position, $"{type}.{name}() would modify a value; chat templates run in an immutable sandbox (use namespace() for state)"));
 }

@@ -7,7 +7,7 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// Python's semantics for the values templates handle (transformers renders with Python's Jinja): truthiness,
 /// <c>str()</c>, equality and ordering, arithmetic, <c>in</c>, iteration, length, indexing and slicing.
 /// </summary>
-internal static class JinjaOps
+static class JinjaOps
 {
     public static bool IsTrue(object? value) => value switch
     {
@@ -112,7 +112,7 @@ internal static class JinjaOps
         return $"{sign}{digits[..(decimalExponent + 1)]}.{digits[(decimalExponent + 1)..]}";
     }
 
-    private static string StringRepr(string s)
+    static string StringRepr(string s)
     {
         char quote = s.Contains('\'') && !s.Contains('"') ? '"' : '\'';
         var sb = new StringBuilder().Append(quote);
@@ -341,7 +341,7 @@ internal static class JinjaOps
         throw new JinjaException(position, $"unsupported operand type(s) for {op}: '{TypeName(a)}' and '{TypeName(b)}'");
     }
 
-    private static long FloorDiv(long a, long b)
+    static long FloorDiv(long a, long b)
     {
         long q = a / b;
         return (a % b != 0) && ((a < 0) != (b < 0)) ? q - 1 : q;

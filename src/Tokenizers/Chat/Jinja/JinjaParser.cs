@@ -10,14 +10,14 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// <c>ns.attr</c>), <c>macro</c>, <c>call</c>, <c>filter</c>, <c>break</c>/<c>continue</c>, and HF's
 /// <c>generation</c> marker (rendered as its body). Anything else is a <see cref="JinjaException"/> at its position.
 /// </summary>
-internal sealed class JinjaParser
+sealed class JinjaParser
 {
-    private static readonly HashSet<string> Unsupported = ["include", "import", "from", "extends", "block", "with", "autoescape", "do", "trans", "pluralize"];
+    static readonly HashSet<string> Unsupported = ["include", "import", "from", "extends", "block", "with", "autoescape", "do", "trans", "pluralize"];
 
-    private readonly List<Token> _tokens;
-    private int _index;
+    readonly List<Token> tokens;
+    int index;
 
-    private JinjaParser(List<Token> tokens) => _tokens = tokens;
+    JinjaParser(List<Token> tokens) => this.tokens = tokens;
 
     public static IReadOnlyList<Node> Parse(string source)
     {
@@ -31,15 +31,15 @@ internal sealed class JinjaParser
         return body;
     }
 
-    private Token Current => _tokens[_index];
+    Token Current => tokens[index];
 
-    private Token Next() => _tokens[_index++];
+    Token Next() => tokens[index++];
 
-    private bool IsOperator(string op) => Current.Is(TokenKind.Operator, op);
+    bool IsOperator(string op) => Current.Is(TokenKind.Operator, op);
 
-    private bool IsName(string name) => Current.Is(TokenKind.Name, name);
+    bool IsName(string name) => Current.Is(TokenKind.Name, name);
 
-    private Token Expect(TokenKind kind, string? value = null)
+    Token Expect(TokenKind kind, string? value = null)
     {
         Token token = Current;
         if (token.Kind != kind || (value is not null && token.Value != value))
@@ -48,11 +48,11 @@ internal sealed class JinjaParser
             throw new JinjaException(token.Position, $"expected '{wanted}' but found {Describe(token)}");
         }
 
-        _index++;
+        index++;
         return token;
     }
 
-    private static string Describe(Token token) => token.Kind switch
+    static string Describe(Token token) => token.Kind switch
     {
         TokenKind.End => "the end of the template",
         TokenKind.BlockEnd or TokenKind.VariableEnd => $"'{token.Value}'",
@@ -61,7 +61,7 @@ internal sealed class JinjaParser
     };
 
     /// <summary>Parses statements until a block tag named in <paramref name="ends"/> (consumed up to its name) or the end.</summary>
-    private (List<Node> Body, string? End) ParseBody(string[] ends)
+    (List<Node> Body, string? End) ParseBody(string[] ends)
     {
         var body = new List<Node>();
         while (true)
@@ -77,23 +77,23 @@ internal sealed class JinjaParser
 
                     return (body, null);
                 case TokenKind.Text:
-                    _index++;
+                    index++;
                     body.Add(new TextNode(token.Position, token.Value));
                     break;
                 case TokenKind.VariableBegin:
-                    _index++;
+                    index++;
                     body.Add(new OutputNode(token.Position, ParseExpression()));
                     Expect(TokenKind.VariableEnd);
                     break;
                 case TokenKind.BlockBegin:
-                    Token name = _tokens[_index + 1];
+                    Token name = tokens[index + 1];
                     if (name.Kind == TokenKind.Name && ends.Contains(name.Value))
                     {
-                        _index += 2;
+                        index += 2;
                         return (body, name.Value);
                     }
 
-                    _index++;
+                    index++;
                     body.AddRange(ParseStatement());
                     break;
                 default:
@@ -102,7 +102,7 @@ internal sealed class JinjaParser
         }
     }
 
-    private IEnumerable<Node> ParseStatement()
+    IEnumerable<Node> ParseStatement()
     {
         Token keyword = Expect(TokenKind.Name);
         switch (keyword.Value)
@@ -141,7 +141,7 @@ internal sealed class JinjaParser
         }
     }
 
-    private IfNode ParseIf(int position)
+    IfNode ParseIf(int position)
     {
         var branches = new List<(Expr, IReadOnlyList<Node>)>();
         Expr condition = ParseExpression();
@@ -169,7 +169,7 @@ internal sealed class JinjaParser
         }
     }
 
-    private ForNode ParseFor(int position)
+    ForNode ParseFor(int position)
     {
         List<string> targets = ParseTargets();
         Expect(TokenKind.Name, "in");
@@ -177,7 +177,7 @@ internal sealed class JinjaParser
         Expr? filter = null;
         if (IsName("if"))
         {
-            _index++;
+            index++;
             filter = ParseExpression(allowConditional: false);
         }
 
@@ -199,18 +199,18 @@ internal sealed class JinjaParser
         return new ForNode(position, targets, iterable, filter, body, otherwise);
     }
 
-    private List<string> ParseTargets()
+    List<string> ParseTargets()
     {
         bool parenthesized = IsOperator("(");
         if (parenthesized)
         {
-            _index++;
+            index++;
         }
 
         var names = new List<string> { Expect(TokenKind.Name).Value };
         while (IsOperator(","))
         {
-            _index++;
+            index++;
             if (Current.Kind != TokenKind.Name)
             {
                 break;
@@ -227,12 +227,12 @@ internal sealed class JinjaParser
         return names;
     }
 
-    private SetNode ParseSet(int position)
+    SetNode ParseSet(int position)
     {
         string first = Expect(TokenKind.Name).Value;
         if (IsOperator("."))
         {
-            _index++;
+            index++;
             string attribute = Expect(TokenKind.Name).Value;
             Expect(TokenKind.Operator, "=");
             Expr value = ParseTupleOrExpression();
@@ -243,13 +243,13 @@ internal sealed class JinjaParser
         var names = new List<string> { first };
         while (IsOperator(","))
         {
-            _index++;
+            index++;
             names.Add(Expect(TokenKind.Name).Value);
         }
 
         if (IsOperator("="))
         {
-            _index++;
+            index++;
             Expr value = ParseTupleOrExpression();
             Expect(TokenKind.BlockEnd);
             return new SetNode(position, names, null, value, null);
@@ -271,7 +271,7 @@ internal sealed class JinjaParser
         return new SetNode(position, names, null, null, body);
     }
 
-    private MacroNode ParseMacro(int position)
+    MacroNode ParseMacro(int position)
     {
         string name = Expect(TokenKind.Name).Value;
         List<(string, Expr?)> parameters = ParseParameters();
@@ -281,7 +281,7 @@ internal sealed class JinjaParser
         return new MacroNode(position, name, parameters, body);
     }
 
-    private List<(string Name, Expr? Default)> ParseParameters()
+    List<(string Name, Expr? Default)> ParseParameters()
     {
         var parameters = new List<(string, Expr?)>();
         Expect(TokenKind.Operator, "(");
@@ -291,7 +291,7 @@ internal sealed class JinjaParser
             Expr? fallback = null;
             if (IsOperator("="))
             {
-                _index++;
+                index++;
                 fallback = ParseExpression();
             }
 
@@ -301,14 +301,14 @@ internal sealed class JinjaParser
                 break;
             }
 
-            _index++;
+            index++;
         }
 
         Expect(TokenKind.Operator, ")");
         return parameters;
     }
 
-    private CallBlockNode ParseCallBlock(int position)
+    CallBlockNode ParseCallBlock(int position)
     {
         List<(string, Expr?)> callerParameters = IsOperator("(") ? ParseParameters() : [];
         Expr call = ParseExpression();
@@ -323,7 +323,7 @@ internal sealed class JinjaParser
         return new CallBlockNode(position, callExpr, callerParameters, body);
     }
 
-    private FilterBlockNode ParseFilterBlock(int position)
+    FilterBlockNode ParseFilterBlock(int position)
     {
         FilterExpr filter = ParseFilter(null);
         Expect(TokenKind.BlockEnd);
@@ -333,7 +333,7 @@ internal sealed class JinjaParser
     }
 
     /// <summary>An expression, or several separated by commas as a tuple (<c>set a, b = 1, 2</c>).</summary>
-    private Expr ParseTupleOrExpression()
+    Expr ParseTupleOrExpression()
     {
         Expr first = ParseExpression();
         if (!IsOperator(","))
@@ -344,14 +344,14 @@ internal sealed class JinjaParser
         var items = new List<Expr> { first };
         while (IsOperator(","))
         {
-            _index++;
+            index++;
             items.Add(ParseExpression());
         }
 
         return new ListExpr(first.Position, items, IsTuple: true);
     }
 
-    private Expr ParseExpression(bool allowConditional = true)
+    Expr ParseExpression(bool allowConditional = true)
     {
         Expr expr = ParseOr();
         while (allowConditional && IsName("if"))
@@ -361,7 +361,7 @@ internal sealed class JinjaParser
             Expr? otherwise = null;
             if (IsName("else"))
             {
-                _index++;
+                index++;
                 otherwise = ParseExpression();
             }
 
@@ -371,7 +371,7 @@ internal sealed class JinjaParser
         return expr;
     }
 
-    private Expr ParseOr()
+    Expr ParseOr()
     {
         Expr left = ParseAnd();
         while (IsName("or"))
@@ -383,7 +383,7 @@ internal sealed class JinjaParser
         return left;
     }
 
-    private Expr ParseAnd()
+    Expr ParseAnd()
     {
         Expr left = ParseNot();
         while (IsName("and"))
@@ -395,7 +395,7 @@ internal sealed class JinjaParser
         return left;
     }
 
-    private Expr ParseNot()
+    Expr ParseNot()
     {
         if (IsName("not"))
         {
@@ -406,7 +406,7 @@ internal sealed class JinjaParser
         return ParseCompare();
     }
 
-    private Expr ParseCompare()
+    Expr ParseCompare()
     {
         Expr first = ParseMath1();
         var rest = new List<(string, Expr)>();
@@ -419,12 +419,12 @@ internal sealed class JinjaParser
             }
             else if (IsName("in"))
             {
-                _index++;
+                index++;
                 rest.Add(("in", ParseMath1()));
             }
-            else if (IsName("not") && _tokens[_index + 1].Is(TokenKind.Name, "in"))
+            else if (IsName("not") && tokens[index + 1].Is(TokenKind.Name, "in"))
             {
-                _index += 2;
+                index += 2;
                 rest.Add(("not in", ParseMath1()));
             }
             else
@@ -436,7 +436,7 @@ internal sealed class JinjaParser
         return rest.Count == 0 ? first : new CompareExpr(first.Position, first, rest);
     }
 
-    private Expr ParseMath1()
+    Expr ParseMath1()
     {
         Expr left = ParseConcat();
         while (Current.Kind == TokenKind.Operator && Current.Value is "+" or "-")
@@ -448,7 +448,7 @@ internal sealed class JinjaParser
         return left;
     }
 
-    private Expr ParseConcat()
+    Expr ParseConcat()
     {
         Expr left = ParseMath2();
         while (IsOperator("~"))
@@ -460,7 +460,7 @@ internal sealed class JinjaParser
         return left;
     }
 
-    private Expr ParseMath2()
+    Expr ParseMath2()
     {
         Expr left = ParsePow();
         while (Current.Kind == TokenKind.Operator && Current.Value is "*" or "/" or "//" or "%")
@@ -472,7 +472,7 @@ internal sealed class JinjaParser
         return left;
     }
 
-    private Expr ParsePow()
+    Expr ParsePow()
     {
         Expr left = ParseUnary(withFilter: true);
         while (IsOperator("**"))
@@ -484,7 +484,7 @@ internal sealed class JinjaParser
         return left;
     }
 
-    private Expr ParseUnary(bool withFilter)
+    Expr ParseUnary(bool withFilter)
     {
         Expr node;
         if (Current.Kind == TokenKind.Operator && Current.Value is "-" or "+")
@@ -501,7 +501,7 @@ internal sealed class JinjaParser
         return withFilter ? ParseFiltersAndTests(node) : node;
     }
 
-    private Expr ParsePrimary()
+    Expr ParsePrimary()
     {
         Token token = Next();
         switch (token.Kind)
@@ -536,7 +536,7 @@ internal sealed class JinjaParser
             {
                 if (IsOperator(")"))
                 {
-                    _index++;
+                    index++;
                     return new ListExpr(token.Position, [], IsTuple: true);
                 }
 
@@ -546,7 +546,7 @@ internal sealed class JinjaParser
                     var items = new List<Expr> { inner };
                     while (IsOperator(","))
                     {
-                        _index++;
+                        index++;
                         if (IsOperator(")"))
                         {
                             break;
@@ -573,7 +573,7 @@ internal sealed class JinjaParser
                         break;
                     }
 
-                    _index++;
+                    index++;
                 }
 
                 Expect(TokenKind.Operator, "]");
@@ -593,7 +593,7 @@ internal sealed class JinjaParser
                         break;
                     }
 
-                    _index++;
+                    index++;
                 }
 
                 Expect(TokenKind.Operator, "}");
@@ -605,7 +605,7 @@ internal sealed class JinjaParser
         }
     }
 
-    private Expr ParsePostfix(Expr node)
+    Expr ParsePostfix(Expr node)
     {
         while (true)
         {
@@ -615,7 +615,7 @@ internal sealed class JinjaParser
                 Token name = Current;
                 if (name.Kind is TokenKind.Name or TokenKind.Integer)
                 {
-                    _index++;
+                    index++;
                     node = name.Kind == TokenKind.Name
                         ? new AttributeExpr(position, node, name.Value)
                         : new ItemExpr(position, node, new LiteralExpr(name.Position, long.Parse(name.Value, CultureInfo.InvariantCulture)));
@@ -642,7 +642,7 @@ internal sealed class JinjaParser
         }
     }
 
-    private Expr ParseSubscript(Expr target)
+    Expr ParseSubscript(Expr target)
     {
         int position = Expect(TokenKind.Operator, "[").Position;
         Expr? start = null, stop = null, step = null;
@@ -655,7 +655,7 @@ internal sealed class JinjaParser
         if (IsOperator(":"))
         {
             isSlice = true;
-            _index++;
+            index++;
             if (!IsOperator("]") && !IsOperator(":"))
             {
                 stop = ParseExpression();
@@ -663,7 +663,7 @@ internal sealed class JinjaParser
 
             if (IsOperator(":"))
             {
-                _index++;
+                index++;
                 if (!IsOperator("]"))
                 {
                     step = ParseExpression();
@@ -675,7 +675,7 @@ internal sealed class JinjaParser
         return isSlice ? new SliceExpr(position, target, start, stop, step) : new ItemExpr(position, target, start!);
     }
 
-    private (List<Expr> Args, List<(string Name, Expr Value)> Keywords) ParseCallArguments()
+    (List<Expr> Args, List<(string Name, Expr Value)> Keywords) ParseCallArguments()
     {
         Expect(TokenKind.Operator, "(");
         var args = new List<Expr>();
@@ -688,10 +688,10 @@ internal sealed class JinjaParser
                 args.Add(new SplatExpr(star.Position, ParseExpression(), IsKeywords: star.Value == "**"));
             }
             else
-            if (Current.Kind == TokenKind.Name && _tokens[_index + 1].Is(TokenKind.Operator, "="))
+            if (Current.Kind == TokenKind.Name && tokens[index + 1].Is(TokenKind.Operator, "="))
             {
                 string name = Next().Value;
-                _index++;
+                index++;
                 keywords.Add((name, ParseExpression()));
             }
             else
@@ -709,14 +709,14 @@ internal sealed class JinjaParser
                 break;
             }
 
-            _index++;
+            index++;
         }
 
         Expect(TokenKind.Operator, ")");
         return (args, keywords);
     }
 
-    private Expr ParseFiltersAndTests(Expr node)
+    Expr ParseFiltersAndTests(Expr node)
     {
         while (true)
         {
@@ -730,7 +730,7 @@ internal sealed class JinjaParser
                 bool negated = false;
                 if (IsName("not"))
                 {
-                    _index++;
+                    index++;
                     negated = true;
                 }
 
@@ -757,7 +757,7 @@ internal sealed class JinjaParser
         }
     }
 
-    private bool StartsTestArgument()
+    bool StartsTestArgument()
     {
         Token token = Current;
         return token.Kind is TokenKind.String or TokenKind.Integer or TokenKind.Float
@@ -765,7 +765,7 @@ internal sealed class JinjaParser
             || token.Is(TokenKind.Operator, "[") || token.Is(TokenKind.Operator, "{");
     }
 
-    private FilterExpr ParseFilter(Expr? value)
+    FilterExpr ParseFilter(Expr? value)
     {
         if (value is not null)
         {
@@ -785,12 +785,12 @@ internal sealed class JinjaParser
         return value is null && IsOperator("|") ? throw new JinjaException(Current.Position, "chained filters on a filter block are not supported") : filter;
     }
 
-    private string ParseDottedName()
+    string ParseDottedName()
     {
         string name = Expect(TokenKind.Name).Value;
-        while (IsOperator(".") && _tokens[_index + 1].Kind == TokenKind.Name)
+        while (IsOperator(".") && tokens[index + 1].Kind == TokenKind.Name)
         {
-            _index++;
+            index++;
             name += "." + Next().Value;
         }
 

@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 namespace LlavaModal.Tokenizers.Chat.Jinja;
 
 /// <summary>Python's <c>str</c> methods that chat templates call (<c>content.strip()</c>, <c>role.upper()</c>, ...), with Python's results.</summary>
-internal static partial class JinjaStrings
+static partial class JinjaStrings
 {
     /// <summary>Python's <c>str.isspace</c> characters (Unicode whitespace plus the separators U+001C..U+001F).</summary>
     public static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001c' and <= '\u001f';

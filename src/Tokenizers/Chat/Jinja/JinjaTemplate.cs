@@ -5,9 +5,9 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 /// is reported when a checkpoint is loaded, not at its first prompt; every error becomes a
 /// <see cref="ChatTemplateException"/> naming <see cref="SourceName"/> and the line and column.
 /// </summary>
-internal sealed class JinjaTemplate
+sealed class JinjaTemplate
 {
-    private readonly IReadOnlyList<Node> _nodes;
+    readonly IReadOnlyList<Node> nodes;
 
     /// <exception cref="ChatTemplateException">The template does not parse, or uses a construct this renderer lacks.</exception>
     public JinjaTemplate(string source, string sourceName)
@@ -16,7 +16,7 @@ internal sealed class JinjaTemplate
         SourceName = sourceName;
         try
         {
-            _nodes = JinjaParser.Parse(source);
+            nodes = JinjaParser.Parse(source);
         }
         catch (JinjaException e)
         {
@@ -35,7 +35,7 @@ internal sealed class JinjaTemplate
     {
         try
         {
-            return JinjaInterpreter.Render(_nodes, variables);
+            return JinjaInterpreter.Render(nodes, variables);
         }
         catch (JinjaException e)
         {
@@ -43,13 +43,13 @@ internal sealed class JinjaTemplate
         }
     }
 
-    private ChatTemplateException ToPublic(JinjaException e)
+    ChatTemplateException ToPublic(JinjaException e)
     {
         (int line, int column) = LineAndColumn(e.Position);
         return new ChatTemplateException(SourceName, line, column, e.Message, e.RaisedByTemplate);
     }
 
-    private (int Line, int Column) LineAndColumn(int position)
+    (int Line, int Column) LineAndColumn(int position)
     {
         if (position < 0)
         {

@@ -1,7 +1,7 @@
 namespace LlavaModal.Tokenizers.Chat.Jinja;
 
 /// <summary>Jinja's tests (<c>x is defined</c>, <c>x is string</c>, <c>x is equalto y</c>, ...), with Python's type rules.</summary>
-internal static class JinjaTests
+static class JinjaTests
 {
     public static bool Apply(string name, object? value, IReadOnlyList<object?> args, int position)
     {

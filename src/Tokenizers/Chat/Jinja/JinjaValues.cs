@@ -4,14 +4,14 @@ namespace LlavaModal.Tokenizers.Chat.Jinja;
 // string, List<object?> (list), object?[] (tuple), JinjaDict (dict), and the types below.
 
 /// <summary>A missing variable, attribute or item: empty when printed, false, iterable as nothing; any further access is an error.</summary>
-internal sealed class Undefined(string description)
+sealed class Undefined(string description)
 {
     /// <summary>What was missing, for the error when the template uses it further (e.g. <c>'dict object' has no attribute 'x'</c>).</summary>
     public string Description { get; } = description;
 }
 
 /// <summary>A Python dict: insertion-ordered, keys compared as Python does (1 == 1.0 == True).</summary>
-internal sealed class JinjaDict : Dictionary<object, object?>
+sealed class JinjaDict : Dictionary<object, object?>
 {
     public JinjaDict()
         : base(JinjaKeyComparer.Instance)
@@ -20,13 +20,13 @@ internal sealed class JinjaDict : Dictionary<object, object?>
 }
 
 /// <summary><c>namespace(...)</c>: the one object templates may assign attributes on (<c>{% set ns.x = 1 %}</c>).</summary>
-internal sealed class JinjaNamespace
+sealed class JinjaNamespace
 {
     public Dictionary<string, object?> Attributes { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>The arguments of a call: positional, keyword, and where the call is (for errors).</summary>
-internal sealed record JinjaArguments(IReadOnlyList<object?> Positional, IReadOnlyDictionary<string, object?> Keywords, int Position)
+sealed record JinjaArguments(IReadOnlyList<object?> Positional, IReadOnlyDictionary<string, object?> Keywords, int Position)
 {
     /// <summary>Argument <paramref name="index"/> by position or <paramref name="name"/> by keyword, else <paramref name="fallback"/>.</summary>
     public object? Get(int index, string name, object? fallback = null) =>
@@ -36,7 +36,7 @@ internal sealed record JinjaArguments(IReadOnlyList<object?> Positional, IReadOn
 }
 
 /// <summary>Something callable from a template: a global function, a bound method, a macro or <c>caller</c>.</summary>
-internal sealed class JinjaFunction(string name, Func<JinjaArguments, object?> invoke)
+sealed class JinjaFunction(string name, Func<JinjaArguments, object?> invoke)
 {
     public string Name { get; } = name;
 
@@ -44,7 +44,7 @@ internal sealed class JinjaFunction(string name, Func<JinjaArguments, object?> i
 }
 
 /// <summary>The <c>loop</c> variable of a <c>for</c>.</summary>
-internal sealed class JinjaLoop(IReadOnlyList<object?> items)
+sealed class JinjaLoop(IReadOnlyList<object?> items)
 {
     public int Index0 { get; set; }
 
@@ -80,7 +80,7 @@ internal sealed class JinjaLoop(IReadOnlyList<object?> items)
 }
 
 /// <summary>Dict keys compared as Python compares them: numbers by value (True == 1), strings ordinally.</summary>
-internal sealed class JinjaKeyComparer : IEqualityComparer<object>
+sealed class JinjaKeyComparer : IEqualityComparer<object>
 {
     public static readonly JinjaKeyComparer Instance = new();
 

@@ -1,7 +1,6 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Tests.Support;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Tests.Core.Checkpoints;

@@ -2,7 +2,6 @@ using System.Text;
 using LlavaModal.Abstractions;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Tests.Support;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Tests.Core.Checkpoints;

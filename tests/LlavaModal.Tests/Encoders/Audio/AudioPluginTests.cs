@@ -3,10 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Cli;
-using LlavaModal.Cli.Commands;
 using LlavaModal.Core.Checkpoints;
-using LlavaModal.Core.Native;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Encoders.Audio;
 using LlavaModal.Encoders.Audio.Plugin;
@@ -23,7 +20,7 @@ using static TorchSharp.torch;
 namespace LlavaModal.Tests.Encoders.Audio;
 
 /// <summary>Hashes of every file under a folder, by relative path.</summary>
-internal static class FolderHash
+static class FolderHash
 {
     public static SortedDictionary<string, string> Of(string dir)
     {
@@ -35,7 +32,7 @@ internal static class FolderHash
 }
 
 /// <summary>Clips built in memory from the fixture's chirp.</summary>
-internal static class Clips
+static class Clips
 {
     public static string ChirpPath => Path.Combine(Fixtures.Root, "whisper-features", "chirp_noise_1p5s.wav");
     public static ModalityInput Chirp => ModalityInput.FromFile(ChirpPath, "audio");

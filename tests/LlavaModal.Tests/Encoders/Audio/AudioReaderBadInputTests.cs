@@ -3,7 +3,6 @@ using System.Text;
 using LlavaModal.Encoders.Audio;
 using LlavaModal.Encoders.Audio.Reading;
 using LlavaModal.Tests.Support;
-using LlavaModal.Tests.Encoders.Vision;
 
 namespace LlavaModal.Tests.Encoders.Audio;
 

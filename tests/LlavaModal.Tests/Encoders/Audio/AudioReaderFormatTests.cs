@@ -1,6 +1,5 @@
 using LlavaModal.Encoders.Audio.Reading;
 using LlavaModal.Tests.Support;
-using LlavaModal.Tests.Encoders.Vision;
 
 namespace LlavaModal.Tests.Encoders.Audio;
 

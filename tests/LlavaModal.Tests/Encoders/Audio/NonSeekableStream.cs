@@ -1,9 +1,7 @@
-using LlavaModal.Tests.Encoders.Vision;
-
 namespace LlavaModal.Tests.Encoders.Audio;
 
 /// <summary>Wraps a stream and hides its seeking, like a network or pipe stream.</summary>
-internal sealed class NonSeekableStream(Stream inner) : Stream
+sealed class NonSeekableStream(Stream inner) : Stream
 {
     public override bool CanRead => true;
     public override bool CanSeek => false;

@@ -1,7 +1,7 @@
 namespace LlavaModal.Tests.Encoders.Audio;
 
 /// <summary>Hand-built MP3 data: no encoder is available to the tests, but an all-zero layer III frame is valid silence.</summary>
-internal static class TestMp3
+static class TestMp3
 {
     /// <summary><paramref name="frames"/> MPEG-1 layer III frames, 44.1 kHz, 128 kbit/s, mono, no CRC, 417 bytes each.</summary>
     public static byte[] SilentFrames(int frames, bool withId3)

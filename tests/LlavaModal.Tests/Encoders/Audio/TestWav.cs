@@ -4,7 +4,7 @@ using System.Text;
 namespace LlavaModal.Tests.Encoders.Audio;
 
 /// <summary>Builds WAV files byte by byte, so tests control every header field (including wrong ones).</summary>
-internal static class TestWav
+static class TestWav
 {
     public const ushort Pcm = 1, Adpcm = 2, IeeeFloat = 3, Extensible = 0xFFFE;
 

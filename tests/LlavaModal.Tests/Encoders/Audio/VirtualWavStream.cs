@@ -2,7 +2,7 @@ namespace LlavaModal.Tests.Encoders.Audio;
 
 /// <summary>A seekable WAV whose data chunk really is <c>dataBytes</c> long (of silence) without holding it in memory,
 /// to prove the reader stops at its duration cap however large the input.</summary>
-internal sealed class VirtualWavStream : Stream
+sealed class VirtualWavStream : Stream
 {
     readonly byte[] header;
     long position;

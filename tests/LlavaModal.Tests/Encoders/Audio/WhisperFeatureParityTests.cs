@@ -2,7 +2,6 @@ using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Encoders.Audio.Reading;
 using LlavaModal.Tests.Support;
-using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

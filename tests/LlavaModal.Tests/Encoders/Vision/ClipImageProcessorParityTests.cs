@@ -1,4 +1,3 @@
-using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using Xunit.Abstractions;
 

@@ -1,11 +1,10 @@
-using LlavaModal.Multimodal.Loading;
-using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tests.Support;
-using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 

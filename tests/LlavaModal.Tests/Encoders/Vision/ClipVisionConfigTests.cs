@@ -1,9 +1,7 @@
-using LlavaModal.Encoders.Vision.Llava;
-using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
-using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.Encoders.Vision;

@@ -1,12 +1,11 @@
-using LlavaModal.Abstractions.Configuration;
-using LlavaModal.Multimodal.Loading;
-using LlavaModal.Abstractions.Weights;
-using LlavaModal.Encoders.Vision.Llava;
-using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Vision;
+using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
-using LlavaModal.Core.Native;
 using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using LlavaModal.Encoders.Vision.Preprocessing;
-using LlavaModal.Tests.Encoders.Audio;
 using LlavaModal.Tests.Support;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats.Jpeg;

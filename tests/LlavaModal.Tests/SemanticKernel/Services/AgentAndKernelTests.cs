@@ -3,7 +3,6 @@ using LlavaModal.Decoder.Generation;
 using LlavaModal.SemanticKernel.Services;
 using LlavaModal.SemanticKernel.Settings;
 using LlavaModal.Tests.Support;
-using LlavaModal.Tokenizers.Chat;
 using Microsoft.Agents.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

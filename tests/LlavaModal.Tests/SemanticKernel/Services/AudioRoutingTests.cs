@@ -1,10 +1,5 @@
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Decoder.Generation;
-using LlavaModal.Multimodal;
-using LlavaModal.Tests.Encoders.Audio;
-using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
-using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;

@@ -1,8 +1,6 @@
 using System.Net;
 using LlavaModal.Abstractions;
-using LlavaModal.Decoder.Generation;
 using LlavaModal.SemanticKernel.Services;
-using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;
 
 namespace LlavaModal.Tests.SemanticKernel.Services;

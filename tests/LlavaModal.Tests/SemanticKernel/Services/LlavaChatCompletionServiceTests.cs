@@ -1,6 +1,5 @@
 using LlavaModal.Decoder.Generation;
 using LlavaModal.SemanticKernel.Settings;
-using LlavaModal.Tokenizers.Chat;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using Microsoft.SemanticKernel.Services;

@@ -1,8 +1,7 @@
-using LlavaModal.Tests.Multimodal;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
-using LlavaModal.Multimodal.Prompts;
+using LlavaModal.Tests.Multimodal;
 using LlavaModal.Tests.Support;
 using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.AI;

@@ -1,7 +1,5 @@
 using LlavaModal.Decoder.Generation;
 using LlavaModal.SemanticKernel.Settings;
-using LlavaModal.Tests.Multimodal;
-using LlavaModal.Tokenizers.Chat;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using MEAI = Microsoft.Extensions.AI;
