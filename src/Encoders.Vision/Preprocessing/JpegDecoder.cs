@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using SkiaSharp;
@@ -49,7 +50,9 @@ internal static class JpegDecoder
 
         var pixels = new byte[(long)width * height * 3];
         int rowBytes = width * 4;
-        var staging = new byte[(long)rowBytes * Math.Min(RowsPerChunk, height)];
+        // Pooled: a fresh staging array per image lands on the large-object heap and splits the block the next
+        // image's pixels would reuse, which measurably slowed repeated decoding.
+        var staging = ArrayPool<byte>.Shared.Rent(rowBytes * Math.Min(RowsPerChunk, height));
         var handle = GCHandle.Alloc(staging, GCHandleType.Pinned);
         try
         {
@@ -65,6 +68,7 @@ internal static class JpegDecoder
         finally
         {
             handle.Free();
+            ArrayPool<byte>.Shared.Return(staging);
         }
         return new RgbImage(width, height, pixels);
     }
