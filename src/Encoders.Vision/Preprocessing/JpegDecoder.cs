@@ -35,7 +35,21 @@ internal static class JpegDecoder
 
     static RgbImage DecodeWithSkia(byte[] data, in JpegHeader header, string source)
     {
-        using var encoded = SKData.CreateCopy(data);
+        // Skia reads the managed bytes in place (no native copy); they stay pinned until the codec is gone.
+        var pin = GCHandle.Alloc(data, GCHandleType.Pinned);
+        try
+        {
+            using var encoded = SKData.Create(pin.AddrOfPinnedObject(), data.Length);
+            return DecodeWithSkia(encoded, header, source);
+        }
+        finally
+        {
+            pin.Free();
+        }
+    }
+
+    static RgbImage DecodeWithSkia(SKData encoded, in JpegHeader header, string source)
+    {
         using var codec = SKCodec.Create(encoded)
             ?? throw new InvalidImageException(source, "corrupt JPEG: the decoder could not read its headers.");
         if (codec.EncodedFormat != SKEncodedImageFormat.Jpeg || codec.Info.Width != header.Width || codec.Info.Height != header.Height)
