@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
@@ -159,7 +160,7 @@ public sealed class Trainer
                 var pixels = model.LoadPixels(batch);
                 var (loss, _) = model.Loss(batch, pixels);
                 // Normalise by the step's supervised tokens so accumulation equals one large batch.
-                (loss / Math.Max(1, tokens)).backward();
+                loss.DivScalar(Math.Max(1, tokens)).backward();
                 lossSum += loss.item<float>();
                 samplesSeen += batch.Count;
             }

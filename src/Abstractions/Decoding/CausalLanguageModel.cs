@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Abstractions.Decoding;
@@ -59,6 +60,6 @@ public abstract class CausalLanguageModel : nn.Module
     {
         ArgumentNullException.ThrowIfNull(segments);
         long total = segments.Sum(s => (long)s.Length);
-        return arange(total, dtype: ScalarType.Int64).unsqueeze(0).expand(Config.PositionDimensions, total).contiguous();
+        return Scalars.Arange(0, total).unsqueeze(0).expand(Config.PositionDimensions, total).contiguous();
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Vision;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Clip;
@@ -131,13 +132,13 @@ static class VisionPretrainer
         var colorLogits = heads.color.forward(patches).reshape(-1, SceneGenerator.Colors.Count + 1);
         var shapeLogits = heads.shape.forward(patches).reshape(-1, SceneGenerator.Shapes.Count + 1);
         var countLogits = heads.count.forward(cls);
-        var loss = nn.functional.cross_entropy(colorLogits, colors) + shapeWeight * nn.functional.cross_entropy(shapeLogits, shapes) + nn.functional.cross_entropy(countLogits, counts);
+        var loss = nn.functional.cross_entropy(colorLogits, colors).Plus(nn.functional.cross_entropy(shapeLogits, shapes).MulScalar(shapeWeight)).Plus(nn.functional.cross_entropy(countLogits, counts));
         stats =
         [
             (colorLogits.argmax(-1).eq(colors).sum().item<long>(), colors.shape[0]),
             (shapeLogits.argmax(-1).eq(shapes).sum().item<long>(), shapes.shape[0]),
             (countLogits.argmax(-1).eq(counts).sum().item<long>(), counts.shape[0]),
-            (shapeLogits.argmax(-1).eq(shapes).logical_and(shapes.gt(0)).sum().item<long>(), shapes.gt(0).sum().item<long>()),
+            (shapeLogits.argmax(-1).eq(shapes).logical_and(shapes.GtScalar(0)).sum().item<long>(), shapes.GtScalar(0).sum().item<long>()),
         ];
         return loss.MoveToOuterDisposeScope();
     }

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Attention;
@@ -27,9 +28,9 @@ public sealed class EagerAttention : IAttentionKernel
         long kvHeads = key.shape[1], s = key.shape[2], groups = heads / kvHeads;
         var q = query.reshape(b, kvHeads, groups * t, d);
         var scores = q.matmul(key.transpose(2, 3));                                   // [B, kv, G·T, S]
-        if (scale != 1) scores = scores * scale;
+        if (scale != 1) scores = scores.MulScalar(scale);
         if (mask is not null)
-            scores = (scores.view(b, kvHeads, groups, t, s) + mask.unsqueeze(2)).view(b, kvHeads, groups * t, s);
+            scores = scores.view(b, kvHeads, groups, t, s).Plus(mask.unsqueeze(2)).view(b, kvHeads, groups * t, s);
         var weights = scores.softmax(-1, ScalarType.Float32).to(query.dtype);
         var output = weights.matmul(value).view(b, heads, t, d);
         return output.MoveToOuterDisposeScope();

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Attention;
@@ -28,7 +29,7 @@ public sealed class SdpaAttention : IAttentionKernel
         var q = query.reshape(b, kvHeads, groups * t, d);
         // TorchSharp's binding scales by d^-0.5 and takes no scale argument: fold any other scale into the queries.
         double defaultScale = 1 / Math.Sqrt(d);
-        if (Math.Abs(scale - defaultScale) > 1e-12 * defaultScale) q = q * (scale / defaultScale);
+        if (Math.Abs(scale - defaultScale) > 1e-12 * defaultScale) q = q.MulScalar(scale / defaultScale);
         Tensor? m = null;
         if (mask is not null)
             m = mask.unsqueeze(2).expand(mask.shape[0], 1, groups, t, s).reshape(mask.shape[0], 1, groups * t, s).to(query.dtype);

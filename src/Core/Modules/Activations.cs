@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Modules;
@@ -14,7 +15,7 @@ public static class Activations
     {
         "gelu" => x => nn.functional.gelu(x),
         "gelu_new" or "gelu_pytorch_tanh" => x => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
-        "quick_gelu" => x => x * (x * 1.702).sigmoid(),
+        "quick_gelu" => x => x * x.MulScalar(1.702).sigmoid(),
         "silu" => x => nn.functional.silu(x),
         "relu" => x => nn.functional.relu(x),
         _ => throw new ArgumentException($"Unsupported activation '{name}' (supported: {string.Join(", ", Supported)}).", nameof(name)),

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Modules;
@@ -18,11 +19,11 @@ public static class AttentionMask
     {
         using var scope = NewDisposeScope();
         long total = past + length;
-        var keyPos = arange(total, device: device).unsqueeze(0);              // [1, S]
-        var queryPos = arange(past, total, device: device).unsqueeze(1);      // [T, 1]
+        var keyPos = Scalars.Arange(0, total, device).unsqueeze(0);           // [1, S]
+        var queryPos = Scalars.Arange(past, total, device).unsqueeze(1);      // [T, 1]
         var allowed = keyPos.le(queryPos);                                    // [T, S]
         if (slidingWindow is int w)
-            allowed = allowed.logical_and(keyPos.gt(queryPos - w));
+            allowed = allowed.logical_and(keyPos.gt(queryPos.AddScalar((long)-w)));
         var allowed4 = allowed.unsqueeze(0).unsqueeze(0).expand(batch, 1, length, total);
         if (padding is not null)
             allowed4 = allowed4.logical_and(padding.to(ScalarType.Bool).unsqueeze(1).unsqueeze(1));
@@ -33,7 +34,7 @@ public static class AttentionMask
             ScalarType.Float64 => double.MinValue,
             _ => float.MinValue,
         };
-        var mask = zeros([batch, 1, length, total], dtype, device).masked_fill(allowed4.logical_not(), min);
+        var mask = zeros([batch, 1, length, total], dtype, device).MaskedFillScalar(allowed4.logical_not(), min);
         return mask.MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Attention;
 using static TorchSharp.torch;
 
@@ -27,7 +28,7 @@ public static class EncoderSelfAttention
         long b = x.shape[0], t = x.shape[1];
         var q = qProj.forward(x);
         long headDim = q.shape[^1] / heads;
-        q = (q * Math.Pow(headDim, -0.5)).view(b, t, heads, headDim).transpose(1, 2);
+        q = q.MulScalar(Math.Pow(headDim, -0.5)).view(b, t, heads, headDim).transpose(1, 2);
         var k = kProj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
         var v = vProj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
         var output = (kernel ?? Eager).Attend(q, k, v, mask: null, scale: 1).transpose(1, 2).reshape(b, t, heads * headDim);

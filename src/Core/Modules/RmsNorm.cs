@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
-        var normed = x32 * (x32.pow(2).mean([-1], keepdim: true) + eps).rsqrt();
+        var normed = x32 * x32.PowScalar(2).mean([-1], keepdim: true).AddScalar(eps).rsqrt();
         return (weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
     }
 }

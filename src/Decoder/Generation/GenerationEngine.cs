@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Tokenizers;
 using static TorchSharp.torch;
 
@@ -40,8 +41,8 @@ sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, 
         {
             long offset = promptLength - lengths[b];
             embeds[b].narrow(0, offset, lengths[b]).copy_(rows[b].Embeddings);
-            mask[b].narrow(0, offset, capacity - offset).fill_(1);
-            var rowPositions = rows[b].Positions ?? arange(lengths[b], dtype: ScalarType.Int64).unsqueeze(0).expand(axes, lengths[b]);
+            mask[b].narrow(0, offset, capacity - offset).FillScalar_(1L);
+            var rowPositions = rows[b].Positions ?? Scalars.Arange(0, lengths[b]).unsqueeze(0).expand(axes, lengths[b]);
             if (rowPositions.shape[0] != axes || rowPositions.shape[1] != lengths[b])
                 throw new ArgumentException($"Row {b}: positions have shape [{string.Join(", ", rowPositions.shape)}], expected [{axes}, {lengths[b]}].", nameof(rows));
             positions.select(1, b).narrow(1, offset, lengths[b]).copy_(rowPositions);
@@ -90,13 +91,13 @@ sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, 
 
             // Finished rows keep feeding the pad id, as the reference does; their output is ignored.
             var finished = tensor(states.Select(s => s.Finish is not null).ToArray(), device: device);
-            var fed = next.masked_fill(finished, padTokenId).unsqueeze(1);
+            var fed = next.MaskedFillScalar(finished, (long)padTokenId).unsqueeze(1);
             if (seen is not null)
             {
                 seen.narrow(1, seenLength, 1).copy_(fed);
                 seenLength++;
             }
-            lastPositions = (lastPositions + 1).MoveToOuterDisposeScope();
+            lastPositions = lastPositions.AddScalar(1L).MoveToOuterDisposeScope();
             long total = promptLength + step + 1;
             var newLogits = model.Forward(model.Embed(fed), ForModel(lastPositions), padded ? mask.narrow(1, 0, total) : null, cache, lastOnly: true).squeeze(1);
             logits.Dispose();
@@ -118,7 +119,7 @@ sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, 
         long vocab = logits.shape[^1];
         if (tokenizer.VocabSize >= vocab) return logits;
         var masked = logits.clone();
-        using (var slot = masked.narrow(-1, tokenizer.VocabSize, vocab - tokenizer.VocabSize)) slot.fill_(float.NegativeInfinity);
+        using (var slot = masked.narrow(-1, tokenizer.VocabSize, vocab - tokenizer.VocabSize)) slot.FillScalar_(double.NegativeInfinity);
         return masked;
     }
 

@@ -1,3 +1,5 @@
+using LlavaModal.Abstractions.Tensors;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Generation;
@@ -19,32 +21,32 @@ static class LogitsProcessor
         if (options.RepetitionPenalty != 1f && seen is not null)
         {
             var picked = scores.gather(1, seen);
-            var penalised = where(picked.lt(0), picked * options.RepetitionPenalty, picked / options.RepetitionPenalty);
+            var penalised = where(picked.LtScalar(0), picked.MulScalar(options.RepetitionPenalty), picked.DivScalar(options.RepetitionPenalty));
             scores = scores.scatter(1, seen, penalised);
         }
         if (options.Temperature == 0)
             return scores.argmax(-1).MoveToOuterDisposeScope();
 
-        scores = scores / options.Temperature;
+        scores = scores.DivScalar(options.Temperature);
         long vocab = scores.shape[^1];
         if (options.TopK > 0 && options.TopK < vocab)
         {
             var kth = scores.topk(options.TopK, -1).values.narrow(-1, options.TopK - 1, 1);
-            scores = scores.masked_fill(scores.lt(kth), float.NegativeInfinity);
+            scores = scores.MaskedFillScalar(scores.lt(kth), double.NegativeInfinity);
         }
         if (options.TopP < 1f)
         {
             var (sorted, indices) = scores.sort(-1, descending: false);
             var cumulative = sorted.softmax(-1).cumsum(-1);
-            var remove = cumulative.le(1 - options.TopP);
-            remove.index_fill_(-1, tensor(new long[] { vocab - 1 }, device: remove.device), false); // keep at least one
-            scores = scores.masked_fill(remove.scatter(1, indices, remove), float.NegativeInfinity);
+            var remove = cumulative.LeScalar(1 - options.TopP);
+            using (var keep = false.ToScalar()) remove.index_fill_(-1, tensor(new long[] { vocab - 1 }, device: remove.device), keep); // keep at least one
+            scores = scores.MaskedFillScalar(remove.scatter(1, indices, remove), double.NegativeInfinity);
         }
         if (options.MinP > 0f)
         {
             var probs = scores.softmax(-1);
-            var threshold = probs.amax([-1], keepdim: true) * options.MinP;
-            scores = scores.masked_fill(probs.lt(threshold), float.NegativeInfinity);
+            var threshold = probs.amax([-1], keepdim: true).MulScalar(options.MinP);
+            scores = scores.MaskedFillScalar(probs.lt(threshold), double.NegativeInfinity);
         }
         return multinomial(scores.softmax(-1), 1, generator: generator).squeeze(-1).MoveToOuterDisposeScope();
     }

@@ -1,5 +1,6 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
@@ -47,8 +48,8 @@ sealed class LlamaAttention : nn.Module
 
         var c = cos.unsqueeze(1);
         var s = sin.unsqueeze(1);
-        q = q * c + RotateHalf(q) * s;
-        k = k * c + RotateHalf(k) * s;
+        q = (q * c).Plus(RotateHalf(q) * s);
+        k = (k * c).Plus(RotateHalf(k) * s);
 
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
         var output = kernel.Attend(q, k, v, mask, 1 / Math.Sqrt(config.HeadDim))

@@ -1,5 +1,6 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
 
@@ -26,8 +27,8 @@ sealed class LlamaDecoderLayer : nn.Module
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, IKvCache? cache)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache);
-        var output = h + mlp.forward(post_attention_layernorm.forward(h));
+        var h = x.Plus(self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache));
+        var output = h.Plus(mlp.forward(post_attention_layernorm.forward(h)));
         return output.MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -81,10 +82,10 @@ public sealed class WhisperFeatureExtractor
         // [bins, frames + 1]: the reference drops the last centred frame.
         var power = stft.abs().square().narrow(1, 0, Config.NbMaxFrames);
         var filters = tensor(melFilters, [FrequencyBins, Config.FeatureSize], ScalarType.Float64);
-        var logMel = filters.t().matmul(power).clamp_min(MelFloor).log10().to(ScalarType.Float32);
+        var logMel = filters.t().matmul(power).ClampMinScalar(MelFloor).log10().to(ScalarType.Float32);
         // Floor and scale in float32 after the cast, like the reference.
-        var floor = logMel.max() - 8.0f;
-        var features = (maximum(logMel, floor) + 4.0f) / 4.0f;
+        var floor = logMel.max().AddScalar(-8.0);
+        var features = maximum(logMel, floor).AddScalar(4.0).DivScalar(4.0);
         return features.unsqueeze(0).contiguous().MoveToOuterDisposeScope();
     }
 }

@@ -1,6 +1,7 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
@@ -182,7 +183,7 @@ public sealed class WhisperEncoder : nn.Module
         var x = inputFeatures.to(DType, Device);
         x = nn.functional.gelu(conv1.forward(x));
         x = nn.functional.gelu(conv2.forward(x));
-        var h = x.transpose(1, 2) + embed_positions.weight!;
+        var h = x.transpose(1, 2).Plus(embed_positions.weight!);
         foreach (var layer in layers)
         {
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Modules;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -32,13 +33,13 @@ sealed class WhisperEncoderLayer : nn.Module
     public Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = x + self_attn.forward(self_attn_layer_norm.forward(x));
-        var output = h + fc2.forward(activation(fc1.forward(final_layer_norm.forward(h))));
+        var h = x.Plus(self_attn.forward(self_attn_layer_norm.forward(x)));
+        var output = h.Plus(fc2.forward(activation(fc1.forward(final_layer_norm.forward(h)))));
         // The reference clamps fp16 overflow back into range rather than propagating inf/NaN.
         if (output.dtype == ScalarType.Float16 && (output.isinf().any().item<bool>() || output.isnan().any().item<bool>()))
         {
             const double clamp = 65504.0 - 1000.0;
-            output = output.clamp(-clamp, clamp);
+            output = output.ClampScalar(-clamp, clamp);
         }
         return output.MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Checkpoints;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -34,7 +35,7 @@ sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
         long b = pixelValues.shape[0];
         var patches = patch_embedding.forward(pixelValues.to(class_embedding.dtype)).flatten(2).transpose(1, 2); // [B, patches, hidden]
         var cls = class_embedding.expand(b, 1, config.HiddenSize);
-        var embeddings = cat([cls, patches], 1) + position_embedding.weight!;
+        var embeddings = cat([cls, patches], 1).Plus(position_embedding.weight!);
         return embeddings.MoveToOuterDisposeScope();
     }
 }

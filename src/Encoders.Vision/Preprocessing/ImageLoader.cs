@@ -1,7 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Gif;
-using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.Formats.Tiff;
 using SixLabors.ImageSharp.Memory;
@@ -12,11 +11,13 @@ using SixLabors.ImageSharp.Processing;
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
 /// <summary>
-/// Decodes the formats ImageSharp 2.1 reads (PNG, JPEG, GIF, BMP, TGA, TIFF, WebP) into <see cref="RgbImage"/> the way
-/// Pillow's <c>Image.open(...).convert("RGB")</c> does: gray is replicated to R=G=B, palette entries become
-/// their colours, and alpha is DROPPED without compositing (the colour under a transparent pixel is kept).
+/// Decodes PNG, JPEG, GIF, BMP, TGA, TIFF and WebP into <see cref="RgbImage"/> the way transformers' <c>load_image</c>
+/// does with Pillow (<c>exif_transpose</c>, then <c>convert("RGB")</c>): gray is replicated to R=G=B, palette entries
+/// become their colours, CMYK JPEG is converted with Pillow's formula, and alpha is DROPPED without compositing (the colour
+/// under a transparent pixel is kept). JPEG is decoded by libjpeg-turbo (through SkiaSharp) with Pillow's settings, so
+/// its pixels are the reference's exactly; the other formats by ImageSharp 2.1.
 /// Input is untrusted: size limits are checked from the header before decoding, truncated PNG / JPEG data is
-/// refused (as Pillow does; ImageSharp alone would decode it), and every decoding failure
+/// refused (as Pillow does; the decoders alone would fill in the missing rows), and every decoding failure
 /// becomes an <see cref="InvalidImageException"/> naming the source.
 /// </summary>
 public sealed class ImageLoader
@@ -84,22 +85,14 @@ public sealed class ImageLoader
     RgbImage Decode(byte[] data, string source)
     {
         if (data.Length == 0) throw new InvalidImageException(source, "empty input (0 bytes), not an image.");
+        if (JpegHeader.IsJpeg(data)) return DecodeJpeg(data, source);
         var configuration = DecoderConfiguration;
         try
         {
             var info = Image.Identify(configuration, data, out IImageFormat? format);
             if (info is null || format is null) throw new InvalidImageException(source, "unknown or unsupported image format.");
-            long pixels = (long)info.Width * info.Height;
-            if (info.Width <= 0 || info.Height <= 0)
-                throw new InvalidImageException(source, $"invalid image size {info.Width}x{info.Height}.");
-            if (pixels > Options.MaxPixels)
-                throw new InvalidImageException(source, $"image is {info.Width}x{info.Height} = {pixels} pixels, over the limit of {Options.MaxPixels} pixels (ImageLoaderOptions.MaxPixels); refusing to decode it.");
-            var truncated = format switch
-            {
-                PngFormat => TruncationCheck.Png(data),
-                JpegFormat => TruncationCheck.Jpeg(data),
-                _ => null,
-            };
+            CheckSize(info.Width, info.Height, source);
+            var truncated = format is PngFormat ? TruncationCheck.Png(data) : null;
             if (truncated is not null) throw new InvalidImageException(source, truncated);
 
             using var stream = new MemoryStream(data, writable: false);
@@ -142,6 +135,34 @@ public sealed class ImageLoader
         {
             throw new InvalidImageException(source, "truncated image data (unexpected end of input).", e);
         }
+    }
+
+    void CheckSize(int width, int height, string source)
+    {
+        long pixels = (long)width * height;
+        if (width <= 0 || height <= 0)
+            throw new InvalidImageException(source, $"invalid image size {width}x{height}.");
+        if (pixels > Options.MaxPixels)
+            throw new InvalidImageException(source, $"image is {width}x{height} = {pixels} pixels, over the limit of {Options.MaxPixels} pixels (ImageLoaderOptions.MaxPixels); refusing to decode it.");
+    }
+
+    /// <summary>
+    /// JPEG goes through libjpeg-turbo (see <see cref="JpegDecoder"/>) so photos get the reference's exact pixels; the
+    /// frame header is read here first, so the size limit holds before any decoder allocates.
+    /// </summary>
+    RgbImage DecodeJpeg(byte[] data, string source)
+    {
+        var error = JpegHeader.TryRead(data, out var header);
+        if (error is not null) throw new InvalidImageException(source, error);
+        CheckSize(header.Width, header.Height, source);
+        // Pillow's libjpeg-turbo decodes 8-bit lossy JPEG only; refuse the rest as it does, rather than decode it differently.
+        if (header.Precision != 8) throw new InvalidImageException(source, $"unsupported JPEG: {header.Precision}-bit samples (only 8-bit JPEG is decoded).");
+        if (header.IsLossless) throw new InvalidImageException(source, "unsupported JPEG: lossless coding.");
+        if (header.Components is not (1 or 3 or 4)) throw new InvalidImageException(source, $"unsupported JPEG: {header.Components} colour components.");
+        var truncated = TruncationCheck.Jpeg(data);
+        if (truncated is not null) throw new InvalidImageException(source, truncated);
+        var image = JpegDecoder.Decode(data, header, source);
+        return Options.ApplyExifOrientation ? ExifOrientation.Apply(image, header.Orientation) : image;
     }
 
     delegate void PixelToRgb<TPixel>(in TPixel pixel, Span<byte> rgb);

@@ -20,8 +20,8 @@ public sealed record ImageLoaderOptions
 
     /// <summary>
     /// Rotate / flip the image as its EXIF <c>Orientation</c> tag says (default <see langword="true"/>): a phone photo then
-    /// looks upright, as the user saw it. The Hugging Face reference (Pillow <c>convert("RGB")</c>) does NOT do this;
-    /// set <see langword="false"/> to feed the model exactly what it would see there.
+    /// looks upright, as the user saw it. transformers' <c>load_image</c> does the same (Pillow's <c>exif_transpose</c>);
+    /// set <see langword="false"/> to get the pixels as stored, as a bare <c>Image.open(...).convert("RGB")</c> does.
     /// </summary>
     public bool ApplyExifOrientation { get; init; } = true;
 }

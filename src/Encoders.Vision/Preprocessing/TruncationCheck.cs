@@ -3,9 +3,9 @@ using System.Buffers.Binary;
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
 /// <summary>
-/// Structural end-of-data checks for PNG and JPEG. Written by hand because ImageSharp 2.1 decodes a truncated
-/// PNG or JPEG without error (missing rows come out blank), whereas the reference (Pillow) refuses it as
-/// "image file is truncated"; a half-received upload must not silently reach the model.
+/// Structural end-of-data checks for PNG and JPEG. Written by hand because ImageSharp 2.1 (PNG) and Skia (JPEG)
+/// decode a truncated file without error (missing rows come out blank or grey), whereas the reference (Pillow)
+/// refuses it as "image file is truncated"; a half-received upload must not silently reach the model.
 /// </summary>
 static class TruncationCheck
 {
@@ -29,11 +29,11 @@ static class TruncationCheck
     /// <summary>Returns why a JPEG is incomplete, or <see langword="null"/>: the marker sequence must reach EOI (bytes after it are ignored).</summary>
     public static string? Jpeg(ReadOnlySpan<byte> data)
     {
-        int pos = 2; // SOI, already recognised by ImageSharp
+        int pos = 2; // SOI, already recognised
         while (true)
         {
-            if (pos >= data.Length) return "truncated JPEG: the data ends before the end-of-image marker.";
-            if (data[pos] != 0xFF) return $"corrupt JPEG: expected a marker at byte {pos}.";
+            // Stray bytes before a marker are skipped, as libjpeg and Pillow's header parser do (with a warning).
+            while (pos < data.Length && data[pos] != 0xFF) pos++;
             while (pos < data.Length && data[pos] == 0xFF) pos++; // fill bytes
             if (pos >= data.Length) return "truncated JPEG: the data ends before the end-of-image marker.";
             byte marker = data[pos++];
@@ -43,8 +43,15 @@ static class TruncationCheck
             pos += BinaryPrimitives.ReadUInt16BigEndian(data[pos..]);
             if (marker != 0xDA) continue;
             // After a scan header comes entropy-coded data; it ends at the first 0xFF not followed by 0x00 (byte stuffing) or a restart marker.
-            while (pos + 1 < data.Length && !(data[pos] == 0xFF && data[pos + 1] != 0x00 && data[pos + 1] is < 0xD0 or > 0xD7)) pos++;
-            if (pos + 1 >= data.Length) return "truncated JPEG: the data ends inside the compressed image data.";
+            while (true)
+            {
+                int ff = pos < data.Length ? data[pos..].IndexOf((byte)0xFF) : -1; // vectorised: photos hold megabytes of scan data
+                if (ff < 0 || pos + ff + 1 >= data.Length) return "truncated JPEG: the data ends inside the compressed image data.";
+                pos += ff;
+                byte next = data[pos + 1];
+                if (next != 0x00 && next is < 0xD0 or > 0xD7) break;
+                pos += 2;
+            }
         }
     }
 }

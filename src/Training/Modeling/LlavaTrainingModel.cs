@@ -2,6 +2,7 @@ using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Attention;
@@ -181,11 +182,11 @@ public sealed class LlavaTrainingModel : IDisposable
         using var scope = NewDisposeScope();
         var (embeds, labels, padding) = Inputs(samples, pixels);
         long b = embeds.shape[0], t = embeds.shape[1];
-        var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(b, t);
+        var positions = Scalars.Arange(0, t).unsqueeze(0).expand(b, t);
         var logits = Language.Forward(embeds, positions, padding);
         var shiftedLogits = logits.narrow(1, 0, t - 1).reshape(-1, logits.shape[2]);
         var shiftedLabels = labels.narrow(1, 1, t - 1).reshape(-1);
-        long tokens = shiftedLabels.ne(ConversationEncoder.IgnoreIndex).sum().item<long>();
+        long tokens = Scalars.With((long)ConversationEncoder.IgnoreIndex, s => shiftedLabels.ne(s)).sum().item<long>();
         var loss = nn.functional.cross_entropy(shiftedLogits, shiftedLabels, ignore_index: ConversationEncoder.IgnoreIndex, reduction: nn.Reduction.Sum);
         return (loss.MoveToOuterDisposeScope(), tokens);
     }
@@ -247,11 +248,11 @@ public sealed class LlavaTrainingModel : IDisposable
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var ids = arange(Language.Config.VocabSize, dtype: ScalarType.Int64).unsqueeze(0);
-        double text = Language.Embed(ids).pow(2).sum(-1).sqrt().mean().item<float>();
+        var ids = Scalars.Arange(0, Language.Config.VocabSize).unsqueeze(0);
+        double text = Language.Embed(ids).PowScalar(2).sum(-1).sqrt().mean().item<float>();
         var loader = new ImageLoader();
         var pixels = cat(imagePaths.Select(p => Processor.Preprocess(loader.LoadFile(p)).ToTensor()).ToList(), 0);
-        double image = Projector.forward(Vision.Features(pixels)).pow(2).sum(-1).sqrt().mean().item<float>();
+        double image = Projector.forward(Vision.Features(pixels)).PowScalar(2).sum(-1).sqrt().mean().item<float>();
         return (text, image);
     }
 
@@ -266,7 +267,7 @@ public sealed class LlavaTrainingModel : IDisposable
         var last = Projector.named_parameters().Select(p => p.name.Split('.')[0]).Where(n => n.StartsWith("linear_", StringComparison.Ordinal)).Max(n => int.Parse(n["linear_".Length..], System.Globalization.CultureInfo.InvariantCulture));
         using var _ = no_grad();
         foreach (var (name, p) in Projector.named_parameters())
-            if (name.StartsWith($"linear_{last}.", StringComparison.Ordinal)) p.mul_(factor);
+            if (name.StartsWith($"linear_{last}.", StringComparison.Ordinal)) Scalars.With(factor, s => p.mul_(s));
         return factor;
     }
 

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Checkpoints;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -59,11 +60,11 @@ public sealed class AdamW : IDisposable
         using var scope = NewDisposeScope();
         var grads = parameters.Select(p => p.Parameter.grad).Where(g => g is not null).Select(g => g!).ToList();
         if (grads.Count == 0) return 0;
-        double norm = stack(grads.Select(g => g.detach().pow(2).sum()).ToList()).sum().sqrt().item<float>();
+        double norm = stack(grads.Select(g => g.detach().PowScalar(2).sum()).ToList()).sum().sqrt().item<float>();
         if (maxNorm > 0 && norm > maxNorm)
         {
             double scale = maxNorm / (norm + 1e-6);
-            foreach (var g in grads) g.mul_(scale);
+            foreach (var g in grads) Scalars.With(scale, s => g.mul_(s));
         }
         return norm;
     }
@@ -83,11 +84,11 @@ public sealed class AdamW : IDisposable
                 s = (zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope());
                 state[name] = s;
             }
-            if (decay && WeightDecay > 0) p.mul_(1 - lr * WeightDecay);
-            s.ExpAvg.mul_(Beta1).add_(g, alpha: 1 - Beta1);
-            s.ExpAvgSq.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
-            var denom = (s.ExpAvgSq.sqrt() / Math.Sqrt(bc2)).add_(Eps);
-            p.addcdiv_(s.ExpAvg, denom, value: -lr / bc1);
+            if (decay && WeightDecay > 0) Scalars.With(1 - lr * WeightDecay, decayed => p.mul_(decayed));
+            Scalars.With(Beta1, 1 - Beta1, (beta, alpha) => s.ExpAvg.mul_(beta).add_(g, alpha: alpha));
+            Scalars.With(Beta2, 1 - Beta2, (beta, value) => s.ExpAvgSq.mul_(beta).addcmul_(g, g, value: value));
+            var denom = s.ExpAvgSq.sqrt().DivScalar(Math.Sqrt(bc2)).AddScalar(Eps);
+            Scalars.With(-lr / bc1, step => p.addcdiv_(s.ExpAvg, denom, value: step));
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
@@ -83,8 +84,8 @@ public static class LanguagePretrainer
             var ids = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)pad, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
             var labels = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)ConversationEncoder.IgnoreIndex, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
             var padding = tensor(batch.SelectMany(b => Enumerable.Range(0, (int)t).Select(i => i < b.Length ? 1L : 0L)).ToArray()).view(batch.Count, t);
-            var positions = arange(t, dtype: ScalarType.Int64).unsqueeze(0).expand(batch.Count, t);
-            var logits = model.Forward(model.Embed(ids.masked_fill(ids.eq(pad), 0)), positions, padding);
+            var positions = Scalars.Arange(0, t).unsqueeze(0).expand(batch.Count, t);
+            var logits = model.Forward(model.Embed(ids.MaskedFillScalar(Scalars.With((long)pad, s => ids.eq(s)), 0L)), positions, padding);
             var loss = nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, config.VocabSize), labels.narrow(1, 1, t - 1).reshape(-1), ignore_index: ConversationEncoder.IgnoreIndex);
             loss.backward();
             optimizer.ClipGradNorm(1.0);

@@ -129,12 +129,13 @@ public class LlavaParityTests(LlavaTinyFixture fx) : IClassFixture<LlavaTinyFixt
     }
 
     [Fact]
-    public void Raw_png_logits_are_within_1e_3_and_jpeg_within_1e_1()
+    public void Logits_from_our_own_decoding_of_the_png_and_the_jpeg_match_the_reference()
     {
         var (png, _, _) = fx.Pad.PromptLogits(new MultimodalPrompt(fx.Prompt("p1"), [LlavaTinyFixture.ImageFile("img0")]));
-        Parity.AssertClose(png, fx.Logits.Read("p1.img0.pad.logits").squeeze(0), 1e-3, "p1 img0 from PNG");
+        Parity.AssertClose(png, fx.Logits.Read("p1.img0.pad.logits").squeeze(0), 1e-4, "p1 img0 from PNG");
         var (jpeg, _, _) = fx.Pad.PromptLogits(new MultimodalPrompt(fx.Prompt("p2"), [LlavaTinyFixture.ImageFile("img1")]));
-        Parity.AssertClose(jpeg, fx.Logits.Read("p2.img1.pad.logits").squeeze(0), 1e-1, "p2 img1 from JPEG");
+        // The JPEG decoder gives libjpeg-turbo's pixels, as Pillow's: the same logits as from the reference's own pixels.
+        Parity.AssertClose(jpeg, fx.Logits.Read("p2.img1.pad.logits").squeeze(0), 1e-4, "p2 img1 from JPEG");
         png.Dispose();
         jpeg.Dispose();
     }
