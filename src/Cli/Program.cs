@@ -12,5 +12,6 @@ var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Huggin
     EvalCommand.Create(),
     SynthCommand.Create(),
     RecipeCommand.Create(),
+    ServeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -1,0 +1,59 @@
+namespace LlavaModal.Server;
+
+/// <summary>How <c>llava-modal serve</c> serves a model: where, who may call, and the limits every request is held to.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>The Hugging Face model folder to serve (required).</summary>
+    public string? ModelDirectory { get; set; }
+
+    /// <summary>The model id clients use (<c>model</c> in requests, <c>/v1/models</c>); default: the folder's name.</summary>
+    public string? ModelId { get; set; }
+
+    /// <summary>Interface to listen on (default <c>127.0.0.1</c>; <c>0.0.0.0</c> for every interface, as in a container).</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>TCP port (default 8080; 0 picks a free one).</summary>
+    public int Port { get; set; } = 8080;
+
+    /// <summary>When set, <c>/v1/*</c> requires <c>Authorization: Bearer</c> with this key (<c>/health</c> and <c>/metrics</c> stay open).</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary><c>f32</c>, <c>bf16</c> or <c>f16</c>; null keeps the checkpoint's dtype.</summary>
+    public string? DType { get; set; }
+
+    /// <summary><c>cpu</c> (default), <c>cuda</c> or <c>cuda:N</c>.</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Attention kernel: <c>eager</c> (default) or <c>sdpa</c>.</summary>
+    public string Attention { get; set; } = "eager";
+
+    /// <summary>Largest request body in bytes (default 32 MB): larger requests get 413.</summary>
+    public long MaxRequestBytes { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>Most images and audio clips one request may carry (default 16).</summary>
+    public int MaxMediaPerRequest { get; set; } = 16;
+
+    /// <summary>Fetch <c>http(s)</c> image URLs (default false: only <c>data:</c> URIs are taken).</summary>
+    public bool AllowRemoteMedia { get; set; }
+
+    /// <summary>Largest remote download in bytes when <see cref="AllowRemoteMedia"/> is on (default 20 MB).</summary>
+    public long MaxRemoteMediaBytes { get; set; } = 20L * 1024 * 1024;
+
+    /// <summary>Longest a request may take, queueing included (default 10 minutes); then it is cancelled.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>On shutdown, how long running requests may still finish before they are cancelled (default 10 s).</summary>
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Checks the options, naming the first bad one.</summary>
+    /// <exception cref="ArgumentException">A missing model folder or a value out of range.</exception>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelDirectory)) throw new ArgumentException("ServerOptions.ModelDirectory (--model) is required.");
+        if (Port is < 0 or > 65535) throw new ArgumentException($"--port {Port} is not a TCP port (0-65535).");
+        if (MaxRequestBytes < 1024) throw new ArgumentException($"--max-request-bytes {MaxRequestBytes} is below 1024.");
+        if (MaxMediaPerRequest < 0) throw new ArgumentException($"--max-media {MaxMediaPerRequest} must be 0 or more.");
+        if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"--request-timeout {RequestTimeout} must be positive.");
+        if (ApiKey is { Length: 0 }) throw new ArgumentException("--api-key must not be empty.");
+    }
+}
