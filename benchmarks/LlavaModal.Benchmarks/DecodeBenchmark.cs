@@ -76,7 +76,7 @@ static class DecodeBenchmark
     {
         using var lm = LanguageModel.Load(dir);
         // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.
-        var engine = new GenerationEngine(lm.Decoder, lm.Tokenizer, [], lm.Decoder.Config.PadTokenId ?? 0);
+        using var engine = new GenerationEngine(lm.Decoder, lm.Tokenizer, [], maxBatch: 1);
         // Checkpoints written by `init` pair a 32000-row head with the repository's small test tokenizer, whose
         // detokenizer rejects ids past its vocabulary. Mask those logits in place (one fill per step, negligible)
         // so the real generation loop, detokenizer included, can run on them.
@@ -120,8 +120,8 @@ static class DecodeBenchmark
 
     static RunTiming RunOnce(LanguageModel lm, GenerationEngine engine, int[] ids, int newTokens)
     {
-        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
         var embeddings = lm.Decoder.Embed(tensor(ids.Select(i => (long)i).ToArray(), device: lm.Decoder.Device));
         var stamps = new List<double>(newTokens);
         var clock = Stopwatch.StartNew();

@@ -11,7 +11,7 @@ namespace LlavaModal.Multimodal;
 /// <summary>
 /// A text model loaded from a Hugging Face folder (any registered decoder family; SentencePiece or tokenizer.json):
 /// the text-only face of <see cref="MultimodalModel"/>, with greedy or sampled generation, batching and streaming.
-/// Safe to call from several threads: requests run one at a time.
+/// Safe to call from several threads: concurrent requests are decoded together.
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
@@ -54,7 +54,11 @@ public sealed class LanguageModel : IDisposable
     public GenerationResult Chat(IReadOnlyList<ChatTurn> turns, GenerationOptions? options = null, CancellationToken cancellation = default) =>
         Generate(RenderChat(turns), options, cancellation);
 
-    /// <summary>Generates for several prompts at once (left padding and an attention mask); greedy results equal one-by-one generation.</summary>
+    /// <summary>Generates a continuation without blocking a thread; concurrent calls are decoded together.</summary>
+    public Task<GenerationResult> GenerateAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
+        model.GenerateAsync(Text(prompt), options, cancellation);
+
+    /// <summary>Generates for several prompts, decoded together; results equal one-by-one generation.</summary>
     public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<string> prompts, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(prompts);

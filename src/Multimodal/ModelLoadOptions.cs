@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace LlavaModal.Multimodal;
 
-/// <summary>How to load a model: dtype, device, chat template, attention kernel, linear layers, and the registry of parts.</summary>
+/// <summary>How to load a model: dtype, device, chat template, attention kernel, linear layers, batch size, and the registry of parts.</summary>
 public sealed record ModelLoadOptions
 {
     /// <summary>Weights and activations dtype; null keeps the checkpoint's <c>torch_dtype</c>.</summary>
@@ -24,6 +24,12 @@ public sealed record ModelLoadOptions
 
     /// <summary>Linear layer factory: <c>torch</c> (default) or a registered one (a quantized format, an adapter).</summary>
     public string Linear { get; init; } = TorchLinearFactory.FactoryName;
+
+    /// <summary>
+    /// Most requests decoded together (continuous batching); more wait for a free row. Each row holds its own KV cache,
+    /// grown as it is used, so memory follows the requests actually running. 1 decodes one request at a time.
+    /// </summary>
+    public int MaxBatch { get; init; } = 8;
 
     /// <summary>The decoder families, vision towers, kernels and linear factories to assemble from (default: <see cref="BuiltInArchitectures.Catalog"/>).</summary>
     public IArchitectureCatalog? Architectures { get; init; }

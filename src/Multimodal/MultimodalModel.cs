@@ -17,16 +17,16 @@ namespace LlavaModal.Multimodal;
 /// A language model with any number of modality plugins: LLaVA (a vision tower + projector + decoder), a text-only
 /// model, or a model with audio or a user's own modality attached. A prompt's inputs are routed to their plugins once,
 /// prepared, embedded and spliced where their placeholders stand, in prompt order; then the decoder generates.
-/// Safe to call from several threads: requests run one at a time; disposing waits for the running one.
+/// Safe to call from several threads: concurrent requests are decoded together (continuous batching); disposing waits
+/// for the running ones.
 /// </summary>
 public sealed class MultimodalModel : IDisposable
 {
-    readonly SemaphoreSlim gate = new(1, 1);
     readonly PromptEncoder prompts;
     bool disposed;
 
     MultimodalModel(string directory, CausalLanguageModel decoder, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults,
-        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId)
+        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, int maxBatch)
     {
         Directory = directory;
         Decoder = decoder;
@@ -36,7 +36,7 @@ public sealed class MultimodalModel : IDisposable
         Modalities = modalities;
         PlaceholderIds = byPlaceholderId.ToDictionary(kv => kv.Value.Modality, kv => kv.Key);
         Router = new ModalityRouter(modalities);
-        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, defaults.PadTokenId);
+        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch);
         prompts = new PromptEncoder(tokenizer, Router, byPlaceholderId, decoder);
     }
 
@@ -69,6 +69,12 @@ public sealed class MultimodalModel : IDisposable
 
     internal GenerationEngine Engine { get; }
 
+    /// <summary>Requests decoding now (rows of the running batch).</summary>
+    public int ActiveRequests => Engine.Active;
+
+    /// <summary>Requests waiting for a free row of the batch.</summary>
+    public int WaitingRequests => Engine.Waiting;
+
     /// <summary>
     /// Loads a model folder: the decoder through the family its (text) config names, then every plugin whose factory
     /// finds its modality in the folder, the tokenizer (plugins' placeholders added), the chat template and the
@@ -82,6 +88,7 @@ public sealed class MultimodalModel : IDisposable
     public static MultimodalModel Load(string directory, IEnumerable<IModalityEncoderFactory>? factories = null, ModelLoadOptions? options = null, ILogger? logger = null)
     {
         options ??= new ModelLoadOptions();
+        if (options.MaxBatch < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatch, "ModelLoadOptions.MaxBatch must be 1 or more.");
         logger ??= NullLogger.Instance;
         var clock = Stopwatch.StartNew();
         using var folder = ModelFolder.Open(directory);
@@ -101,7 +108,7 @@ public sealed class MultimodalModel : IDisposable
             logger.LogInformation("Loaded {Model} ({Family} decoder, {Parameters:N0} parameters, {DType}, {Device}, {Attention} attention) with {Modalities} in {Ms} ms",
                 Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType, build.Device, build.Attention.Name,
                 bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
-            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId);
+            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.MaxBatch);
         }
         catch
         {
@@ -159,18 +166,37 @@ public sealed class MultimodalModel : IDisposable
     /// <summary>Generates for a prompt whose placeholders are matched with <see cref="MultimodalPrompt.Inputs"/> in order.</summary>
     /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
     public GenerationResult Generate(MultimodalPrompt prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
-        Run([prompt], options ?? new GenerationOptions(), cancellation, null)[0];
+        GenerateAsync(prompt, options, cancellation).GetAwaiter().GetResult();
 
-    /// <summary>Generates for several prompts at once (left padding); greedy results equal one-by-one generation.</summary>
+    /// <summary>
+    /// Generates for a prompt without blocking a thread: the request joins the running batch as soon as a row is free
+    /// (see <see cref="ModelLoadOptions.MaxBatch"/>), so concurrent callers are decoded together.
+    /// </summary>
+    /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled before the prompt was processed (after that, the result says <see cref="FinishReason.Cancelled"/>).</exception>
+    public Task<GenerationResult> GenerateAsync(MultimodalPrompt prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
+        Submit(prompt, options ?? new GenerationOptions(), cancellation, null);
+
+    /// <summary>Generates for several prompts, decoded together up to <see cref="ModelLoadOptions.MaxBatch"/> at a time; results equal one-by-one generation.</summary>
     public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<MultimodalPrompt> prompts, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(prompts);
-        return Run(prompts, options ?? new GenerationOptions(), cancellation, null);
+        options ??= new GenerationOptions();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var tasks = prompts.Select(p => Submit(p, options, stop.Token, null)).ToArray();
+        try { return Task.WhenAll(tasks).GetAwaiter().GetResult(); }
+        catch
+        {
+            // One prompt failed: the others are not wanted any more.
+            stop.Cancel();
+            try { Task.WaitAll(tasks); } catch (AggregateException) { }
+            throw;
+        }
     }
 
     /// <summary>Streams the answer; chunks never split a character, and the last one carries the full result.</summary>
     public IAsyncEnumerable<GenerationChunk> GenerateStreamingAsync(MultimodalPrompt prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
-        GenerationStream.StreamAsync((onChunk, token) => Run([prompt], options ?? new GenerationOptions(), token, onChunk)[0], cancellation);
+        GenerationStream.StreamAsync((onChunk, token) => Submit(prompt, options ?? new GenerationOptions(), token, onChunk), cancellation);
 
     /// <summary>Logits [positions, vocab] (float32, CPU) of a full forward pass over the spliced prompt, media positions included, and where each input went.</summary>
     public (Tensor Logits, IReadOnlyList<int> PromptIds, IReadOnlyList<MediaSpan> Spans) PromptLogits(MultimodalPrompt prompt)
@@ -215,63 +241,47 @@ public sealed class MultimodalModel : IDisposable
         return Decoder.Forward(embeddings.unsqueeze(0), ids).squeeze(0).cpu();
     }
 
-    /// <summary>Prepares, embeds and generates every prompt under the model's lock, without gradients, releasing every temporary tensor.</summary>
+    /// <summary>Queues a prompt; the engine prepares and embeds it on its worker (serialised with the model) when a row is free.</summary>
     /// <remarks>
-    /// Preparing runs under the lock too: TorchSharp's implicit scalars are freed by finalizers, and a collection
-    /// triggered by another thread decoding images can finalize one while a native operation of the running request still
-    /// reads it (seen as "toFloat" errors under 32 concurrent requests when media were prepared outside the lock).
+    /// Preparing runs on the worker too: TorchSharp's implicit scalars are freed by finalizers, and a collection triggered
+    /// by another thread decoding images could finalize one while a native operation still reads it.
     /// </remarks>
-    internal GenerationResult[] Run(IReadOnlyList<MultimodalPrompt> batch, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk)
+    Task<GenerationResult> Submit(MultimodalPrompt prompt, GenerationOptions options, CancellationToken cancellation, Action<GenerationChunk>? onChunk)
     {
-        options.Validate();
-        gate.Wait(cancellation);
-        var prepared = new List<PreparedPrompt>();
-        try
+        ArgumentNullException.ThrowIfNull(prompt);
+        return Engine.Submit(() =>
         {
-            ObjectDisposedException.ThrowIf(disposed, this);
-            foreach (var prompt in batch) prepared.Add(prompts.Prepare(prompt));
-            using var noGrad = no_grad();
-            using var scope = NewDisposeScope();
-            var rows = new List<PromptSequence>(prepared.Count);
-            foreach (var p in prepared)
+            var prepared = prompts.Prepare(prompt);
+            try
             {
-                var (embeddings, positions) = prompts.Embed(p);
-                rows.Add(new PromptSequence(p.Ids, embeddings, positions));
+                var (embeddings, positions) = prompts.Embed(prepared);
+                return new PromptSequence(prepared.Ids, embeddings, positions, prepared);
             }
-            return Engine.Run(rows, options, cancellation, onChunk);
-        }
-        finally
-        {
-            foreach (var p in prepared) p.Dispose();
-            gate.Release();
-        }
+            catch
+            {
+                prepared.Dispose();
+                throw;
+            }
+        }, options, cancellation, onChunk);
     }
 
-    /// <summary>Runs <paramref name="work"/> under the model's lock without gradients.</summary>
+    /// <summary>Runs <paramref name="work"/> on the generation worker, between decode steps, without gradients.</summary>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
-    internal T Exclusive<T>(Func<T> work, CancellationToken cancellation = default)
-    {
-        gate.Wait(cancellation);
-        try
-        {
-            ObjectDisposedException.ThrowIf(disposed, this);
-            using var _ = no_grad();
-            return work();
-        }
-        finally { gate.Release(); }
-    }
+    internal T Exclusive<T>(Func<T> work, CancellationToken cancellation = default) => Engine.Invoke(work, cancellation);
 
-    /// <summary>Waits for a running request to finish, then releases the decoder and the plugins; later requests fail with <see cref="ObjectDisposedException"/>.</summary>
+    /// <summary>
+    /// Fails requests still waiting, lets running ones finish, then releases the decoder and the plugins; later requests
+    /// fail with <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose()
     {
-        gate.Wait();
-        try
+        lock (Engine)
         {
             if (disposed) return;
             disposed = true;
-            Decoder.Dispose();
-            foreach (var b in Modalities) b.Dispose();
         }
-        finally { gate.Release(); }
+        Engine.Dispose();
+        Decoder.Dispose();
+        foreach (var b in Modalities) b.Dispose();
     }
 }

@@ -45,6 +45,7 @@ public static class LlavaServer
             o.DType = options.DType;
             o.Device = options.Device;
             o.Attention = options.Attention;
+            o.MaxBatch = options.MaxBatch;
         }).AddAudio();
         builder.Services.AddLlavaChatClient(o =>
         {

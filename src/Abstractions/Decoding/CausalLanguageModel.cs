@@ -48,8 +48,8 @@ public abstract class CausalLanguageModel : nn.Module
     /// <returns>Logits [B, T or 1, vocab] in float32.</returns>
     public abstract Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding = null, IKvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null);
 
-    /// <summary>A cache for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> positions.</summary>
-    public abstract IKvCache CreateCache(long batch, long capacity);
+    /// <summary>A cache of <paramref name="rows"/> sequences of <paramref name="capacity"/> positions each (it grows on demand).</summary>
+    public abstract IBatchKvCache CreateCache(int rows, long capacity);
 
     /// <summary>
     /// Position ids [axes, T] (int64, CPU) of a prompt made of <paramref name="segments"/>. The default numbers positions

@@ -50,6 +50,12 @@ public interface IDecoderConfig
     /// </summary>
     int PositionDimensions => 1;
 
+    /// <summary>
+    /// Attention reaches only this many most recent positions (Mistral's <c>sliding_window</c>), or null. The mask counts
+    /// the window from the cache's longest row, so rows of unequal length past the window decode one at a time.
+    /// </summary>
+    int? SlidingWindow => null;
+
     /// <summary>The <c>config.json</c> keys of this configuration, as <c>save_pretrained</c> writes them.</summary>
     Dictionary<string, object?> ToJsonObject();
 }

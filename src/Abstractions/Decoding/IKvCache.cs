@@ -4,7 +4,7 @@ namespace LlavaModal.Abstractions.Decoding;
 
 /// <summary>
 /// A key/value cache the decoder writes each layer's new keys and values into and reads everything cached from.
-/// Created by <see cref="CausalLanguageModel.CreateCache"/>, so a family can bring its own layout.
+/// A view of an <see cref="IBatchKvCache"/>: one row being prefilled, or a run of rows taking a decode step.
 /// </summary>
 public interface IKvCache : IDisposable
 {

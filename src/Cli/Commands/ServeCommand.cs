@@ -21,10 +21,11 @@ static class ServeCommand
         var remoteBytes = new Option<long>("--max-remote-media-bytes") { Description = "Largest remote image download (default 20 MB).", DefaultValueFactory = _ => defaults.MaxRemoteMediaBytes };
         var timeout = new Option<double>("--request-timeout") { Description = "Seconds a request may take, queueing included (default 600).", DefaultValueFactory = _ => defaults.RequestTimeout.TotalSeconds };
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests may still finish on shutdown (default 10).", DefaultValueFactory = _ => defaults.ShutdownGrace.TotalSeconds };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Most requests decoded together (continuous batching; default 8); more wait for a free row.", DefaultValueFactory = _ => defaults.MaxBatch };
         var load = new LoadOptions();
         var command = new Command("serve", "Serve a model over the OpenAI Chat Completions API (POST /v1/chat/completions with images and audio, streaming; GET /v1/models, /health, /metrics).")
         {
-            model, modelId, host, port, apiKey, maxRequest, maxMedia, remote, remoteBytes, timeout, grace,
+            model, modelId, host, port, apiKey, maxBatch, maxRequest, maxMedia, remote, remoteBytes, timeout, grace,
         };
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -40,6 +41,7 @@ static class ServeCommand
                 DType = read.DType is { } d ? LlavaModal.Abstractions.Configuration.DTypes.ConfigName(d) : null,
                 Device = read.Device,
                 Attention = read.Attention,
+                MaxBatch = parse.GetValue(maxBatch),
                 MaxRequestBytes = parse.GetValue(maxRequest),
                 MaxMediaPerRequest = parse.GetValue(maxMedia),
                 AllowRemoteMedia = parse.GetValue(remote),

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using System.Collections.Concurrent;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Tokenizers;
@@ -7,108 +7,275 @@ using static TorchSharp.torch;
 namespace LlavaModal.Decoder.Generation;
 
 /// <summary>
-/// The autoregressive loop over any <see cref="CausalLanguageModel"/>: left-pads a batch of prompt embeddings (zero
-/// embeddings, masked out; padded positions get id 1, as the reference does), prefills the model's KV cache, then decodes
-/// one token per step, each new position the row's largest prompt position + 1 + step on every axis. The only host read
-/// per step is the chosen ids [B], which stop checks and streaming need anyway.
+/// Continuous batching over any <see cref="CausalLanguageModel"/>. Requests queue; one worker thread owns the model.
+/// Between decode steps it admits waiting requests into free rows of the KV cache, each prompt prefilled alone (batch 1,
+/// so its numbers are those of a lone request), then runs one decode step for every active row at once: row b feeds its
+/// last token at its own position, writes its keys at its own length and attends to its own positions only (a padding
+/// mask over the longest row). A finished row leaves at once and the last row moves into its place, so the active rows
+/// stay contiguous and a step works on views of the cache. The only host read per step is the chosen ids, which stop
+/// checks and streaming need anyway.
 /// </summary>
-sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int padTokenId)
+sealed class GenerationEngine : IDisposable
 {
-    /// <summary>Receives each step's raw logits [B, V] (tests compare them with the reference).</summary>
-    public Action<Tensor>? StepLogitsObserver { get; set; }
+    readonly CausalLanguageModel model;
+    readonly HfTokenizer tokenizer;
+    readonly IReadOnlyList<int> eosTokenIds;
+    readonly ConcurrentQueue<SequenceState> waiting = new();
+    readonly ConcurrentQueue<(Action Run, Action<Exception> Fail)> work = new();
+    readonly Lock gate = new();
+    readonly SemaphoreSlim wake = new(0);
+    readonly List<SequenceState> active = [];
+    readonly Thread worker;
+    IBatchKvCache? cache;
+    int activeCount;
+    volatile bool stopping;
 
-    /// <summary>Generates for every row; <paramref name="onChunk"/> receives (row, chunk) as text becomes final.</summary>
-    public GenerationResult[] Run(IReadOnlyList<PromptSequence> rows, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk = null)
+    /// <param name="model">The decoder.</param>
+    /// <param name="tokenizer">Detokenizes the output.</param>
+    /// <param name="eosTokenIds">Ids that end a sequence.</param>
+    /// <param name="maxBatch">Most sequences decoded together; more wait for a free row.</param>
+    public GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxBatch = 8)
     {
-        options.Validate();
-        if (rows.Count == 0) return [];
-        using var noGrad = no_grad();
-        using var outer = NewDisposeScope();
-        int batch = rows.Count;
-        var device = model.Device;
-        var lengths = rows.Select(r => r.Embeddings.shape[0]).ToArray();
-        long promptLength = lengths.Max();
-        long capacity = promptLength + Math.Max(1, options.MaxNewTokens);
-        bool padded = lengths.Any(l => l != promptLength);
-        int axes = model.Config.PositionDimensions;
-
-        // Left-padded inputs, positions [axes, B, T] and the padding mask, preallocated for the whole run.
-        var embeds = zeros([batch, promptLength, model.Config.HiddenSize], model.DType, device);
-        var mask = zeros([batch, capacity], ScalarType.Int64, device);
-        var positions = ones([axes, batch, promptLength], ScalarType.Int64);
-        var lastPosition = new long[batch];
-        for (int b = 0; b < batch; b++)
-        {
-            long offset = promptLength - lengths[b];
-            embeds[b].narrow(0, offset, lengths[b]).copy_(rows[b].Embeddings);
-            mask[b].narrow(0, offset, capacity - offset).FillScalar_(1L);
-            var rowPositions = rows[b].Positions ?? Scalars.Arange(0, lengths[b]).unsqueeze(0).expand(axes, lengths[b]);
-            if (rowPositions.shape[0] != axes || rowPositions.shape[1] != lengths[b])
-                throw new ArgumentException($"Row {b}: positions have shape [{string.Join(", ", rowPositions.shape)}], expected [{axes}, {lengths[b]}].", nameof(rows));
-            positions.select(1, b).narrow(1, offset, lengths[b]).copy_(rowPositions);
-            lastPosition[b] = rowPositions.max().item<long>();
-        }
-        positions = positions.to(device);
-        var seen = options.RepetitionPenalty != 1f ? PenaltyBuffer(rows, options.MaxNewTokens, device) : null;
-        long seenLength = rows.Max(r => r.PromptIds.Count);
-        var generator = options.Temperature > 0 ? new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()), device) : null;
-
-        var states = rows.Select(r => new RowState(r.PromptIds, (int)r.Embeddings.shape[0], tokenizer.CreateStreamingDecoder(options.SkipSpecialTokens), new StopStringMatcher(options.StopStrings))).ToArray();
-        var stopIds = new HashSet<int>(eosTokenIds.Concat(options.StopTokenIds));
-        using var cache = model.CreateCache(batch, capacity);
-
-        var clock = Stopwatch.StartNew();
-        TimeSpan prefill = TimeSpan.Zero;
-        var logits = model.Forward(embeds, ForModel(positions), padded ? mask.narrow(1, 0, promptLength) : null, cache, lastOnly: true).squeeze(1);
-        // Decoding continues after each row's largest prompt position, on every axis (for M-RoPE that is its rope delta).
-        var lastPositions = tensor(lastPosition, device: device).view(1, batch, 1).expand(axes, batch, 1);
-        for (int step = 0; step < options.MaxNewTokens; step++)
-        {
-            using var stepScope = NewDisposeScope();
-            StepLogitsObserver?.Invoke(logits);
-            var next = LogitsProcessor.NextTokens(Decodable(logits), seen?.narrow(1, 0, seenLength), options, generator);
-            var ids = next.cpu().data<long>().ToArray();
-            if (step == 0) prefill = clock.Elapsed;
-
-            for (int b = 0; b < batch; b++)
-            {
-                var state = states[b];
-                if (state.Finish is not null) continue;
-                int id = (int)ids[b];
-                state.Generated.Add(id);
-                var text = state.Matcher.Push(state.Detokenizer.Push(id));
-                if (stopIds.Contains(id) || state.Matcher.Stopped) state.Finish = FinishReason.Stop;
-                else if (state.Generated.Count == options.MaxNewTokens) state.Finish = FinishReason.Length;
-                if (state.Finish is not null) text += state.Matcher.Push(state.Detokenizer.Flush()) + state.Matcher.Flush();
-                if (text.Length > 0 || state.Finish is null) onChunk?.Invoke(b, new GenerationChunk(text, id));
-            }
-            if (states.All(s => s.Finish is not null)) break;
-            if (cancellation.IsCancellationRequested)
-            {
-                foreach (var s in states.Where(s => s.Finish is null)) s.Finish = FinishReason.Cancelled;
-                break;
-            }
-
-            // Finished rows keep feeding the pad id, as the reference does; their output is ignored.
-            var finished = tensor(states.Select(s => s.Finish is not null).ToArray(), device: device);
-            var fed = next.MaskedFillScalar(finished, (long)padTokenId).unsqueeze(1);
-            if (seen is not null)
-            {
-                seen.narrow(1, seenLength, 1).copy_(fed);
-                seenLength++;
-            }
-            lastPositions = lastPositions.AddScalar(1L).MoveToOuterDisposeScope();
-            long total = promptLength + step + 1;
-            var newLogits = model.Forward(model.Embed(fed), ForModel(lastPositions), padded ? mask.narrow(1, 0, total) : null, cache, lastOnly: true).squeeze(1);
-            logits.Dispose();
-            logits = newLogits.MoveToOuterDisposeScope();
-        }
-        var decode = clock.Elapsed - prefill;
-        return states.Select(s => new GenerationResult(s.PromptIds, s.Generated, s.Matcher.Text, s.Finish ?? FinishReason.Length, s.PromptTokens, prefill, decode)).ToArray();
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.eosTokenIds = eosTokenIds;
+        MaxBatch = maxBatch;
+        worker = new Thread(Loop) { IsBackground = true, Name = "LlavaModal generation" };
+        worker.Start();
     }
 
-    /// <summary>Positions as the model takes them: [B, T] for one axis, [axes, B, T] otherwise.</summary>
-    Tensor ForModel(Tensor positions) => positions.shape[0] == 1 ? positions.squeeze(0) : positions;
+    /// <summary>Most sequences decoded together.</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>Sequences decoding now (for metrics).</summary>
+    public int Active => Volatile.Read(ref activeCount);
+
+    /// <summary>Requests waiting for a row (for metrics).</summary>
+    public int Waiting => waiting.Count;
+
+    /// <summary>Receives each forward's raw logits: [1, V] after a prefill, [rows, V] after a decode step (tests compare them with the reference).</summary>
+    public Action<Tensor>? StepLogitsObserver { get; set; }
+
+    /// <summary>
+    /// Queues a request. <paramref name="build"/> runs on the worker when a row is free (so media encoding is serialised
+    /// with the model) and returns the prompt; its tensors live until the prefill is done, and a
+    /// <see cref="PromptSequence.Resources"/> is disposed then. <paramref name="onChunk"/> runs on the worker: keep it short.
+    /// </summary>
+    /// <returns>The result; cancelled before admission: a cancelled task; cancelled after: a result with <see cref="FinishReason.Cancelled"/>.</returns>
+    public Task<GenerationResult> Submit(Func<PromptSequence> build, GenerationOptions options, CancellationToken cancellation = default, Action<GenerationChunk>? onChunk = null)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var sequence = new SequenceState(build, options, eosTokenIds, cancellation, onChunk);
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(stopping, this);
+            waiting.Enqueue(sequence);
+        }
+        wake.Release();
+        return sequence.Task;
+    }
+
+    /// <summary>Generates for prepared rows (tests and benchmarks); <paramref name="onChunk"/> receives (row, chunk).</summary>
+    public GenerationResult[] Run(IReadOnlyList<PromptSequence> rows, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk = null)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var tasks = rows.Select((row, b) => Submit(() => row, options, cancellation, onChunk is null ? null : chunk => onChunk(b, chunk))).ToArray();
+        return Task.WhenAll(tasks).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Runs <paramref name="job"/> on the worker between decode steps, without gradients (full forwards, inspection).</summary>
+    public T Invoke<T>(Func<T> job, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = cancellation.Register(() => done.TrySetCanceled(cancellation));
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(stopping, this);
+            work.Enqueue((() =>
+            {
+                if (done.Task.IsCompleted) return;
+                try { done.TrySetResult(job()); }
+                catch (Exception e) { done.TrySetException(e); }
+            }, e => done.TrySetException(e)));
+        }
+        wake.Release();
+        return done.Task.GetAwaiter().GetResult();
+    }
+
+    void Loop()
+    {
+        using var noGrad = no_grad();
+        while (true)
+        {
+            if (active.Count == 0 && work.IsEmpty && waiting.IsEmpty)
+            {
+                // Idle: give the cache's memory back, then sleep until something arrives.
+                cache?.Dispose();
+                cache = null;
+                if (stopping) break;
+                wake.Wait();
+                continue;
+            }
+            while (work.TryDequeue(out var job)) job.Run();
+            while (active.Count < MaxBatch && waiting.TryDequeue(out var sequence)) Admit(sequence);
+            if (active.Count > 0) Step();
+        }
+        while (work.TryDequeue(out var job)) job.Run();
+    }
+
+    /// <summary>Prepares and prefills one sequence into the next free row, then picks its first token.</summary>
+    void Admit(SequenceState sequence)
+    {
+        if (stopping)
+        {
+            sequence.Fail(new ObjectDisposedException(nameof(GenerationEngine), "The model was disposed before this request started."));
+            return;
+        }
+        using var scope = NewDisposeScope();
+        try
+        {
+            if (!sequence.TryAdmit(out var prompt, tokenizer, model.Device)) return;
+            try
+            {
+                long length = prompt.Embeddings.shape[0];
+                int axes = model.Config.PositionDimensions;
+                var positions = prompt.Positions ?? Scalars.Arange(0, length).unsqueeze(0).expand(axes, length);
+                if (positions.shape[0] != axes || positions.shape[1] != length)
+                    throw new ArgumentException($"The prompt's positions have shape [{string.Join(", ", positions.shape)}], expected [{axes}, {length}].");
+                // Decoding continues after the largest prompt position, on every axis (for M-RoPE that is its rope delta).
+                sequence.NextPosition = (prompt.Positions is null ? length - 1 : positions.max().item<long>()) + 1;
+                if (sequence.Options.MaxNewTokens == 0)
+                {
+                    sequence.FinishEmpty();
+                    sequence.Complete();
+                    return;
+                }
+
+                int row = active.Count;
+                var rows = cache ??= model.CreateCache(row + 1, length + FirstReserve(sequence.Options));
+                rows.EnsureCapacity(row + 1, length + 1);
+                using var view = rows.Prefill(row);
+                // [axes, T] → [1, T] for one axis, [axes, 1, T] otherwise.
+                var ids = (axes == 1 ? positions : positions.unsqueeze(1)).to(model.Device);
+                var logits = model.Forward(prompt.Embeddings.unsqueeze(0), ids, padding: null, view, lastOnly: true).squeeze(1);
+                sequence.Length = length;
+                StepLogitsObserver?.Invoke(logits);
+                var next = LogitsProcessor.NextTokens(Decodable(logits), sequence.Seen, sequence.Options, sequence.Random);
+                sequence.Accept((int)next.item<long>());
+            }
+            finally { prompt.Resources?.Dispose(); }
+        }
+        catch (Exception e)
+        {
+            sequence.Fail(e);
+            return;
+        }
+        if (sequence.Finish is not null) sequence.Complete();
+        else
+        {
+            active.Add(sequence);
+            Volatile.Write(ref activeCount, active.Count);
+        }
+    }
+
+    /// <summary>Positions reserved at first beyond the prompt; the cache doubles when a sequence outgrows them.</summary>
+    static long FirstReserve(GenerationOptions options) => Math.Max(1, Math.Min(options.MaxNewTokens, 256));
+
+    /// <summary>One decode step for every active row.</summary>
+    void Step()
+    {
+        var rows = cache!;
+        try
+        {
+            using var scope = NewDisposeScope();
+            var lengths = active.Select(s => s.Length).ToArray();
+            rows.EnsureCapacity(active.Count, lengths.Max() + 1);
+            // A sliding window is counted from the longest row: rows of unequal length past it decode one at a time.
+            bool alone = model.Config.SlidingWindow is int window && lengths.Max() + 1 > window && lengths.Distinct().Count() > 1;
+            var logits = alone
+                ? cat(Enumerable.Range(0, active.Count).Select(b => Forward(rows, b, lengths.AsSpan(b, 1))).ToList(), 0)
+                : Forward(rows, 0, lengths);
+            StepLogitsObserver?.Invoke(logits);
+            var ids = NextTokens(logits).cpu().data<long>().ToArray();
+            for (int b = 0; b < active.Count; b++)
+            {
+                active[b].Length++;
+                active[b].NextPosition++;
+                try { active[b].Accept((int)ids[b]); }
+                catch (Exception e) { active[b].Fail(e); }
+            }
+        }
+        catch (Exception e)
+        {
+            // The batch's state is unknown after a failed forward: fail every active request and start over.
+            foreach (var sequence in active) sequence.Fail(e);
+            active.Clear();
+            Volatile.Write(ref activeCount, 0);
+            cache?.Dispose();
+            cache = null;
+            return;
+        }
+        Retire(rows);
+    }
+
+    /// <summary>Forward of one new token for rows first..first+lengths.Length-1.</summary>
+    Tensor Forward(IBatchKvCache rows, int first, ReadOnlySpan<long> lengths)
+    {
+        int count = lengths.Length;
+        var fed = new long[count];
+        var next = new long[count];
+        for (int b = 0; b < count; b++)
+        {
+            fed[b] = active[first + b].Pending;
+            next[b] = active[first + b].NextPosition;
+        }
+        var device = model.Device;
+        int axes = model.Config.PositionDimensions;
+        var embeds = model.Embed(tensor(fed, [count, 1], device: device));
+        var positions = tensor(next, [1, count, 1], device: device).expand(axes, count, 1);
+        long longest = 0;
+        bool ragged = false;
+        foreach (var l in lengths)
+        {
+            ragged |= l != lengths[0];
+            longest = Math.Max(longest, l);
+        }
+        // Row b holds lengths[b] positions and writes its new one right after them; keys past that belong to nobody.
+        Tensor? padding = null;
+        if (ragged)
+            padding = Scalars.Arange(0, longest + 1, device).unsqueeze(0).le(tensor(lengths.ToArray(), [count, 1], device: device));
+        using var view = rows.Step(first, lengths.ToArray());
+        return model.Forward(embeds, axes == 1 ? positions.squeeze(0) : positions, padding, view, lastOnly: true).squeeze(1);
+    }
+
+    /// <summary>Next ids [rows]: one argmax for a plain greedy batch, else each row with its own options and random source.</summary>
+    Tensor NextTokens(Tensor logits)
+    {
+        var decodable = Decodable(logits);
+        if (active.All(s => s.IsPlainGreedy)) return decodable.argmax(-1);
+        return cat(active.Select((s, b) => LogitsProcessor.NextTokens(decodable.narrow(0, b, 1), s.Seen, s.Options, s.Random)).ToList(), 0);
+    }
+
+    /// <summary>Completes finished rows and moves the last active row into each freed one.</summary>
+    void Retire(IBatchKvCache rows)
+    {
+        for (int b = active.Count - 1; b >= 0; b--)
+        {
+            var sequence = active[b];
+            if (sequence.Finish is null && !sequence.Task.IsCompleted) continue;
+            if (sequence.Finish is not null) sequence.Complete();
+            else sequence.Dispose(); // failed, or cancelled while being admitted
+            int last = active.Count - 1;
+            if (b != last) rows.MoveRow(last, b, active[last].Length);
+            active[b] = active[last];
+            active.RemoveAt(last);
+        }
+        Volatile.Write(ref activeCount, active.Count);
+    }
 
     /// <summary>
     /// Rows of the embedding table past the tokenizer's vocabulary (checkpoints pad it, e.g. to a multiple of 64)
@@ -123,27 +290,19 @@ sealed class GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, 
         return masked;
     }
 
-    /// <summary>Ids per row for the repetition penalty, with room for the output; unused slots repeat a real id of the row, which gather/scatter treat as a no-op.</summary>
-    static Tensor PenaltyBuffer(IReadOnlyList<PromptSequence> rows, int maxNewTokens, Device device)
+    /// <summary>Stops taking requests, fails those still waiting, lets running ones finish, then stops the worker.</summary>
+    public void Dispose()
     {
-        int width = rows.Max(r => r.PromptIds.Count) + maxNewTokens;
-        var buffer = new long[rows.Count * width];
-        for (int b = 0; b < rows.Count; b++)
+        if (Thread.CurrentThread == worker) throw new InvalidOperationException("The generation engine cannot be disposed from its own callbacks.");
+        lock (gate)
         {
-            var ids = rows[b].PromptIds;
-            long filler = ids.Count > 0 ? ids[0] : 0;
-            for (int i = 0; i < width; i++) buffer[b * width + i] = i < ids.Count ? ids[i] : filler;
+            if (stopping) return;
+            stopping = true;
         }
-        return tensor(buffer, [rows.Count, width], device: device);
-    }
-
-    sealed class RowState(IReadOnlyList<int> promptIds, int promptTokens, StreamingDetokenizer detokenizer, StopStringMatcher matcher)
-    {
-        public IReadOnlyList<int> PromptIds { get; } = promptIds;
-        public int PromptTokens { get; } = promptTokens;
-        public StreamingDetokenizer Detokenizer { get; } = detokenizer;
-        public StopStringMatcher Matcher { get; } = matcher;
-        public List<int> Generated { get; } = [];
-        public FinishReason? Finish { get; set; }
+        var disposed = new ObjectDisposedException(nameof(GenerationEngine), "The model was disposed before this request started.");
+        while (waiting.TryDequeue(out var sequence)) sequence.Fail(disposed);
+        wake.Release();
+        worker.Join();
+        while (work.TryDequeue(out var job)) job.Fail(disposed);
     }
 }

@@ -19,6 +19,7 @@ public enum FinishReason
 /// <param name="PromptTokens">Positions the model saw for the prompt (media tokens included).</param>
 /// <param name="Prefill">Time to process the prompt and produce the first token.</param>
 /// <param name="Decode">Time spent producing the remaining tokens.</param>
+/// <param name="Queued">Time waiting for a free row of the batch before the prompt was processed.</param>
 public sealed record GenerationResult(
     IReadOnlyList<int> PromptIds,
     IReadOnlyList<int> GeneratedIds,
@@ -26,7 +27,8 @@ public sealed record GenerationResult(
     FinishReason FinishReason,
     int PromptTokens,
     TimeSpan Prefill,
-    TimeSpan Decode)
+    TimeSpan Decode,
+    TimeSpan Queued = default)
 {
     /// <summary>Number of generated tokens.</summary>
     public int CompletionTokens => GeneratedIds.Count;

@@ -46,5 +46,5 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
     }
 
     /// <inheritdoc />
-    public override IKvCache CreateCache(long batch, long capacity) => new KvCache(Config, batch, capacity, DType, Device);
+    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, DType, Device);
 }

@@ -26,6 +26,9 @@ public sealed class LlavaModalOptions
     /// <summary>Linear layer factory: <c>torch</c> (default) or one added with <c>AddLinearFactory</c>.</summary>
     public string Linear { get; set; } = TorchLinearFactory.FactoryName;
 
+    /// <summary>Most requests decoded together (continuous batching; default 8). See <see cref="ModelLoadOptions.MaxBatch"/>.</summary>
+    public int MaxBatch { get; set; } = 8;
+
     internal ModelLoadOptions ToLoadOptions(IArchitectureCatalog catalog) => new()
     {
         Device = Device,
@@ -33,6 +36,7 @@ public sealed class LlavaModalOptions
         DType = DType is null ? null : DTypes.Parse(DType, "LlavaModalOptions.DType"),
         Attention = Attention,
         Linear = Linear,
+        MaxBatch = MaxBatch,
         Architectures = catalog,
     };
 }

@@ -13,7 +13,7 @@ namespace LlavaModal.SemanticKernel.Services;
 /// A Microsoft.Extensions.AI <see cref="IChatClient"/> over a local LLaVA (or any <see cref="MultimodalModel"/>):
 /// text, images and registered media in, the answer out, whole or streamed. Semantic Kernel reaches it through
 /// <see cref="LlavaChatCompletionService"/>, Microsoft Agent Framework directly (<c>ChatClientAgent</c>).
-/// Thread-safe: requests wait their turn in a queue and run one at a time on the model.
+/// Thread-safe: concurrent requests are decoded together by the model's continuous batching.
 /// </summary>
 public sealed class LlavaChatClient : IChatClient
 {
@@ -34,8 +34,6 @@ public sealed class LlavaChatClient : IChatClient
     readonly LlavaChatClientOptions options;
     readonly ChatPromptBuilder builder;
     readonly ILogger logger;
-    // Requests queue here asynchronously rather than blocking pool threads on the model's own lock.
-    readonly SemaphoreSlim queue = new(1, 1);
 
     /// <summary>A client over a model you loaded (and dispose yourself).</summary>
     public LlavaChatClient(MultimodalModel model, LlavaChatClientOptions? options = null, ILoggerFactory? loggerFactory = null)
@@ -74,17 +72,9 @@ public sealed class LlavaChatClient : IChatClient
     {
         var (request, generation) = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
-        await queue.WaitAsync(cancellationToken).ConfigureAwait(false);
-        var queued = clock.Elapsed;
-        GenerationResult result;
-        try
-        {
-            var model = Model;
-            result = await Task.Run(() => model.Generate(request.Prompt, generation, cancellationToken), cancellationToken).ConfigureAwait(false);
-        }
-        finally { queue.Release(); }
+        var result = await Model.GenerateAsync(request.Prompt, generation, cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
-        Log(request, result, queued, clock.Elapsed, streamed: false);
+        Log(request, result, clock.Elapsed, streamed: false);
 
         var message = new ChatMessage(ChatRole.Assistant, result.Text) { AdditionalProperties = Properties(result), MessageId = Guid.NewGuid().ToString("N") };
         return new ChatResponse(message)
@@ -105,33 +95,27 @@ public sealed class LlavaChatClient : IChatClient
         var id = Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
-        await queue.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        await foreach (var chunk in Model.GenerateStreamingAsync(request.Prompt, generation, cancellationToken).ConfigureAwait(false))
         {
-            var queued = clock.Elapsed;
-            await foreach (var chunk in Model.GenerateStreamingAsync(request.Prompt, generation, cancellationToken).ConfigureAwait(false))
+            if (chunk.Result is { } result)
             {
-                if (chunk.Result is { } result)
+                cancellationToken.ThrowIfCancellationRequested();
+                Log(request, result, clock.Elapsed, streamed: true);
+                var usage = Usage(result);
+                yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    Log(request, result, queued, clock.Elapsed, streamed: true);
-                    var usage = Usage(result);
-                    yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(usage)])
-                    {
-                        ResponseId = id, MessageId = id, ModelId = ModelId, CreatedAt = created,
-                        FinishReason = Finish(result), AdditionalProperties = Properties(result), RawRepresentation = result,
-                    };
-                }
-                else if (chunk.Text.Length > 0)
+                    ResponseId = id, MessageId = id, ModelId = ModelId, CreatedAt = created,
+                    FinishReason = Finish(result), AdditionalProperties = Properties(result), RawRepresentation = result,
+                };
+            }
+            else if (chunk.Text.Length > 0)
+            {
+                yield return new ChatResponseUpdate(ChatRole.Assistant, chunk.Text)
                 {
-                    yield return new ChatResponseUpdate(ChatRole.Assistant, chunk.Text)
-                    {
-                        ResponseId = id, MessageId = id, ModelId = ModelId, CreatedAt = created, RawRepresentation = chunk,
-                    };
-                }
+                    ResponseId = id, MessageId = id, ModelId = ModelId, CreatedAt = created, RawRepresentation = chunk,
+                };
             }
         }
-        finally { queue.Release(); }
     }
 
     /// <summary>Everything that can fail before the model runs: settings, tools, loading, content.</summary>
@@ -157,10 +141,10 @@ public sealed class LlavaChatClient : IChatClient
         return (request, generation);
     }
 
-    void Log(ChatPromptBuilder.Built request, GenerationResult result, TimeSpan queued, TimeSpan total, bool streamed) =>
+    void Log(ChatPromptBuilder.Built request, GenerationResult result, TimeSpan total, bool streamed) =>
         logger.LogInformation("LLaVA {Kind} answer: {Messages} messages, {Media} media, {PromptTokens} prompt + {CompletionTokens} completion tokens, {Finish}; queued {QueueMs:F0} ms, prefill {PrefillMs:F0} ms, decode {DecodeMs:F0} ms ({TokensPerSecond:F1} tokens/s), total {TotalMs:F0} ms",
             streamed ? "streamed" : "whole", request.Messages, request.Prompt.Inputs.Count, result.PromptTokens, result.CompletionTokens, result.FinishReason,
-            queued.TotalMilliseconds, result.Prefill.TotalMilliseconds, result.Decode.TotalMilliseconds, result.DecodeTokensPerSecond, total.TotalMilliseconds);
+            result.Queued.TotalMilliseconds, result.Prefill.TotalMilliseconds, result.Decode.TotalMilliseconds, result.DecodeTokensPerSecond, total.TotalMilliseconds);
 
     static ChatFinishReason Finish(GenerationResult result) => result.FinishReason == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
@@ -189,6 +173,6 @@ public sealed class LlavaChatClient : IChatClient
         return serviceType.IsInstanceOfType(this) ? this : null;
     }
 
-    /// <summary>Releases the request queue; the model belongs to whoever loaded it (the container or you).</summary>
-    public void Dispose() => queue.Dispose();
+    /// <summary>Nothing to release: the model belongs to whoever loaded it (the container or you).</summary>
+    public void Dispose() { }
 }

@@ -13,6 +13,7 @@ sealed class ModelState(IServiceProvider services, ILogger<ModelState> logger) :
 {
     volatile string status = "loading";
     volatile string? error;
+    volatile MultimodalModel? model;
 
     /// <summary><c>loading</c>, <c>ready</c> or <c>failed</c>.</summary>
     public string Status => status;
@@ -22,15 +23,19 @@ sealed class ModelState(IServiceProvider services, ILogger<ModelState> logger) :
 
     public bool IsReady => status == "ready";
 
+    /// <summary>The model once loaded, else null.</summary>
+    public MultimodalModel? Model => model;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var model = await Task.Run(() => services.GetRequiredService<MultimodalModel>(), stoppingToken).ConfigureAwait(false);
+            var loaded = await Task.Run(() => services.GetRequiredService<MultimodalModel>(), stoppingToken).ConfigureAwait(false);
+            model = loaded;
             status = "ready";
-            logger.LogInformation("Serving {Model} ({Modalities}); loaded in {Ms} ms", model.ModelId,
-                model.Modalities.Count == 0 ? "text" : "text, " + string.Join(", ", model.Modalities.Select(m => m.Modality)), clock.ElapsedMilliseconds);
+            logger.LogInformation("Serving {Model} ({Modalities}); loaded in {Ms} ms", loaded.ModelId,
+                loaded.Modalities.Count == 0 ? "text" : "text, " + string.Join(", ", loaded.Modalities.Select(m => m.Modality)), clock.ElapsedMilliseconds);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
         catch (Exception e)

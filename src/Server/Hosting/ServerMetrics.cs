@@ -12,7 +12,7 @@ sealed class ServerMetrics : IDisposable
 
     // From the container's meter factory, so each server's instruments belong to it alone (two servers in one process,
     // as in tests, do not share or clash).
-    public ServerMetrics(IMeterFactory factory)
+    public ServerMetrics(IMeterFactory factory, ModelState state)
     {
         meter = factory.Create(MeterName);
         Requests = meter.CreateCounter<long>("llavamodal.requests", description: "Chat completion requests, by outcome (status code).");
@@ -21,6 +21,8 @@ sealed class ServerMetrics : IDisposable
         TimeToFirstToken = meter.CreateHistogram<double>("llavamodal.time_to_first_token", unit: "s", description: "From the request's arrival to its first token.");
         TokensPerSecond = meter.CreateHistogram<double>("llavamodal.decode_rate", unit: "{token}/s", description: "Decode speed of a request after its first token.");
         meter.CreateObservableGauge("llavamodal.queue_depth", () => Volatile.Read(ref waiting), unit: "{request}", description: "Requests received and not yet answered.");
+        meter.CreateObservableGauge("llavamodal.batch.active", () => state.Model?.ActiveRequests ?? 0, unit: "{request}", description: "Requests decoding together now (rows of the batch).");
+        meter.CreateObservableGauge("llavamodal.batch.waiting", () => state.Model?.WaitingRequests ?? 0, unit: "{request}", description: "Requests waiting for a free row of the batch.");
     }
 
     public Counter<long> Requests { get; }

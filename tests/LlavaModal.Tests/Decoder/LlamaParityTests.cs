@@ -62,7 +62,8 @@ public class LlamaParityTests(LlamaTinyFixture fx) : IClassFixture<LlamaTinyFixt
         var ids = fx.Expected.Read("q0.input_ids");
         long t = ids.shape[1];
         var full = fx.Model.Forward(fx.Model.Embed(ids), arange(t).unsqueeze(0));
-        using var cache = fx.Model.CreateCache(1, t);
+        using var rows = fx.Model.CreateCache(1, t);
+        using var cache = rows.Prefill(0);
         var prefix = ids.narrow(1, 0, t - 3);
         var step = new List<Tensor> { fx.Model.Forward(fx.Model.Embed(prefix), arange(t - 3).unsqueeze(0), cache: cache) };
         for (long p = t - 3; p < t; p++)

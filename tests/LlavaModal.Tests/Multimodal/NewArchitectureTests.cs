@@ -89,7 +89,7 @@ public sealed class TinyLm : CausalLanguageModel
         return lm_head.forward(h).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    public override IKvCache CreateCache(long batch, long capacity) => new KvCache(Config, batch, capacity, DType, Device);
+    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, DType, Device);
 }
 
 /// <summary>The decoder's registration: <c>model_type</c> <c>tiny_lm</c>; its tensors sit at <c>model.*</c> like any Hugging Face decoder's.</summary>

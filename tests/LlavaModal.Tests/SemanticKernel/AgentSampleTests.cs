@@ -4,14 +4,14 @@ using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.SemanticKernel;
 
-/// <summary>Runs the built sample (<c>samples/LlavaModal.Samples.Agent</c>) as a user would: its own process, a model folder and an image.</summary>
+/// <summary>Runs the built sample (<c>samples/LlavaModal.Samples.Agent</c>) as a user would: its own process from its own output folder, a model folder and an image.</summary>
 [Collection(LlavaServicesCollection.Name)]
 public class AgentSampleTests(LlavaServicesFixture fx)
 {
     static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "LlavaModal.Samples.Agent.dll"));
+        info.ArgumentList.Add(SampleDll());
         foreach (var a in args) info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
@@ -22,6 +22,21 @@ public class AgentSampleTests(LlavaServicesFixture fx)
             throw new TimeoutException("the sample did not finish");
         }
         return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>
+    /// The sample's own build output (same configuration and framework as the tests): the copy in the test folder would
+    /// run against the test's dependencies, which take some assemblies from the ASP.NET Core framework the sample lacks.
+    /// </summary>
+    static string SampleDll()
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var root = output;
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "LlavaModal.sln"))) root = root.Parent;
+        Assert.NotNull(root);
+        var dll = Path.Combine(root!.FullName, "samples", "LlavaModal.Samples.Agent", "bin", output.Parent!.Name, output.Name, "LlavaModal.Samples.Agent.dll");
+        Assert.True(File.Exists(dll), $"build the sample first: {dll} is missing");
+        return dll;
     }
 
     [Fact]

@@ -117,6 +117,8 @@ public class HttpProtocolTests(ServerFixture fx)
         Assert.Contains("llavamodal_tokens_completion_total", metrics);
         Assert.Contains("llavamodal_time_to_first_token_seconds_bucket", metrics);
         Assert.Contains("llavamodal_queue_depth", metrics);
+        Assert.Contains("llavamodal_batch_active", metrics);
+        Assert.Contains("llavamodal_batch_waiting", metrics);
     }
 
     [Fact]
@@ -132,9 +134,10 @@ public class HttpProtocolTests(ServerFixture fx)
         // The server notices at the next token and records the request as abandoned (499) instead of generating on.
         using var open = fx.Http(authorized: false);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (!(await open.GetStringAsync("metrics")).Contains("status=\"499\"", StringComparison.Ordinal))
+        string m;
+        while (!(m = await open.GetStringAsync("metrics")).Contains("status=\"499\"", StringComparison.Ordinal))
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the abandoned generation was not cancelled");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "the abandoned generation was not cancelled" + string.Join("\n", m.Split('\n').Where(l => l.Contains("requests_total") || l.Contains("batch"))) + $" active {fx.Served.ActiveRequests} waiting {fx.Served.WaitingRequests}");
             await Task.Delay(100);
         }
         // And the model is free again right away.

@@ -46,6 +46,39 @@ public class OpenAiClientTests(ServerFixture fx)
     }
 
     [Fact]
+    public async Task Concurrent_clients_are_decoded_together_and_each_gets_its_lone_answer()
+    {
+        var requests = new[] { ("img0", 14), ("img2", 6), ("img3", 20), ("img4", 9), ("img0", 3), ("img2", 17) };
+        var expected = new List<(string Text, long PromptTokens, long CompletionTokens)>();
+        foreach (var (img, max) in requests) expected.Add(await DirectAnswer(img, max));
+
+        var engine = fx.Served.Engine;
+        long most = 0;
+        engine.StepLogitsObserver = l => most = Math.Max(most, l.shape[0]);
+        try
+        {
+            Task<ClientResult<ChatCompletion>>[] answers;
+            using (LlavaModal.Tests.Support.EngineHold.On(engine))
+            {
+                answers = requests.Select(r => OpenAiChat().CompleteChatAsync(
+                    [new UserChatMessage(ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(LlavaServicesFixture.ImageBytes(r.Item1)), LlavaServicesFixture.MediaType(r.Item1)), ChatMessageContentPart.CreateTextPart(Question))],
+                    new ChatCompletionOptions { MaxOutputTokenCount = r.Item2 })).ToArray();
+                // Every request is queued behind the held worker before any is admitted.
+                for (int i = 0; i < 600 && fx.Served.WaitingRequests < requests.Length; i++) await Task.Delay(50);
+                Assert.Equal(requests.Length, fx.Served.WaitingRequests);
+            }
+            var completions = await Task.WhenAll(answers);
+            for (int i = 0; i < requests.Length; i++)
+            {
+                Assert.Equal(expected[i].Text, completions[i].Value.Content[0].Text);
+                Assert.Equal(expected[i].CompletionTokens, completions[i].Value.Usage.OutputTokenCount);
+            }
+        }
+        finally { engine.StepLogitsObserver = null; }
+        Assert.Equal(requests.Length, most);
+    }
+
+    [Fact]
     public async Task Streaming_through_the_OpenAI_client_concatenates_to_the_same_answer_and_reports_usage()
     {
         var expected = await DirectAnswer("img2", 10);

@@ -4,6 +4,7 @@ using LlavaModal.Server;
 using LlavaModal.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LlavaModal.Tests.Server;
 
@@ -28,6 +29,9 @@ public sealed class ServerFixture : IAsyncLifetime
     public string ModelId => "llava-tiny-a";
     public MultimodalModel Direct { get; private set; } = null!;
     public IChatClient DirectClient { get; private set; } = null!;
+
+    /// <summary>The server's own model.</summary>
+    public MultimodalModel Served => app!.Services.GetRequiredService<MultimodalModel>();
 
     public async Task InitializeAsync()
     {
