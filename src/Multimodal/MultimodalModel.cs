@@ -161,6 +161,32 @@ public sealed class MultimodalModel : IDisposable
     public GenerationResult Generate(MultimodalPrompt prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
         Run([prompt], options ?? new GenerationOptions(), cancellation, null)[0];
 
+    /// <summary>
+    /// Generates as <see cref="Generate(MultimodalPrompt, GenerationOptions, CancellationToken)"/>, telling
+    /// <paramref name="prepared"/> the prompt's token budget once its inputs are prepared, before anything is encoded
+    /// (each input is decoded and preprocessed once, for both).
+    /// </summary>
+    /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
+    public GenerationResult Generate(MultimodalPrompt prompt, GenerationOptions? options, CancellationToken cancellation, Action<PromptLayout> prepared)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        return Run([prompt], options ?? new GenerationOptions(), cancellation, null, (_, layout) => prepared(layout))[0];
+    }
+
+    /// <summary>
+    /// The positions a prompt takes in the decoder's sequence, in all and per media input, without encoding anything:
+    /// the prompt is tokenised and its inputs decoded and preprocessed (so bad input fails here too), then released.
+    /// </summary>
+    /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
+    public PromptLayout Layout(MultimodalPrompt prompt)
+    {
+        return Exclusive(() =>
+        {
+            using var prepared = prompts.Prepare(prompt);
+            return prepared.Layout();
+        });
+    }
+
     /// <summary>Generates for several prompts at once (left padding); greedy results equal one-by-one generation.</summary>
     public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<MultimodalPrompt> prompts, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
@@ -221,7 +247,8 @@ public sealed class MultimodalModel : IDisposable
     /// triggered by another thread decoding images can finalize one while a native operation of the running request still
     /// reads it (seen as "toFloat" errors under 32 concurrent requests when media were prepared outside the lock).
     /// </remarks>
-    internal GenerationResult[] Run(IReadOnlyList<MultimodalPrompt> batch, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk)
+    internal GenerationResult[] Run(IReadOnlyList<MultimodalPrompt> batch, GenerationOptions options, CancellationToken cancellation, Action<int, GenerationChunk>? onChunk,
+        Action<int, PromptLayout>? onPrepared = null)
     {
         options.Validate();
         gate.Wait(cancellation);
@@ -230,6 +257,7 @@ public sealed class MultimodalModel : IDisposable
         {
             ObjectDisposedException.ThrowIf(disposed, this);
             foreach (var prompt in batch) prepared.Add(prompts.Prepare(prompt));
+            for (int i = 0; i < prepared.Count && onPrepared is not null; i++) onPrepared(i, prepared[i].Layout());
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
             var rows = new List<PromptSequence>(prepared.Count);
