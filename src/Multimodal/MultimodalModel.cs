@@ -177,6 +177,32 @@ public sealed class MultimodalModel : IDisposable
     public Task<GenerationResult> GenerateAsync(MultimodalPrompt prompt, GenerationOptions? options = null, CancellationToken cancellation = default) =>
         Submit(prompt, options ?? new GenerationOptions(), cancellation, null);
 
+    /// <summary>
+    /// Generates as <see cref="Generate(MultimodalPrompt, GenerationOptions, CancellationToken)"/>, telling
+    /// <paramref name="prepared"/> the prompt's token budget once its inputs are prepared, before anything is encoded
+    /// (each input is decoded and preprocessed once, for both).
+    /// </summary>
+    /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
+    public GenerationResult Generate(MultimodalPrompt prompt, GenerationOptions? options, CancellationToken cancellation, Action<PromptLayout> prepared)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        return Submit(prompt, options ?? new GenerationOptions(), cancellation, null, prepared).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// The positions a prompt takes in the decoder's sequence, in all and per media input, without encoding anything:
+    /// the prompt is tokenised and its inputs decoded and preprocessed (so bad input fails here too), then released.
+    /// </summary>
+    /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
+    public PromptLayout Layout(MultimodalPrompt prompt)
+    {
+        return Exclusive(() =>
+        {
+            using var prepared = prompts.Prepare(prompt);
+            return prepared.Layout();
+        });
+    }
+
     /// <summary>Generates for several prompts, decoded together up to <see cref="ModelLoadOptions.MaxBatch"/> at a time; results equal one-by-one generation.</summary>
     public IReadOnlyList<GenerationResult> GenerateBatch(IReadOnlyList<MultimodalPrompt> prompts, GenerationOptions? options = null, CancellationToken cancellation = default)
     {
@@ -246,7 +272,8 @@ public sealed class MultimodalModel : IDisposable
     /// Preparing runs on the worker too: TorchSharp's implicit scalars are freed by finalizers, and a collection triggered
     /// by another thread decoding images could finalize one while a native operation still reads it.
     /// </remarks>
-    Task<GenerationResult> Submit(MultimodalPrompt prompt, GenerationOptions options, CancellationToken cancellation, Action<GenerationChunk>? onChunk)
+    Task<GenerationResult> Submit(MultimodalPrompt prompt, GenerationOptions options, CancellationToken cancellation, Action<GenerationChunk>? onChunk,
+        Action<PromptLayout>? onPrepared = null)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         return Engine.Submit(() =>
@@ -254,6 +281,7 @@ public sealed class MultimodalModel : IDisposable
             var prepared = prompts.Prepare(prompt);
             try
             {
+                onPrepared?.Invoke(prepared.Layout());
                 var (embeddings, positions) = prompts.Embed(prepared);
                 return new PromptSequence(prepared.Ids, embeddings, positions, prepared);
             }

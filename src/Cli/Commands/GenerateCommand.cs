@@ -19,7 +19,7 @@ static class GenerateCommand
         var audio = new Option<string[]>("--audio") { Description = "Audio clip, WAV or MP3 (repeatable; needs a model with an attached audio encoder); spliced where <audio> stands." };
         var raw = new Option<bool>("--raw") { Description = "Tokenise the prompt verbatim instead of applying the chat template (BOS is still added as the tokenizer config says)." };
         var system = new Option<string?>("--system") { Description = "System message replacing the chat template's default." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object: prompt_ids, generated_ids, text, finish_reason, prompt_tokens, completion_tokens, prefill_ms, decode_tokens_per_s." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object: prompt_ids, generated_ids, text, finish_reason, prompt_tokens, completion_tokens, inputs (per media input: modality, source, start, tokens), prefill_ms, decode_tokens_per_s." };
         var logitsOut = new Option<string?>("--logits-out") { Description = "Write the prompt's forward-pass logits [positions, vocab] (float32, tensor 'logits'; image positions included) to this safetensors file." };
         var sampling = new SamplingOptions();
         var load = new LoadOptions();
@@ -59,8 +59,9 @@ static class GenerateCommand
 
             if (parse.GetValue(json))
             {
-                var result = mm.Generate(request, options, cancellation);
-                Console.WriteLine(JsonSerializer.Serialize(ToJson(result), JsonOutput));
+                PromptLayout? layout = null;
+                var result = mm.Generate(request, options, cancellation, prepared => layout = prepared);
+                Console.WriteLine(JsonSerializer.Serialize(ToJson(result, layout!), JsonOutput));
                 return 0;
             }
             await foreach (var chunk in mm.GenerateStreamingAsync(request, options, cancellation).ConfigureAwait(false))
@@ -73,7 +74,7 @@ static class GenerateCommand
 
     static readonly JsonSerializerOptions JsonOutput = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    internal static Dictionary<string, object> ToJson(GenerationResult r) => new()
+    internal static Dictionary<string, object> ToJson(GenerationResult r, PromptLayout layout) => new()
     {
         ["prompt_ids"] = r.PromptIds,
         ["generated_ids"] = r.GeneratedIds,
@@ -81,6 +82,8 @@ static class GenerateCommand
         ["finish_reason"] = r.FinishReason switch { FinishReason.Stop => "stop", FinishReason.Length => "length", _ => "cancelled" },
         ["prompt_tokens"] = r.PromptTokens,
         ["completion_tokens"] = r.CompletionTokens,
+        // Known before encoding: what each image or clip costs of the context.
+        ["inputs"] = layout.Inputs.Select(i => new Dictionary<string, object> { ["modality"] = i.Modality, ["source"] = i.Source, ["start"] = i.Start, ["tokens"] = i.Tokens }).ToList(),
         ["prefill_ms"] = Math.Round(r.Prefill.TotalMilliseconds, 3),
         ["decode_tokens_per_s"] = Math.Round(r.DecodeTokensPerSecond, 3),
     };

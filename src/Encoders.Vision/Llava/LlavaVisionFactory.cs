@@ -3,6 +3,7 @@ using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
+using LlavaModal.Encoders.Vision.LlavaNext;
 using LlavaModal.Encoders.Vision.Preprocessing;
 
 namespace LlavaModal.Encoders.Vision.Llava;
@@ -29,6 +30,7 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
         ArgumentNullException.ThrowIfNull(context);
         var config = context.Config;
         if (!config.Has("vision_config")) return null;
+        if (LlavaNextVisionLoader.Handles(config)) return LlavaNextVisionLoader.Load(context, options);
         var tower = LlavaVisionTower.Load(config, context.Weights, context.Architectures, context.Build);
         ProjectorModule? projector = null;
         try

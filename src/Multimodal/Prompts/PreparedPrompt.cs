@@ -21,6 +21,19 @@ sealed record PreparedPrompt(IReadOnlyList<int> Ids, IReadOnlyList<PromptChunk> 
         return spans;
     }
 
+    /// <summary>The token budget: total positions and each input's.</summary>
+    public PromptLayout Layout()
+    {
+        var inputs = new List<InputTokens>();
+        int position = 0;
+        foreach (var chunk in Chunks)
+        {
+            if (chunk is MediaChunk media) inputs.Add(new InputTokens(media.Binding.Modality, media.Input.Source, position, media.Positions));
+            position += chunk.Positions;
+        }
+        return new PromptLayout(Ids, position, inputs);
+    }
+
     public void Dispose()
     {
         foreach (var chunk in Chunks)
