@@ -1,6 +1,7 @@
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Architectures;
 using LlavaModal.Decoder.Llama;
+using LlavaModal.Decoder.Qwen2;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
 
@@ -16,6 +17,7 @@ public static class BuiltInArchitectures
     /// <summary>A new catalog with every built-in part; add your own to it.</summary>
     public static ArchitectureCatalog Create() => new ArchitectureCatalog()
         .Add(new LlamaFamily())
+        .Add(new Qwen2Family())
         .Add(new ClipVisionTowerFamily());
 
     /// <summary>The shared catalog of built-in parts.</summary>
