@@ -86,8 +86,9 @@ public class Qwen2ConfigTests
     }
 
     [Fact]
-    public void The_built_in_catalog_resolves_qwen2()
+    public void The_built_in_catalog_resolves_qwen2_and_qwen3()
     {
         Assert.IsType<Qwen2Family>(BuiltInArchitectures.Catalog.FindDecoder("qwen2"));
+        Assert.IsType<LlavaModal.Decoder.Qwen3.Qwen3Family>(BuiltInArchitectures.Catalog.FindDecoder("qwen3"));
     }
 }
