@@ -5,6 +5,7 @@ using LlavaModal.Decoder.Qwen2;
 using LlavaModal.Decoder.Qwen3;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Encoders.Vision.Siglip;
 
 namespace LlavaModal.Multimodal.Loading;
 
@@ -20,7 +21,8 @@ public static class BuiltInArchitectures
         .Add(new LlamaFamily())
         .Add(new Qwen2Family())
         .Add(new Qwen3Family())
-        .Add(new ClipVisionTowerFamily());
+        .Add(new ClipVisionTowerFamily())
+        .Add(new SiglipVisionTowerFamily());
 
     /// <summary>The shared catalog of built-in parts.</summary>
     public static ArchitectureCatalog Catalog { get; } = Create();
