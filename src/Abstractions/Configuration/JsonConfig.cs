@@ -47,6 +47,9 @@ public sealed class JsonConfig
     /// <summary>True when the key is present and not null.</summary>
     public bool Has(string key) => element.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 
+    /// <summary>True when the key is present with the value null, which differs from absent where the class default is not null (Qwen2's <c>sliding_window</c>).</summary>
+    public bool IsNull(string key) => element.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Null;
+
     /// <summary>A nested object (<c>text_config</c>); an absent key gives an empty object, so class defaults apply.</summary>
     public JsonConfig Section(string key)
     {

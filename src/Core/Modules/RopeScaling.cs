@@ -26,4 +26,14 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
             _ => throw s.Error("rope_type", $"'{type}' is not supported (supported: linear, dynamic, llama3)."),
         };
     }
+
+    /// <summary>The <c>rope_scaling</c> object as <c>save_pretrained</c> writes it (inverse of <see cref="FromJson"/>).</summary>
+    public Dictionary<string, object> ToJsonObject() => new()
+    {
+        ["rope_type"] = Type,
+        ["factor"] = Factor,
+        ["low_freq_factor"] = LowFreqFactor,
+        ["high_freq_factor"] = HighFreqFactor,
+        ["original_max_position_embeddings"] = OriginalMaxPositionEmbeddings,
+    };
 }

@@ -1,6 +1,7 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Tensors;
+using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
@@ -8,30 +9,39 @@ namespace LlavaModal.Decoder.Llama;
 /// <summary>
 /// Grouped-query self-attention with rotary embeddings: <c>softmax(q kᵀ / sqrt(d) + mask) v</c>, computed by the attention
 /// kernel the model was loaded with; keys and values shared by <c>num_attention_heads / num_key_value_heads</c> query heads.
+/// Qwen3 RMS-normalises each query and key head (<c>q_norm</c>, <c>k_norm</c>) before the rotation.
 /// </summary>
 sealed class LlamaAttention : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly nn.Module<Tensor, Tensor> q_proj, k_proj, v_proj, o_proj;
+    readonly RmsNorm? q_norm, k_norm;
 #pragma warning restore IDE1006
-    readonly LlamaConfig config;
+    readonly int heads, kvHeads, headDim;
     readonly int layerIndex;
     readonly IAttentionKernel kernel;
 
-    public LlamaAttention(LlamaConfig c, int layerIndex, ModelBuildContext build) : base(nameof(LlamaAttention))
+    public LlamaAttention(ILlamaLayers c, int layerIndex, ModelBuildContext build) : base(nameof(LlamaAttention))
     {
-        config = c;
+        heads = c.NumAttentionHeads;
+        kvHeads = c.NumKeyValueHeads;
+        headDim = c.HeadDim;
         this.layerIndex = layerIndex;
         kernel = build.Attention;
-        q_proj = Linear(build, "q_proj", c.HiddenSize, c.NumAttentionHeads * c.HeadDim, c.AttentionBias);
-        k_proj = Linear(build, "k_proj", c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias);
-        v_proj = Linear(build, "v_proj", c.HiddenSize, c.NumKeyValueHeads * c.HeadDim, c.AttentionBias);
-        o_proj = Linear(build, "o_proj", c.NumAttentionHeads * c.HeadDim, c.HiddenSize, c.AttentionBias);
+        q_proj = Linear(build, c, "q_proj", c.HiddenSize, heads * headDim);
+        k_proj = Linear(build, c, "k_proj", c.HiddenSize, kvHeads * headDim);
+        v_proj = Linear(build, c, "v_proj", c.HiddenSize, kvHeads * headDim);
+        o_proj = Linear(build, c, "o_proj", heads * headDim, c.HiddenSize);
+        if (c.NormalizesQueriesAndKeys)
+        {
+            q_norm = new RmsNorm(headDim, c.RmsNormEps, build.DType, build.Device);
+            k_norm = new RmsNorm(headDim, c.RmsNormEps, build.DType, build.Device);
+        }
         RegisterComponents();
     }
 
-    static nn.Module<Tensor, Tensor> Linear(ModelBuildContext build, string name, long inputs, long outputs, bool bias) =>
-        build.Linear.Create(new LinearSpec(name, inputs, outputs, bias), build.DType, build.Device);
+    static nn.Module<Tensor, Tensor> Linear(ModelBuildContext build, ILlamaLayers c, string name, long inputs, long outputs) =>
+        build.Linear.Create(new LinearSpec(name, inputs, outputs, c.AttentionProjectionBias(name)), build.DType, build.Device);
 
     /// <param name="x">[B, T, hidden].</param>
     /// <param name="cos">[B, T, head_dim].</param>
@@ -42,9 +52,13 @@ sealed class LlamaAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = q_proj.forward(x).view(b, t, config.NumAttentionHeads, config.HeadDim).transpose(1, 2);
-        var k = k_proj.forward(x).view(b, t, config.NumKeyValueHeads, config.HeadDim).transpose(1, 2);
-        var v = v_proj.forward(x).view(b, t, config.NumKeyValueHeads, config.HeadDim).transpose(1, 2);
+        var q = q_proj.forward(x).view(b, t, heads, headDim);
+        var k = k_proj.forward(x).view(b, t, kvHeads, headDim);
+        if (q_norm is not null) q = q_norm.forward(q);
+        if (k_norm is not null) k = k_norm.forward(k);
+        q = q.transpose(1, 2);
+        k = k.transpose(1, 2);
+        var v = v_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2);
 
         var c = cos.unsqueeze(1);
         var s = sin.unsqueeze(1);
@@ -52,8 +66,8 @@ sealed class LlamaAttention : nn.Module
         k = (k * c).Plus(RotateHalf(k) * s);
 
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
-        var output = kernel.Attend(q, k, v, mask, 1 / Math.Sqrt(config.HeadDim))
-            .transpose(1, 2).reshape(b, t, config.NumAttentionHeads * config.HeadDim);
+        var output = kernel.Attend(q, k, v, mask, 1 / Math.Sqrt(headDim))
+            .transpose(1, 2).reshape(b, t, heads * headDim);
         return o_proj.forward(output).MoveToOuterDisposeScope();
     }
 

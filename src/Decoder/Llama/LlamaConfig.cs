@@ -1,6 +1,5 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
-using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
 
@@ -11,7 +10,7 @@ namespace LlavaModal.Decoder.Llama;
 /// <c>llama</c> or <c>mistral</c>, or the <c>text_config</c> of a LLaVA checkpoint). Absent keys take the
 /// <c>transformers</c> <c>LlamaConfig</c> defaults, as the reference does for nested configs.
 /// </summary>
-public sealed record LlamaConfig : IDecoderConfig
+public sealed record LlamaConfig : ILlamaLayers
 {
     /// <summary><c>llama</c> or <c>mistral</c>.</summary>
     public string ModelType { get; init; } = "llama";
@@ -56,6 +55,13 @@ public sealed record LlamaConfig : IDecoderConfig
 
     /// <summary>Query heads per key/value head.</summary>
     public int KeyValueGroups => NumAttentionHeads / NumKeyValueHeads;
+
+    bool ILlamaLayers.AttentionProjectionBias(string projection) => AttentionBias;
+
+    bool ILlamaLayers.NormalizesQueriesAndKeys => false;
+
+    /// <summary>Mistral's window holds for every layer.</summary>
+    int? ILlamaLayers.SlidingWindowOf(int layer) => SlidingWindow;
 
     /// <summary>The architecture keys a top-level <c>config.json</c> must state (every <c>save_pretrained</c> writes them).</summary>
     public static readonly IReadOnlyList<string> RequiredKeys = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"];
@@ -137,14 +143,7 @@ public sealed record LlamaConfig : IDecoderConfig
             ["hidden_act"] = "silu",
             ["rms_norm_eps"] = RmsNormEps,
             ["rope_theta"] = RopeTheta,
-            ["rope_scaling"] = RopeScaling is null ? null : new Dictionary<string, object>
-            {
-                ["rope_type"] = RopeScaling.Type,
-                ["factor"] = RopeScaling.Factor,
-                ["low_freq_factor"] = RopeScaling.LowFreqFactor,
-                ["high_freq_factor"] = RopeScaling.HighFreqFactor,
-                ["original_max_position_embeddings"] = RopeScaling.OriginalMaxPositionEmbeddings,
-            },
+            ["rope_scaling"] = RopeScaling?.ToJsonObject(),
             ["max_position_embeddings"] = MaxPositionEmbeddings,
             ["tie_word_embeddings"] = TieWordEmbeddings,
             ["attention_bias"] = AttentionBias,

@@ -15,7 +15,7 @@ sealed class LlamaDecoderLayer : nn.Module
     readonly RmsNorm input_layernorm, post_attention_layernorm;
 #pragma warning restore IDE1006
 
-    public LlamaDecoderLayer(LlamaConfig c, int index, ModelBuildContext build) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(ILlamaLayers c, int index, ModelBuildContext build) : base(nameof(LlamaDecoderLayer))
     {
         self_attn = new LlamaAttention(c, index, build);
         mlp = new LlamaMlp(c, build);

@@ -22,8 +22,7 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
     {
         Config = config;
         model = new LlamaModel(config, build);
-        if (!config.TieWordEmbeddings)
-            lm_head = build.Linear.Create(new LinearSpec("lm_head", config.HiddenSize, config.VocabSize, Bias: false), build.DType, build.Device);
+        lm_head = LlamaModel.CreateHead(config, build);
         RegisterComponents();
     }
 
@@ -34,16 +33,8 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
     public override Tensor Embed(Tensor inputIds) => model.EmbedTokens.forward(inputIds);
 
     /// <inheritdoc />
-    public override Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding = null, IKvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null)
-    {
-        using var scope = NewDisposeScope();
-        int firstState = hiddenStates?.Count ?? 0;
-        var h = model.forward(inputsEmbeds, positionIds, padding, cache, hiddenStates);
-        for (int i = firstState; i < (hiddenStates?.Count ?? 0); i++) hiddenStates![i].MoveToOuterDisposeScope();
-        if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
-        var logits = lm_head is not null ? lm_head.forward(h) : nn.functional.linear(h, model.EmbedTokens.weight!);
-        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
-    }
+    public override Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding = null, IKvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null) =>
+        model.Logits(lm_head, inputsEmbeds, positionIds, padding, cache, lastOnly, hiddenStates);
 
     /// <inheritdoc />
     public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, DType, Device);

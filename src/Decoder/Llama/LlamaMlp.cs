@@ -10,7 +10,7 @@ sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     readonly nn.Module<Tensor, Tensor> gate_proj, up_proj, down_proj;
 #pragma warning restore IDE1006
 
-    public LlamaMlp(LlamaConfig c, ModelBuildContext build) : base(nameof(LlamaMlp))
+    public LlamaMlp(ILlamaLayers c, ModelBuildContext build) : base(nameof(LlamaMlp))
     {
         gate_proj = build.Linear.Create(new LinearSpec("gate_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias), build.DType, build.Device);
         up_proj = build.Linear.Create(new LinearSpec("up_proj", c.HiddenSize, c.IntermediateSize, c.MlpBias), build.DType, build.Device);

@@ -15,12 +15,12 @@ sealed class LlamaModel : nn.Module
     readonly ModuleList<LlamaDecoderLayer> layers;
     readonly RmsNorm norm;
 #pragma warning restore IDE1006
-    readonly LlamaConfig config;
+    readonly int?[] windows;
     readonly RotaryEmbedding rotary;
 
-    public LlamaModel(LlamaConfig c, ModelBuildContext build) : base(nameof(LlamaModel))
+    public LlamaModel(ILlamaLayers c, ModelBuildContext build) : base(nameof(LlamaModel))
     {
-        config = c;
+        windows = Enumerable.Range(0, c.NumHiddenLayers).Select(c.SlidingWindowOf).ToArray();
         embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: build.Device, dtype: build.DType);
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, i, build)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, build.DType, build.Device);
@@ -29,6 +29,26 @@ sealed class LlamaModel : nn.Module
     }
 
     public Embedding EmbedTokens => embed_tokens;
+
+    /// <summary>The vocabulary head of a decoder shaped as <paramref name="c"/> says: <c>lm_head</c>, or null when it is the (tied) embedding table.</summary>
+    public static nn.Module<Tensor, Tensor>? CreateHead(ILlamaLayers c, ModelBuildContext build) => c.TieWordEmbeddings ? null
+        : build.Linear.Create(new LinearSpec("lm_head", c.HiddenSize, c.VocabSize, Bias: false), build.DType, build.Device);
+
+    /// <summary>
+    /// <see cref="forward"/> then the vocabulary head (<paramref name="head"/>, or the embedding matrix when null): the body
+    /// of every LLaMA-style <see cref="CausalLanguageModel.Forward"/>.
+    /// </summary>
+    /// <returns>Logits [B, T or 1, vocab] in float32.</returns>
+    public Tensor Logits(nn.Module<Tensor, Tensor>? head, Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, bool lastOnly, List<Tensor>? hiddenStates)
+    {
+        using var scope = NewDisposeScope();
+        int firstState = hiddenStates?.Count ?? 0;
+        var h = forward(inputsEmbeds, positionIds, padding, cache, hiddenStates);
+        for (int i = firstState; i < (hiddenStates?.Count ?? 0); i++) hiddenStates![i].MoveToOuterDisposeScope();
+        if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
+        var logits = head is not null ? head.forward(h) : nn.functional.linear(h, embed_tokens.weight!);
+        return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
 
     /// <param name="inputsEmbeds">[B, T, hidden].</param>
     /// <param name="positionIds">[B, T] int64.</param>
@@ -42,12 +62,15 @@ sealed class LlamaModel : nn.Module
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
         long past = cache?.Length ?? 0;
         var (cos, sin) = rotary.Compute(positionIds, past + t, inputsEmbeds.dtype);
-        var mask = AttentionMask.Build(padding, b, past, t, config.SlidingWindow, inputsEmbeds.dtype, inputsEmbeds.device);
+        // One mask per distinct window (full causal for null): Qwen2 windows only the layers from max_window_layers on.
+        var masks = new Dictionary<int, Tensor>();
+        Tensor MaskFor(int? window) => masks.TryGetValue(window ?? 0, out var m) ? m
+            : masks[window ?? 0] = AttentionMask.Build(padding, b, past, t, window, inputsEmbeds.dtype, inputsEmbeds.device);
         var h = inputsEmbeds;
-        foreach (var layer in layers)
+        for (int i = 0; i < layers.Count; i++)
         {
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
-            h = layer.forward(h, cos, sin, mask, cache);
+            h = layers[i].forward(h, cos, sin, MaskFor(windows[i]), cache);
         }
         cache?.Advance(t);
         var output = norm.forward(h).MoveToOuterDisposeScope();

@@ -8,8 +8,8 @@ using static TorchSharp.torch;
 namespace LlavaModal.Encoders.Vision.Llava;
 
 /// <summary>
-/// LLaVA's image plugin: decodes an image, preprocesses it as the checkpoint's image processor does (LLaVA-1.5 pads to
-/// a square first), runs the vision tower (whichever the config names) and returns the selected features. Also accepts
+/// LLaVA's image plugin: decodes an image, preprocesses it as the checkpoint's image processor does (CLIP or SigLIP;
+/// LLaVA-1.5 pads to a square first), runs the vision tower (whichever the config names) and returns the selected features. Also accepts
 /// a safetensors file holding a ready <c>pixel_values</c> tensor [1, 3, H, W], to feed exactly preprocessed pixels.
 /// </summary>
 public sealed class LlavaImageEncoder : IModalityEncoder
@@ -18,11 +18,11 @@ public sealed class LlavaImageEncoder : IModalityEncoder
     public const string PixelValuesMediaType = "application/x-safetensors";
 
     readonly VisionTower tower;
-    readonly ClipImageProcessor processor;
+    readonly IImageProcessor processor;
     readonly ImageLoader loader;
 
     /// <summary>Creates the plugin from a loaded tower, a processor and a loader.</summary>
-    public LlavaImageEncoder(VisionTower tower, ClipImageProcessor processor, ImageLoader? loader = null)
+    public LlavaImageEncoder(VisionTower tower, IImageProcessor processor, ImageLoader? loader = null)
     {
         this.tower = tower;
         this.processor = processor;
@@ -33,7 +33,7 @@ public sealed class LlavaImageEncoder : IModalityEncoder
     public VisionTower Tower => tower;
 
     /// <summary>The image processor.</summary>
-    public ClipImageProcessor Processor => processor;
+    public IImageProcessor Processor => processor;
 
     /// <inheritdoc />
     public string Modality => "image";

@@ -12,7 +12,8 @@ namespace LlavaModal.Encoders.Vision.Llava;
 /// Loads the image plugin of a LLaVA checkpoint (a config with <c>vision_config</c>): the vision tower registered for
 /// <c>vision_config.model_type</c> (<c>clip_vision_model</c> when absent, as LLaVA's default) from
 /// <c>vision_tower.*</c>, the projector (<c>mlp2x_gelu</c> unless <c>projector_type</c> says otherwise, activation
-/// <c>projector_hidden_act</c>) from <c>multi_modal_projector.*</c>, and the image processor from <c>preprocessor_config.json</c>.
+/// <c>projector_hidden_act</c>) from <c>multi_modal_projector.*</c>, and the image processor <c>preprocessor_config.json</c> names
+/// (<c>image_processor_type</c>: CLIP or SigLIP).
 /// </summary>
 public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IModalityEncoderFactory
 {
@@ -48,7 +49,7 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
                 StateDictLoader.Load(projector, context.Weights, prefix);
             }
             projector.eval();
-            var processor = ClipImageProcessor.FromDirectory(context.ModelDirectory, options.PadToSquare);
+            var processor = ImageProcessors.FromDirectory(context.ModelDirectory, options.PadToSquare);
             var encoder = new LlavaImageEncoder(tower, processor, new ImageLoader(options.Loader));
             return new ModalityBinding(encoder, projector, config.OptionalInt("image_token_index") ?? 32000);
         }

@@ -6,9 +6,9 @@ namespace LlavaModal.Encoders.Vision.Preprocessing;
 /// <c>CLIPImageProcessor</c> (with Pillow) does: optional LLaVA-1.5 pad-to-square, resize (Pillow-exact
 /// resampling), centre crop, rescale and normalise.
 /// </summary>
-public sealed class ClipImageProcessor
+public sealed class ClipImageProcessor : IImageProcessor
 {
-    readonly float[][] lookup;
+    readonly PixelNormalizer normalizer;
 
     /// <summary>Creates a processor.</summary>
     /// <param name="config">The processor settings (from <c>preprocessor_config.json</c>).</param>
@@ -29,7 +29,7 @@ public sealed class ClipImageProcessor
             throw new ArgumentException("The crop size must be positive.", nameof(config));
         Config = config;
         PadToSquare = padToSquare;
-        lookup = BuildLookup(config);
+        normalizer = new PixelNormalizer(config);
     }
 
     /// <summary>Creates a processor from <c>preprocessor_config.json</c> in <paramref name="directory"/> (CLIP defaults when absent).</summary>
@@ -58,7 +58,7 @@ public sealed class ClipImageProcessor
             image = PillowBicubicResampler.Resize(image, w, h, Config.Resample);
         }
         if (Config.DoCenterCrop) image = CenterCrop(image, Config.CropWidth, Config.CropHeight);
-        return new PreprocessedImage(image, ToPixelValues(image));
+        return new PreprocessedImage(image, normalizer.ToPixelValues(image));
     }
 
     /// <summary>Output size of the resize step for a <paramref name="width"/> x <paramref name="height"/> input.</summary>
@@ -110,39 +110,5 @@ public sealed class ClipImageProcessor
     {
         for (int y = 0; y < source.Height; y++)
             Array.Copy(source.Pixels, (long)y * source.Width * 3, target.Pixels, ((long)(top + y) * target.Width + left) * 3, (long)source.Width * 3);
-    }
-
-    float[] ToPixelValues(RgbImage image)
-    {
-        int plane = image.Width * image.Height;
-        var values = new float[3 * plane];
-        var src = image.Pixels;
-        for (int c = 0; c < 3; c++)
-        {
-            var table = lookup[c];
-            int offset = c * plane;
-            for (int i = 0; i < plane; i++) values[offset + i] = table[src[i * 3 + c]];
-        }
-        return values;
-    }
-
-    /// <summary>
-    /// Every byte's final value per channel, computed once with the reference's arithmetic: the rescale
-    /// multiply in float64 then cast to float32, then <c>(x - float32(mean)) / float32(std)</c> in float32.
-    /// </summary>
-    static float[][] BuildLookup(ImageProcessorConfig config)
-    {
-        var tables = new float[3][];
-        for (int c = 0; c < 3; c++)
-        {
-            float mean = (float)config.ImageMean[c], std = (float)config.ImageStd[c];
-            var table = tables[c] = new float[256];
-            for (int v = 0; v < 256; v++)
-            {
-                float x = config.DoRescale ? (float)(v * config.RescaleFactor) : v;
-                table[v] = config.DoNormalize ? (x - mean) / std : x;
-            }
-        }
-        return tables;
     }
 }

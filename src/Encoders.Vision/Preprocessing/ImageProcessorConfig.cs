@@ -5,8 +5,8 @@ using LlavaModal.Abstractions.Configuration;
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
 /// <summary>
-/// The settings of a Hugging Face <c>CLIPImageProcessor</c>, read from <c>preprocessor_config.json</c>.
-/// Property defaults are the <c>CLIPImageProcessor</c> defaults (shortest edge 224, bicubic, centre crop 224x224,
+/// The settings of a Hugging Face image processor (<c>CLIPImageProcessor</c>, <c>SiglipImageProcessor</c>), read from
+/// <c>preprocessor_config.json</c>. Property defaults are the <c>CLIPImageProcessor</c> defaults (shortest edge 224, bicubic, centre crop 224x224,
 /// rescale 1/255, OpenAI CLIP mean / std, convert to RGB), used for any key the file leaves out and when the file is missing.
 /// </summary>
 public sealed record ImageProcessorConfig
@@ -69,10 +69,15 @@ public sealed record ImageProcessorConfig
 
     /// <summary>Loads a <c>preprocessor_config.json</c>; keys it leaves out keep their defaults, unknown keys are ignored.</summary>
     /// <exception cref="ConfigException">The file is missing, not valid JSON, or a key holds a malformed or unsupported value (the message names the file and key).</exception>
-    public static ImageProcessorConfig Load(string path)
+    public static ImageProcessorConfig Load(string path) => Load(path, new ImageProcessorConfig());
+
+    /// <summary>Loads a <c>preprocessor_config.json</c> over another processor's defaults (<see cref="SiglipImageProcessor.Defaults"/>).</summary>
+    /// <exception cref="ConfigException">The file is missing, not valid JSON, or a key holds a malformed or unsupported value (the message names the file and key).</exception>
+    public static ImageProcessorConfig Load(string path, ImageProcessorConfig defaults)
     {
+        ArgumentNullException.ThrowIfNull(defaults);
         var json = JsonConfig.Load(path);
-        var c = new ImageProcessorConfig();
+        var c = defaults;
         c = c with
         {
             DoResize = json.Bool("do_resize", c.DoResize),

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Preprocessing;
 
-/// <summary>The output of <see cref="ClipImageProcessor.Preprocess"/>: the resized and cropped 8-bit image and the model input.</summary>
+/// <summary>The output of <see cref="IImageProcessor.Preprocess"/>: the resized (and, for CLIP, cropped) 8-bit image and the model input.</summary>
 public sealed class PreprocessedImage
 {
     internal PreprocessedImage(RgbImage cropped, float[] pixelValues)

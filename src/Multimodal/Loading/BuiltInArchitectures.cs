@@ -1,8 +1,11 @@
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Architectures;
 using LlavaModal.Decoder.Llama;
+using LlavaModal.Decoder.Qwen2;
+using LlavaModal.Decoder.Qwen3;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Encoders.Vision.Siglip;
 
 namespace LlavaModal.Multimodal.Loading;
 
@@ -16,7 +19,10 @@ public static class BuiltInArchitectures
     /// <summary>A new catalog with every built-in part; add your own to it.</summary>
     public static ArchitectureCatalog Create() => new ArchitectureCatalog()
         .Add(new LlamaFamily())
-        .Add(new ClipVisionTowerFamily());
+        .Add(new Qwen2Family())
+        .Add(new Qwen3Family())
+        .Add(new ClipVisionTowerFamily())
+        .Add(new SiglipVisionTowerFamily());
 
     /// <summary>The shared catalog of built-in parts.</summary>
     public static ArchitectureCatalog Catalog { get; } = Create();

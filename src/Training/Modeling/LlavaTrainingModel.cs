@@ -38,7 +38,7 @@ public enum TrainingStage
 /// </summary>
 public sealed class LlavaTrainingModel : IDisposable
 {
-    LlavaTrainingModel(VisionTower vision, ProjectorModule projector, CausalLanguageModel language, HfTokenizer tokenizer, ClipImageProcessor processor, string supportDirectory, string projectorActivation)
+    LlavaTrainingModel(VisionTower vision, ProjectorModule projector, CausalLanguageModel language, HfTokenizer tokenizer, IImageProcessor processor, string supportDirectory, string projectorActivation)
     {
         Vision = vision;
         Projector = projector;
@@ -64,7 +64,7 @@ public sealed class LlavaTrainingModel : IDisposable
     public HfTokenizer Tokenizer { get; }
 
     /// <summary>The image processor of the vision tower.</summary>
-    public ClipImageProcessor Processor { get; }
+    public IImageProcessor Processor { get; }
 
     /// <summary>Folder the tokenizer and processor files are copied from when saving.</summary>
     public string SupportDirectory { get; }
@@ -94,7 +94,7 @@ public sealed class LlavaTrainingModel : IDisposable
         var projector = Projectors.Create(config.String("projector_type", "mlp2x_gelu"), vision.OutputWidth, textConfig.HiddenSize, activation);
         if (folder.Weights.Find(LlavaVisionFactory.ProjectorPrefix, "linear_1.weight") is { } prefix) StateDictLoader.Load(projector, folder.Weights, prefix);
         else if (!allowNewProjector) throw new CheckpointException(directory, $"no projector weights ({LlavaVisionFactory.ProjectorPrefix}*) in the checkpoint.");
-        return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(directory), ClipImageProcessor.FromDirectory(directory), directory, activation);
+        return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(directory), ImageProcessors.FromDirectory(directory), directory, activation);
     }
 
     /// <summary>Float32 on the CPU with TorchSharp layers and the eager attention: training's arithmetic.</summary>
@@ -124,7 +124,7 @@ public sealed class LlavaTrainingModel : IDisposable
         Directory.CreateDirectory(support);
         HfFolders.CopySupportFiles(languageDirectory, support);
         File.Copy(Path.Combine(visionDirectory, "preprocessor_config.json"), Path.Combine(support, "preprocessor_config.json"), true);
-        return new LlavaTrainingModel(vision, projector, language, tokenizer, ClipImageProcessor.FromDirectory(visionDirectory), support, "gelu");
+        return new LlavaTrainingModel(vision, projector, language, tokenizer, ImageProcessors.FromDirectory(visionDirectory), support, "gelu");
     }
 
     /// <summary>
@@ -144,7 +144,7 @@ public sealed class LlavaTrainingModel : IDisposable
         HfFolders.WriteTokenizer(support);
         HfFolders.WritePreprocessorConfig(support, visionConfig.ImageSize);
         HfFolders.WriteGenerationConfig(support);
-        return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(support), ClipImageProcessor.FromDirectory(support), support, "gelu");
+        return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(support), ImageProcessors.FromDirectory(support), support, "gelu");
     }
 
     /// <summary>Sets which parameters take gradients: the vision tower never (LLaVA keeps it frozen in both stages), the language model in stage 2 only, the projector always.</summary>

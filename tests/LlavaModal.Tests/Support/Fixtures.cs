@@ -7,6 +7,8 @@ public static class Fixtures
     public static string Path_(params string[] parts) => Path.Combine([Root, .. parts]);
     public static string LlamaTiny => Path.Combine(Root, "llama-tiny");
     public static string LlavaTinyA => Path.Combine(Root, "llava-tiny-a");
+    public static string Qwen2Tiny => Path.Combine(Root, "qwen2-tiny");
+    public static string LlavaInterleaveTiny => Path.Combine(Root, "llava-interleave-tiny");
     public static string TokenizerCases => Path.Combine(Root, "tokenizer-cases");
     public static string Images => Path.Combine(Root, "images");
 }
