@@ -26,9 +26,10 @@ public sealed class MultimodalModel : IDisposable
     bool disposed;
 
     MultimodalModel(string directory, CausalLanguageModel decoder, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults,
-        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId)
+        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, ModelLimits limits)
     {
         Directory = directory;
+        Limits = limits;
         Decoder = decoder;
         Tokenizer = tokenizer;
         ChatTemplate = template;
@@ -67,6 +68,12 @@ public sealed class MultimodalModel : IDisposable
     /// <summary>Decides which plugin takes an input (used where inputs enter: the chat services route with it).</summary>
     public ModalityRouter Router { get; }
 
+    /// <summary>The token budget every request is checked against (from <see cref="ModelLoadOptions.Limits"/>).</summary>
+    public ModelLimits Limits { get; }
+
+    /// <summary>Most positions of a request (prompt and answer): <see cref="ModelLimits.ContextFor"/> of the decoder.</summary>
+    public int ContextTokens => Limits.ContextFor(Decoder.Config);
+
     internal GenerationEngine Engine { get; }
 
     /// <summary>
@@ -101,7 +108,7 @@ public sealed class MultimodalModel : IDisposable
             logger.LogInformation("Loaded {Model} ({Family} decoder, {Parameters:N0} parameters, {DType}, {Device}, {Attention} attention) with {Modalities} in {Ms} ms",
                 Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType, build.Device, build.Attention.Name,
                 bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
-            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId);
+            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.Limits);
         }
         catch
         {
@@ -177,7 +184,7 @@ public sealed class MultimodalModel : IDisposable
     {
         return Exclusive(() =>
         {
-            using var prepared = prompts.Prepare(prompt);
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
             using var scope = NewDisposeScope();
             var (embeddings, positions) = prompts.Embed(prepared);
             return (Logits(embeddings, positions).MoveToOuterDisposeScope(), prepared.Ids, prepared.Spans());
@@ -185,9 +192,18 @@ public sealed class MultimodalModel : IDisposable
     }
 
     /// <summary>Logits [T, vocab] (float32, CPU) of a full forward pass over token ids (no media).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An id outside the model's vocabulary (names its index and value).</exception>
+    /// <exception cref="InputLimitException">More ids than the context holds.</exception>
     public Tensor PromptLogits(IReadOnlyList<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count == 0) throw new ArgumentException("No token ids given.", nameof(ids));
+        int vocab = Decoder.Config.VocabSize;
+        for (int i = 0; i < ids.Count; i++)
+            if (ids[i] < 0 || ids[i] >= vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"Token id at index {i} is {ids[i]}, outside the model's vocabulary [0, {vocab}).");
+        var budget = Budget(generating: false);
+        if (ids.Count > budget.MaxPositions) throw budget.Exceeded(ids.Count, $"{ids.Count} token ids");
         return Exclusive(() =>
         {
             using var scope = NewDisposeScope();
@@ -202,10 +218,17 @@ public sealed class MultimodalModel : IDisposable
     {
         return Exclusive(() =>
         {
-            using var prepared = prompts.Prepare(prompt);
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
             using var scope = NewDisposeScope();
             return prompts.Embed(prepared).Embeddings.cpu().MoveToOuterDisposeScope();
         });
+    }
+
+    /// <summary>The positions a prompt may take: the context, less one for the first new token when generating.</summary>
+    PromptBudget Budget(bool generating)
+    {
+        int context = ContextTokens;
+        return new PromptBudget(generating ? context - 1 : context, context, Limits.Explain(Decoder.Config));
     }
 
     Tensor Logits(Tensor embeddings, Tensor positions)
@@ -229,7 +252,10 @@ public sealed class MultimodalModel : IDisposable
         try
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            foreach (var prompt in batch) prepared.Add(prompts.Prepare(prompt));
+            var budget = Budget(generating: options.MaxNewTokens > 0);
+            foreach (var prompt in batch) prepared.Add(prompts.Prepare(prompt, budget));
+            // Generation stops when the context is full: max_new_tokens never sizes the KV cache past it (2^31 asked for > 6 GB).
+            if (prepared.Count > 0) options = options with { MaxNewTokens = Math.Min(options.MaxNewTokens, budget.Context - prepared.Max(p => p.Positions)) };
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
             var rows = new List<PromptSequence>(prepared.Count);

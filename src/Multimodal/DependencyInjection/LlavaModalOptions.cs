@@ -26,8 +26,12 @@ public sealed class LlavaModalOptions
     /// <summary>Linear layer factory: <c>torch</c> (default) or one added with <c>AddLinearFactory</c>.</summary>
     public string Linear { get; set; } = TorchLinearFactory.FactoryName;
 
+    /// <summary>Most positions of a request, prompt and answer together (null: the model's context; see <see cref="ModelLimits.MaxContextTokens"/>).</summary>
+    public int? MaxContextTokens { get; set; }
+
     internal ModelLoadOptions ToLoadOptions(IArchitectureCatalog catalog) => new()
     {
+        Limits = new ModelLimits { MaxContextTokens = MaxContextTokens },
         Device = Device,
         ChatTemplate = ChatTemplate,
         DType = DType is null ? null : DTypes.Parse(DType, "LlavaModalOptions.DType"),

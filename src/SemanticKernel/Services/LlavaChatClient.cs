@@ -36,6 +36,7 @@ public sealed class LlavaChatClient : IChatClient
     readonly ILogger logger;
     // Requests queue here asynchronously rather than blocking pool threads on the model's own lock.
     readonly SemaphoreSlim queue = new(1, 1);
+    volatile bool disposed;
 
     /// <summary>A client over a model you loaded (and dispose yourself).</summary>
     public LlavaChatClient(MultimodalModel model, LlavaChatClientOptions? options = null, ILoggerFactory? loggerFactory = null)
@@ -72,6 +73,7 @@ public sealed class LlavaChatClient : IChatClient
     /// <inheritdoc />
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         var (request, generation) = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         await queue.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -101,6 +103,7 @@ public sealed class LlavaChatClient : IChatClient
     /// <inheritdoc />
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         var (request, generation) = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
         var id = Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow;
@@ -189,6 +192,10 @@ public sealed class LlavaChatClient : IChatClient
         return serviceType.IsInstanceOfType(this) ? this : null;
     }
 
-    /// <summary>Releases the request queue; the model belongs to whoever loaded it (the container or you).</summary>
-    public void Dispose() => queue.Dispose();
+    /// <summary>
+    /// Refuses later requests (<see cref="ObjectDisposedException"/>); running ones finish. The model belongs to whoever
+    /// loaded it (the container or you): disposing it waits for the running request. The queue is not disposed: requests
+    /// still in it release it when they finish, and a disposed semaphore would make that release throw.
+    /// </summary>
+    public void Dispose() => disposed = true;
 }
