@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.IO.Compression;
-using System.Text;
 using System.Text.Json.Nodes;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
@@ -53,45 +51,18 @@ public class HostileImageTests
     {
         const int width = 800, height = 800;
         using var s = new MemoryStream();
-        s.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-        var ihdr = new byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
-        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = 8;
-        ihdr[9] = 2;
-        Chunk(s, "IHDR", ihdr);
+        s.Write(PngChunks.Signature);
+        PngChunks.Write(s, "IHDR", PngChunks.RgbHeader(width, height));
         using (var raw = new MemoryStream())
         {
             using (var z = new ZLibStream(raw, CompressionLevel.Fastest, leaveOpen: true)) z.Write(new byte[10 * (1 + width * 3)]); // 10 rows of 800
-            Chunk(s, "IDAT", raw.ToArray());
+            PngChunks.Write(s, "IDAT", raw.ToArray());
         }
-        Chunk(s, "IEND", []);
+        PngChunks.Write(s, "IEND", []);
         var e = Assert.Throws<InvalidImageException>(() => new ImageLoader().Load(s.ToArray(), "cut.png"));
         Assert.Contains("truncated PNG", e.Message);
         // The same image with all its rows decodes.
         Assert.Equal(800, new ImageLoader().Load(Png(800, 800)).Width);
-    }
-
-    static void Chunk(Stream s, string type, byte[] data)
-    {
-        Span<byte> buffer = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(buffer, data.Length);
-        s.Write(buffer);
-        var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
-        s.Write(typed);
-        BinaryPrimitives.WriteUInt32BigEndian(buffer, Crc32(typed));
-        s.Write(buffer);
-    }
-
-    static uint Crc32(byte[] data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
     }
 
     [Fact]
