@@ -24,6 +24,7 @@ static class Program
                 "decode" => DecodeBenchmark.Run(options),
                 "load-rss" => LoadRssBenchmark.Run(options),
                 "vision" => VisionBenchmark.Run(options),
+                "soak" => SoakBenchmark.Run(options),
                 LoadRssChild.Mode => LoadRssChild.Run(options),
                 _ => throw new ArgumentException($"unknown benchmark '{args[0]}'.\n{Usage}"),
             };
@@ -44,5 +45,8 @@ static class Program
                     [--preset 1b] [--dtype bf16|f32] [--shard-mb 512] [--forward-tokens 8] [--cache DIR] [--keep] [--json]
           vision    time per image: decode + preprocess, CLIP tower, projector (llava-tiny-a and a ViT-L/14-336 shape)
                     [--warmup 1] [--reps 5] [--threads N] [--skip-large]
+          soak      RSS over thousands of requests with images (whole, streamed, cancelled, chat client, hostile inputs),
+                    the model disposed mid-wave every few waves; exit 1 on any unexpected outcome
+                    [--requests 3000] [--wave 12] [--dispose-every 10] [--report-every 500] [--threads N] [--json]
         """;
 }

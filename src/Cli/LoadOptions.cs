@@ -14,6 +14,7 @@ sealed class LoadOptions
     readonly Option<string?> template = new("--chat-template") { Description = "Override the detected chat template: vicuna_v1, llama2, llama3, chatml." };
     readonly Option<string> attention = new("--attention") { Description = "Attention kernel: eager (default; the reference's arithmetic) or sdpa (libtorch's fused kernel).", DefaultValueFactory = _ => "eager" };
     readonly Option<bool> noPad = new("--no-pad") { Description = "Do not pad images to a square before resizing (LLaVA-1.5 pads; without padding the centre crop cuts the sides)." };
+    readonly Option<int?> maxContext = new("--max-context-tokens") { Description = $"Most positions of a request, prompt (media included) and answer together (default: the model's max_position_embeddings, at most {ModelLimits.DefaultContextCap}); generation stops when it is reached." };
 
     public void AddTo(Command command)
     {
@@ -22,6 +23,7 @@ sealed class LoadOptions
         command.Options.Add(template);
         command.Options.Add(attention);
         command.Options.Add(noPad);
+        command.Options.Add(maxContext);
     }
 
     /// <summary>Loads a model folder with every built-in modality plugin (image, and audio when the folder has an encoder attached).</summary>
@@ -34,5 +36,6 @@ sealed class LoadOptions
         Device = parse.GetValue(device)!,
         ChatTemplate = parse.GetValue(template),
         Attention = parse.GetValue(attention)!,
+        Limits = new ModelLimits { MaxContextTokens = parse.GetValue(maxContext) is int n ? (n >= 1 ? n : throw new ArgumentException($"--max-context-tokens must be at least 1, got {n}.")) : null },
     };
 }

@@ -31,6 +31,9 @@ public sealed record ModelLoadOptions
     /// </summary>
     public int MaxBatch { get; init; } = 8;
 
+    /// <summary>The token budget of every request (default: the model's context, at most <see cref="ModelLimits.DefaultContextCap"/>).</summary>
+    public ModelLimits Limits { get; init; } = new();
+
     /// <summary>The decoder families, vision towers, kernels and linear factories to assemble from (default: <see cref="BuiltInArchitectures.Catalog"/>).</summary>
     public IArchitectureCatalog? Architectures { get; init; }
 
@@ -38,6 +41,12 @@ public sealed record ModelLoadOptions
 
     internal Device ResolveDevice()
     {
+        // TorchSharp itself calls an unavailable CUDA device unknown; say what is missing instead.
+        if (Device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) && !cuda.is_available())
+            throw new ArgumentException(
+                $"Device '{Device}' asks for CUDA, but CUDA is not available in this process: the loaded libtorch is the CPU runtime (libtorch-cpu-linux-x64), " +
+                "or no CUDA GPU and driver were found. Build with the CUDA runtime package (TorchSharp-cuda-linux): `dotnet build -c Release -p:TorchDevice=cuda` " +
+                "(see \"Building for CUDA\" in the README), or use --device cpu.", nameof(Device));
         try { return device(Device); }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
         {

@@ -26,9 +26,10 @@ public sealed class MultimodalModel : IDisposable
     bool disposed;
 
     MultimodalModel(string directory, CausalLanguageModel decoder, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults,
-        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, int maxBatch)
+        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, ModelLimits limits, int maxBatch)
     {
         Directory = directory;
+        Limits = limits;
         Decoder = decoder;
         Tokenizer = tokenizer;
         ChatTemplate = template;
@@ -36,7 +37,7 @@ public sealed class MultimodalModel : IDisposable
         Modalities = modalities;
         PlaceholderIds = byPlaceholderId.ToDictionary(kv => kv.Value.Modality, kv => kv.Key);
         Router = new ModalityRouter(modalities);
-        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch);
+        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch, limits.ContextFor(decoder.Config));
         prompts = new PromptEncoder(tokenizer, Router, byPlaceholderId, decoder);
     }
 
@@ -66,6 +67,12 @@ public sealed class MultimodalModel : IDisposable
 
     /// <summary>Decides which plugin takes an input (used where inputs enter: the chat services route with it).</summary>
     public ModalityRouter Router { get; }
+
+    /// <summary>The token budget every request is checked against (from <see cref="ModelLoadOptions.Limits"/>).</summary>
+    public ModelLimits Limits { get; }
+
+    /// <summary>Most positions of a request (prompt and answer): <see cref="ModelLimits.ContextFor"/> of the decoder.</summary>
+    public int ContextTokens => Limits.ContextFor(Decoder.Config);
 
     internal GenerationEngine Engine { get; }
 
@@ -108,7 +115,7 @@ public sealed class MultimodalModel : IDisposable
             logger.LogInformation("Loaded {Model} ({Family} decoder, {Parameters:N0} parameters, {DType}, {Device}, {Attention} attention) with {Modalities} in {Ms} ms",
                 Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType, build.Device, build.Attention.Name,
                 bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
-            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.MaxBatch);
+            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.Limits, options.MaxBatch);
         }
         catch
         {
@@ -194,11 +201,12 @@ public sealed class MultimodalModel : IDisposable
     /// the prompt is tokenised and its inputs decoded and preprocessed (so bad input fails here too), then released.
     /// </summary>
     /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
+    /// <exception cref="InputLimitException">The prompt takes more positions than the context.</exception>
     public PromptLayout Layout(MultimodalPrompt prompt)
     {
         return Exclusive(() =>
         {
-            using var prepared = prompts.Prepare(prompt);
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
             return prepared.Layout();
         });
     }
@@ -229,7 +237,7 @@ public sealed class MultimodalModel : IDisposable
     {
         return Exclusive(() =>
         {
-            using var prepared = prompts.Prepare(prompt);
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
             using var scope = NewDisposeScope();
             var (embeddings, positions) = prompts.Embed(prepared);
             return (Logits(embeddings, positions).MoveToOuterDisposeScope(), prepared.Ids, prepared.Spans());
@@ -237,9 +245,18 @@ public sealed class MultimodalModel : IDisposable
     }
 
     /// <summary>Logits [T, vocab] (float32, CPU) of a full forward pass over token ids (no media).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An id outside the model's vocabulary (names its index and value).</exception>
+    /// <exception cref="InputLimitException">More ids than the context holds.</exception>
     public Tensor PromptLogits(IReadOnlyList<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count == 0) throw new ArgumentException("No token ids given.", nameof(ids));
+        int vocab = Decoder.Config.VocabSize;
+        for (int i = 0; i < ids.Count; i++)
+            if (ids[i] < 0 || ids[i] >= vocab)
+                throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"Token id at index {i} is {ids[i]}, outside the model's vocabulary [0, {vocab}).");
+        var budget = Budget(generating: false);
+        if (ids.Count > budget.MaxPositions) throw budget.Exceeded(ids.Count, $"{ids.Count} token ids");
         return Exclusive(() =>
         {
             using var scope = NewDisposeScope();
@@ -254,10 +271,17 @@ public sealed class MultimodalModel : IDisposable
     {
         return Exclusive(() =>
         {
-            using var prepared = prompts.Prepare(prompt);
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
             using var scope = NewDisposeScope();
             return prompts.Embed(prepared).Embeddings.cpu().MoveToOuterDisposeScope();
         });
+    }
+
+    /// <summary>The positions a prompt may take: the context, less one for the first new token when generating.</summary>
+    PromptBudget Budget(bool generating)
+    {
+        int context = ContextTokens;
+        return new PromptBudget(generating ? context - 1 : context, context, Limits.Explain(Decoder.Config));
     }
 
     Tensor Logits(Tensor embeddings, Tensor positions)
@@ -278,7 +302,7 @@ public sealed class MultimodalModel : IDisposable
         ArgumentNullException.ThrowIfNull(prompt);
         return Engine.Submit(() =>
         {
-            var prepared = prompts.Prepare(prompt);
+            var prepared = prompts.Prepare(prompt, Budget(generating: options.MaxNewTokens > 0));
             try
             {
                 onPrepared?.Invoke(prepared.Layout());

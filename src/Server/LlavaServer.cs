@@ -46,6 +46,7 @@ public static class LlavaServer
             o.Device = options.Device;
             o.Attention = options.Attention;
             o.MaxBatch = options.MaxBatch;
+            o.MaxContextTokens = options.MaxContextTokens;
         }).AddAudio();
         builder.Services.AddLlavaChatClient(o =>
         {

@@ -30,6 +30,9 @@ public sealed class ServerOptions
     /// <summary>Most requests decoded together (continuous batching; default 8); more wait for a free row.</summary>
     public int MaxBatch { get; set; } = 8;
 
+    /// <summary>Most positions of a request, prompt (media included) and answer together; null: the model's context (see <c>ModelLimits</c>). Longer prompts get 400 <c>context_length_exceeded</c>.</summary>
+    public int? MaxContextTokens { get; set; }
+
     /// <summary>Largest request body in bytes (default 32 MB): larger requests get 413.</summary>
     public long MaxRequestBytes { get; set; } = 32L * 1024 * 1024;
 
@@ -56,6 +59,7 @@ public sealed class ServerOptions
         if (Port is < 0 or > 65535) throw new ArgumentException($"--port {Port} is not a TCP port (0-65535).");
         if (MaxRequestBytes < 1024) throw new ArgumentException($"--max-request-bytes {MaxRequestBytes} is below 1024.");
         if (MaxMediaPerRequest < 0) throw new ArgumentException($"--max-media {MaxMediaPerRequest} must be 0 or more.");
+        if (MaxContextTokens is < 1) throw new ArgumentException($"--max-context-tokens {MaxContextTokens} must be 1 or more.");
         if (MaxBatch < 1) throw new ArgumentException($"--max-batch {MaxBatch} must be 1 or more.");
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"--request-timeout {RequestTimeout} must be positive.");
         if (ApiKey is { Length: 0 }) throw new ArgumentException("--api-key must not be empty.");

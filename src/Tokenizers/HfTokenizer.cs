@@ -99,7 +99,7 @@ public sealed partial class HfTokenizer
             specialContents.Add(("additional_special_tokens", content));
         }
 
-        var addedByContent = added.Values.ToDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
+        var addedByContent = TokenizerFiles.ByContent(added.Values, Path.Combine(directory, TokenizerFiles.ConfigFileName));
         var specialIds = new HashSet<int>();
         foreach ((string key, string content) in specialContents)
         {

@@ -127,7 +127,28 @@ sealed class TokenizerFiles
             }
         }
 
+        ByContent(AddedTokens.Values, path);
         ReadSpecialTokens(root, path);
+    }
+
+    /// <summary>
+    /// Added tokens by content. Two ids with one content would make encoding ambiguous (the reference silently keeps the
+    /// later one); refused naming <paramref name="path"/>, the content and both ids.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A content given to two ids.</exception>
+    internal static Dictionary<string, int> ByContent(IEnumerable<AddedToken> tokens, string path)
+    {
+        var byContent = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (AddedToken token in tokens)
+        {
+            if (!byContent.TryAdd(token.Content, token.Id))
+            {
+                throw new InvalidDataException(
+                    $"'{path}': the added token '{token.Content}' is given two ids, {byContent[token.Content]} and {token.Id}; each added token needs its own content.");
+            }
+        }
+
+        return byContent;
     }
 
     void ReadSpecialTokens(JsonElement root, string path)
@@ -196,6 +217,8 @@ sealed class TokenizerFiles
                 throw Invalid(path, entry.Name, $"id {id} is already '{AddedTokens[id].Content}' in {ConfigFileName}");
             }
         }
+
+        ByContent(AddedTokens.Values, path);
     }
 
     /// <summary>A token value is either a string or an <c>AddedToken</c> object with <c>content</c>; null means unset.</summary>
@@ -227,7 +250,7 @@ sealed class TokenizerFiles
     {
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            return JsonDocument.Parse(TokenizerInput.ReadJson(path));
         }
         catch (JsonException e)
         {

@@ -59,7 +59,13 @@ public sealed record TrainOptions
         if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}.");
         if (WarmupRatio is < 0 or >= 1) throw new ArgumentException($"warm-up ratio must be in [0, 1), got {WarmupRatio}.");
         if (EvalFraction is < 0 or >= 1) throw new ArgumentException($"eval fraction must be in [0, 1), got {EvalFraction}.");
-        if (MaxGradNorm < 0) throw new ArgumentException($"max grad norm must not be negative, got {MaxGradNorm}.");
+        if (!(MaxGradNorm >= 0) || double.IsInfinity(MaxGradNorm)) throw new ArgumentException($"max grad norm must be 0 (off) or a positive finite number, got {MaxGradNorm}.");
+        if (!double.IsFinite(LearningRate)) throw new ArgumentException($"learning rate must be finite, got {LearningRate}.");
+        if (!double.IsFinite(Epochs)) throw new ArgumentException($"epochs must be finite, got {Epochs}.");
+        if (!(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1)) throw new ArgumentException($"min learning-rate ratio must be in [0, 1], got {MinLearningRateRatio}.");
+        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) throw new ArgumentException($"weight decay must be 0 or a positive finite number, got {WeightDecay}.");
+        if (MaxLength < 1) throw new ArgumentException($"max length must be at least 1, got {MaxLength}.");
+        if (EvalEvery < 0 || SaveEvery < 0) throw new ArgumentException($"eval-every and save-every must not be negative, got {EvalEvery} and {SaveEvery}.");
     }
 }
 
@@ -121,6 +127,9 @@ public sealed class Trainer
         foreach (var e in encoded)
             if (e.ImagePath is not null && !File.Exists(e.ImagePath)) throw new FileNotFoundException($"sample '{e.Id}': image {e.ImagePath} not found.", e.ImagePath);
         var (train, held) = Split(encoded, options.EvalFraction, options.MaxEvalSamples, options.Seed);
+        // A batch repeats samples to fill itself; one larger than the data only costs memory (a million on 20 samples took > 6 GB).
+        if (options.BatchSize > train.Count)
+            throw new ArgumentException($"batch size {options.BatchSize} is larger than the {train.Count} training samples; use a batch size of at most {train.Count}.");
         if (train.Sum(s => (long)s.SupervisedTokens) == 0) throw new InvalidDataException("no sample has an assistant reply to learn: every label is masked.");
 
         model.SetStage(options.Stage);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlavaModal.Abstractions.IO;
 
 namespace LlavaModal.Abstractions.Configuration;
 
@@ -23,14 +24,19 @@ public sealed class JsonConfig
     /// <summary>Dotted prefix of nested objects (<c>text_config.</c>), empty at the top.</summary>
     public string Prefix { get; }
 
-    /// <summary>Reads and parses <paramref name="path"/>.</summary>
-    /// <exception cref="ConfigException">Missing file or invalid JSON (key <c>(file)</c>).</exception>
+    /// <summary>Largest config file read: 64 MiB (real ones are kilobytes; an index of a huge model is a few MB).</summary>
+    public const long MaxFileBytes = 64L << 20;
+
+    /// <summary>Reads and parses <paramref name="path"/> (a regular file of at most <see cref="MaxFileBytes"/>).</summary>
+    /// <exception cref="ConfigException">Missing file, not a regular file, too large, or invalid JSON (key <c>(file)</c>).</exception>
     public static JsonConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new ConfigException(path, "(file)", "file not found.");
+        var bytes = InputFiles.ReadAllBytes(path, MaxFileBytes, "JsonConfig.MaxFileBytes", message => new ConfigException(path, "(file)", message));
+        // The parser checks structure only; a string that is not UTF-8 would fail untyped when first read.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new ConfigException(path, "(file)", "not valid UTF-8 text.");
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            using var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ConfigException(path, "(root)", "expected a JSON object.");
             return new JsonConfig(path, "", doc.RootElement.Clone());
         }
@@ -60,7 +66,13 @@ public sealed class JsonConfig
     }
 
     /// <summary>An integer, or <paramref name="fallback"/> when absent; no fallback means required.</summary>
-    public int Int(string key, int? fallback = null) => (int)Long(key, fallback);
+    /// <exception cref="ConfigException">Not an integer, or outside the 32-bit range (never truncated).</exception>
+    public int Int(string key, int? fallback = null)
+    {
+        long value = Long(key, fallback);
+        return value is >= int.MinValue and <= int.MaxValue ? (int)value
+            : throw Error(key, $"{value} is outside the 32-bit integer range [{int.MinValue}, {int.MaxValue}].");
+    }
 
     /// <summary>A 64-bit integer, or <paramref name="fallback"/> when absent.</summary>
     public long Long(string key, long? fallback = null)
@@ -68,7 +80,7 @@ public sealed class JsonConfig
         if (!TryGet(key, out var v)) return fallback ?? throw Missing(key);
         if (v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n)) return n;
         // Python writes 16000.0 for floats that hold integers.
-        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var x) && x == Math.Floor(x) && Math.Abs(x) <= long.MaxValue / 2) return (long)x;
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var x) && double.IsFinite(x) && x == Math.Floor(x) && Math.Abs(x) <= long.MaxValue / 2) return (long)x;
         throw Error(key, $"expected an integer, got {v.GetRawText()}.");
     }
 
@@ -79,8 +91,8 @@ public sealed class JsonConfig
     public double Double(string key, double? fallback = null)
     {
         if (!TryGet(key, out var v)) return fallback ?? throw Missing(key);
-        if (v.ValueKind == JsonValueKind.Number) return v.GetDouble();
-        throw Error(key, $"expected a number, got {v.GetRawText()}.");
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var x) && double.IsFinite(x)) return x;
+        throw Error(key, $"expected a finite number, got {v.GetRawText()}.");
     }
 
     /// <summary>A boolean, or <paramref name="fallback"/> when absent.</summary>
@@ -121,10 +133,10 @@ public sealed class JsonConfig
     public double[] Doubles(string key, double[]? fallback = null)
     {
         if (!TryGet(key, out var v)) return fallback ?? throw Missing(key);
-        if (v.ValueKind == JsonValueKind.Number) return [v.GetDouble()];
+        if (v.ValueKind == JsonValueKind.Number) return [Double(key)];
         if (v.ValueKind != JsonValueKind.Array) throw Error(key, $"expected a list of numbers, got {v.GetRawText()}.");
-        return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number ? e.GetDouble()
-            : throw Error(key, $"expected numbers, got {v.GetRawText()}.")).ToArray();
+        return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var x) && double.IsFinite(x) ? x
+            : throw Error(key, $"expected finite numbers, got {v.GetRawText()}.")).ToArray();
     }
 
     /// <summary>The raw element of a key, for shapes this helper does not cover.</summary>

@@ -1,3 +1,5 @@
+using LlavaModal.Abstractions.IO;
+
 namespace LlavaModal.Abstractions.Modality;
 
 /// <summary>
@@ -12,14 +14,19 @@ public sealed record ModalityInput(ReadOnlyMemory<byte> Data, string? MediaType 
     /// <summary>The modality this input is for (<c>image</c>, <c>audio</c>); null routes it by media type to the plugin that accepts it.</summary>
     public string? Modality { get; init; }
 
+    /// <summary>Default <c>maxBytes</c> of <see cref="FromFile"/>: 256 MiB (the image loader's own limit).</summary>
+    public const long DefaultMaxFileBytes = 256L << 20;
+
     /// <summary>Reads a file; the media type is guessed from the extension.</summary>
-    /// <exception cref="LlavaModalException">The file does not exist or cannot be read.</exception>
-    public static ModalityInput FromFile(string path, string? modality = null)
+    /// <param name="path">The file: a regular file (a FIFO or a device is refused before it is opened).</param>
+    /// <param name="modality">The modality it is for, or null to route it by media type.</param>
+    /// <param name="maxBytes">Largest file read (default <see cref="DefaultMaxFileBytes"/>), checked before reading.</param>
+    /// <exception cref="LlavaModalException">The file does not exist, is not a regular file, is larger than <paramref name="maxBytes"/> or cannot be read.</exception>
+    public static ModalityInput FromFile(string path, string? modality = null, long maxBytes = DefaultMaxFileBytes)
     {
-        if (!File.Exists(path)) throw new LlavaModalException($"{path}: file not found.");
-        try { return new ModalityInput(File.ReadAllBytes(path), MediaTypes.FromExtension(Path.GetExtension(path)), path) { Modality = modality }; }
-        catch (IOException e) { throw new LlavaModalException($"{path}: cannot be read: {e.Message}", e); }
-        catch (UnauthorizedAccessException e) { throw new LlavaModalException($"{path}: cannot be read: {e.Message}", e); }
+        ArgumentNullException.ThrowIfNull(path);
+        var data = InputFiles.ReadAllBytes(path, maxBytes, "the maxBytes of ModalityInput.FromFile", message => new LlavaModalException($"{path}: {message}"));
+        return new ModalityInput(data, MediaTypes.FromExtension(Path.GetExtension(path)), path) { Modality = modality };
     }
 
     /// <summary>A short description for messages.</summary>

@@ -20,6 +20,9 @@ public interface IWeightSource
     /// <summary>The stored shape of a tensor.</summary>
     IReadOnlyList<long> Shape(string name);
 
+    /// <summary>The stored element type of a tensor, or null when the source does not say (loading then converts whatever it reads).</summary>
+    ScalarType? StoredType(string name) => null;
+
     /// <summary>Reads a tensor into new memory, converted to <paramref name="dtype"/> when given.</summary>
     Tensor Read(string name, ScalarType? dtype = null, Device? device = null);
 

@@ -10,28 +10,28 @@ static class AttachAudioCommand
     {
         var model = new Option<string>("--model") { Description = "LLaVA-style or LLaMA model folder (Hugging Face layout); only read.", Required = true };
         var encoder = new Option<string>("--encoder") { Description = "Hugging Face Whisper folder (WhisperModel or WhisperForConditionalGeneration); only its encoder is used.", Required = true };
-        var output = new Option<string>("--out") { Description = "New folder to write (must not exist or be empty).", Required = true };
+        var output = new Option<string>("--out") { Description = "New folder to write (must not exist or be empty unless --force; never inside an input).", Required = true };
+        var force = Outputs.ForceOption();
         var projector = new Option<string>("--projector") { Description = "Projector type: mlp2x_gelu (default) or linear.", DefaultValueFactory = _ => AudioEncoderFactory.DefaultProjectorType };
         var pool = new Option<bool>("--pool") { Description = "Average-pool the encoder's output to half the tokens (750 per 30 s instead of 1500), as Qwen2-Audio does." };
         var seed = new Option<long>("--seed") { Description = "Seed of the projector's initial weights.", DefaultValueFactory = _ => 0 };
         var command = new Command("attach-audio",
             "Attach a Whisper audio encoder to a model: writes a new folder with the model's files, audio_config, the encoder as audio_tower.* and a freshly initialised projector audio_projector.* (train it before expecting meaningful answers).")
         {
-            model, encoder, output, projector, pool, seed,
+            model, encoder, output, projector, pool, seed, force,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
             var modelDir = parse.GetValue(model)!;
             var encoderDir = parse.GetValue(encoder)!;
             var dir = parse.GetValue(output)!;
-            OutputGuard.RequireEmptyOrNew(dir, "--out");
-            OutputGuard.RefuseInsideInput(dir, modelDir, "--out");
-            OutputGuard.RefuseInsideInput(dir, encoderDir, "--out");
+            Outputs.Folder(dir, "--out", parse.GetValue(force), modelDir, encoderDir);
             var result = AudioAttacher.Attach(modelDir, encoderDir, dir, new AttachAudioOptions
             {
                 ProjectorType = parse.GetValue(projector)!,
                 AveragePool = parse.GetValue(pool),
                 Seed = parse.GetValue(seed),
+                Overwrite = parse.GetValue(force),
             });
             var e = result.Encoder;
             Console.WriteLine($"wrote {dir}: Whisper encoder ({e.EncoderLayers} layers, d_model {e.DModel}, {result.EncoderParameters / 1e6:F2}M parameters from '{result.EncoderTensorPrefix}*') " +

@@ -15,13 +15,14 @@ static class EncodeCommand
         var model = new Option<string>("--model") { Description = "Model folder with an image (vision_config) or audio (audio_config) plugin.", Required = true };
         var image = new Option<string?>("--image") { Description = "Image file to encode." };
         var audio = new Option<string?>("--audio") { Description = "WAV or MP3 file to encode." };
-        var output = new Option<string>("--out") { Description = "safetensors file to write (float32): pixel_values or input_features, encoder_output, projected.", Required = true };
+        var output = new Option<string>("--out") { Description = "safetensors file to write (float32): pixel_values or input_features, encoder_output, projected (a new file unless --force; never an input).", Required = true };
+        var force = Outputs.ForceOption();
         var load = new LoadOptions();
         var command = new Command("encode",
             "Encode one image or audio clip and write its preprocessed input (pixel_values [1, 3, H, W] or input_features [windows, mels, frames]), " +
             "the encoder's output before pooling (encoder_output [1, tokens, width]) and the projector's output (projected [1, tokens, decoder width]).")
         {
-            model, image, audio, output,
+            model, image, audio, output, force,
         };
         load.AddTo(command);
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
@@ -33,10 +34,7 @@ static class EncodeCommand
                 (null, { } a) => ("audio", a),
                 _ => throw new ArgumentException("give exactly one of --image or --audio."),
             };
-            var outPath = parse.GetValue(output)!;
-            OutputGuard.RefuseInsideInput(outPath, modelDir, "--out");
-            if (string.Equals(Path.GetFullPath(outPath), Path.GetFullPath(path), StringComparison.Ordinal))
-                throw new ArgumentException($"--out {outPath} is the input file; choose another path.");
+            var outPath = Outputs.File(parse.GetValue(output)!, "--out", parse.GetValue(force), modelDir, path);
             var input = ModalityInput.FromFile(path, modality);
 
             using var mm = load.LoadModel(parse, modelDir);

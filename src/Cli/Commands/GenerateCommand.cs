@@ -20,19 +20,25 @@ static class GenerateCommand
         var raw = new Option<bool>("--raw") { Description = "Tokenise the prompt verbatim instead of applying the chat template (BOS is still added as the tokenizer config says)." };
         var system = new Option<string?>("--system") { Description = "System message replacing the chat template's default." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object: prompt_ids, generated_ids, text, finish_reason, prompt_tokens, completion_tokens, inputs (per media input: modality, source, start, tokens), prefill_ms, decode_tokens_per_s." };
-        var logitsOut = new Option<string?>("--logits-out") { Description = "Write the prompt's forward-pass logits [positions, vocab] (float32, tensor 'logits'; image positions included) to this safetensors file." };
+        var logitsOut = new Option<string?>("--logits-out") { Description = "Write the prompt's forward-pass logits [positions, vocab] (float32, tensor 'logits'; image positions included) to this safetensors file (a new file unless --force; never an input)." };
+        var force = Outputs.ForceOption();
         var sampling = new SamplingOptions();
         var load = new LoadOptions();
 
-        var command = new Command("generate", "Generate a reply to a prompt, optionally about images and audio.") { model, prompt, images, audio, raw, system, json, logitsOut };
+        var command = new Command("generate", "Generate a reply to a prompt, optionally about images and audio.") { model, prompt, images, audio, raw, system, json, logitsOut, force };
         sampling.AddTo(command);
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
         {
             var options = sampling.Read(parse);
             var modelDir = DefaultModel.Resolve(parse.GetValue(model));
-            var inputs = (parse.GetValue(images) ?? []).Select(path => ModalityInput.FromFile(path, "image"))
-                .Concat((parse.GetValue(audio) ?? []).Select(path => ModalityInput.FromFile(path, "audio"))).ToList();
+            string[] imagePaths = parse.GetValue(images) ?? [], audioPaths = parse.GetValue(audio) ?? [];
+            // Checked before anything is read or loaded: the logits never replace the model, a medium or an existing file.
+            var logitsPath = parse.GetValue(logitsOut) is { } requested
+                ? Outputs.File(requested, "--logits-out", parse.GetValue(force), [modelDir, .. imagePaths, .. audioPaths])
+                : null;
+            var inputs = imagePaths.Select(path => ModalityInput.FromFile(path, "image"))
+                .Concat(audioPaths.Select(path => ModalityInput.FromFile(path, "audio"))).ToList();
             using var mm = load.LoadModel(parse, modelDir);
             var text = parse.GetValue(prompt)!;
             MultimodalPrompt request;
@@ -50,9 +56,8 @@ static class GenerateCommand
                 request = mm.RenderChat(messages, inputs);
             }
 
-            if (parse.GetValue(logitsOut) is { } logitsPath)
+            if (logitsPath is not null)
             {
-                OutputGuard.RefuseInsideInput(logitsPath, modelDir, "--logits-out");
                 var (logits, _, _) = mm.PromptLogits(request);
                 using (logits) SafeTensorsWriter.Write(logitsPath, [new("logits", logits)]);
             }

@@ -18,13 +18,14 @@ static class InitCommand
     public static Command Create()
     {
         var preset = new Option<string>("--preset") { Description = $"Model shape: {Presets.Names}.", Required = true };
-        var output = new Option<string>("--out") { Description = "New folder to write (must not exist or be empty).", Required = true };
+        var output = new Option<string>("--out") { Description = "New folder to write (must not exist or be empty unless --force).", Required = true };
+        var force = Outputs.ForceOption();
         var seed = new Option<long>("--seed") { Description = "Seed of the random weights.", DefaultValueFactory = _ => 0 };
         var dtype = new Option<string>("--dtype") { Description = "Stored dtype: f32 or bf16.", DefaultValueFactory = _ => "f32" };
         var shard = new Option<double>("--max-shard-mb") { Description = "Split weights into shards of at most this many MB (with model.safetensors.index.json).", DefaultValueFactory = _ => 5000 };
         var command = new Command("init", "Write a random-weight LLaMA checkpoint (config, safetensors, tokenizer) for tests and benchmarks; its output is random text.")
         {
-            preset, output, seed, dtype, shard,
+            preset, output, seed, dtype, shard, force,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
@@ -34,9 +35,13 @@ static class InitCommand
             var type = DTypes.Parse(parse.GetValue(dtype)!, "--dtype");
             if (type == ScalarType.Float16) throw new ArgumentException("--dtype must be f32 or bf16.");
             var dir = parse.GetValue(output)!;
-            OutputGuard.RequireEmptyOrNew(dir, "--out");
-            if (parse.GetValue(shard) <= 0) throw new ArgumentException("--max-shard-mb must be positive.");
-            Write(dir, config with { TorchDType = type }, parse.GetValue(seed), (long)(parse.GetValue(shard) * (1 << 20)));
+            var target = Outputs.Folder(dir, "--out", parse.GetValue(force));
+            if (!(parse.GetValue(shard) > 0 && parse.GetValue(shard) <= 1 << 30)) throw new ArgumentException("--max-shard-mb must be positive (and at most 2^30).");
+            Outputs.IntoFolder(target, () =>
+            {
+                Write(target, config with { TorchDType = type }, parse.GetValue(seed), (long)(parse.GetValue(shard) * (1 << 20)));
+                return 0;
+            });
             Console.WriteLine($"wrote {name} ({Parameters(config) / 1e6:F1}M parameters, {type}) to {dir}");
             return Task.FromResult(0);
         }));

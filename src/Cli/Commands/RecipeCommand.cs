@@ -21,8 +21,8 @@ static class RecipeCommand
         {
             var outDir = parse.GetValue(output)!;
             var workDir = parse.GetValue(work)!;
-            OutputGuard.RequireEmptyOrNew(outDir, "--out");
-            OutputGuard.RequireEmptyOrNew(workDir, "--work");
+            outDir = Outputs.Folder(outDir, "--out", force: false, workDir);
+            workDir = Outputs.Folder(workDir, "--work", force: false, outDir);
             TorchThreads.Set(parse.GetValue(threads));
             var options = (parse.GetValue(quick) ? RecipeOptions.Quick : new RecipeOptions()) with { Seed = parse.GetValue(seed) };
             TrainingProgress.Run(report => ToyRecipe.Run(workDir, outDir, options, report, line => Console.WriteLine(line)));

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Microsoft.Extensions.Hosting;
 using LlavaModal.Server;
+using Microsoft.Extensions.Hosting;
 
 namespace LlavaModal.Cli.Commands;
 
@@ -42,6 +42,7 @@ static class ServeCommand
                 Device = read.Device,
                 Attention = read.Attention,
                 MaxBatch = parse.GetValue(maxBatch),
+                MaxContextTokens = read.Limits.MaxContextTokens,
                 MaxRequestBytes = parse.GetValue(maxRequest),
                 MaxMediaPerRequest = parse.GetValue(maxMedia),
                 AllowRemoteMedia = parse.GetValue(remote),

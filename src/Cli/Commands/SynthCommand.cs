@@ -20,7 +20,7 @@ static class SynthCommand
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
             var dir = parse.GetValue(output)!;
-            OutputGuard.RequireEmptyOrNew(dir, "--out");
+            dir = Outputs.Folder(dir, "--out", force: false);
             if (parse.GetValue(count) < 1) throw new ArgumentException("--count must be at least 1.");
             if (parse.GetValue(size) is < 16 or > 1024) throw new ArgumentException("--image-size must be within 16..1024.");
             var o = Curriculum.Write(dir, parse.GetValue(count), parse.GetValue(seed), parse.GetValue(size), parse.GetValue(patch));

@@ -18,7 +18,8 @@ static class TrainCommand
         var language = new Option<string?>("--language") { Description = "Instead of --model: a LLaMA folder whose tokenizer has <image>." };
         var data = new Option<string>("--data") { Description = "LLaVA JSON data file: [{ id, image, conversations: [{ from: human|gpt, value }] }].", Required = true };
         var images = new Option<string?>("--images") { Description = "Folder the samples' image paths are relative to." };
-        var output = new Option<string>("--out") { Description = "Output folder: the trained model (llava-hf layout) plus optimizer.safetensors and trainer_state.json for --resume.", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder: the trained model (llava-hf layout) plus optimizer.safetensors and trainer_state.json for --resume (new or empty unless --force; never overlapping an input).", Required = true };
+        var force = Outputs.ForceOption();
         var steps = new Option<long?>("--steps") { Description = "Optimizer steps (default: --epochs passes over the data)." };
         var epochs = new Option<double>("--epochs") { Description = "Passes over the training split.", DefaultValueFactory = _ => 1 };
         var batch = new Option<int>("--batch-size") { Description = "Samples per micro-batch.", DefaultValueFactory = _ => 16 };
@@ -33,11 +34,11 @@ static class TrainCommand
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps (0 = at the end).", DefaultValueFactory = _ => 0 };
         var saveEvery = new Option<int>("--save-every") { Description = "Save a resumable checkpoint to --out every N steps (0 = at the end).", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "Continue the run saved in --out (model, optimizer, step)." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for torch.", DefaultValueFactory = _ => 2 };
+        var threads = new Option<int>("--threads") { Description = $"CPU threads for torch (1 to {TorchThreads.Max}).", DefaultValueFactory = _ => 2 };
         var saveDType = new Option<string>("--save-dtype") { Description = "Stored dtype of the weights: f32 or bf16 (training itself runs in fp32).", DefaultValueFactory = _ => "f32" };
         var command = new Command("train", "Train one LLaVA stage (fp32 on CPU; TorchSharp has no autocast) and save a Hugging Face folder that `generate`, `chat` and `eval` load.")
         {
-            stage, model, vision, language, data, images, output, steps, epochs, batch, accumulation, lr, warmup, minLr, decay, clip, seed, evalFraction, evalEvery, saveEvery, resume, threads, saveDType,
+            stage, model, vision, language, data, images, output, steps, epochs, batch, accumulation, lr, warmup, minLr, decay, clip, seed, evalFraction, evalEvery, saveEvery, resume, threads, saveDType, force,
         };
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
@@ -52,10 +53,9 @@ static class TrainCommand
             string? m = parse.GetValue(model), v = parse.GetValue(vision), l = parse.GetValue(language);
             if (!isResume && m is null == (v is null || l is null))
                 throw new ArgumentException("give either --model, or --vision and --language.");
-            if (!isResume) OutputGuard.RequireEmptyOrNew(outDir, "--out");
-            if (m is not null) OutputGuard.RefuseInsideInput(outDir, m, "--out");
+            if (!isResume) Outputs.Folder(outDir, "--out", parse.GetValue(force), m, v, l, parse.GetValue(data), parse.GetValue(images));
             var type = DTypes.Parse(parse.GetValue(saveDType)!, "--save-dtype");
-            TorchThreads.Set(parse.GetValue(threads));
+            TorchThreads.Set(parse.GetValue(threads), "--threads");
             var options = new TrainOptions
             {
                 Stage = s,
@@ -79,7 +79,10 @@ static class TrainCommand
             using var trainee = isResume ? LlavaTrainingModel.Load(outDir)
                 : m is not null ? LlavaTrainingModel.Load(m, allowNewProjector: s == TrainingStage.Stage1)
                 : LlavaTrainingModel.FromParts(v!, l!, new FeatureSelection([-1], "full"), seed: options.Seed);
-            var result = TrainingProgress.Run(report => Trainer.Run(trainee, samples, parse.GetValue(images), outDir, options, p => report($"stage {(int)s}", p), isResume, cancellation));
+            // A failed run (NaN loss, bad sample, cancellation) leaves no half-written model behind in a folder it started empty.
+            var result = isResume
+                ? TrainingProgress.Run(report => Trainer.Run(trainee, samples, parse.GetValue(images), outDir, options, p => report($"stage {(int)s}", p), isResume, cancellation))
+                : Outputs.IntoFolder(outDir, () => TrainingProgress.Run(report => Trainer.Run(trainee, samples, parse.GetValue(images), outDir, options, p => report($"stage {(int)s}", p), isResume, cancellation)));
             if (double.IsNaN(result.FirstLoss))
             {
                 Console.WriteLine($"stage {(int)s}: the run in {outDir} already finished its {result.Steps} steps; nothing to do.");

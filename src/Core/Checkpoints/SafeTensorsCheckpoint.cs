@@ -1,5 +1,7 @@
 using System.Text.Json;
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.IO;
 using LlavaModal.Abstractions.Weights;
 using static TorchSharp.torch;
 
@@ -85,12 +87,14 @@ public sealed class SafeTensorsCheckpoint : IWeightSource, IDisposable
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            using var doc = JsonDocument.Parse(InputFiles.ReadAllBytes(indexPath, JsonConfig.MaxFileBytes, "JsonConfig.MaxFileBytes", m => new CheckpointException(indexPath, m)));
             if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException(indexPath, "missing 'weight_map' object.");
             var byShard = new Dictionary<string, List<string>>(StringComparer.Ordinal);
             foreach (var entry in map.EnumerateObject())
             {
+                if (entry.Value.ValueKind != JsonValueKind.String)
+                    throw new CheckpointException(indexPath, $"weight_map entry '{entry.Name}' is {entry.Value.ValueKind}, expected a shard file name.");
                 var shard = entry.Value.GetString();
                 if (string.IsNullOrEmpty(shard) || shard.Contains('/') || shard.Contains('\\') || shard.Contains(".."))
                     throw new CheckpointException(indexPath, $"weight_map entry '{entry.Name}' names an invalid shard '{shard}'.");
@@ -111,6 +115,9 @@ public sealed class SafeTensorsCheckpoint : IWeightSource, IDisposable
 
     /// <inheritdoc />
     public IReadOnlyList<long> Shape(string name) => Info(name).Shape;
+
+    /// <inheritdoc />
+    public ScalarType? StoredType(string name) => Info(name).ScalarType;
 
     /// <inheritdoc />
     public Tensor Read(string name, ScalarType? dtype = null, Device? device = null) => FileOf(name).Read(name, dtype, device);

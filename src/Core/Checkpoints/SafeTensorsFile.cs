@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Unicode;
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.IO;
 using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -23,7 +25,8 @@ public sealed record SafeTensorInfo(string Name, string DType, long[] Shape, lon
 
 /// <summary>
 /// Reads a <c>.safetensors</c> file, treating it as untrusted input: the header is validated in full
-/// (size, JSON, dtypes, shapes, offsets in range and not overlapping) before any tensor is read, and
+/// (regular file, size, UTF-8 JSON, unique names, dtypes, shapes, numeric offsets in range, exactly the bytes the dtype
+/// and shape need, not overlapping) before any tensor is read, and
 /// tensors are read straight into their destination's memory, so loading never needs twice the checkpoint in RAM.
 /// Written by hand because TorchSharp.PyBridge's reader materialises whole files and does not validate offsets.
 /// </summary>
@@ -54,10 +57,11 @@ public sealed class SafeTensorsFile : IDisposable
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     /// <summary>Opens and validates <paramref name="path"/>.</summary>
-    /// <exception cref="CheckpointException">The file is missing, truncated or its header is malformed; the message names the file and the problem.</exception>
+    /// <exception cref="CheckpointException">The file is missing, not a regular file, truncated or its header is malformed; the message names the file and the problem.</exception>
     public static SafeTensorsFile Open(string path)
     {
-        if (!File.Exists(path)) throw new CheckpointException(path, "file not found.");
+        // A FIFO would block the open forever and a device would never end: only regular files are opened.
+        if (InputFiles.Refusal(path, long.MaxValue, "") is { } refusal) throw new CheckpointException(path, refusal);
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         try
         {
@@ -85,6 +89,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
     {
+        if (!Utf8.IsValid(header)) throw new CheckpointException(path, "header is not valid UTF-8 (a tensor name or value holds invalid bytes).");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
         catch (JsonException e) { throw new CheckpointException(path, $"header is not valid JSON: {e.Message}", e); }
@@ -104,7 +109,9 @@ public sealed class SafeTensorsFile : IDisposable
                         metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                     continue;
                 }
-                tensors[property.Name] = ParseEntry(path, property.Name, property.Value, dataLength);
+                // JSON allows a key twice; the reference would keep the last one and never check the first one's bytes.
+                if (!tensors.TryAdd(property.Name, ParseEntry(path, property.Name, property.Value, dataLength)))
+                    throw new CheckpointException(path, $"tensor '{property.Name}' appears twice in the header.");
             }
             CheckNoOverlap(path, tensors.Values);
             return (tensors, metadata);
@@ -135,7 +142,8 @@ public sealed class SafeTensorsFile : IDisposable
         }
         if (!e.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
             throw new CheckpointException(path, $"{Where()}: 'data_offsets' must be [begin, end].");
-        if (!offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end) || begin < 0 || end < begin)
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
+            || !offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end) || begin < 0 || end < begin)
             throw new CheckpointException(path, $"{Where()}: invalid data_offsets {offsets.GetRawText()}.");
         if (end > dataLength)
             throw new CheckpointException(path, $"{Where()}: data_offsets {offsets.GetRawText()} run past the end of the data ({dataLength} bytes): the file is truncated or corrupt.");

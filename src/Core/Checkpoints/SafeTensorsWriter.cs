@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlavaModal.Abstractions.IO;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Checkpoints;
@@ -51,31 +52,22 @@ public static class SafeTensorsWriter
         var json = JsonSerializer.SerializeToUtf8Bytes(header);
         // Pad the header with spaces to an 8-byte boundary, as the reference writer does, so data stays aligned.
         int padded = (json.Length + 7) / 8 * 8;
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
-        try
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        // Written under a short temporary name next to the target, renamed when complete: a 255-byte file name stays valid.
+        OutputPaths.SafeWrite(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            stream.Write(BitConverter.GetBytes((ulong)padded));
+            stream.Write(json);
+            for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
+            foreach (var spec in specs)
             {
-                stream.Write(BitConverter.GetBytes((ulong)padded));
-                stream.Write(json);
-                for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
-                foreach (var spec in specs)
-                {
-                    using var produced = produce(spec);
-                    if (!produced.shape.SequenceEqual(spec.Shape) || produced.dtype != spec.Type)
-                        throw new InvalidOperationException($"Tensor '{spec.Name}' was produced as {produced.dtype}[{string.Join(", ", produced.shape)}], expected {spec.Type}[{string.Join(", ", spec.Shape)}].");
-                    using var cpu = produced.detach().cpu().contiguous();
-                    WriteTensor(stream, cpu);
-                }
+                using var produced = produce(spec);
+                if (!produced.shape.SequenceEqual(spec.Shape) || produced.dtype != spec.Type)
+                    throw new InvalidOperationException($"Tensor '{spec.Name}' was produced as {produced.dtype}[{string.Join(", ", produced.shape)}], expected {spec.Type}[{string.Join(", ", spec.Shape)}].");
+                using var cpu = produced.detach().cpu().contiguous();
+                WriteTensor(stream, cpu);
             }
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        });
     }
 
     /// <summary>

@@ -28,7 +28,7 @@ public sealed class CheckpointMismatchException : CheckpointException
         const int shown = 20;
         string Part(string label, IReadOnlyList<string> items) => items.Count == 0 ? "" :
             $"\n  {label} ({items.Count}): {string.Join(", ", items.Take(shown))}{(items.Count > shown ? ", ..." : "")}";
-        return "checkpoint does not match the model:" + Part("missing", missing) + Part("unexpected", unexpected) + Part("wrong shape", wrongShape);
+        return "checkpoint does not match the model:" + Part("missing", missing) + Part("unexpected", unexpected) + Part("wrong shape or type", wrongShape);
     }
 }
 
@@ -67,6 +67,9 @@ public static class StateDictLoader
             var shape = checkpoint.Shape(key);
             if (!shape.SequenceEqual(parameter.shape))
                 wrongShape.Add($"{key} (checkpoint [{string.Join(", ", shape)}], model [{string.Join(", ", parameter.shape)}])");
+            // Weights are never integers: F32 bytes relabelled I32 (same size) would otherwise be converted into garbage.
+            else if (IsFloat(parameter.dtype) && checkpoint.StoredType(key) is { } stored && !IsFloat(stored))
+                wrongShape.Add($"{key} (checkpoint stores {stored}, model needs floating-point {parameter.dtype})");
         }
         var unexpected = checkpoint.Names
             .Where(n => !used.Contains(n) && belongsToModule(n))
@@ -78,4 +81,6 @@ public static class StateDictLoader
         foreach (var (name, parameter) in parameters)
             checkpoint.ReadInto(toCheckpointName(name), parameter);
     }
+
+    static bool IsFloat(ScalarType type) => type is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;
 }

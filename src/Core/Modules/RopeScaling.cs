@@ -18,13 +18,28 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
         if (!json.Has("rope_scaling")) return null;
         var s = json.Section("rope_scaling");
         var type = s.OptionalString("rope_type") ?? s.OptionalString("type") ?? throw s.Error("rope_type", "required but missing.");
-        return type switch
+        var scaling = type switch
         {
             "default" => null,
-            "linear" or "dynamic" => new RopeScaling(type, s.Double("factor")),
-            "llama3" => new RopeScaling(type, s.Double("factor"), s.Double("low_freq_factor"), s.Double("high_freq_factor"), s.Int("original_max_position_embeddings")),
+            "linear" or "dynamic" => new RopeScaling(type, Positive(s, "factor")),
+            "llama3" => new RopeScaling(type, Positive(s, "factor"), Positive(s, "low_freq_factor"), Positive(s, "high_freq_factor"), s.Int("original_max_position_embeddings")),
             _ => throw s.Error("rope_type", $"'{type}' is not supported (supported: linear, dynamic, llama3)."),
         };
+        // Each of these would make every frequency NaN or infinite, after which the model emits one token forever.
+        if (scaling is { Type: "llama3" })
+        {
+            if (scaling.OriginalMaxPositionEmbeddings <= 0)
+                throw s.Error("original_max_position_embeddings", $"must be positive, got {scaling.OriginalMaxPositionEmbeddings}.");
+            if (!(scaling.HighFreqFactor > scaling.LowFreqFactor))
+                throw s.Error("high_freq_factor", $"must be greater than low_freq_factor ({scaling.LowFreqFactor}), got {scaling.HighFreqFactor}.");
+        }
+        return scaling;
+    }
+
+    static double Positive(JsonConfig s, string key)
+    {
+        double value = s.Double(key);
+        return value > 0 ? value : throw s.Error(key, $"must be positive, got {value}.");
     }
 
     /// <summary>The <c>rope_scaling</c> object as <c>save_pretrained</c> writes it (inverse of <see cref="FromJson"/>).</summary>

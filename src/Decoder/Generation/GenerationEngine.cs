@@ -34,9 +34,12 @@ sealed class GenerationEngine : IDisposable
     /// <param name="tokenizer">Detokenizes the output.</param>
     /// <param name="eosTokenIds">Ids that end a sequence.</param>
     /// <param name="maxBatch">Most sequences decoded together; more wait for a free row.</param>
-    public GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxBatch = 8)
+    /// <param name="contextTokens">Most positions of a sequence, prompt and answer: generation ends (as <see cref="FinishReason.Length"/>) when its context is full.</param>
+    public GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxBatch = 8, int contextTokens = int.MaxValue)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(contextTokens, 1);
+        ContextTokens = contextTokens;
         this.model = model;
         this.tokenizer = tokenizer;
         this.eosTokenIds = eosTokenIds;
@@ -47,6 +50,9 @@ sealed class GenerationEngine : IDisposable
 
     /// <summary>Most sequences decoded together.</summary>
     public int MaxBatch { get; }
+
+    /// <summary>Most positions of a sequence, prompt and answer together.</summary>
+    public int ContextTokens { get; }
 
     /// <summary>Sequences decoding now (for metrics).</summary>
     public int Active => Volatile.Read(ref activeCount);
@@ -142,6 +148,9 @@ sealed class GenerationEngine : IDisposable
             try
             {
                 long length = prompt.Embeddings.shape[0];
+                if (length >= ContextTokens)
+                    throw new ArgumentException($"The prompt takes {length} positions; with the first new token that exceeds the context of {ContextTokens}.");
+                sequence.MaxLength = ContextTokens;
                 int axes = model.Config.PositionDimensions;
                 var positions = prompt.Positions ?? Scalars.Arange(0, length).unsqueeze(0).expand(axes, length);
                 if (positions.shape[0] != axes || positions.shape[1] != length)
@@ -183,7 +192,7 @@ sealed class GenerationEngine : IDisposable
     }
 
     /// <summary>Positions reserved at first beyond the prompt; the cache doubles when a sequence outgrows them.</summary>
-    static long FirstReserve(GenerationOptions options) => Math.Max(1, Math.Min(options.MaxNewTokens, 256));
+    long FirstReserve(GenerationOptions options) => Math.Max(1, Math.Min(Math.Min(options.MaxNewTokens, 256), ContextTokens));
 
     /// <summary>One decode step for every active row.</summary>
     void Step()

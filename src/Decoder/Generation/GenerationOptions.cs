@@ -3,7 +3,7 @@ namespace LlavaModal.Decoder.Generation;
 /// <summary>How to generate: length, sampling, penalties, stops and seed. Defaults are greedy decoding of up to 256 tokens.</summary>
 public sealed record GenerationOptions
 {
-    /// <summary>Maximum new tokens.</summary>
+    /// <summary>Maximum new tokens; generation also stops when the model's context is full (<c>ModelLimits.MaxContextTokens</c>).</summary>
     public int MaxNewTokens { get; init; } = 256;
     /// <summary>0 (default) is greedy; above 0 samples with this temperature.</summary>
     public float Temperature { get; init; }
@@ -28,11 +28,11 @@ public sealed record GenerationOptions
     public void Validate()
     {
         if (MaxNewTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxNewTokens), MaxNewTokens, "must be 0 or more.");
-        if (Temperature < 0 || float.IsNaN(Temperature)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "must be 0 (greedy) or positive.");
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "must be 0 (greedy) or a positive finite number.");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "must be in (0, 1].");
         if (TopK < 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "must be 0 (off) or positive.");
         if (!(MinP >= 0 && MinP <= 1)) throw new ArgumentOutOfRangeException(nameof(MinP), MinP, "must be in [0, 1].");
-        if (!(RepetitionPenalty > 0)) throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "must be positive.");
+        if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), RepetitionPenalty, "must be a positive finite number.");
         if (StopStrings.Any(string.IsNullOrEmpty)) throw new ArgumentException("Stop strings must not be empty.", nameof(StopStrings));
     }
 }

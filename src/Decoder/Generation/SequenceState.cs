@@ -51,6 +51,9 @@ sealed class SequenceState : IDisposable
     /// <summary>Positions of this sequence in its cache row.</summary>
     public long Length { get; set; }
 
+    /// <summary>Most positions the sequence may take (the context): it ends when the next token would not fit.</summary>
+    public long MaxLength { get; set; } = long.MaxValue;
+
     /// <summary>The position id of the next token (the same on every axis).</summary>
     public long NextPosition { get; set; }
 
@@ -100,7 +103,8 @@ sealed class SequenceState : IDisposable
         }
         var text = matcher!.Push(detokenizer!.Push(id));
         if (stopIds.Contains(id) || matcher.Stopped) Finish = FinishReason.Stop;
-        else if (Generated.Count >= Options.MaxNewTokens) Finish = FinishReason.Length;
+        // The chosen id is not in the cache yet: feeding it needs position Length, which must be inside the context.
+        else if (Generated.Count >= Options.MaxNewTokens || Length + 1 >= MaxLength) Finish = FinishReason.Length;
         else if (Cancellation.IsCancellationRequested) Finish = FinishReason.Cancelled;
         if (Finish is FinishReason.Stop or FinishReason.Length) text += matcher.Push(detokenizer.Flush()) + matcher.Flush();
         if (text.Length > 0 || Finish is null) onChunk?.Invoke(new GenerationChunk(text, id));

@@ -109,14 +109,14 @@ public sealed record LlamaConfig : ILlamaLayers
             NumAttentionHeads = heads,
             NumKeyValueHeads = kvHeads,
             HeadDim = headDim,
-            RmsNormEps = json.Double("rms_norm_eps", 1e-6),
-            RopeTheta = json.Double("rope_theta", 10000),
+            RmsNormEps = PositiveNumber(json, "rms_norm_eps", 1e-6),
+            RopeTheta = PositiveNumber(json, "rope_theta", 10000),
             RopeScaling = RopeScaling.FromJson(json),
             MaxPositionEmbeddings = Positive(json, "max_position_embeddings", 2048),
             TieWordEmbeddings = json.Bool("tie_word_embeddings", false),
             AttentionBias = json.Bool("attention_bias", false),
             MlpBias = json.Bool("mlp_bias", false),
-            SlidingWindow = json.OptionalInt("sliding_window"),
+            SlidingWindow = json.OptionalInt("sliding_window") is int window ? (window > 0 ? window : throw json.Error("sliding_window", $"must be positive (or null for full attention), got {window}.")) : null,
             BosTokenId = json.OptionalInt("bos_token_id") ?? 1,
             EosTokenIds = json.Has("eos_token_id") ? json.IntOrList("eos_token_id") : [2],
             PadTokenId = json.OptionalInt("pad_token_id"),
@@ -155,6 +155,13 @@ public sealed record LlamaConfig : ILlamaLayers
         if (PadTokenId is int pad) d["pad_token_id"] = pad;
         if (SlidingWindow is int window) d["sliding_window"] = window;
         return d;
+    }
+
+    /// <summary>A positive number: a negative or zero <c>rms_norm_eps</c> or <c>rope_theta</c> makes every activation NaN.</summary>
+    static double PositiveNumber(JsonConfig json, string key, double fallback)
+    {
+        var v = json.Double(key, fallback);
+        return v > 0 ? v : throw json.Error(key, $"must be positive, got {v}.");
     }
 
     static int Positive(JsonConfig json, string key, int fallback)

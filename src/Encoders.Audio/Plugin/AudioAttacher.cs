@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.IO;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Audio.Features;
@@ -21,6 +22,9 @@ public sealed record AttachAudioOptions
 
     /// <summary>Seed of the projector's initial weights.</summary>
     public long Seed { get; init; }
+
+    /// <summary>Write into an output folder that is not empty (files of the same names are replaced; the inputs never are).</summary>
+    public bool Overwrite { get; init; }
 }
 
 /// <summary>What <see cref="AudioAttacher.Attach"/> wrote.</summary>
@@ -61,18 +65,10 @@ public static class AudioAttacher
         options ??= new AttachAudioOptions();
         var model = Path.GetFullPath(modelDirectory);
         var whisperDir = Path.GetFullPath(whisperDirectory);
-        var output = Path.GetFullPath(outputDirectory);
         if (!Directory.Exists(model)) throw new CheckpointException(modelDirectory, "model folder not found.");
         if (!Directory.Exists(whisperDir)) throw new CheckpointException(whisperDirectory, "Whisper folder not found.");
-        foreach (var input in new[] { model, whisperDir })
-        {
-            var inside = Path.TrimEndingDirectorySeparator(input) + Path.DirectorySeparatorChar;
-            if (output == Path.TrimEndingDirectorySeparator(input) || output.StartsWith(inside, StringComparison.Ordinal))
-                throw new ArgumentException($"The output folder {outputDirectory} is inside the input folder {input}; choose a folder outside it.", nameof(outputDirectory));
-        }
-        if (File.Exists(output)) throw new ArgumentException($"The output folder {outputDirectory} is a file; choose a new folder.", nameof(outputDirectory));
-        if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
-            throw new ArgumentException($"The output folder {outputDirectory} already exists and is not empty; choose a new folder.", nameof(outputDirectory));
+        // Symbolic links resolved: no spelling of the output reaches into an input.
+        var output = OutputPaths.CheckFolder(outputDirectory, [model, whisperDir], options.Overwrite, nameof(outputDirectory), "AttachAudioOptions.Overwrite");
 
         // The model: its config (kept as JSON to add one key), its width, its dtype.
         var configPath = Path.Combine(model, "config.json");
@@ -110,6 +106,8 @@ public static class AudioAttacher
             projectorSpecs = meta.named_parameters().Select(p => new TensorSpec(AudioEncoderFactory.ProjectorPrefix + p.name, p.parameter.shape, modelDType)).ToList();
 
         bool created = !Directory.Exists(output);
+        // Only what this call wrote is removed on failure: a folder that held files before (Overwrite) is left as it is.
+        bool wasEmpty = created || !Directory.EnumerateFileSystemEntries(output).Any();
         var skipped = new List<string>();
         try
         {
@@ -142,7 +140,7 @@ public static class AudioAttacher
             try
             {
                 if (created) Directory.Delete(output, true);
-                else foreach (var entry in Directory.EnumerateFileSystemEntries(output).ToList())
+                else if (wasEmpty) foreach (var entry in Directory.EnumerateFileSystemEntries(output).ToList())
                         if (Directory.Exists(entry)) Directory.Delete(entry, true); else File.Delete(entry);
             }
             catch (IOException) { }

@@ -41,6 +41,7 @@ public sealed class AudioEncoderFactory(AudioPluginOptions? options = null) : IM
         var config = context.Config;
         if (!config.Has(ConfigKey)) return null;
         var section = config.Section(ConfigKey);
+        ConfigBounds.Check(section, context.Weights);
         var whisper = WhisperEncoderConfig.FromJson(section) with { AveragePool = section.Bool("audio_pool", false) };
         var features = LoadFeatureConfig(context, whisper);
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using LlavaModal.Abstractions.IO;
 
 namespace LlavaModal.Encoders.Audio.Reading;
 
@@ -29,17 +30,9 @@ public sealed class AudioReader
     public float[] ReadFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidAudioException(path, $"cannot open the audio file ({ex.Message}).", ex);
-        }
-        using (stream)
-            return Read(stream, mediaType: null, sourceName: path);
+        // Regular files only (a FIFO would block, a device never end); the decoders bound what they read by MaxDuration.
+        using var stream = InputFiles.OpenRead(path, long.MaxValue, "", message => new InvalidAudioException(path, message));
+        return Read(stream, mediaType: null, sourceName: path);
     }
 
     /// <summary>Reads encoded audio held in memory, e.g. the bytes and media type of a Semantic Kernel <c>AudioContent</c>.</summary>
@@ -89,6 +82,8 @@ public sealed class AudioReader
             _ => throw new InvalidAudioException(source,
                 $"unrecognised audio format{(mediaType is null ? "" : $" (media type '{mediaType}')")}; supported: {AudioContainerDetector.Supported}."),
         };
+        if (decoded.SampleRate < Options.MinSampleRate)
+            throw new InvalidAudioException(source, $"the sample rate is {decoded.SampleRate} Hz, below the minimum of {Options.MinSampleRate} Hz (AudioReaderOptions.MinSampleRate); upsampling it to {Options.TargetSampleRate} Hz would multiply the data {Options.TargetSampleRate / Math.Max(1, decoded.SampleRate)} times.");
         return MonoResampler.Resample(decoded.Samples, decoded.Count, decoded.SampleRate, Options.TargetSampleRate);
     }
 

@@ -25,6 +25,7 @@ static class Mp3Decoder
     public static DecodedAudio Decode(Stream stream, string source, TimeSpan maxDuration)
     {
         GuardSize(stream, source, maxDuration);
+        if (Mp3FrameCheck.Problem(stream) is { } problem) throw new InvalidAudioException(source, $"not a readable MP3: {problem}.");
         try
         {
             using var mpeg = new MpegFile(stream);

@@ -1,5 +1,6 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Vision;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Preprocessing;
@@ -67,7 +68,7 @@ public sealed class LlavaImageEncoder : IModalityEncoder
         var source = input.Describe();
         if (IsSafeTensors(input)) return new PreparedInput(ReadPixelValues(input, source), tower.TokenCount, source);
         var image = loader.Load(input.Data.ToArray(), source);
-        var pixels = processor.Preprocess(image).ToTensor();
+        var pixels = processor.Preprocess(image, source).ToTensor();
         return new PreparedInput(pixels, tower.TokenCount, source) { Metadata = new InputMetadata(Width: image.Width, Height: image.Height) };
     }
 
@@ -83,7 +84,15 @@ public sealed class LlavaImageEncoder : IModalityEncoder
             long size = tower.ImageSize;
             if (!info.Shape.SequenceEqual(new long[] { 1, tower.NumChannels, size, size }))
                 throw new LlavaModalException($"{source}: pixel_values has shape [{string.Join(", ", info.Shape)}], expected [1, {tower.NumChannels}, {size}, {size}].");
-            return file.Read("pixel_values", ScalarType.Float32);
+            if (info.ScalarType is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
+                throw new LlavaModalException($"{source}: pixel_values is stored as {info.DType}; expected floating-point pixels.");
+            var pixels = file.Read("pixel_values", ScalarType.Float32);
+            if (!pixels.AllFinite())
+            {
+                pixels.Dispose();
+                throw new LlavaModalException($"{source}: pixel_values holds NaN or infinite values.");
+            }
+            return pixels;
         }
         catch (CheckpointException e) { throw new LlavaModalException($"{source}: {e.Message}", e); }
         finally { File.Delete(temp); }

@@ -1,5 +1,6 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
@@ -49,7 +50,8 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
                 StateDictLoader.Load(projector, context.Weights, prefix);
             }
             projector.eval();
-            var processor = ImageProcessors.FromDirectory(context.ModelDirectory, options.PadToSquare);
+            var processor = ImageProcessors.FromDirectory(context.ModelDirectory, options.PadToSquare, options.Loader.MaxPixels);
+            CheckProcessorSize(processor.Config, context.ModelDirectory, tower);
             var encoder = new LlavaImageEncoder(tower, processor, new ImageLoader(options.Loader));
             return new ModalityBinding(encoder, projector, config.OptionalInt("image_token_index") ?? 32000);
         }
@@ -59,5 +61,23 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
             projector?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The image processor's settings, checked against the tower at load: the pixels it makes must be the tower's
+    /// <c>image_size</c> square, or every image would fail in the tower (naming neither file) at the first request.
+    /// </summary>
+    /// <exception cref="ConfigException">The crop (or resize) size differs from the tower's, naming the file and key, or saying the file is missing.</exception>
+    static void CheckProcessorSize(ImageProcessorConfig config, string directory, VisionTower tower)
+    {
+        var path = Path.Combine(directory, ImageProcessorConfig.FileName);
+        bool present = File.Exists(path);
+        var (width, height, key) = config.DoCenterCrop ? (config.CropWidth, config.CropHeight, "crop_size")
+            : config.ShortestEdge is int edge ? (edge, edge, "size") : (config.ResizeWidth ?? 0, config.ResizeHeight ?? 0, "size");
+        if (width == tower.ImageSize && height == tower.ImageSize) return;
+        var message = $"gives {width}x{height} images, but the vision tower takes {tower.ImageSize}x{tower.ImageSize} (vision_config.image_size in config.json).";
+        throw present
+            ? new ConfigException(path, key, message)
+            : new ConfigException(path, "(file)", $"is missing, so CLIPImageProcessor's defaults apply, which {message} Add the checkpoint's {ImageProcessorConfig.FileName}.");
     }
 }

@@ -4,6 +4,7 @@ using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions.Weights;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Clip;
 
 namespace LlavaModal.Encoders.Vision.Llava;
@@ -38,6 +39,8 @@ public static class LlavaVisionTower
         var prefix = weights.Find(Prefix, family.ProbeTensor) ?? (weights.Contains(family.ProbeTensor) ? ""
             : throw new CheckpointException(weights.Directory,
                 $"no {modelType} vision tower found (looked for '{Prefix}{family.ProbeTensor}', 'model.{Prefix}{family.ProbeTensor}' and '{family.ProbeTensor}')."));
+        // Sizes the weights cannot hold are refused before the tower allocates them (CLIP's defaults are 768 wide, 224 px, patch 32).
+        ConfigBounds.Check(section, weights);
         selection ??= LlavaFeatureSelection.FromJson(config, section.Int("num_hidden_layers", 12));
         return family.Load(section, selection, weights, prefix, build);
     }

@@ -43,18 +43,32 @@ public sealed class ClipImageProcessor : IImageProcessor
     /// <summary>Whether images are padded to a square first (LLaVA-1.5).</summary>
     public bool PadToSquare { get; }
 
+    /// <summary>Largest image, in pixels, any step may make (padding to a square, resizing); default <see cref="ImageLoaderOptions.DefaultMaxPixels"/>.</summary>
+    public long MaxPixels { get; init; } = ImageLoaderOptions.DefaultMaxPixels;
+
     /// <summary>Pads (if enabled), resizes, crops, rescales and normalises <paramref name="image"/>.</summary>
-    /// <exception cref="InvalidImageException">The aspect ratio is so extreme that the resized image would exceed <see cref="ImageLoaderOptions.DefaultMaxPixels"/>.</exception>
-    public PreprocessedImage Preprocess(RgbImage image)
+    /// <param name="image">The decoded image.</param>
+    /// <param name="source">Names the image in errors.</param>
+    /// <exception cref="InvalidImageException">
+    /// The aspect ratio is so extreme that the padded square or the resized image would exceed <see cref="MaxPixels"/>
+    /// (a 1x20000 strip would become a 20000x20000 square, 1.2 GB, from an 80 KB file).
+    /// </exception>
+    public PreprocessedImage Preprocess(RgbImage image, string source = "image")
     {
         ArgumentNullException.ThrowIfNull(image);
-        if (PadToSquare) image = ExpandToSquare(image, PadColor(Config));
+        if (PadToSquare)
+        {
+            long side = Math.Max(image.Width, image.Height);
+            if (side * side > MaxPixels)
+                throw new InvalidImageException(source, $"padding {image.Width}x{image.Height} to a square gives {side}x{side} = {side * side} pixels, over the limit of {MaxPixels} pixels (ImageLoaderOptions.MaxPixels); the aspect ratio is too extreme.");
+            image = ExpandToSquare(image, PadColor(Config));
+        }
         if (Config.DoResize)
         {
             var (w, h) = ResizedSize(image.Width, image.Height);
             // A 1-pixel-wide strip scaled to a 336 short side can ask for billions of pixels; refuse instead of exhausting memory.
-            if ((long)w * h > ImageLoaderOptions.DefaultMaxPixels)
-                throw new InvalidImageException("image", $"resizing {image.Width}x{image.Height} gives {w}x{h}, over {ImageLoaderOptions.DefaultMaxPixels} pixels (aspect ratio too extreme).");
+            if ((long)w * h > MaxPixels)
+                throw new InvalidImageException(source, $"resizing {image.Width}x{image.Height} gives {w}x{h}, over the limit of {MaxPixels} pixels (ImageLoaderOptions.MaxPixels); the aspect ratio is too extreme.");
             image = PillowBicubicResampler.Resize(image, w, h, Config.Resample);
         }
         if (Config.DoCenterCrop) image = CenterCrop(image, Config.CropWidth, Config.CropHeight);

@@ -11,5 +11,8 @@ public interface IImageProcessor
     ImageProcessorConfig Config { get; }
 
     /// <summary>Resizes (and, for CLIP, pads and crops), rescales and normalises <paramref name="image"/>.</summary>
-    PreprocessedImage Preprocess(RgbImage image);
+    /// <param name="image">The decoded image.</param>
+    /// <param name="source">Names the image in errors.</param>
+    /// <exception cref="InvalidImageException">A step would make an image over the processor's pixel limit.</exception>
+    PreprocessedImage Preprocess(RgbImage image, string source = "image");
 }

@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.IO;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
 using SixLabors.ImageSharp.Formats.Gif;
@@ -43,14 +44,13 @@ public sealed class ImageLoader
     public ImageLoaderOptions Options { get; }
 
     /// <summary>Decodes the file at <paramref name="path"/>.</summary>
-    /// <exception cref="InvalidImageException">The file is missing, empty, corrupt, truncated, of an unknown format or over a size limit.</exception>
+    /// <exception cref="InvalidImageException">The file is missing, not a regular file, empty, corrupt, truncated, of an unknown format or over a size limit.</exception>
     public RgbImage LoadFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var file = new FileInfo(path);
-        if (!file.Exists) throw new InvalidImageException(path, "file not found.");
-        if (file.Length > Options.MaxEncodedBytes) throw TooManyBytes(path, file.Length);
-        return Decode(File.ReadAllBytes(path), path);
+        // Regular files only, size checked before reading: a FIFO would block and /dev/zero never end.
+        var data = InputFiles.ReadAllBytes(path, Options.MaxEncodedBytes, "ImageLoaderOptions.MaxEncodedBytes", message => new InvalidImageException(path, message));
+        return Decode(data, path);
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="sourceName"/> names it in error messages.</summary>
@@ -135,6 +135,11 @@ public sealed class ImageLoader
         {
             throw new InvalidImageException(source, "truncated image data (unexpected end of input).", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // ImageSharp's BMP reader reports a header over 65535 pixels wide or high this way (found by the image fuzzer).
+            throw new InvalidImageException(source, $"cannot decode the image: {e.Message}", e);
+        }
     }
 
     void CheckSize(int width, int height, string source)
@@ -159,7 +164,7 @@ public sealed class ImageLoader
         if (header.Precision != 8) throw new InvalidImageException(source, $"unsupported JPEG: {header.Precision}-bit samples (only 8-bit JPEG is decoded).");
         if (header.IsLossless) throw new InvalidImageException(source, "unsupported JPEG: lossless coding.");
         if (header.Components is not (1 or 3 or 4)) throw new InvalidImageException(source, $"unsupported JPEG: {header.Components} colour components.");
-        var truncated = TruncationCheck.Jpeg(data);
+        var truncated = TruncationCheck.Jpeg(data) ?? JpegScanCheck.Problem(data);
         if (truncated is not null) throw new InvalidImageException(source, truncated);
         var image = JpegDecoder.Decode(data, header, source);
         return Options.ApplyExifOrientation ? ExifOrientation.Apply(image, header.Orientation) : image;

@@ -145,7 +145,31 @@ public sealed record ImageProcessorConfig
                 throw json.Error("image_std", $"channel {i} is {c.ImageStd[i]}; a standard deviation must be finite and non-zero.");
         if (!double.IsFinite(c.RescaleFactor))
             throw json.Error("rescale_factor", $"must be finite, got {c.RescaleFactor}.");
+        CheckPixelRange(json, c);
         return c;
+    }
+
+    /// <summary>Largest magnitude a preprocessed pixel may reach (CLIP's are within ±3; unnormalised bytes reach 255).</summary>
+    public const double MaxPixelMagnitude = 1e4;
+
+    /// <summary>
+    /// Refuses settings whose pixel values leave ±<see cref="MaxPixelMagnitude"/> (a rescale of 1e300, a mean of 1e30, a std
+    /// of 1e-30): the vision tower's activations overflow and the model answers with one token forever.
+    /// </summary>
+    static void CheckPixelRange(JsonConfig json, ImageProcessorConfig c)
+    {
+        double largestInput = c.DoRescale ? 255 * Math.Abs(c.RescaleFactor) : 255;
+        if (largestInput > MaxPixelMagnitude)
+            throw json.Error("rescale_factor", $"{c.RescaleFactor} scales pixels up to {largestInput:G3}, beyond ±{MaxPixelMagnitude:G}; expected about 1/255.");
+        if (!c.DoNormalize) return;
+        for (int i = 0; i < 3; i++)
+        {
+            if (Math.Abs(c.ImageMean[i]) > MaxPixelMagnitude)
+                throw json.Error("image_mean", $"channel {i} is {c.ImageMean[i]:G3}, beyond ±{MaxPixelMagnitude:G}.");
+            double extreme = (largestInput + Math.Abs(c.ImageMean[i])) / Math.Abs(c.ImageStd[i]);
+            if (!(extreme <= MaxPixelMagnitude))
+                throw json.Error("image_std", $"channel {i} is {c.ImageStd[i]:G3}, which makes pixel values reach {extreme:G3}, beyond ±{MaxPixelMagnitude:G}.");
+        }
     }
 
     static int Positive(JsonConfig json, string key)

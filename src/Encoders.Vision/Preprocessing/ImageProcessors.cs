@@ -15,14 +15,15 @@ public static class ImageProcessors
     /// </summary>
     /// <param name="directory">The model folder.</param>
     /// <param name="padToSquare">LLaVA-1.5's pad-to-square before a CLIP processor; SigLIP checkpoints are never padded.</param>
+    /// <param name="maxPixels">Largest image a CLIP processor's padding or resizing may make (see <see cref="ClipImageProcessor.MaxPixels"/>).</param>
     /// <exception cref="ConfigException">Another processor type, or a malformed value (naming the file and key).</exception>
-    public static IImageProcessor FromDirectory(string directory, bool padToSquare = true)
+    public static IImageProcessor FromDirectory(string directory, bool padToSquare = true, long maxPixels = ImageLoaderOptions.DefaultMaxPixels)
     {
         var path = Path.Combine(directory, ImageProcessorConfig.FileName);
         var type = File.Exists(path) ? JsonConfig.Load(path).OptionalString(TypeKey) : null;
         return type switch
         {
-            null or "CLIPImageProcessor" or "CLIPImageProcessorFast" => ClipImageProcessor.FromDirectory(directory, padToSquare),
+            null or "CLIPImageProcessor" or "CLIPImageProcessorFast" => new ClipImageProcessor(ImageProcessorConfig.LoadFromDirectory(directory), padToSquare) { MaxPixels = maxPixels },
             "SiglipImageProcessor" or "SiglipImageProcessorFast" => SiglipImageProcessor.FromDirectory(directory),
             _ => throw JsonConfig.Load(path).Error(TypeKey, $"'{type}' is not supported here (supported: CLIPImageProcessor, SiglipImageProcessor)."),
         };

@@ -58,8 +58,9 @@ public sealed class SiglipImageProcessor : IImageProcessor
     public ImageProcessorConfig Config { get; }
 
     /// <inheritdoc />
-    public PreprocessedImage Preprocess(RgbImage image)
+    public PreprocessedImage Preprocess(RgbImage image, string source = "image")
     {
+        // The output size is the config's, checked against the tower at load: no step can grow with the input.
         ArgumentNullException.ThrowIfNull(image);
         if (Config.DoResize) image = PillowBicubicResampler.Resize(image, Config.ResizeWidth!.Value, Config.ResizeHeight!.Value, Config.Resample);
         return new PreprocessedImage(image, normalizer.ToPixelValues(image));

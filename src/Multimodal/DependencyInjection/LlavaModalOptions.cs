@@ -29,8 +29,12 @@ public sealed class LlavaModalOptions
     /// <summary>Most requests decoded together (continuous batching; default 8). See <see cref="ModelLoadOptions.MaxBatch"/>.</summary>
     public int MaxBatch { get; set; } = 8;
 
+    /// <summary>Most positions of a request, prompt and answer together (null: the model's context; see <see cref="ModelLimits.MaxContextTokens"/>).</summary>
+    public int? MaxContextTokens { get; set; }
+
     internal ModelLoadOptions ToLoadOptions(IArchitectureCatalog catalog) => new()
     {
+        Limits = new ModelLimits { MaxContextTokens = MaxContextTokens },
         Device = Device,
         ChatTemplate = ChatTemplate,
         DType = DType is null ? null : DTypes.Parse(DType, "LlavaModalOptions.DType"),

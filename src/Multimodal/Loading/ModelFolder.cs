@@ -53,14 +53,24 @@ public sealed class ModelFolder : IDisposable
     }
 
     /// <summary>The decoder family the config names (<c>text_config.model_type</c>, or <c>model_type</c>; <c>llama</c> when absent, as LLaVA's default) and its parsed config.</summary>
-    /// <exception cref="ConfigException">An unregistered <c>model_type</c> (the message lists the registered ones) or a bad key.</exception>
+    /// <exception cref="ConfigException">An unregistered <c>model_type</c> (the message lists the registered ones), a bad key, or a size the weights cannot hold (<see cref="ConfigBounds"/>).</exception>
     public (IDecoderFamily Family, IDecoderConfig Config) ReadDecoderConfig(IArchitectureCatalog catalog)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         var modelType = TextConfig.String("model_type", "llama");
         var family = catalog.FindDecoder(modelType)
             ?? throw TextConfig.Error("model_type", $"'{modelType}' is not a registered decoder family (registered: {string.Join(", ", catalog.DecoderTypes)}).");
-        return (family, family.ReadConfig(TextConfig, IsNested));
+        var config = family.ReadConfig(TextConfig, IsNested);
+        // Before anything is built from them: sizes the weights cannot hold are refused here, naming the key.
+        ConfigBounds.Check(TextConfig, Weights, new Dictionary<string, long>
+        {
+            ["vocab_size"] = config.VocabSize,
+            ["hidden_size"] = config.HiddenSize,
+            ["num_hidden_layers"] = config.NumHiddenLayers,
+            ["num_key_value_heads"] = config.NumKeyValueHeads,
+            ["head_dim"] = config.HeadDim,
+        });
+        return (family, config);
     }
 
     /// <summary>The compute dtype: the requested one, else the config's <c>torch_dtype</c> (top level first, as llava-hf writes it).</summary>
@@ -150,7 +160,9 @@ public sealed class ModelFolder : IDisposable
     {
         var eos = IsNested && Config.Has("eos_token_id") ? Config.IntOrList("eos_token_id") : decoder.EosTokenIds;
         var pad = Config.OptionalInt("pad_token_id") ?? decoder.PadTokenId;
-        return GenerationDefaults.Resolve(Directory, eos, pad, tokenizer.EosTokenId, tokenizer.PadTokenId);
+        if (decoder.BosTokenId is int bos && (bos < 0 || bos >= decoder.VocabSize))
+            throw TextConfig.Error("bos_token_id", $"{bos} is outside the model's vocabulary [0, {decoder.VocabSize}).");
+        return GenerationDefaults.Resolve(Directory, eos, pad, tokenizer.EosTokenId, tokenizer.PadTokenId, decoder.VocabSize);
     }
 
     /// <inheritdoc />

@@ -1,6 +1,7 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Tokenizers;
 using static TorchSharp.torch;
 
@@ -14,10 +15,16 @@ namespace LlavaModal.Multimodal.Prompts;
 /// </summary>
 sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOnlyDictionary<int, ModalityBinding> byPlaceholderId, CausalLanguageModel decoder)
 {
-    /// <exception cref="LlavaModalException">Placeholder and input counts differ, or an input cannot be read (named in the message).</exception>
-    public PreparedPrompt Prepare(MultimodalPrompt prompt)
+    /// <summary>
+    /// Tokenises, routes and prepares. The token budget is checked before anything is prepared (text tokens plus every
+    /// fixed-size input's count) and again as each variable-size input's count becomes known, before any encoding.
+    /// </summary>
+    /// <exception cref="InputLimitException">The prompt takes more positions than <paramref name="budget"/> allows (names the limit).</exception>
+    /// <exception cref="LlavaModalException">Placeholder and input counts differ, a token is outside the model's vocabulary, or an input cannot be read or holds NaN (named in the message).</exception>
+    public PreparedPrompt Prepare(MultimodalPrompt prompt, PromptBudget budget)
     {
         ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(budget);
         var ids = tokenizer.Encode(prompt.Text);
         if (ids.Count == 0) throw new ArgumentException("A prompt tokenised to no tokens; add text or enable the BOS token.", nameof(prompt));
 
@@ -34,17 +41,28 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
                 throw new LlavaModalException(
                     $"The prompt has {placeholders} {binding.Encoder.Placeholder} placeholder{(placeholders == 1 ? "" : "s")} but {queue.Count} {binding.Modality} input{(queue.Count == 1 ? " was" : "s were")} given.");
         }
+        CheckVocabulary(ids);
+
+        // The budget before anything is decoded: text plus the inputs whose token count is fixed (576 per LLaVA-1.5 image).
+        long text = ids.Count(id => !byPlaceholderId.ContainsKey(id));
+        long known = text + ids.Sum(id => byPlaceholderId.TryGetValue(id, out var b) ? (long)(b.Encoder.FixedTokenCount ?? 0) : 0);
+        if (known > budget.MaxPositions) throw budget.Exceeded(known, Parts(ids, text));
 
         // Prepare everything (decode, preprocess) before the first forward pass: bad input fails fast and token counts are known.
         var chunks = new List<PromptChunk>();
         try
         {
             int from = 0;
+            long positions = text;
             for (int i = 0; i < ids.Count; i++)
             {
                 if (!byPlaceholderId.TryGetValue(ids[i], out var binding)) continue;
                 if (i > from) chunks.Add(new TextChunk([.. ids.Skip(from).Take(i - from)]));
-                chunks.Add(new MediaChunk(binding, binding.Encoder.Prepare(queues[binding].Dequeue())));
+                var chunk = new MediaChunk(binding, PrepareInput(binding, queues[binding].Dequeue()));
+                chunks.Add(chunk);
+                positions += chunk.Positions;
+                if (positions > budget.MaxPositions)
+                    throw budget.Exceeded(positions + RemainingFixed(ids, i + 1), Parts(ids, text, chunks));
                 from = i + 1;
             }
             if (from < ids.Count) chunks.Add(new TextChunk([.. ids.Skip(from)]));
@@ -56,6 +74,58 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
             throw;
         }
     }
+
+    /// <summary>Text ids the embedding table has no row for (a tokenizer larger than the model) are refused before the embedding lookup would fail natively.</summary>
+    void CheckVocabulary(IReadOnlyList<int> ids)
+    {
+        int vocab = decoder.Config.VocabSize;
+        foreach (var id in ids)
+        {
+            if (byPlaceholderId.ContainsKey(id) || (id >= 0 && id < vocab)) continue;
+            throw new LlavaModalException(
+                $"The prompt holds token {id} ('{tokenizer.IdToToken(id)}'), outside the model's vocabulary of {vocab} embeddings (vocab_size): the tokenizer ({tokenizer.VocabSize} tokens) does not fit this model's embedding table.");
+        }
+    }
+
+    long RemainingFixed(IReadOnlyList<int> ids, int from) =>
+        ids.Skip(from).Sum(id => byPlaceholderId.TryGetValue(id, out var b) ? (long)(b.Encoder.FixedTokenCount ?? 0) : 0);
+
+    string Parts(IReadOnlyList<int> ids, long text, IReadOnlyList<PromptChunk>? prepared = null)
+    {
+        var parts = new List<string> { $"{text} text tokens" };
+        foreach (var media in prepared?.OfType<MediaChunk>() ?? [])
+            parts.Add($"{media.Positions} for {media.Binding.Modality} {media.Input.Source}");
+        int done = prepared?.OfType<MediaChunk>().Count() ?? 0;
+        foreach (var group in ids.Where(byPlaceholderId.ContainsKey).Skip(done).GroupBy(id => byPlaceholderId[id]))
+            parts.Add(group.Key.Encoder.FixedTokenCount is int n
+                ? $"{group.Count()} {group.Key.Modality} input{(group.Count() == 1 ? "" : "s")} of {n} tokens"
+                : $"{group.Count()} {group.Key.Modality} input{(group.Count() == 1 ? "" : "s")} not yet counted");
+        return string.Join(", ", parts);
+    }
+
+    /// <summary>
+    /// One plugin call: its own typed errors pass through; anything else it throws is wrapped naming the plugin and the
+    /// input (the original kept as the inner exception). Prepared values must be finite (NaN pixels would make every
+    /// logit NaN).
+    /// </summary>
+    static PreparedInput PrepareInput(ModalityBinding binding, ModalityInput input)
+    {
+        PreparedInput prepared;
+        try { prepared = binding.Encoder.Prepare(input); }
+        catch (Exception e) when (e is not (LlavaModalException or OperationCanceledException or OutOfMemoryException))
+        {
+            throw PluginFailed(binding, input.Describe(), "prepare", e);
+        }
+        if (!prepared.Values.AllFinite())
+        {
+            prepared.Dispose();
+            throw new LlavaModalException($"{input.Describe()}: the {binding.Modality} plugin ({binding.Encoder.GetType().Name}) prepared values that hold NaN or infinite numbers; the input is refused.");
+        }
+        return prepared;
+    }
+
+    static LlavaModalException PluginFailed(ModalityBinding binding, string source, string step, Exception e) =>
+        new($"{source}: the {binding.Modality} plugin ({binding.Encoder.GetType().FullName}) failed to {step} it: {e.GetType().Name}: {e.Message}", e);
 
     /// <summary>Decoder input [positions, hidden] on the model's device and position ids [axes, positions] (CPU) of a prepared prompt.</summary>
     public (Tensor Embeddings, Tensor Positions) Embed(PreparedPrompt prompt)
@@ -76,11 +146,25 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
             }
             else if (chunk is MediaChunk m)
             {
-                pieces.Add(m.Binding.Embed(m.Input, device));
+                pieces.Add(EmbedInput(m));
             }
         }
         var embeddings = (pieces.Count == 1 ? pieces[0].alias() : cat(pieces, 0)).to(decoder.DType);
         var positions = decoder.PositionIds([.. prompt.Chunks.Select(c => c.Segment)]);
         return (embeddings.MoveToOuterDisposeScope(), positions.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Encodes and projects one input; a plugin's untyped failure is wrapped, and NaN or infinite features are refused naming the input.</summary>
+    Tensor EmbedInput(MediaChunk m)
+    {
+        Tensor embedded;
+        try { embedded = m.Binding.Embed(m.Input, decoder.Device); }
+        catch (Exception e) when (e is not (LlavaModalException or OperationCanceledException or OutOfMemoryException))
+        {
+            throw PluginFailed(m.Binding, m.Input.Source, "encode", e);
+        }
+        if (!embedded.AllFinite())
+            throw new LlavaModalException($"{m.Input.Source}: the {m.Binding.Modality} plugin ({m.Binding.Encoder.GetType().Name}) produced NaN or infinite features; the input is refused.");
+        return embedded;
     }
 }

@@ -34,6 +34,7 @@ public sealed class LlavaChatClient : IChatClient
     readonly LlavaChatClientOptions options;
     readonly ChatPromptBuilder builder;
     readonly ILogger logger;
+    volatile bool disposed;
 
     /// <summary>A client over a model you loaded (and dispose yourself).</summary>
     public LlavaChatClient(MultimodalModel model, LlavaChatClientOptions? options = null, ILoggerFactory? loggerFactory = null)
@@ -70,6 +71,7 @@ public sealed class LlavaChatClient : IChatClient
     /// <inheritdoc />
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         var (request, generation) = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         var result = await Model.GenerateAsync(request.Prompt, generation, cancellationToken).ConfigureAwait(false);
@@ -91,6 +93,7 @@ public sealed class LlavaChatClient : IChatClient
     /// <inheritdoc />
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         var (request, generation) = await PrepareAsync(messages, options, cancellationToken).ConfigureAwait(false);
         var id = Guid.NewGuid().ToString("N");
         var created = DateTimeOffset.UtcNow;
@@ -173,6 +176,6 @@ public sealed class LlavaChatClient : IChatClient
         return serviceType.IsInstanceOfType(this) ? this : null;
     }
 
-    /// <summary>Nothing to release: the model belongs to whoever loaded it (the container or you).</summary>
-    public void Dispose() { }
+    /// <summary>Refuses later requests (<see cref="ObjectDisposedException"/>); running ones finish. The model belongs to whoever loaded it (the container or you).</summary>
+    public void Dispose() => disposed = true;
 }

@@ -136,7 +136,7 @@ sealed class ByteLevelBpeTokenizer : ITokenizerBackend
 
         // Tokens named by special-token attributes are special (HF registers them as special added tokens).
         var vocabulary = json.Vocabulary.ToFrozenDictionary(StringComparer.Ordinal);
-        var byContent = added.Values.ToDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
+        var byContent = TokenizerFiles.ByContent(added.Values, jsonPath);
         var named = files.SpecialTokens.Select(kv => (kv.Key, kv.Value))
             .Concat(files.AdditionalSpecialTokens.Select(c => ("additional_special_tokens", c)));
         foreach ((string key, string content) in named)

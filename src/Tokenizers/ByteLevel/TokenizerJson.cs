@@ -44,7 +44,7 @@ sealed class TokenizerJson
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            doc = JsonDocument.Parse(TokenizerInput.ReadJson(path));
         }
         catch (JsonException e)
         {

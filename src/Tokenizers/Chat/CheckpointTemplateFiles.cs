@@ -27,7 +27,7 @@ static class CheckpointTemplateFiles
         string jinjaPath = Path.Combine(directory, JinjaFileName);
         if (File.Exists(jinjaPath))
         {
-            return (File.ReadAllText(jinjaPath), $"'{jinjaPath}'");
+            return (TokenizerInput.ReadAllText(jinjaPath), $"'{jinjaPath}'");
         }
 
         foreach (string file in new[] { JsonFileName, ProcessorConfigFileName, TokenizerFiles.ConfigFileName })

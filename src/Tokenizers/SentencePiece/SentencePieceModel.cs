@@ -62,7 +62,7 @@ sealed class SentencePieceModel
 
     public static SentencePieceModel Load(string path)
     {
-        byte[] data = File.ReadAllBytes(path);
+        byte[] data = TokenizerInput.ReadAllBytes(path);
         var model = new SentencePieceModel();
         try
         {

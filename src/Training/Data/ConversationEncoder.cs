@@ -82,13 +82,27 @@ public sealed class ConversationEncoder
             ids = ids[..MaxLength];
             labels = labels[..MaxLength];
         }
-        string? image = sample.Image is null ? null : (imageFolder is null ? sample.Image : Path.GetFullPath(Path.Combine(imageFolder, sample.Image)));
+        string? image = sample.Image is null ? null : ImagePath(sample, imageFolder);
         if (image is not null && !ids.Contains(ImageTokenId))
         {
             // LLaVA puts the image first when the text does not place it.
             throw new InvalidDataException($"sample '{sample.Id}' has an image but no {LlavaDataFile.ImagePlaceholder} in its text (or it was truncated away).");
         }
         return new EncodedSample(sample.Id, ids, labels, image);
+    }
+
+    /// <summary>
+    /// The sample's image under <paramref name="imageFolder"/>. Data files are untrusted: a path that is absolute or climbs
+    /// with <c>..</c> is refused from its text alone, before any file is looked at, so the error says nothing about what
+    /// exists outside the folder.
+    /// </summary>
+    static string ImagePath(LlavaSample sample, string? imageFolder)
+    {
+        var path = sample.Image!;
+        var parts = path.Split(['/', '\\']);
+        if (path.Length == 0 || Path.IsPathRooted(path) || path.Contains(':', StringComparison.Ordinal) || parts.Contains(".."))
+            throw new InvalidDataException($"sample '{sample.Id}': image path '{path}' is refused: image paths must be relative to the image folder (--images) and stay inside it (no absolute paths, drive letters or '..').");
+        return imageFolder is null ? path : Path.GetFullPath(Path.Combine(imageFolder, path));
     }
 
     int PrefixLength(string full, int charEnd, int[] ids, string id)

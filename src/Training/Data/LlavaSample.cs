@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using LlavaModal.Abstractions.IO;
 
 namespace LlavaModal.Training.Data;
 
@@ -37,7 +38,9 @@ public static class LlavaDataFile
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: data file not found.", path);
         List<LlavaSample>? samples;
-        try { samples = JsonSerializer.Deserialize<List<LlavaSample>>(File.ReadAllText(path), Options); }
+        // A regular file only: a FIFO named like the data would block forever.
+        using var stream = InputFiles.OpenRead(path, long.MaxValue, "", message => new InvalidDataException($"{path}: {message}"));
+        try { samples = JsonSerializer.Deserialize<List<LlavaSample>>(stream, Options); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a LLaVA data file (a JSON list of {{id, image, conversations}}): {e.Message}", e); }
         if (samples is null) throw new InvalidDataException($"{path}: the file holds null, expected a list of samples.");
         for (int i = 0; i < samples.Count; i++) Validate(samples[i], $"{path}: sample {i}");

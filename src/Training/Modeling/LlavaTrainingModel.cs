@@ -251,7 +251,7 @@ public sealed class LlavaTrainingModel : IDisposable
         var ids = Scalars.Arange(0, Language.Config.VocabSize).unsqueeze(0);
         double text = Language.Embed(ids).PowScalar(2).sum(-1).sqrt().mean().item<float>();
         var loader = new ImageLoader();
-        var pixels = cat(imagePaths.Select(p => Processor.Preprocess(loader.LoadFile(p)).ToTensor()).ToList(), 0);
+        var pixels = cat(imagePaths.Select(p => Processor.Preprocess(loader.LoadFile(p), p).ToTensor()).ToList(), 0);
         double image = Projector.forward(Vision.Features(pixels)).PowScalar(2).sum(-1).sqrt().mean().item<float>();
         return (text, image);
     }
@@ -275,7 +275,7 @@ public sealed class LlavaTrainingModel : IDisposable
     public Tensor? LoadPixels(IReadOnlyList<EncodedSample> samples, ImageLoader? loader = null)
     {
         loader ??= new ImageLoader();
-        var images = samples.Where(s => s.ImagePath is not null).Select(s => Processor.Preprocess(loader.LoadFile(s.ImagePath!)).ToTensor()).ToList();
+        var images = samples.Where(s => s.ImagePath is not null).Select(s => Processor.Preprocess(loader.LoadFile(s.ImagePath!), s.ImagePath!).ToTensor()).ToList();
         if (images.Count == 0) return null;
         var result = cat(images, 0);
         foreach (var i in images) i.Dispose();

@@ -184,7 +184,8 @@ public class NewArchitectureTests
         using var dir = new TempDir();
         WriteFolder(dir.Path);
         var services = new ServiceCollection();
-        services.AddLlavaModal(o => o.ModelDirectory = dir.Path).AddDecoderFamily(new TinyLmFamily()).AddVisionTower(new TinyVisionFamily());
+        // The tiny family claims 64 positions; the chat template's system sentence alone takes more, so the limit is raised.
+        services.AddLlavaModal(o => { o.ModelDirectory = dir.Path; o.MaxContextTokens = 256; }).AddDecoderFamily(new TinyLmFamily()).AddVisionTower(new TinyVisionFamily());
         using var provider = services.BuildServiceProvider();
         var model = provider.GetRequiredService<MultimodalModel>();
 

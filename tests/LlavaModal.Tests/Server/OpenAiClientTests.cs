@@ -2,7 +2,6 @@ using System.ClientModel;
 using System.Text;
 using LlavaModal.Tests.SemanticKernel;
 using Microsoft.Extensions.AI;
-using OpenAiFinish = OpenAI.Chat.ChatFinishReason;
 using Microsoft.SemanticKernel;
 using Microsoft.SemanticKernel.ChatCompletion;
 using OpenAI;
@@ -10,6 +9,7 @@ using OpenAI.Chat;
 using MeaiChatMessage = Microsoft.Extensions.AI.ChatMessage;
 using MeaiChatRole = Microsoft.Extensions.AI.ChatRole;
 using MeaiTextContent = Microsoft.Extensions.AI.TextContent;
+using OpenAiFinish = OpenAI.Chat.ChatFinishReason;
 
 namespace LlavaModal.Tests.Server;
 

@@ -63,8 +63,11 @@ public sealed class AttachedAudioFixture : IDisposable
         InputHashesAfter = (FolderHash.Of(Fixtures.LlavaTinyA), FolderHash.Of(WhisperDir));
         PooledDir = Path.Combine(temp.Path, "llava-audio-pooled");
         AudioAttacher.Attach(Fixtures.LlavaTinyA, WhisperDir, PooledDir, new AttachAudioOptions { AveragePool = true, ProjectorType = "linear", Seed = 3 });
-        Model = MultimodalModel.Load(Dir, [new LlavaVisionFactory(), new AudioEncoderFactory()]);
-        Pooled = MultimodalModel.Load(PooledDir, [new LlavaVisionFactory(), new AudioEncoderFactory()]);
+        // The tiny model's context is 2048 positions; these tests splice an image and a clip (2111 positions) and a 65 s
+        // clip (4500), more than requests are held to by default, so they raise the limit.
+        var longPrompts = new ModelLoadOptions { Limits = new ModelLimits { MaxContextTokens = 8192 } };
+        Model = MultimodalModel.Load(Dir, [new LlavaVisionFactory(), new AudioEncoderFactory()], longPrompts);
+        Pooled = MultimodalModel.Load(PooledDir, [new LlavaVisionFactory(), new AudioEncoderFactory()], longPrompts);
         Expected = SafeTensorsFile.Open(Path.Combine(WhisperDir, "expected", "encoder.safetensors"));
     }
 
@@ -270,6 +273,17 @@ public class AudioPluginTests(AttachedAudioFixture fx, ITestOutputHelper output)
         // Generation runs over the 4500 audio positions.
         var result = fx.Model.Generate(prompt, new GenerationOptions { MaxNewTokens = 1 });
         Assert.Equal(ids.Count - 1 + 4500, result.PromptTokens);
+    }
+
+    [Fact]
+    public void A_five_minute_clip_is_refused_by_the_token_budget_before_it_is_encoded()
+    {
+        // Issue 15: a 5-minute WAV became 15013 positions (> 8 GB) on a model with a 2048-position context.
+        using var model = MultimodalModel.Load(fx.Dir, [new LlavaVisionFactory(), new AudioEncoderFactory()]);
+        var clip = Clips.Wav(new double[300 * 16000], "five-minutes.wav");
+        var e = Assert.Throws<InputLimitException>(() => model.Generate(new MultimodalPrompt("USER: <audio>\nSummarise. ASSISTANT:", [clip])));
+        Assert.Contains("15000 for audio five-minutes.wav", e.Message);
+        Assert.Equal(2047, e.Maximum);
     }
 
     [Fact]
@@ -523,8 +537,9 @@ public class GenerateWithAudioCliTests(AttachedAudioFixture fx) : IClassFixture<
     {
         var wav = Path.Combine(Fixtures.Root, "whisper-features", "tone_440hz_0p3s.wav");
         var image = Path.Combine(Fixtures.Images, "tiny_7x5.png");
+        // 576 image and 1500 audio positions exceed the tiny model's 2048-position context: the limit is raised.
         var r = CliRunner.Run("generate", "--model", fx.Dir, "--image", image, "--audio", wav,
-            "--prompt", "What do you see and hear?", "--max-new-tokens", "3", "--json");
+            "--prompt", "What do you see and hear?", "--max-new-tokens", "3", "--json", "--max-context-tokens", "4096");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var root = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement;
         var ids = root.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToList();

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.Text;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Tests.Support;
 using SixLabors.ImageSharp;
@@ -21,38 +19,10 @@ public class ImageLoaderTests
     static byte[] PngHeaderOnly(int width, int height)
     {
         using var s = new MemoryStream();
-        s.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
-        var ihdr = new byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
-        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = 8; // bit depth
-        ihdr[9] = 2; // RGB
-        WriteChunk(s, "IHDR", ihdr);
-        WriteChunk(s, "IEND", []);
+        s.Write(PngChunks.Signature);
+        PngChunks.Write(s, "IHDR", PngChunks.RgbHeader(width, height));
+        PngChunks.Write(s, "IEND", []);
         return s.ToArray();
-
-        static void WriteChunk(Stream s, string type, byte[] data)
-        {
-            Span<byte> buf = stackalloc byte[4];
-            BinaryPrimitives.WriteInt32BigEndian(buf, data.Length);
-            s.Write(buf);
-            var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
-            s.Write(typed);
-            BinaryPrimitives.WriteUInt32BigEndian(buf, Crc32(typed));
-            s.Write(buf);
-        }
-    }
-
-    // Test-only CRC-32 (PNG's polynomial) so the crafted header passes chunk checks; the project has no hashing package.
-    static uint Crc32(byte[] data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
     }
 
     static byte[] Encode<TPixel>(Image<TPixel> image, bool jpeg = false) where TPixel : unmanaged, IPixel<TPixel>
