@@ -80,6 +80,7 @@ static class SoakBenchmark
                     GC.WaitForPendingFinalizers();
                     var now = ProcStatus.Read();
                     samples.Add((done, clock.Elapsed.TotalSeconds, now.RssBytes, now.HwmBytes));
+                    Console.Error.WriteLine($"soak: {done}/{requests} requests, {clock.Elapsed.TotalSeconds:F0} s, RSS {now.RssBytes >> 20} MiB");
                     nextReport += reportEvery;
                 }
             }

@@ -26,7 +26,7 @@ public sealed class MultimodalModel : IDisposable
     bool disposed;
 
     MultimodalModel(string directory, CausalLanguageModel decoder, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults,
-        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, ModelLimits limits, int maxBatch)
+        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, ModelLimits limits, int maxBatch, long promptCacheBytes)
     {
         Directory = directory;
         Limits = limits;
@@ -37,7 +37,7 @@ public sealed class MultimodalModel : IDisposable
         Modalities = modalities;
         PlaceholderIds = byPlaceholderId.ToDictionary(kv => kv.Value.Modality, kv => kv.Key);
         Router = new ModalityRouter(modalities);
-        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch, limits.ContextFor(decoder.Config));
+        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch, limits.ContextFor(decoder.Config), promptCacheBytes);
         prompts = new PromptEncoder(tokenizer, Router, byPlaceholderId, decoder);
     }
 
@@ -82,6 +82,9 @@ public sealed class MultimodalModel : IDisposable
     /// <summary>Requests waiting for a free row of the batch.</summary>
     public int WaitingRequests => Engine.Waiting;
 
+    /// <summary>The prompt cache's state now (all zero when it is off; see <see cref="ModelLoadOptions.PromptCacheBytes"/>).</summary>
+    public PromptCacheStatistics PromptCache => Engine.PromptCache is { } c ? new(c.Count, c.Bytes, c.CapacityBytes, c.Hits, c.ReusedTokens) : new(0, 0, 0, 0, 0);
+
     /// <summary>
     /// Loads a model folder: the decoder through the family its (text) config names, then every plugin whose factory
     /// finds its modality in the folder, the tokenizer (plugins' placeholders added), the chat template and the
@@ -96,6 +99,7 @@ public sealed class MultimodalModel : IDisposable
     {
         options ??= new ModelLoadOptions();
         if (options.MaxBatch < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatch, "ModelLoadOptions.MaxBatch must be 1 or more.");
+        if (options.PromptCacheBytes < 0) throw new ArgumentOutOfRangeException(nameof(options), options.PromptCacheBytes, "ModelLoadOptions.PromptCacheBytes must be 0 (off) or more.");
         logger ??= NullLogger.Instance;
         var clock = Stopwatch.StartNew();
         using var folder = ModelFolder.Open(directory);
@@ -115,7 +119,7 @@ public sealed class MultimodalModel : IDisposable
             logger.LogInformation("Loaded {Model} ({Family} decoder, {Parameters:N0} parameters, {DType}, {Device}, {Attention} attention) with {Modalities} in {Ms} ms",
                 Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType, build.Device, build.Attention.Name,
                 bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
-            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.Limits, options.MaxBatch);
+            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.Limits, options.MaxBatch, options.PromptCacheBytes);
         }
         catch
         {
@@ -306,8 +310,8 @@ public sealed class MultimodalModel : IDisposable
             try
             {
                 onPrepared?.Invoke(prepared.Layout());
-                var (embeddings, positions) = prompts.Embed(prepared);
-                return new PromptSequence(prepared.Ids, embeddings, positions, prepared);
+                var keys = Engine.PromptCache is null ? null : PromptEncoder.CacheKeys(prepared);
+                return new PromptSequence(prepared.Ids, prepared.Positions, from => prompts.EmbedFrom(prepared, from), prompts.Positions(prepared), prepared, keys);
             }
             catch
             {
