@@ -41,6 +41,20 @@ public class AnyResMaxLayoutTests
     public void Floor_division_is_pythons(double a, double b, double expected) =>
         Assert.Equal(expected, AnyResMaxLayout.FloorDivide(a, b));
 
+    [Theory]
+    // The README's counts, from the processor's own formula (LlavaOnevisionProcessor._get_number_of_features) run in Python:
+    // the llava-onevision-qwen2 configs (384 px tiles, 27x27 tokens, pinpoints 384·(1..6)) and llava-onevision-tiny's.
+    [InlineData(640, 480, 384, 27, 2929)]
+    [InlineData(1920, 1080, 384, 27, 7269)]
+    [InlineData(640, 480, 32, 4, 156)]
+    [InlineData(1920, 1080, 32, 4, 186)]
+    public void Photo_token_counts_of_the_readme(int width, int height, int tile, int side, int tokens)
+    {
+        int grid = tile == 384 ? 6 : 4;
+        var pinpoints = (from h in Enumerable.Range(1, grid) from w in Enumerable.Range(1, grid) select new GridPinpoint(tile * h, tile * w)).ToList();
+        Assert.Equal(tokens, AnyResMaxLayout.Compute(width, height, new AnyResSettings(pinpoints, tile, side), 9).TokenCount);
+    }
+
     [Fact]
     public void A_larger_budget_keeps_the_full_map_and_a_smaller_one_shrinks_it_further()
     {
