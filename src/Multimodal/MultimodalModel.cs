@@ -277,6 +277,17 @@ public sealed class MultimodalModel : IDisposable
         });
     }
 
+    /// <summary>The position ids [axes, positions] (CPU) of a prompt, as the decoder receives them (for inspection and tests).</summary>
+    internal Tensor PromptPositions(MultimodalPrompt prompt)
+    {
+        return Exclusive(() =>
+        {
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
+            using var scope = NewDisposeScope();
+            return prompts.Embed(prepared).Positions.cpu().MoveToOuterDisposeScope();
+        });
+    }
+
     /// <summary>The positions a prompt may take: the context, less one for the first new token when generating.</summary>
     PromptBudget Budget(bool generating)
     {

@@ -7,6 +7,7 @@ using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.LlavaNext;
 using LlavaModal.Encoders.Vision.LlavaOnevision;
 using LlavaModal.Encoders.Vision.Preprocessing;
+using LlavaModal.Encoders.Vision.Qwen2VL;
 
 namespace LlavaModal.Encoders.Vision.Llava;
 
@@ -34,9 +35,9 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
         var config = context.Config;
         if (!config.Has("vision_config")) return null;
         if (LlavaNextVisionLoader.Handles(config)) return LlavaNextVisionLoader.Load(context, options);
-        if (OnevisionVisionLoader.Handles(config))
+        if (OnevisionVisionLoader.Handles(config) || Qwen2VLVisionLoader.Handles(config))
         {
-            var all = OnevisionVisionLoader.Load(context, options);
+            var all = LoadAll(context);
             foreach (var other in all.Skip(1)) other.Dispose();
             return all[0];
         }
@@ -70,11 +71,12 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
         }
     }
 
-    /// <summary>The image binding, and for a LLaVA-OneVision folder the video binding too, sharing its tower and projector.</summary>
+    /// <summary>The image binding, and for a LLaVA-OneVision or Qwen2-VL folder the video binding too, sharing its tower (and projector).</summary>
     public IReadOnlyList<ModalityBinding> LoadAll(ModalityLoadContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (context.Config.Has("vision_config") && OnevisionVisionLoader.Handles(context.Config)) return OnevisionVisionLoader.Load(context, options);
+        if (context.Config.Has("vision_config") && Qwen2VLVisionLoader.Handles(context.Config)) return Qwen2VLVisionLoader.Load(context, options);
         return TryLoad(context) is { } binding ? [binding] : [];
     }
 

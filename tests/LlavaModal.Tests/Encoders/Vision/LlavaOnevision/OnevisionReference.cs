@@ -2,8 +2,6 @@ using System.Text.Json;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Tests.Support;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.PixelFormats;
 
 namespace LlavaModal.Tests.Encoders.Vision.LlavaOnevision;
 
@@ -52,18 +50,5 @@ public static class OnevisionReference
     public static SafeTensorsFile Open(string file) => SafeTensorsFile.Open(Expected(file));
 
     /// <summary>Writes the reference video's frames (<c>video0.frames_u8</c>) as lossless PNGs <c>frame1.png</c> ... into <paramref name="folder"/>.</summary>
-    public static void WriteVideoFrames(string folder, string key = "video0")
-    {
-        using var inputs = Open("inputs.safetensors");
-        using var frames = inputs.Read($"{key}.frames_u8");
-        int count = (int)frames.shape[0], height = (int)frames.shape[1], width = (int)frames.shape[2];
-        var bytes = frames.data<byte>().ToArray();
-        int size = height * width * 3;
-        System.IO.Directory.CreateDirectory(folder);
-        for (int i = 0; i < count; i++)
-        {
-            using var image = SixLabors.ImageSharp.Image.LoadPixelData<Rgb24>(bytes.AsSpan(i * size, size), width, height);
-            image.SaveAsPng(Path.Combine(folder, $"frame{i + 1}.png"));
-        }
-    }
+    public static void WriteVideoFrames(string folder, string key = "video0") => FrameFiles.Write(Expected("inputs.safetensors"), $"{key}.frames_u8", folder);
 }
