@@ -18,6 +18,9 @@ static class Qwen2VLVisionLoader
     /// <summary>The <c>model_type</c> of Qwen2-VL configs.</summary>
     public const string ModelType = "qwen2_vl";
 
+    /// <summary>The tokens that frame every image or video in a Qwen2-VL prompt.</summary>
+    public const string VisionStart = "<|vision_start|>", VisionEnd = "<|vision_end|>";
+
     /// <summary>True for a Qwen2-VL config.</summary>
     public static bool Handles(JsonConfig config) => config.String("model_type", "") == ModelType;
 
@@ -36,8 +39,15 @@ static class Qwen2VLVisionLoader
         try
         {
             var loader = new ImageLoader(options.Loader);
-            var image = new ModalityBinding(new Qwen2VLMediaEncoder(tower, processor, null, loader), Identity(context), config.OptionalInt("image_token_id") ?? 151655);
-            var video = new ModalityBinding(new Qwen2VLMediaEncoder(tower, processor, options.Video, loader, ownsTower: false), Identity(context), config.OptionalInt("video_token_id") ?? 151656);
+            // Qwen2-VL's prompts frame every input: <|vision_start|><|image_pad|><|vision_end|>, as its processor and chat template write it.
+            var image = new ModalityBinding(new Qwen2VLMediaEncoder(tower, processor, null, loader), Identity(context), config.OptionalInt("image_token_id") ?? 151655)
+            {
+                PromptText = $"{VisionStart}<|image_pad|>{VisionEnd}",
+            };
+            var video = new ModalityBinding(new Qwen2VLMediaEncoder(tower, processor, options.Video, loader, ownsTower: false), Identity(context), config.OptionalInt("video_token_id") ?? 151656)
+            {
+                PromptText = $"{VisionStart}<|video_pad|>{VisionEnd}",
+            };
             return [image, video];
         }
         catch
