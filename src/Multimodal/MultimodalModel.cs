@@ -146,8 +146,8 @@ public sealed class MultimodalModel : IDisposable
 
     /// <summary>
     /// Renders a conversation through the chat template and routes its inputs to their plugins. When the conversation has
-    /// no placeholder for a modality but inputs of it are given, one placeholder per input is put on its own line before
-    /// the first user message's text, as LLaVA does.
+    /// no placeholder for a modality but inputs of it are given, one placeholder per input (its binding's
+    /// <see cref="ModalityBinding.PromptText"/>) is put on its own line before the first user message's text, as LLaVA does.
     /// </summary>
     /// <exception cref="LlavaModalException">An input no loaded plugin takes.</exception>
     public MultimodalPrompt RenderChat(IReadOnlyList<ChatTurn> turns, IReadOnlyList<ModalityInput>? inputs = null)
@@ -160,7 +160,7 @@ public sealed class MultimodalModel : IDisposable
         foreach (var group in routed.GroupBy(r => r.Binding))
         {
             if (list.Any(m => m.Content.Contains(group.Key.Encoder.Placeholder, StringComparison.Ordinal))) continue;
-            for (int i = 0; i < group.Count(); i++) prefix.Append(group.Key.Encoder.Placeholder).Append('\n');
+            for (int i = 0; i < group.Count(); i++) prefix.Append(group.Key.PromptText).Append('\n');
         }
         if (prefix.Length > 0)
         {
@@ -278,6 +278,17 @@ public sealed class MultimodalModel : IDisposable
             using var prepared = prompts.Prepare(prompt, Budget(generating: false));
             using var scope = NewDisposeScope();
             return prompts.Embed(prepared).Embeddings.cpu().MoveToOuterDisposeScope();
+        });
+    }
+
+    /// <summary>The position ids [axes, positions] (CPU) of a prompt, as the decoder receives them (for inspection and tests).</summary>
+    internal Tensor PromptPositions(MultimodalPrompt prompt)
+    {
+        return Exclusive(() =>
+        {
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
+            using var scope = NewDisposeScope();
+            return prompts.Embed(prepared).Positions.cpu().MoveToOuterDisposeScope();
         });
     }
 
