@@ -100,8 +100,10 @@ public sealed class Qwen2VLImageProcessor
         if (frames.Count == 0) throw new LlavaModalException($"{source}: no frames.");
         if (frames.Count > 1 && frames.Count % TemporalPatchSize != 0)
             throw new LlavaModalException($"{source}: {frames.Count} frames do not fill whole patches of {TemporalPatchSize} frames; give a multiple of {TemporalPatchSize} (the reference fails on this too).");
-        var (height, width, refusal) = SmartResize(frames[0].Height, frames[0].Width);
+        var (height, width, refusal) = Config.DoResize ? SmartResize(frames[0].Height, frames[0].Width) : (frames[0].Height, frames[0].Width, null);
         if (refusal is not null) throw new InvalidImageException(source, $"{frames[0].Width}x{frames[0].Height} cannot be resized for Qwen2-VL: {refusal}.");
+        if (height % Factor != 0 || width % Factor != 0)
+            throw new InvalidImageException(source, $"{width}x{height} is not a multiple of {Factor} px on both sides, and do_resize is false in the processor's settings.");
         var resized = new List<RgbImage>(frames.Count);
         var planes = new List<float[]>(frames.Count);
         foreach (var frame in frames)
@@ -114,7 +116,7 @@ public sealed class Qwen2VLImageProcessor
         }
         int count = Math.Max(planes.Count, TemporalPatchSize);
         int gridT = count / TemporalPatchSize, gridH = height / PatchSize, gridW = width / PatchSize;
-        return new Qwen2VLPatches(resized, Patchify(planes, height, width, gridT, gridH, gridW), gridT, gridH, gridW, Config.DoResize ? height : frames[0].Height, Config.DoResize ? width : frames[0].Width);
+        return new Qwen2VLPatches(resized, Patchify(planes, height, width, gridT, gridH, gridW), gridT, gridH, gridW, height, width);
     }
 
     /// <summary>[gridT·gridH·gridW, C·T·P²]: patches in (frame group, window row, window column, row in window, column in window) order.</summary>

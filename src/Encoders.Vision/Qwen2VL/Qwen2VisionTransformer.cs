@@ -46,16 +46,20 @@ public sealed class Qwen2VisionTransformer : nn.Module
     /// <summary>Device.</summary>
     public Device Device { get; }
 
-    /// <summary>Loads the tower strictly from the <c>visual.*</c> tensors.</summary>
+    /// <summary>Loads the tower strictly from the <c>visual.*</c> tensors (<c>model.visual.*</c> in checkpoints saved by transformers 4.52 and later).</summary>
+    /// <exception cref="LlavaModal.Abstractions.CheckpointException">No tower in the checkpoint.</exception>
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or wrongly-shaped tensors, all named.</exception>
     public static Qwen2VisionTransformer Load(IWeightSource weights, Qwen2VLVisionConfig config, ModelBuildContext build)
     {
         ArgumentNullException.ThrowIfNull(weights);
+        const string probe = "patch_embed.proj.weight";
+        var prefix = weights.Find(Prefix, probe)
+            ?? throw new LlavaModal.Abstractions.CheckpointException(weights.Directory, $"no Qwen2-VL vision tower found (looked for '{Prefix}{probe}' and 'model.{Prefix}{probe}').");
         Qwen2VisionTransformer tower;
         using (WeightInit.SkipRandomInit()) tower = new Qwen2VisionTransformer(config, build);
         try
         {
-            StateDictLoader.Load(tower, weights, p => Prefix + p, n => n.StartsWith(Prefix, StringComparison.Ordinal));
+            StateDictLoader.Load(tower, weights, p => prefix + p, n => n.StartsWith(prefix, StringComparison.Ordinal));
             tower.eval();
             return tower;
         }

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
 using LlavaModal.Multimodal.Prompts;
@@ -74,6 +75,29 @@ public class Qwen2VLLoadingTests
         using var dir = new TempDir();
         var e = LoadFails(Copy(dir, "config.json", c => c["vision_config"]!["depth"] = 100000));
         Assert.Equal("vision_config.depth", e.Key);
+    }
+
+    [Fact]
+    public void The_newer_tensor_layout_with_model_prefix_gives_the_same_logits()
+    {
+        using var dir = new TempDir();
+        var path = Copy(dir);
+        File.Delete(dir.File("model.safetensors"));
+        using (var old = SafeTensorsFile.Open(Path.Combine(Qwen2VLReference.Directory, "model.safetensors")))
+        {
+            string Rename(string n) => n.StartsWith("visual.", StringComparison.Ordinal) ? "model." + n : "model.language_model." + n["model.".Length..];
+            var byNew = old.Tensors.Keys.ToDictionary(Rename, n => n);
+            SafeTensorsWriter.Write(dir.File("model.safetensors"), [.. byNew.Select(kv => new TensorSpec(kv.Key, old.Tensors[kv.Value].Shape, old.Tensors[kv.Value].ScalarType))],
+                s => old.Read(byNew[s.Name]));
+        }
+        var prompt = new MultimodalPrompt("USER: <|vision_start|><|image_pad|><|vision_end|>What? ASSISTANT:", [Qwen2VLReference.Image("land")]);
+        using var a = MultimodalModel.Load(Qwen2VLReference.Directory, [new LlavaVisionFactory()]);
+        using var b = MultimodalModel.Load(path, [new LlavaVisionFactory()]);
+        var (x, _, _) = a.PromptLogits(prompt);
+        var (y, _, _) = b.PromptLogits(prompt);
+        using (x)
+        using (y)
+            Assert.True(x.equal(y).all().item<bool>(), "both layouts must load the same weights");
     }
 
     [Fact]

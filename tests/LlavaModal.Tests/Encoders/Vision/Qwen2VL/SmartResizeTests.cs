@@ -43,4 +43,14 @@ public class SmartResizeTests
         Assert.Contains("aspect ratio must be smaller than 200", processor.SmartResize(16, 3300).Refusal);
         Assert.Throws<InvalidImageException>(() => processor.Preprocess([RgbImage.Filled(3300, 16, 1, 2, 3)], "strip"));
     }
+
+    [Fact]
+    public void Without_resizing_only_whole_merge_windows_are_patched()
+    {
+        var processor = new Qwen2VLImageProcessor(Qwen2VLImageProcessor.Defaults with { DoResize = false }, 8, 2, 2, 16, 4096);
+        var patches = processor.Preprocess([RgbImage.Filled(48, 32, 1, 2, 3)], "exact");
+        Assert.Equal((1, 4, 6), (patches.GridT, patches.GridH, patches.GridW));
+        var e = Assert.Throws<InvalidImageException>(() => processor.Preprocess([RgbImage.Filled(40, 32, 1, 2, 3)], "odd"));
+        Assert.Contains("do_resize", e.Message);
+    }
 }
