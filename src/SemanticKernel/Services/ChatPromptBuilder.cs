@@ -72,7 +72,7 @@ sealed class ChatPromptBuilder(LlavaChatClientOptions options)
                 catch (LlavaModalException e) { throw NoPlugin(model, input, i, e); }
                 // LLaVA's own layout is "<image>\nquestion": a placeholder starts its own line.
                 if (content.Length > 0 && !char.IsWhiteSpace(content[^1])) content.Append('\n');
-                content.Append(binding.Encoder.Placeholder).Append('\n');
+                content.Append(binding.PromptText).Append('\n');
                 inputs.Add(routed);
                 mediaBytes += input.Data.Length;
             }
