@@ -11,7 +11,7 @@ static class TorchThreads
     {
         if (threads < 1 || threads > Max)
             throw new ArgumentException($"{option} {threads} is outside 1..{Max} (four per logical CPU of this machine; more threads only wait for each other).");
-        LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
+        LlavaModal.Core.Native.TorchNativeRuntime.ThrowIfUnavailable();
         TorchSharp.torch.set_num_threads(threads);
     }
 }
