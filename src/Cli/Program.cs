@@ -4,6 +4,8 @@ using LlavaModal.Cli.Commands;
 
 // Before anything loads libtorch (and its OpenMP runtime, which reads this once): waiting threads sleep instead of spinning.
 TorchThreads.PreferPassiveWaiting();
+// Then what the other assemblies' module initialisers do, so no command can reach TorchSharp before it.
+LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
 
 var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Hugging Face layout) on TorchSharp.")
 {
