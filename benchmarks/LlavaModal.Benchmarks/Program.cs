@@ -25,6 +25,7 @@ static class Program
                 "load-rss" => LoadRssBenchmark.Run(options),
                 "vision" => VisionBenchmark.Run(options),
                 "soak" => SoakBenchmark.Run(options),
+                "serve" => ServeBenchmark.Run(options).GetAwaiter().GetResult(),
                 LoadRssChild.Mode => LoadRssChild.Run(options),
                 _ => throw new ArgumentException($"unknown benchmark '{args[0]}'.\n{Usage}"),
             };
@@ -47,6 +48,9 @@ static class Program
                     [--warmup 1] [--reps 5] [--threads N] [--skip-large]
           soak      RSS over thousands of requests with images (whole, streamed, cancelled, chat client, hostile inputs),
                     the model disposed mid-wave every few waves; exit 1 on any unexpected outcome
-                    [--requests 3000] [--wave 12] [--dispose-every 10] [--report-every 500] [--threads N] [--json]
+                    [--requests 3000] [--wave 12] [--dispose-every 10] [--report-every 500] [--prompt-cache-mb 1024] [--threads N] [--json]
+          serve     load test of `llava-modal serve` over HTTP: 1/8/32/64 clients streaming image chats; throughput, p50/p99
+                    latency and time to first token, largest batch, RSS; max-batch 1 for comparison; the prompt cache's saving
+                    [--model DIR] [--clients 1,8,32,64] [--requests 64] [--max-tokens 16] [--max-batch 32] [--skip-unbatched] [--threads N] [--json]
         """;
 }

@@ -28,6 +28,7 @@ static class SoakBenchmark
         int disposeEvery = args.Int("--dispose-every", 10, min: 1);
         int reportEvery = args.Int("--report-every", 500, min: 1);
         int threads = args.Int("--threads", 0);
+        int promptCacheMb = args.Int("--prompt-cache-mb", (int)(ModelLoadOptions.DefaultPromptCacheBytes >> 20));
         bool json = args.Flag("--json");
         args.RejectUnknown();
         if (threads > 0) TorchSharp.torch.set_num_threads(threads);
@@ -41,16 +42,16 @@ static class SoakBenchmark
         var options = new GenerationOptions { MaxNewTokens = 6, StopTokenIds = [] };
 
         var outcomes = new SortedDictionary<string, int>(StringComparer.Ordinal);
-        var samples = new List<(int Requests, double Seconds, long Rss, long Hwm)>();
+        var samples = new List<(int Requests, double Seconds, long Rss, long Hwm, long Trimmed)>();
         var clock = Stopwatch.StartNew();
         var start = ProcStatus.Read();
-        samples.Add((0, 0, start.RssBytes, start.HwmBytes));
+        samples.Add((0, 0, start.RssBytes, start.HwmBytes, start.RssBytes));
         int done = 0, waves = 0, disposals = 0;
         var random = new Random(15);
         int nextReport = reportEvery;
         while (done < requests)
         {
-            var model = MultimodalModel.Load(modelDir, [new LlavaVisionFactory()]);
+            var model = MultimodalModel.Load(modelDir, [new LlavaVisionFactory()], new ModelLoadOptions { PromptCacheBytes = (long)promptCacheMb << 20 });
             var client = new LlavaChatClient(model);
             for (int w = 0; w < disposeEvery && done < requests; w++, waves++)
             {
@@ -79,7 +80,11 @@ static class SoakBenchmark
                     GC.Collect();
                     GC.WaitForPendingFinalizers();
                     var now = ProcStatus.Read();
-                    samples.Add((done, clock.Elapsed.TotalSeconds, now.RssBytes, now.HwmBytes));
+                    // Freed native memory that glibc keeps in its arenas counts in RSS; trimming tells it apart from a leak.
+                    MallocTrim(0);
+                    long trimmed = ProcStatus.Read().RssBytes;
+                    samples.Add((done, clock.Elapsed.TotalSeconds, now.RssBytes, now.HwmBytes, trimmed));
+                    Console.Error.WriteLine($"soak: {done}/{requests} requests, {clock.Elapsed.TotalSeconds:F0} s, RSS {now.RssBytes >> 20} MiB, after malloc_trim {trimmed >> 20} MiB");
                     nextReport += reportEvery;
                 }
             }
@@ -92,13 +97,13 @@ static class SoakBenchmark
             Console.WriteLine(Report.ToJson(new
             {
                 requests = done, waves, disposals, seconds = end.Seconds, rss_start_mib = start.RssBytes >> 20, rss_end_mib = end.Rss >> 20,
-                hwm_mib = end.Hwm >> 20, samples = samples.Select(s => new { s.Requests, s.Seconds, rss_mib = s.Rss >> 20 }), outcomes,
+                hwm_mib = end.Hwm >> 20, samples = samples.Select(s => new { s.Requests, s.Seconds, rss_mib = s.Rss >> 20, rss_trimmed_mib = s.Trimmed >> 20 }), outcomes,
             }));
         }
         else
         {
             Console.WriteLine($"soak: {done} requests in {waves} waves of {wave}, {disposals} disposals mid-wave, {Report.F(end.Seconds, 0)} s; {Report.Machine()}");
-            Report.Table(["requests", "seconds", "RSS", "peak RSS"], samples.Select(s => (IReadOnlyList<string>)[s.Requests.ToString(System.Globalization.CultureInfo.InvariantCulture), Report.F(s.Seconds, 0), Report.MiB(s.Rss), Report.MiB(s.Hwm)]));
+            Report.Table(["requests", "seconds", "RSS", "RSS after malloc_trim", "peak RSS"], samples.Select(s => (IReadOnlyList<string>)[s.Requests.ToString(System.Globalization.CultureInfo.InvariantCulture), Report.F(s.Seconds, 0), Report.MiB(s.Rss), Report.MiB(s.Trimmed), Report.MiB(s.Hwm)]));
             Console.WriteLine("outcomes: " + string.Join(", ", outcomes.Select(kv => $"{kv.Key} {kv.Value}")));
         }
         return unexpected.Count == 0 ? 0 : 1;
@@ -157,4 +162,7 @@ static class SoakBenchmark
         strip.SaveAsPng(stream);
         return stream.ToArray();
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    static extern int MallocTrim(nuint pad);
 }

@@ -31,6 +31,17 @@ public sealed record ModelLoadOptions
     /// </summary>
     public int MaxBatch { get; init; } = 8;
 
+    /// <summary>
+    /// Memory for the prompt cache (default 1 GiB; 0 turns it off): the keys and values of finished requests are kept, and
+    /// a later prompt that starts with the same tokens and media (a chat's next turn, a shared system prompt) loads that
+    /// prefix instead of recomputing it; media inside it are not encoded again. Least recently used entries are evicted.
+    /// Answers are the same with or without it (to float rounding of the attention sums).
+    /// </summary>
+    public long PromptCacheBytes { get; init; } = DefaultPromptCacheBytes;
+
+    /// <summary>The default <see cref="PromptCacheBytes"/>: 1 GiB.</summary>
+    public const long DefaultPromptCacheBytes = 1L << 30;
+
     /// <summary>The token budget of every request (default: the model's context, at most <see cref="ModelLimits.DefaultContextCap"/>).</summary>
     public ModelLimits Limits { get; init; } = new();
 

@@ -27,7 +27,7 @@ public sealed class MultimodalModel : IDisposable
     bool disposed;
 
     MultimodalModel(string directory, CausalLanguageModel decoder, HfTokenizer tokenizer, ChatTemplate template, GenerationDefaults defaults,
-        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, ModelLimits limits, int maxBatch)
+        IReadOnlyList<ModalityBinding> modalities, Dictionary<int, ModalityBinding> byPlaceholderId, ModelLimits limits, int maxBatch, long promptCacheBytes)
     {
         Directory = directory;
         Limits = limits;
@@ -38,7 +38,7 @@ public sealed class MultimodalModel : IDisposable
         Modalities = modalities;
         PlaceholderIds = byPlaceholderId.ToDictionary(kv => kv.Value.Modality, kv => kv.Key);
         Router = new ModalityRouter(modalities);
-        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch, limits.ContextFor(decoder.Config));
+        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch, limits.ContextFor(decoder.Config), promptCacheBytes);
         prompts = new PromptEncoder(tokenizer, Router, byPlaceholderId, decoder);
     }
 
@@ -83,6 +83,9 @@ public sealed class MultimodalModel : IDisposable
     /// <summary>Requests waiting for a free row of the batch.</summary>
     public int WaitingRequests => Engine.Waiting;
 
+    /// <summary>The prompt cache's state now (all zero when it is off; see <see cref="ModelLoadOptions.PromptCacheBytes"/>).</summary>
+    public PromptCacheStatistics PromptCache => Engine.PromptCache is { } c ? new(c.Count, c.Bytes, c.CapacityBytes, c.Hits, c.ReusedTokens) : new(0, 0, 0, 0, 0);
+
     /// <summary>
     /// Loads a model folder: the decoder through the family its (text) config names, then every plugin whose factory
     /// finds its modality in the folder, the tokenizer (plugins' placeholders added), the chat template and the
@@ -110,6 +113,7 @@ public sealed class MultimodalModel : IDisposable
     {
         options ??= new ModelLoadOptions();
         if (options.MaxBatch < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatch, "ModelLoadOptions.MaxBatch must be 1 or more.");
+        if (options.PromptCacheBytes < 0) throw new ArgumentOutOfRangeException(nameof(options), options.PromptCacheBytes, "ModelLoadOptions.PromptCacheBytes must be 0 (off) or more.");
         logger ??= NullLogger.Instance;
         var clock = Stopwatch.StartNew();
         using var folder = ModelFolder.Open(directory);
@@ -131,7 +135,7 @@ public sealed class MultimodalModel : IDisposable
             var defaults = folder.LoadGenerationDefaults(config, tokenizer);
             LlavaLog.ModelLoaded(logger, Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType.ToString(),
                 build.Device.ToString(), build.Attention.Name, bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
-            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.Limits, options.MaxBatch);
+            return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.Limits, options.MaxBatch, options.PromptCacheBytes);
         }
         catch
         {
@@ -158,8 +162,8 @@ public sealed class MultimodalModel : IDisposable
 
     /// <summary>
     /// Renders a conversation through the chat template and routes its inputs to their plugins. When the conversation has
-    /// no placeholder for a modality but inputs of it are given, one placeholder per input is put on its own line before
-    /// the first user message's text, as LLaVA does.
+    /// no placeholder for a modality but inputs of it are given, one placeholder per input (its binding's
+    /// <see cref="ModalityBinding.PromptText"/>) is put on its own line before the first user message's text, as LLaVA does.
     /// </summary>
     /// <exception cref="LlavaModalException">An input no loaded plugin takes.</exception>
     public MultimodalPrompt RenderChat(IReadOnlyList<ChatTurn> turns, IReadOnlyList<ModalityInput>? inputs = null)
@@ -172,7 +176,7 @@ public sealed class MultimodalModel : IDisposable
         foreach (var group in routed.GroupBy(r => r.Binding))
         {
             if (list.Any(m => m.Content.Contains(group.Key.Encoder.Placeholder, StringComparison.Ordinal))) continue;
-            for (int i = 0; i < group.Count(); i++) prefix.Append(group.Key.Encoder.Placeholder).Append('\n');
+            for (int i = 0; i < group.Count(); i++) prefix.Append(group.Key.PromptText).Append('\n');
         }
         if (prefix.Length > 0)
         {
@@ -293,6 +297,17 @@ public sealed class MultimodalModel : IDisposable
         });
     }
 
+    /// <summary>The position ids [axes, positions] (CPU) of a prompt, as the decoder receives them (for inspection and tests).</summary>
+    internal Tensor PromptPositions(MultimodalPrompt prompt)
+    {
+        return Exclusive(() =>
+        {
+            using var prepared = prompts.Prepare(prompt, Budget(generating: false));
+            using var scope = NewDisposeScope();
+            return prompts.Embed(prepared).Positions.cpu().MoveToOuterDisposeScope();
+        });
+    }
+
     /// <summary>The positions a prompt may take: the context, less one for the first new token when generating.</summary>
     PromptBudget Budget(bool generating)
     {
@@ -322,8 +337,8 @@ public sealed class MultimodalModel : IDisposable
             try
             {
                 onPrepared?.Invoke(prepared.Layout());
-                var (embeddings, positions) = prompts.Embed(prepared);
-                return new PromptSequence(prepared.Ids, embeddings, positions, prepared);
+                var keys = Engine.PromptCache is null ? null : PromptEncoder.CacheKeys(prepared);
+                return new PromptSequence(prepared.Ids, prepared.Positions, from => prompts.EmbedFrom(prepared, from), prompts.Positions(prepared), prepared, keys);
             }
             catch
             {

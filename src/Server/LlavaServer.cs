@@ -47,6 +47,7 @@ public static class LlavaServer
             o.Attention = options.Attention;
             o.MaxBatch = options.MaxBatch;
             o.MaxContextTokens = options.MaxContextTokens;
+            o.PromptCacheBytes = options.PromptCacheBytes;
         }).AddAudio();
         builder.Services.AddLlavaChatClient(o =>
         {

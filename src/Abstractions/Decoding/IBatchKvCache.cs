@@ -33,6 +33,6 @@ public interface IBatchKvCache : IDisposable
     /// <summary>Copies of row <paramref name="row"/>'s first <paramref name="length"/> positions (to reuse a prompt prefix later).</summary>
     CachedPrefix Save(int row, long length);
 
-    /// <summary>Writes a saved prefix into row <paramref name="row"/> from position 0.</summary>
-    void Load(int row, CachedPrefix prefix);
+    /// <summary>Writes the first <paramref name="length"/> positions of a saved prefix into row <paramref name="row"/> from position 0.</summary>
+    void Load(int row, CachedPrefix prefix, long length);
 }

@@ -34,6 +34,20 @@ public class ModalityBinding : IDisposable
     /// <summary>The modality's name (<see cref="IModalityEncoder.Modality"/>).</summary>
     public string Modality => Encoder.Modality;
 
+    /// <summary>
+    /// The text one input stands as when the model places it in a conversation (<see cref="IModalityEncoder.Placeholder"/>
+    /// unless a family's prompts frame it, as Qwen2-VL's <c>&lt;|vision_start|&gt;&lt;|image_pad|&gt;&lt;|vision_end|&gt;</c>).
+    /// It must hold the placeholder exactly once.
+    /// </summary>
+    public string PromptText
+    {
+        get => promptText ?? Encoder.Placeholder;
+        init => promptText = value.Split(Encoder.Placeholder).Length == 2 ? value
+            : throw new ArgumentException($"The prompt text '{value}' must hold the placeholder {Encoder.Placeholder} exactly once.", nameof(value));
+    }
+
+    readonly string? promptText;
+
     /// <summary>False when someone else (a DI container) owns the encoder's lifetime.</summary>
     public bool OwnsEncoder { get; init; } = true;
 

@@ -22,10 +22,11 @@ static class ServeCommand
         var timeout = new Option<double>("--request-timeout") { Description = "Seconds a request may take, queueing included (default 600).", DefaultValueFactory = _ => defaults.RequestTimeout.TotalSeconds };
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests may still finish on shutdown (default 10).", DefaultValueFactory = _ => defaults.ShutdownGrace.TotalSeconds };
         var maxBatch = new Option<int>("--max-batch") { Description = "Most requests decoded together (continuous batching; default 8); more wait for a free row.", DefaultValueFactory = _ => defaults.MaxBatch };
+        var promptCache = new Option<long>("--prompt-cache-mb") { Description = "Memory for the prompt cache in MiB (default 1024; 0: off): a request starting like an earlier one (a chat's next turn) reuses that prefix, images included.", DefaultValueFactory = _ => defaults.PromptCacheBytes / (1024 * 1024) };
         var load = new LoadOptions();
         var command = new Command("serve", "Serve a model over the OpenAI Chat Completions API (POST /v1/chat/completions with images and audio, streaming; GET /v1/models, /health, /metrics).")
         {
-            model, modelId, host, port, apiKey, maxBatch, maxRequest, maxMedia, remote, remoteBytes, timeout, grace,
+            model, modelId, host, port, apiKey, maxBatch, promptCache, maxRequest, maxMedia, remote, remoteBytes, timeout, grace,
         };
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -43,6 +44,7 @@ static class ServeCommand
                 Attention = read.Attention,
                 MaxBatch = parse.GetValue(maxBatch),
                 MaxContextTokens = read.Limits.MaxContextTokens,
+                PromptCacheBytes = parse.GetValue(promptCache) is var mb and >= 0 and <= (long.MaxValue >> 20) ? mb << 20 : throw new ArgumentException($"--prompt-cache-mb must be between 0 (off) and {long.MaxValue >> 20}, got {parse.GetValue(promptCache)}."),
                 MaxRequestBytes = parse.GetValue(maxRequest),
                 MaxMediaPerRequest = parse.GetValue(maxMedia),
                 AllowRemoteMedia = parse.GetValue(remote),

@@ -114,17 +114,18 @@ public sealed class KvCache : IBatchKvCache
     }
 
     /// <inheritdoc />
-    public void Load(int row, CachedPrefix prefix)
+    public void Load(int row, CachedPrefix prefix, long length)
     {
         ArgumentNullException.ThrowIfNull(prefix);
         CheckRows(row, 1);
         if (prefix.Layers.Count != keys.Length) throw new ArgumentException($"The prefix has {prefix.Layers.Count} layers, the cache {keys.Length}.", nameof(prefix));
-        EnsureCapacity(Rows, prefix.Length);
+        if (length < 0 || length > prefix.Length) throw new ArgumentOutOfRangeException(nameof(length), length, $"must be within the prefix's {prefix.Length} positions.");
+        EnsureCapacity(Rows, length);
         using var scope = NewDisposeScope();
         for (int i = 0; i < keys.Length; i++)
         {
-            keys[i]!.select(0, row).narrow(1, 0, prefix.Length).copy_(prefix.Layers[i].Keys);
-            values[i]!.select(0, row).narrow(1, 0, prefix.Length).copy_(prefix.Layers[i].Values);
+            keys[i]!.select(0, row).narrow(1, 0, length).copy_(prefix.Layers[i].Keys.narrow(1, 0, length));
+            values[i]!.select(0, row).narrow(1, 0, length).copy_(prefix.Layers[i].Values.narrow(1, 0, length));
         }
     }
 

@@ -20,7 +20,8 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
         var type = s.OptionalString("rope_type") ?? s.OptionalString("type") ?? throw s.Error("rope_type", "required but missing.");
         var scaling = type switch
         {
-            "default" => null,
+            // mrope (Qwen2-VL, "default" once transformers has loaded it): default frequencies, mixed per position axis by the family.
+            "default" or "mrope" => null,
             "linear" or "dynamic" => new RopeScaling(type, Positive(s, "factor")),
             "llama3" => new RopeScaling(type, Positive(s, "factor"), Positive(s, "low_freq_factor"), Positive(s, "high_freq_factor"), s.Int("original_max_position_embeddings")),
             _ => throw s.Error("rope_type", $"'{type}' is not supported (supported: linear, dynamic, llama3)."),

@@ -15,6 +15,7 @@ public sealed class RotaryEmbedding
     readonly RopeScaling? scaling;
     readonly int maxPositions;
     readonly double[] baseInvFreq;
+    readonly long[]? mropeChunks;
     readonly Dictionary<(DeviceType, int, double), Tensor> cache = [];
 
     /// <summary>Rotary embedding over <paramref name="dim"/> channels per head.</summary>
@@ -22,8 +23,17 @@ public sealed class RotaryEmbedding
     /// <param name="theta">RoPE base (<c>rope_theta</c>).</param>
     /// <param name="scaling">Scaling variant, or null.</param>
     /// <param name="maxPositions">The context length the model was trained with (<c>max_position_embeddings</c>), for dynamic scaling.</param>
-    public RotaryEmbedding(int dim, double theta, RopeScaling? scaling, int maxPositions)
+    /// <param name="mropeSection">
+    /// Qwen2-VL's M-RoPE (<c>rope_scaling.mrope_section</c>, e.g. [16, 24, 24]): how many of the <c>dim / 2</c> frequencies follow
+    /// the temporal, height and width position axes, in that order; null for ordinary one-axis positions.
+    /// </param>
+    /// <exception cref="ArgumentException">The section does not add up to <c>dim / 2</c>.</exception>
+    public RotaryEmbedding(int dim, double theta, RopeScaling? scaling, int maxPositions, IReadOnlyList<int>? mropeSection = null)
     {
+        if (mropeSection is not null && (mropeSection.Any(n => n <= 0) || mropeSection.Sum() != dim / 2))
+            throw new ArgumentException($"mrope_section [{string.Join(", ", mropeSection)}] must split the {dim / 2} rotary frequencies of a {dim}-wide head into positive parts.", nameof(mropeSection));
+        // Both halves of cos/sin (cat(freqs, freqs)) are split the same way: [t, h, w, t, h, w].
+        mropeChunks = mropeSection is null ? null : [.. mropeSection.Concat(mropeSection).Select(n => (long)n)];
         this.dim = dim;
         this.theta = theta;
         this.scaling = scaling;
@@ -54,17 +64,35 @@ public sealed class RotaryEmbedding
 
     /// <summary>
     /// cos and sin for <paramref name="positionIds"/> [B, T], shaped [B, T, head_dim] in <paramref name="dtype"/>.
-    /// <paramref name="sequenceLength"/> (cache + new tokens, known on the host) drives dynamic scaling.
+    /// <paramref name="sequenceLength"/> (cache + new tokens, known on the host) drives dynamic scaling. With M-RoPE,
+    /// positions may be [3, B, T] (temporal, height, width): each axis's angles are computed, and each part of the
+    /// frequencies takes its axis's (transformers' <c>apply_multimodal_rotary_pos_emb</c>).
     /// </summary>
+    /// <exception cref="ArgumentException">Positions with axes but no M-RoPE section.</exception>
     public (Tensor Cos, Tensor Sin) Compute(Tensor positionIds, long sequenceLength, ScalarType dtype)
     {
+        ArgumentNullException.ThrowIfNull(positionIds);
+        bool axes = positionIds.dim() == 3;
+        if (axes && mropeChunks is null) throw new ArgumentException("Positions [axes, B, T] need an M-RoPE section (mrope_section).", nameof(positionIds));
         var invFreq = InvFreq(positionIds.device, sequenceLength);
         using var scope = NewDisposeScope();
-        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * invFreq; // [B, T, d/2]
+        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * invFreq; // [(axes,) B, T, d/2]
         var emb = cat([freqs, freqs], -1);
-        var cos = emb.cos().to(dtype);
-        var sin = emb.sin().to(dtype);
-        return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());
+        var cos = emb.cos();
+        var sin = emb.sin();
+        if (axes)
+        {
+            cos = MixAxes(cos);
+            sin = MixAxes(sin);
+        }
+        return (cos.to(dtype).MoveToOuterDisposeScope(), sin.to(dtype).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>[3, B, T, d] → [B, T, d]: chunk i of the last dimension from axis i mod 3.</summary>
+    Tensor MixAxes(Tensor perAxis)
+    {
+        var chunks = perAxis.split(mropeChunks!, -1);
+        return cat([.. chunks.Select((chunk, i) => chunk[i % 3])], -1);
     }
 
     Tensor InvFreq(Device device, long sequenceLength)

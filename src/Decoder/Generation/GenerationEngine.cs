@@ -26,6 +26,7 @@ sealed class GenerationEngine : IDisposable
     readonly SemaphoreSlim wake = new(0);
     readonly List<SequenceState> active = [];
     readonly Thread worker;
+    readonly PromptCache? prompts;
     IBatchKvCache? cache;
     int activeCount;
     volatile bool stopping;
@@ -35,8 +36,11 @@ sealed class GenerationEngine : IDisposable
     /// <param name="eosTokenIds">Ids that end a sequence.</param>
     /// <param name="maxBatch">Most sequences decoded together; more wait for a free row.</param>
     /// <param name="contextTokens">Most positions of a sequence, prompt and answer: generation ends (as <see cref="FinishReason.Length"/>) when its context is full.</param>
-    public GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxBatch = 8, int contextTokens = int.MaxValue)
+    /// <param name="promptCacheBytes">Memory for keys and values of finished sequences that later prompts may start with (0: no prompt cache).</param>
+    public GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxBatch = 8, int contextTokens = int.MaxValue, long promptCacheBytes = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(promptCacheBytes);
+        if (promptCacheBytes > 0) prompts = new PromptCache(promptCacheBytes);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(contextTokens, 1);
         ContextTokens = contextTokens;
@@ -59,6 +63,9 @@ sealed class GenerationEngine : IDisposable
 
     /// <summary>Requests waiting for a row (for metrics).</summary>
     public int Waiting => waiting.Count;
+
+    /// <summary>The prompt cache, or null when disabled.</summary>
+    public PromptCache? PromptCache => prompts;
 
     /// <summary>Receives each forward's raw logits: [1, V] after a prefill, [rows, V] after a decode step (tests compare them with the reference).</summary>
     public Action<Tensor>? StepLogitsObserver { get; set; }
@@ -147,7 +154,7 @@ sealed class GenerationEngine : IDisposable
             if (!sequence.TryAdmit(out var prompt, tokenizer, model.Device)) return;
             try
             {
-                long length = prompt.Embeddings.shape[0];
+                long length = prompt.Length;
                 if (length >= ContextTokens)
                     throw new ArgumentException($"The prompt takes {length} positions; with the first new token that exceeds the context of {ContextTokens}.");
                 sequence.MaxLength = ContextTokens;
@@ -167,11 +174,16 @@ sealed class GenerationEngine : IDisposable
                 int row = active.Count;
                 var rows = cache ??= model.CreateCache(row + 1, length + FirstReserve(sequence.Options));
                 rows.EnsureCapacity(row + 1, length + 1);
-                using var view = rows.Prefill(row);
+                // A cached prefix is loaded instead of computed (its media never encoded); the last position is always computed, for its logits.
+                var (prefix, reused) = prompt.Keys is { } keys && prompts is not null ? prompts.Find(keys, length - 1) : (null, 0);
+                if (prefix is not null) rows.Load(row, prefix, reused);
+                using var view = rows.Prefill(row, reused);
                 // [axes, T] → [1, T] for one axis, [axes, 1, T] otherwise.
-                var ids = (axes == 1 ? positions : positions.unsqueeze(1)).to(model.Device);
-                var logits = model.Forward(prompt.Embeddings.unsqueeze(0), ids, padding: null, view, lastOnly: true).squeeze(1);
+                var suffix = positions.narrow(1, reused, length - reused);
+                var ids = (axes == 1 ? suffix : suffix.unsqueeze(1)).to(model.Device);
+                var logits = model.Forward(prompt.EmbedFrom(reused).unsqueeze(0), ids, padding: null, view, lastOnly: true).squeeze(1);
                 sequence.Length = length;
+                sequence.CachedTokens = (int)reused;
                 StepLogitsObserver?.Invoke(logits);
                 var next = LogitsProcessor.NextTokens(Decodable(logits), sequence.Seen, sequence.Options, sequence.Random);
                 sequence.Accept((int)next.item<long>());
@@ -183,7 +195,11 @@ sealed class GenerationEngine : IDisposable
             sequence.Fail(e);
             return;
         }
-        if (sequence.Finish is not null) sequence.Complete();
+        if (sequence.Finish is not null)
+        {
+            Remember(cache!, active.Count, sequence);
+            sequence.Complete();
+        }
         else
         {
             active.Add(sequence);
@@ -276,7 +292,11 @@ sealed class GenerationEngine : IDisposable
         {
             var sequence = active[b];
             if (sequence.Finish is null && !sequence.Task.IsCompleted) continue;
-            if (sequence.Finish is not null) sequence.Complete();
+            if (sequence.Finish is not null)
+            {
+                Remember(rows, b, sequence);
+                sequence.Complete();
+            }
             else sequence.Dispose(); // failed, or cancelled while being admitted
             int last = active.Count - 1;
             if (b != last) rows.MoveRow(last, b, active[last].Length);
@@ -284,6 +304,14 @@ sealed class GenerationEngine : IDisposable
             active.RemoveAt(last);
         }
         Volatile.Write(ref activeCount, active.Count);
+    }
+
+    /// <summary>Offers a finished sequence's positions (prompt and answer fed so far) to the prompt cache; its failure never fails the request.</summary>
+    void Remember(IBatchKvCache rows, int row, SequenceState sequence)
+    {
+        if (prompts is null || sequence.CacheKeys() is not { } keys) return;
+        try { prompts.Add(keys, () => rows.Save(row, keys.Count)); }
+        catch (Exception e) when (e is not OutOfMemoryException) { System.Diagnostics.Debug.WriteLine($"Prompt cache: {e.Message}"); }
     }
 
     /// <summary>
@@ -313,5 +341,6 @@ sealed class GenerationEngine : IDisposable
         wake.Release();
         worker.Join();
         while (work.TryDequeue(out var job)) job.Fail(disposed);
+        prompts?.Dispose();
     }
 }

@@ -30,6 +30,9 @@ public sealed record GenerationResult(
     TimeSpan Decode,
     TimeSpan Queued = default)
 {
+    /// <summary>Prompt positions taken from the prompt cache instead of computed (included in <see cref="PromptTokens"/>).</summary>
+    public int CachedPromptTokens { get; init; }
+
     /// <summary>Number of generated tokens.</summary>
     public int CompletionTokens => GeneratedIds.Count;
 

@@ -24,6 +24,7 @@ sealed class SequenceState : IDisposable
     StopStringMatcher? matcher;
     Tensor? seen;
     int seenLength;
+    IReadOnlyList<ulong>? promptKeys;
 
     public SequenceState(Func<PromptSequence> build, GenerationOptions options, IEnumerable<int> eosTokenIds, CancellationToken cancellation, Action<GenerationChunk>? onChunk)
     {
@@ -54,6 +55,9 @@ sealed class SequenceState : IDisposable
     /// <summary>Most positions the sequence may take (the context): it ends when the next token would not fit.</summary>
     public long MaxLength { get; set; } = long.MaxValue;
 
+    /// <summary>Prompt positions loaded from the prompt cache instead of computed.</summary>
+    public int CachedTokens { get; set; }
+
     /// <summary>The position id of the next token (the same on every axis).</summary>
     public long NextPosition { get; set; }
 
@@ -77,7 +81,8 @@ sealed class SequenceState : IDisposable
         whileWaiting.Dispose();
         prompt = build();
         PromptIds = prompt.PromptIds;
-        PromptTokens = (int)prompt.Embeddings.shape[0];
+        PromptTokens = (int)prompt.Length;
+        promptKeys = prompt.Keys;
         detokenizer = tokenizer.CreateStreamingDecoder(Options.SkipSpecialTokens);
         matcher = new StopStringMatcher(Options.StopStrings);
         if (Options.Temperature > 0) Random = new Generator((ulong)(Options.Seed ?? System.Random.Shared.NextInt64()), device);
@@ -112,6 +117,16 @@ sealed class SequenceState : IDisposable
         if (Finish is null && Cancellation.IsCancellationRequested) Finish = FinishReason.Cancelled;
     }
 
+    /// <summary>The prompt cache's keys of the positions in this sequence's row (prompt, then the generated ids fed back), or null when the prompt has none.</summary>
+    public IReadOnlyList<ulong>? CacheKeys()
+    {
+        if (promptKeys is null || Length < promptKeys.Count) return null;
+        var keys = new List<ulong>((int)Length);
+        keys.AddRange(promptKeys);
+        for (int i = 0; keys.Count < Length; i++) keys.Add((uint)Generated[i]);
+        return keys;
+    }
+
     /// <summary>Ends a request that asked for no tokens.</summary>
     public void FinishEmpty() => Finish = FinishReason.Length;
 
@@ -121,7 +136,8 @@ sealed class SequenceState : IDisposable
         long now = Stopwatch.GetTimestamp();
         var first = firstToken == 0 ? now : firstToken;
         completion.TrySetResult(new GenerationResult(PromptIds, Generated, matcher?.Text ?? "", Finish ?? FinishReason.Length, PromptTokens,
-            Stopwatch.GetElapsedTime(admitted, first), Stopwatch.GetElapsedTime(first, now), Stopwatch.GetElapsedTime(submitted, admitted == 0 ? now : admitted)));
+            Stopwatch.GetElapsedTime(admitted, first), Stopwatch.GetElapsedTime(first, now), Stopwatch.GetElapsedTime(submitted, admitted == 0 ? now : admitted))
+        { CachedPromptTokens = CachedTokens });
         Dispose();
     }
 

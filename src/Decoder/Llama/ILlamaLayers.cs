@@ -35,6 +35,9 @@ interface ILlamaLayers : IDecoderConfig
     /// <summary>True when each query and key head is RMS-normalised (<c>q_norm</c>, <c>k_norm</c>, width <see cref="IDecoderConfig.HeadDim"/>) before the rotation.</summary>
     bool NormalizesQueriesAndKeys { get; }
 
+    /// <summary>Qwen2-VL's M-RoPE split of the rotary frequencies over the temporal, height and width position axes, or null for one-axis positions.</summary>
+    IReadOnlyList<int>? MropeSection => null;
+
     /// <summary>The positions layer <paramref name="layer"/> attends back to (itself included), or null for full causal attention.</summary>
     int? SlidingWindowOf(int layer);
 

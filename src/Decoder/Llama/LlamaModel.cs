@@ -24,7 +24,7 @@ sealed class LlamaModel : nn.Module
         embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: build.Device, dtype: build.DType);
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, i, build)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, build.DType, build.Device);
-        rotary = new RotaryEmbedding(c.HeadDim, c.RopeTheta, c.RopeScaling, c.MaxPositionEmbeddings);
+        rotary = new RotaryEmbedding(c.HeadDim, c.RopeTheta, c.RopeScaling, c.MaxPositionEmbeddings, c.MropeSection);
         RegisterComponents();
     }
 
@@ -51,7 +51,7 @@ sealed class LlamaModel : nn.Module
     }
 
     /// <param name="inputsEmbeds">[B, T, hidden].</param>
-    /// <param name="positionIds">[B, T] int64.</param>
+    /// <param name="positionIds">[B, T] int64, or [3, B, T] with M-RoPE.</param>
     /// <param name="padding">[B, past + T], 1 for real tokens, 0 for padding; null when nothing is padded.</param>
     /// <param name="cache">Cache to read and extend, or null.</param>
     /// <param name="hiddenStates">When given, receives the embeddings and every layer's output (the last one normed), as the reference's <c>output_hidden_states</c>.</param>

@@ -5,7 +5,9 @@ using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.LlavaNext;
+using LlavaModal.Encoders.Vision.LlavaOnevision;
 using LlavaModal.Encoders.Vision.Preprocessing;
+using LlavaModal.Encoders.Vision.Qwen2VL;
 
 namespace LlavaModal.Encoders.Vision.Llava;
 
@@ -26,13 +28,19 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
     /// <inheritdoc />
     public string Modality => "image";
 
-    /// <inheritdoc />
+    /// <summary>The image binding (a LLaVA-OneVision folder's video binding is not made; the model loads through <see cref="LoadAll"/>).</summary>
     public ModalityBinding? TryLoad(ModalityLoadContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var config = context.Config;
         if (!config.Has("vision_config")) return null;
         if (LlavaNextVisionLoader.Handles(config)) return LlavaNextVisionLoader.Load(context, options);
+        if (OnevisionVisionLoader.Handles(config) || Qwen2VLVisionLoader.Handles(config))
+        {
+            var all = LoadAll(context);
+            foreach (var other in all.Skip(1)) other.Dispose();
+            return all[0];
+        }
         var tower = LlavaVisionTower.Load(config, context.Weights, context.Architectures, context.Build);
         ProjectorModule? projector = null;
         try
@@ -61,6 +69,15 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
             projector?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The image binding, and for a LLaVA-OneVision or Qwen2-VL folder the video binding too, sharing its tower (and projector).</summary>
+    public IReadOnlyList<ModalityBinding> LoadAll(ModalityLoadContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Config.Has("vision_config") && OnevisionVisionLoader.Handles(context.Config)) return OnevisionVisionLoader.Load(context, options);
+        if (context.Config.Has("vision_config") && Qwen2VLVisionLoader.Handles(context.Config)) return Qwen2VLVisionLoader.Load(context, options);
+        return TryLoad(context) is { } binding ? [binding] : [];
     }
 
     /// <summary>

@@ -11,4 +11,7 @@ public sealed record LlavaVisionOptions
 
     /// <summary>Decoding limits and EXIF handling.</summary>
     public Preprocessing.ImageLoaderOptions Loader { get; init; } = new();
+
+    /// <summary>Frame limits of the video modality (LLaVA-OneVision).</summary>
+    public Video.VideoOptions Video { get; init; } = new();
 }

@@ -55,19 +55,29 @@ public sealed class LlavaNextBinding : ModalityBinding
     /// <summary>Base tokens, then the unpadded grid row by row, each row followed by the newline vector: [tokens, hidden].</summary>
     Tensor Pack(Tensor tiles, AnyResLayout layout)
     {
-        long hidden = tiles.shape[2], side = settings.PatchesPerSide;
+        long hidden = tiles.shape[2];
         var baseTokens = tiles.select(0, 0);
+        var grid = UnpaddedGrid(tiles, layout, settings.PatchesPerSide);
+        var newline = ImageNewline.to(grid.dtype, grid.device).view(1, 1, hidden).expand(layout.KeptRows, 1, hidden);
+        var rows = cat([grid, newline], 1).reshape(-1, hidden);
+        return cat([baseTokens, rows], 0);
+    }
+
+    /// <summary>
+    /// The canvas tiles' features of <paramref name="tiles"/> [base + canvas tiles, side², hidden] assembled into one map
+    /// and cut back to the image's aspect ratio: [kept rows, kept columns, hidden] (shared with LLaVA-OneVision's packing).
+    /// </summary>
+    internal static Tensor UnpaddedGrid(Tensor tiles, AnyResLayout layout, long side)
+    {
+        long hidden = tiles.shape[2];
         // [rows of tiles, cols of tiles, patch row, patch col, hidden] → [tile row, patch row, tile col, patch col, hidden]:
         // feature (ty·side + py, tx·side + px) is patch (py, px) of tile (ty, tx).
-        var grid = tiles.narrow(0, 1, layout.Tiles - 1)
+        return tiles.narrow(0, 1, layout.Tiles - 1)
             .view(layout.TileRows, layout.TileCols, side, side, hidden)
             .permute(0, 2, 1, 3, 4)
             .reshape(layout.FeatureRows, layout.FeatureCols, hidden)
             .narrow(0, layout.KeptTop, layout.KeptRows)
             .narrow(1, layout.KeptLeft, layout.KeptCols);
-        var newline = ImageNewline.to(grid.dtype, grid.device).view(1, 1, hidden).expand(layout.KeptRows, 1, hidden);
-        var rows = cat([grid, newline], 1).reshape(-1, hidden);
-        return cat([baseTokens, rows], 0);
     }
 
     /// <inheritdoc />

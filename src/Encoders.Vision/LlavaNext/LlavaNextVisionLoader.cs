@@ -80,7 +80,7 @@ static class LlavaNextVisionLoader
     }
 
     /// <summary><c>image_grid_pinpoints</c> as <c>[[height, width], ...]</c>, or null when absent.</summary>
-    static GridPinpoint[]? ReadPinpoints(JsonConfig json)
+    internal static GridPinpoint[]? ReadPinpoints(JsonConfig json)
     {
         const string key = "image_grid_pinpoints";
         if (!json.TryGet(key, out var value)) return null;
@@ -94,10 +94,10 @@ static class LlavaNextVisionLoader
                 : throw json.Error(key, $"expected [height, width] pairs of positive integers, got {pair.GetRawText()}."))];
     }
 
-    static string Describe(IEnumerable<GridPinpoint> pinpoints) => "[" + string.Join(", ", pinpoints) + "]";
+    internal static string Describe(IEnumerable<GridPinpoint> pinpoints) => "[" + string.Join(", ", pinpoints) + "]";
 
     /// <summary>The checkpoint's <c>image_newline</c> [decoder width], read strictly (either layout).</summary>
-    static Tensor ReadNewline(ModalityLoadContext context)
+    internal static Tensor ReadNewline(ModalityLoadContext context)
     {
         var prefix = context.Weights.Find("", ImageNewline)
             ?? throw new CheckpointException(context.ModelDirectory, $"no '{ImageNewline}' tensor (looked for '{ImageNewline}' and 'model.{ImageNewline}'); LLaVA-NeXT ends every row of image features with it.");

@@ -110,7 +110,11 @@ public sealed record ImageProcessorConfig
                 var s = json.Section("size");
                 if (s.Has("longest_edge")) throw s.Error("longest_edge", "is not supported by CLIP preprocessing.");
                 bool hasEdge = s.Has("shortest_edge"), hasH = s.Has("height"), hasW = s.Has("width");
-                if (hasEdge && !hasH && !hasW)
+                if (!hasEdge && !hasH && !hasW && (s.Has("min_pixels") || s.Has("max_pixels")))
+                {
+                    // Qwen2-VL's pixel budget, not a resize target: its processor reads min_pixels / max_pixels itself.
+                }
+                else if (hasEdge && !hasH && !hasW)
                     c = c with { ShortestEdge = Positive(s, "shortest_edge"), ResizeHeight = null, ResizeWidth = null };
                 else if (!hasEdge && hasH && hasW)
                     c = c with { ShortestEdge = null, ResizeHeight = Positive(s, "height"), ResizeWidth = Positive(s, "width") };

@@ -29,6 +29,9 @@ public sealed class LlavaModalOptions
     /// <summary>Most requests decoded together (continuous batching; default 8). See <see cref="ModelLoadOptions.MaxBatch"/>.</summary>
     public int MaxBatch { get; set; } = 8;
 
+    /// <summary>Memory for the prompt cache in bytes (default 1 GiB; 0: off). See <see cref="ModelLoadOptions.PromptCacheBytes"/>.</summary>
+    public long PromptCacheBytes { get; set; } = ModelLoadOptions.DefaultPromptCacheBytes;
+
     /// <summary>Most positions of a request, prompt and answer together (null: the model's context; see <see cref="ModelLimits.MaxContextTokens"/>).</summary>
     public int? MaxContextTokens { get; set; }
 
@@ -41,6 +44,7 @@ public sealed class LlavaModalOptions
         Attention = Attention,
         Linear = Linear,
         MaxBatch = MaxBatch,
+        PromptCacheBytes = PromptCacheBytes,
         Architectures = catalog,
     };
 }

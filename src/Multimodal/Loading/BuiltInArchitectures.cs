@@ -2,6 +2,7 @@ using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Architectures;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Decoder.Qwen2;
+using LlavaModal.Decoder.Qwen2VL;
 using LlavaModal.Decoder.Qwen3;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
@@ -20,6 +21,7 @@ public static class BuiltInArchitectures
     public static ArchitectureCatalog Create() => new ArchitectureCatalog()
         .Add(new LlamaFamily())
         .Add(new Qwen2Family())
+        .Add(new Qwen2VLFamily())
         .Add(new Qwen3Family())
         .Add(new ClipVisionTowerFamily())
         .Add(new SiglipVisionTowerFamily());

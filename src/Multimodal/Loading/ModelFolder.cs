@@ -128,7 +128,7 @@ public sealed class ModelFolder : IDisposable
     static bool IgnoredByFamily(IDecoderFamily family, DecoderWeightLayout layout, string name) =>
         name.StartsWith(layout.Name, StringComparison.Ordinal) && family.IgnoresTensor(name[layout.Name.Length..]);
 
-    /// <summary>Asks every factory for its plugin; factories whose modality the folder does not carry return none.</summary>
+    /// <summary>Asks every factory for its plugins (<see cref="IModalityEncoderFactory.LoadAll"/>); factories whose modality the folder does not carry return none.</summary>
     /// <exception cref="InvalidOperationException">Two factories for one modality.</exception>
     public List<ModalityBinding> LoadModalities(IEnumerable<IModalityEncoderFactory> factories, int decoderHiddenSize, ModelBuildContext build, IArchitectureCatalog catalog, ILogger logger)
     {
@@ -141,7 +141,16 @@ public sealed class ModelFolder : IDisposable
             {
                 if (bindings.Any(b => b.Modality == factory.Modality))
                     throw new InvalidOperationException($"Two plugins are registered for modality '{factory.Modality}'.");
-                if (factory.TryLoad(context) is { } binding) bindings.Add(binding);
+                var loaded = factory.LoadAll(context);
+                foreach (var binding in loaded)
+                {
+                    if (bindings.Any(b => b.Modality == binding.Modality))
+                    {
+                        foreach (var b in loaded) b.Dispose();
+                        throw new InvalidOperationException($"Two plugins are registered for modality '{binding.Modality}'.");
+                    }
+                }
+                bindings.AddRange(loaded);
             }
             return bindings;
         }

@@ -128,30 +128,75 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
         new($"{source}: the {binding.Modality} plugin ({binding.Encoder.GetType().FullName}) failed to {step} it: {e.GetType().Name}: {e.Message}", e);
 
     /// <summary>Decoder input [positions, hidden] on the model's device and position ids [axes, positions] (CPU) of a prepared prompt.</summary>
-    public (Tensor Embeddings, Tensor Positions) Embed(PreparedPrompt prompt)
+    public (Tensor Embeddings, Tensor Positions) Embed(PreparedPrompt prompt) => (EmbedFrom(prompt, 0), Positions(prompt));
+
+    /// <summary>Position ids [axes, positions] (CPU) of a prepared prompt, as the decoder numbers its chunks.</summary>
+    public Tensor Positions(PreparedPrompt prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
+        return decoder.PositionIds([.. prompt.Chunks.Select(c => c.Segment)]);
+    }
+
+    /// <summary>
+    /// Decoder input [positions - <paramref name="from"/>, hidden] for the positions from <paramref name="from"/> on: chunks
+    /// wholly before it are skipped (a cached image is not encoded again); text is embedded in one lookup.
+    /// </summary>
+    public Tensor EmbedFrom(PreparedPrompt prompt, long from)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (from < 0 || from >= prompt.Positions) throw new ArgumentOutOfRangeException(nameof(from), from, $"must be below the prompt's {prompt.Positions} positions.");
         using var scope = NewDisposeScope();
-        var device = decoder.Device;
-        var textIds = prompt.Chunks.OfType<TextChunk>().SelectMany(c => c.Ids).Select(i => (long)i).ToArray();
-        var text = textIds.Length > 0 ? decoder.Embed(tensor(textIds, device: device)) : null;
+        var parts = new List<(PromptChunk Chunk, int Skip)>();
+        long start = 0;
+        foreach (var chunk in prompt.Chunks)
+        {
+            long end = start + chunk.Positions;
+            if (end > from) parts.Add((chunk, (int)Math.Max(0, from - start)));
+            start = end;
+        }
+        var textIds = parts.Where(p => p.Chunk is TextChunk).SelectMany(p => ((TextChunk)p.Chunk).Ids.Skip(p.Skip)).Select(i => (long)i).ToArray();
+        var text = textIds.Length > 0 ? decoder.Embed(tensor(textIds, device: decoder.Device)) : null;
         var pieces = new List<Tensor>();
         long offset = 0;
+        foreach (var (chunk, skip) in parts)
+        {
+            if (chunk is TextChunk t)
+            {
+                pieces.Add(text!.narrow(0, offset, t.Ids.Length - skip));
+                offset += t.Ids.Length - skip;
+            }
+            else if (chunk is MediaChunk m)
+            {
+                var embedded = EmbedInput(m);
+                pieces.Add(skip == 0 ? embedded : embedded.narrow(0, skip, embedded.shape[0] - skip));
+            }
+        }
+        var embeddings = (pieces.Count == 1 ? pieces[0].alias() : cat(pieces, 0)).to(decoder.DType);
+        return embeddings.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The prompt cache's key of each position: a text token's id, or for a media position a fingerprint of the prepared
+    /// input (<see cref="MediaDigest"/>) mixed with its index, high bit set so it never equals a token id.
+    /// </summary>
+    public static ulong[] CacheKeys(PreparedPrompt prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var keys = new ulong[prompt.Positions];
+        int i = 0;
         foreach (var chunk in prompt.Chunks)
         {
             if (chunk is TextChunk t)
             {
-                pieces.Add(text!.narrow(0, offset, t.Ids.Length));
-                offset += t.Ids.Length;
+                foreach (var id in t.Ids) keys[i++] = (uint)id;
             }
             else if (chunk is MediaChunk m)
             {
-                pieces.Add(EmbedInput(m));
+                ulong digest = MediaDigest.Of(m.Binding.Modality, m.Input);
+                for (int j = 0; j < m.Positions; j++) keys[i++] = (digest + ((ulong)j * 0x9E3779B97F4A7C15UL)) | (1UL << 63);
             }
         }
-        var embeddings = (pieces.Count == 1 ? pieces[0].alias() : cat(pieces, 0)).to(decoder.DType);
-        var positions = decoder.PositionIds([.. prompt.Chunks.Select(c => c.Segment)]);
-        return (embeddings.MoveToOuterDisposeScope(), positions.MoveToOuterDisposeScope());
+        return keys;
     }
 
     /// <summary>Encodes and projects one input; a plugin's untyped failure is wrapped, and NaN or infinite features are refused naming the input.</summary>

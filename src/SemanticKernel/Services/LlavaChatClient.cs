@@ -168,6 +168,7 @@ public sealed class LlavaChatClient : IChatClient
     static UsageDetails Usage(GenerationResult result) => new()
     {
         InputTokenCount = result.PromptTokens,
+        CachedInputTokenCount = result.CachedPromptTokens,
         OutputTokenCount = result.CompletionTokens,
         TotalTokenCount = result.PromptTokens + result.CompletionTokens,
     };

@@ -22,6 +22,9 @@ sealed class ServerMetrics : IDisposable
         TokensPerSecond = meter.CreateHistogram<double>("llavamodal.decode_rate", unit: "{token}/s", description: "Decode speed of a request after its first token.");
         meter.CreateObservableGauge("llavamodal.queue_depth", () => Volatile.Read(ref waiting), unit: "{request}", description: "Requests received and not yet answered.");
         meter.CreateObservableGauge("llavamodal.batch.active", () => state.Model?.ActiveRequests ?? 0, unit: "{request}", description: "Requests decoding together now (rows of the batch).");
+        meter.CreateObservableCounter("llavamodal.prompt_cache.hits", () => state.Model?.PromptCache.Hits ?? 0, unit: "{request}", description: "Requests whose prompt started from a cached prefix.");
+        meter.CreateObservableCounter("llavamodal.prompt_cache.reused_tokens", () => state.Model?.PromptCache.ReusedTokens ?? 0, unit: "{token}", description: "Prompt positions loaded from the prompt cache instead of computed.");
+        meter.CreateObservableGauge("llavamodal.prompt_cache.bytes", () => state.Model?.PromptCache.Bytes ?? 0, unit: "By", description: "Memory the prompt cache holds.");
         meter.CreateObservableGauge("llavamodal.batch.waiting", () => state.Model?.WaitingRequests ?? 0, unit: "{request}", description: "Requests waiting for a free row of the batch.");
     }
 

@@ -77,6 +77,10 @@ static class ChatResponses
         w.WriteNumber("prompt_tokens", prompt);
         w.WriteNumber("completion_tokens", completion);
         w.WriteNumber("total_tokens", prompt + completion);
+        // Prompt positions the prompt cache supplied, as OpenAI reports its own prompt caching.
+        w.WriteStartObject("prompt_tokens_details");
+        w.WriteNumber("cached_tokens", usage?.CachedInputTokenCount ?? 0);
+        w.WriteEndObject();
         w.WriteEndObject();
     }
 

@@ -94,6 +94,27 @@ public class HttpProtocolTests(ServerFixture fx)
     }
 
     [Fact]
+    public async Task A_second_chat_turn_reports_its_image_prefix_as_cached_tokens()
+    {
+        using var http = fx.Http();
+        string image = $$$"""{"type":"image_url","image_url":{"url":"{{{ServerFixture.ImageDataUri("img1")}}}"}}""";
+        string first = $$$"""{"role":"user","content":[{{{image}}},{"type":"text","text":"Count the shapes, please."}]}""";
+        using var one = JsonDocument.Parse(await (await http.PostAsync("v1/chat/completions", Json($$$"""{"max_tokens":4,"messages":[{{{first}}}]}"""))).Content.ReadAsStringAsync());
+        var answer = one.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString();
+        int firstPrompt = one.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32();
+
+        var second = $$$"""{"max_tokens":4,"messages":[{{{first}}},{"role":"assistant","content":{{{JsonSerializer.Serialize(answer)}}}},{"role":"user","content":"And their colours?"}]}""";
+        using var two = JsonDocument.Parse(await (await http.PostAsync("v1/chat/completions", Json(second))).Content.ReadAsStringAsync());
+        var usage = two.RootElement.GetProperty("usage");
+        int cached = usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32();
+        Assert.True(cached >= firstPrompt && cached < usage.GetProperty("prompt_tokens").GetInt32(), $"cached {cached}, first prompt {firstPrompt}");
+        using var open = fx.Http(authorized: false);
+        var metrics = await open.GetStringAsync("metrics");
+        Assert.Contains("llavamodal_prompt_cache_reused_tokens", metrics);
+        Assert.Contains("llavamodal_prompt_cache_bytes", metrics);
+    }
+
+    [Fact]
     public async Task Health_models_and_metrics_answer_and_v1_needs_the_key()
     {
         using var open = fx.Http(authorized: false);

@@ -1,0 +1,39 @@
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Encoders.Vision.Preprocessing;
+
+namespace LlavaModal.Encoders.Vision.Video;
+
+/// <summary>
+/// The frames of a video input, decoded: a video is given as its frame images (<see cref="ModalityInput.Frames"/>, e.g.
+/// <see cref="ModalityInput.FromFolder"/>), every one used, in order, as the reference's video processors use the
+/// frames they are handed. Encoded video files are not decoded here (no video codec ships with LlavaModal).
+/// </summary>
+static class VideoFrames
+{
+    /// <summary>Decodes every frame; all must have one size.</summary>
+    /// <exception cref="InputLimitException">More frames than <see cref="VideoOptions.MaxFrames"/>.</exception>
+    /// <exception cref="LlavaModalException">Not a frame sequence, no frames, frames of different sizes, or a frame that does not decode (naming it).</exception>
+    public static IReadOnlyList<RgbImage> Read(ModalityInput input, ImageLoader loader, VideoOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var source = input.Describe();
+        var frames = input.Frames
+            ?? throw new LlavaModalException($"{source}: a video is read from its frame images (a folder of PNG or JPEG frames: ModalityInput.FromFolder, CLI --video DIR); " +
+                $"{(input.MediaType is { } type ? $"'{type}' data" : "encoded video data")} is not decoded here. Extract the frames first, e.g. ffmpeg -i clip.mp4 -vf fps=1 frames/%04d.png.");
+        if (frames.Count == 0) throw new LlavaModalException($"{source}: the video has no frames.");
+        if (frames.Count > options.MaxFrames)
+            throw new InputLimitException("VideoOptions.MaxFrames", options.MaxFrames, frames.Count,
+                $"{source}: the video has {frames.Count} frames, over the limit of {options.MaxFrames} (LlavaVisionOptions.Video.MaxFrames); sample fewer frames (ModalityInput.FromFolder(dir, sample: N), CLI --video-frames N) or raise the limit.");
+
+        var decoded = new List<RgbImage>(frames.Count);
+        foreach (var frame in frames)
+        {
+            var image = loader.Load(frame.Data.ToArray(), frame.Describe());
+            if (decoded.Count > 0 && (image.Width, image.Height) != (decoded[0].Width, decoded[0].Height))
+                throw new LlavaModalException($"{source}: frame {decoded.Count} ({frame.Describe()}) is {image.Width}x{image.Height} but frame 0 is {decoded[0].Width}x{decoded[0].Height}; the frames of one video must have one size.");
+            decoded.Add(image);
+        }
+        return decoded;
+    }
+}

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using LlavaModal.Tests.Encoders.Vision.LlavaOnevision;
+using LlavaModal.Tests.Support;
+
+namespace LlavaModal.Tests.Cli;
+
+public class CliOnevisionTests
+{
+    static int[] Ints(JsonElement e) => [.. e.EnumerateArray().Select(x => x.GetInt32())];
+
+    [Fact]
+    public void Generate_with_an_image_and_a_video_folder_matches_the_reference_and_reports_both_inputs()
+    {
+        using var frames = new TempDir();
+        OnevisionReference.WriteVideoFrames(frames.Path);
+        var expected = OnevisionReference.Case("iv.wide2+video0");
+        var image = OnevisionReference.ImagePath("wide2");
+        var r = CliRunner.Run("generate", "--model", OnevisionReference.Directory, "--raw", "--prompt", expected.GetProperty("prompt_text").GetString()!,
+            "--video", frames.Path, "--image", image, "--max-new-tokens", "20", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(OnevisionReference.Ints(expected.GetProperty("new_token_ids")), Ints(root.GetProperty("generated_ids")));
+        Assert.Equal(expected.GetProperty("seq_len").GetInt32(), root.GetProperty("prompt_tokens").GetInt32());
+        var inputs = root.GetProperty("inputs").EnumerateArray().ToList();
+        Assert.Equal(["image", "video"], inputs.Select(i => i.GetProperty("modality").GetString()));
+        Assert.Equal([image, frames.Path], inputs.Select(i => i.GetProperty("source").GetString()));
+        Assert.Equal([expected.GetProperty("image_token_spans")[0][0].GetInt32(), expected.GetProperty("video_token_span")[0].GetInt32()], inputs.Select(i => i.GetProperty("start").GetInt32()));
+        Assert.Equal([expected.GetProperty("image_token_counts")[0].GetInt32(), expected.GetProperty("video_token_count").GetInt32()], inputs.Select(i => i.GetProperty("tokens").GetInt32()));
+    }
+
+    [Fact]
+    public void A_video_without_a_placeholder_goes_before_the_message_and_video_frames_samples_it()
+    {
+        using var frames = new TempDir();
+        OnevisionReference.WriteVideoFrames(frames.Path);
+        var r = CliRunner.Run("generate", "--model", OnevisionReference.Directory, "--video", frames.Path, "--video-frames", "3",
+            "--prompt", "What happens in this video?", "--max-new-tokens", "2", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = JsonDocument.Parse(r.Stdout).RootElement;
+        var input = Assert.Single(root.GetProperty("inputs").EnumerateArray());
+        Assert.Equal(3 * 4 + 1, input.GetProperty("tokens").GetInt32());
+        Assert.Equal(Ints(root.GetProperty("prompt_ids")).ToList().IndexOf(512), input.GetProperty("start").GetInt32());
+    }
+
+    [Fact]
+    public void A_video_file_is_refused_with_how_to_give_its_frames()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("clip.mp4"), [0, 0, 0, 24, (byte)'f', (byte)'t', (byte)'y', (byte)'p']);
+        var r = CliRunner.Run("generate", "--model", OnevisionReference.Directory, "--video", dir.File("clip.mp4"), "--prompt", "What happens?", "--max-new-tokens", "2");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("frame", r.Stderr);
+        Assert.Contains("clip.mp4", r.Stderr);
+    }
+}

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Tests.Support;
+
+namespace LlavaModal.Tests.Encoders.Vision.Qwen2VL;
+
+/// <summary>The qwen2-vl-tiny fixture: its folder, its expected files, its images and its video by key.</summary>
+public static class Qwen2VLReference
+{
+    public static string Directory => Fixtures.Path_("qwen2-vl-tiny");
+
+    public static string Expected(string file) => Path.Combine(Directory, "expected", file);
+
+    public static JsonElement Index { get; } = JsonDocument.Parse(File.ReadAllText(Expected("index.json"))).RootElement;
+
+    /// <summary>The images the processor accepts (all but <c>tiny</c>).</summary>
+    public static TheoryData<string> Images()
+    {
+        var data = new TheoryData<string>();
+        foreach (var key in Index.GetProperty("images").EnumerateObject().Select(p => p.Name).Where(k => !Preprocessing(k).TryGetProperty("error", out _))) data.Add(key);
+        return data;
+    }
+
+    public static TheoryData<string> Cases()
+    {
+        var data = new TheoryData<string>();
+        foreach (var c in Index.GetProperty("cases").GetProperty("single").EnumerateObject()) data.Add(c.Name);
+        return data;
+    }
+
+    public static TheoryData<string> FullLogitCases()
+    {
+        var data = new TheoryData<string>();
+        using var logits = Open("logits.safetensors");
+        foreach (var name in logits.Tensors.Keys.Where(k => k.EndsWith(".inputs_embeds", StringComparison.Ordinal)))
+            data.Add(name[..^".inputs_embeds".Length]);
+        return data;
+    }
+
+    public static string ImagePath(string key) => Path.Combine(Directory, Index.GetProperty("images").GetProperty(key).GetProperty("file").GetString()!);
+
+    public static ModalityInput Image(string key) => ModalityInput.FromFile(ImagePath(key), "image");
+
+    public static JsonElement Preprocessing(string key) => Index.GetProperty("preprocessing").GetProperty(key);
+
+    public static JsonElement Case(string name) => Index.GetProperty("cases").GetProperty("single").GetProperty(name);
+
+    public static int[] Ints(JsonElement e) => [.. e.EnumerateArray().Select(x => x.GetInt32())];
+
+    public static SafeTensorsFile Open(string file) => SafeTensorsFile.Open(Expected(file));
+
+    /// <summary>Writes the reference video's frames (<c>video0.frames_u8</c>) as PNG files into <paramref name="folder"/>.</summary>
+    public static void WriteVideoFrames(string folder) => FrameFiles.Write(Expected("inputs.safetensors"), "video0.frames_u8", folder);
+}
