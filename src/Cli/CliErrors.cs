@@ -23,6 +23,16 @@ static class CliErrors
         catch (OperationCanceledException) { return Fail("cancelled.", Failure); }
     }
 
+    /// <summary>Prints each parse error as one <c>error:</c> line and where the command's help is; returns <see cref="Usage"/>.</summary>
+    public static int UsageError(System.CommandLine.ParseResult parse)
+    {
+        foreach (var error in parse.Errors) Console.Error.WriteLine($"error: {error.Message}");
+        var names = new List<string>();   // the subcommand path, without the root
+        for (var r = parse.CommandResult; r.Parent is System.CommandLine.Parsing.CommandResult parent; r = parent) names.Insert(0, r.Command.Name);
+        Console.Error.WriteLine($"Run 'llava-modal {string.Join(' ', names.Append("--help"))}' for usage.");
+        return Usage;
+    }
+
     static int Fail(string message, int code)
     {
         Console.Error.WriteLine($"error: {message}");

@@ -14,6 +14,7 @@ sealed class LoadOptions
     readonly Option<string?> template = new("--chat-template") { Description = "Override the detected chat template: vicuna_v1, llama2, llama3, chatml." };
     readonly Option<string> attention = new("--attention") { Description = "Attention kernel: eager (default; the reference's arithmetic) or sdpa (libtorch's fused kernel).", DefaultValueFactory = _ => "eager" };
     readonly Option<bool> noPad = new("--no-pad") { Description = "Do not pad images to a square before resizing (LLaVA-1.5 pads; without padding the centre crop cuts the sides)." };
+    readonly Option<int> threads = TorchThreads.Option();
     readonly Option<int?> maxContext = new("--max-context-tokens") { Description = $"Most positions of a request, prompt (media included) and answer together (default: the model's max_position_embeddings, at most {ModelLimits.DefaultContextCap}); generation stops when it is reached." };
 
     public void AddTo(Command command)
@@ -24,13 +25,26 @@ sealed class LoadOptions
         command.Options.Add(attention);
         command.Options.Add(noPad);
         command.Options.Add(maxContext);
+        command.Options.Add(threads);
     }
 
     /// <summary>Loads a model folder with every built-in modality plugin (image, and audio when the folder has an encoder attached).</summary>
-    public MultimodalModel LoadModel(ParseResult parse, string directory) =>
-        MultimodalModel.Load(directory, [new LlavaVisionFactory(new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad) }), new AudioEncoderFactory()], Read(parse));
+    public MultimodalModel LoadModel(ParseResult parse, string directory)
+    {
+        TorchThreads.Set(parse.GetValue(threads));
+        var options = ReadOnly(parse);
+        return CliProgress.Loading(directory, () =>
+            MultimodalModel.Load(directory, [new LlavaVisionFactory(new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad) }), new AudioEncoderFactory()], options));
+    }
 
-    public ModelLoadOptions Read(ParseResult parse) => new()
+    /// <summary>The load options; also applies <c>--threads</c> (for commands that load through something else, such as <c>serve</c>).</summary>
+    public ModelLoadOptions Read(ParseResult parse)
+    {
+        TorchThreads.Set(parse.GetValue(threads));
+        return ReadOnly(parse);
+    }
+
+    ModelLoadOptions ReadOnly(ParseResult parse) => new()
     {
         DType = parse.GetValue(dtype) is { } d ? DTypes.Parse(d, "--dtype") : null,
         Device = parse.GetValue(device)!,

@@ -1,5 +1,11 @@
 using System.CommandLine;
+using LlavaModal.Cli;
 using LlavaModal.Cli.Commands;
+
+// Before anything loads libtorch (and its OpenMP runtime, which reads this once): waiting threads sleep instead of spinning.
+TorchThreads.PreferPassiveWaiting();
+// Then what the other assemblies' module initialisers do, so no command can reach TorchSharp before it.
+LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
 
 var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Hugging Face layout) on TorchSharp.")
 {
@@ -14,4 +20,13 @@ var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Huggin
     RecipeCommand.Create(),
     ServeCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+// No command at all: the list of commands, as bad usage.
+if (args.Length == 0)
+{
+    await root.Parse(["--help"]).InvokeAsync().ConfigureAwait(false);
+    return CliErrors.Usage;
+}
+var parse = root.Parse(args);
+// Bad usage: the parser's own messages and where to read more, exit code 2 (the full help would bury the message).
+if (parse.Errors.Count > 0) return CliErrors.UsageError(parse);
+return await parse.InvokeAsync().ConfigureAwait(false);

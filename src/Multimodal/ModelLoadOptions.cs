@@ -57,7 +57,8 @@ public sealed record ModelLoadOptions
             throw new ArgumentException(
                 $"Device '{Device}' asks for CUDA, but CUDA is not available in this process: the loaded libtorch is the CPU runtime (libtorch-cpu-linux-x64), " +
                 "or no CUDA GPU and driver were found. Build with the CUDA runtime package (TorchSharp-cuda-linux): `dotnet build -c Release -p:TorchDevice=cuda` " +
-                "(see \"Building for CUDA\" in the README), or use --device cpu.", nameof(Device));
+                "(see \"Building for CUDA\" in the README; an application using the packages references TorchSharp-cuda-linux instead of LlavaModal.Runtime.Cpu), " +
+                "or use --device cpu.", nameof(Device));
         try { return device(Device); }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
         {

@@ -3,6 +3,7 @@ using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Decoder.Generation;
+using LlavaModal.Multimodal.DependencyInjection;
 using LlavaModal.Multimodal.Loading;
 using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tokenizers;
@@ -95,7 +96,20 @@ public sealed class MultimodalModel : IDisposable
     /// <param name="options">Dtype, device, template, kernels and the registry of parts.</param>
     /// <param name="logger">Receives load notes.</param>
     /// <exception cref="CheckpointException">A file, key or tensor is missing or malformed (named in the message).</exception>
-    public static MultimodalModel Load(string directory, IEnumerable<IModalityEncoderFactory>? factories = null, ModelLoadOptions? options = null, ILogger? logger = null)
+    public static MultimodalModel Load(string directory, IEnumerable<IModalityEncoderFactory>? factories = null, ModelLoadOptions? options = null, ILogger? logger = null) =>
+        Load(directory, factories, options, logger, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="Load(string, IEnumerable{IModalityEncoderFactory}?, ModelLoadOptions?, ILogger?)"/> on a thread-pool thread,
+    /// for callers that must not block (a host's start-up, a UI). Cancellation is observed between the loading stages
+    /// (folder, decoder weights, plugins, tokenizer); whatever was built by then is released.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the model was complete.</exception>
+    public static Task<MultimodalModel> LoadAsync(string directory, IEnumerable<IModalityEncoderFactory>? factories = null, ModelLoadOptions? options = null, ILogger? logger = null,
+        CancellationToken cancellationToken = default) =>
+        Task.Run(() => Load(directory, factories, options, logger, cancellationToken), cancellationToken);
+
+    static MultimodalModel Load(string directory, IEnumerable<IModalityEncoderFactory>? factories, ModelLoadOptions? options, ILogger? logger, CancellationToken cancellation)
     {
         options ??= new ModelLoadOptions();
         if (options.MaxBatch < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatch, "ModelLoadOptions.MaxBatch must be 1 or more.");
@@ -110,15 +124,17 @@ public sealed class MultimodalModel : IDisposable
         List<ModalityBinding> bindings = [];
         try
         {
+            cancellation.ThrowIfCancellationRequested();
             decoder = folder.LoadDecoder(family, config, build);
+            cancellation.ThrowIfCancellationRequested();
             bindings = folder.LoadModalities(factories ?? BuiltInArchitectures.Plugins(), config.HiddenSize, build, catalog, logger);
+            cancellation.ThrowIfCancellationRequested();
             var tokenizer = folder.LoadTokenizer(bindings.Select(b => b.Encoder.Placeholder));
             var byId = PlaceholderIdsOf(bindings, tokenizer, folder);
             var template = folder.LoadChatTemplate(options.ChatTemplate);
             var defaults = folder.LoadGenerationDefaults(config, tokenizer);
-            logger.LogInformation("Loaded {Model} ({Family} decoder, {Parameters:N0} parameters, {DType}, {Device}, {Attention} attention) with {Modalities} in {Ms} ms",
-                Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType, build.Device, build.Attention.Name,
-                bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
+            LlavaLog.ModelLoaded(logger, Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config.ModelType, decoder.ParameterCount, build.DType.ToString(),
+                build.Device.ToString(), build.Attention.Name, bindings.Count == 0 ? "no media plugins" : string.Join(", ", bindings.Select(b => b.Modality)), clock.ElapsedMilliseconds);
             return new MultimodalModel(directory, decoder, tokenizer, template, defaults, bindings, byId, options.Limits, options.MaxBatch, options.PromptCacheBytes);
         }
         catch

@@ -50,12 +50,13 @@ public static class LlavaModalBuilderExtensions
         return builder;
     }
 
-    /// <summary>Adds a plugin factory (a plugin that loads its own weights from the model folder).</summary>
+    /// <summary>Adds a plugin factory (a plugin that loads its own weights from the model folder); on a named model's builder, for that model only.</summary>
     public static LlavaModalBuilder AddModalityEncoderFactory(this LlavaModalBuilder builder, IModalityEncoderFactory factory)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(factory);
-        builder.Services.AddSingleton(factory);
+        if (builder.Name is { } name) builder.Services.AddKeyedSingleton(name, factory);
+        else builder.Services.AddSingleton(factory);
         return builder;
     }
 }

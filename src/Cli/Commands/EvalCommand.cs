@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using LlavaModal.Cli.Toy;
+using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Multimodal;
 
 namespace LlavaModal.Cli.Commands;
 
@@ -14,7 +16,7 @@ static class EvalCommand
         var scenes = new Option<int>("--scenes") { Description = "Fresh scenes to generate and ask about.", DefaultValueFactory = _ => 200 };
         var seed = new Option<int>("--seed") { Description = "Seed of the scenes (any seed).", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print {\"overall\", \"by_type\": {color, shape, count}, \"scenes\"}." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for torch.", DefaultValueFactory = _ => 2 };
+        var threads = TorchThreads.Option();
         var command = new Command("eval", "Ask the curriculum's questions (color, shape, count) about fresh synthetic scenes and print exact-match accuracy.")
         {
             model, scenes, seed, json, threads,
@@ -22,7 +24,11 @@ static class EvalCommand
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
             TorchThreads.Set(parse.GetValue(threads));
-            var report = SceneEvaluator.Run(DefaultModel.Resolve(parse.GetValue(model)), parse.GetValue(scenes), parse.GetValue(seed));
+            var directory = DefaultModel.Resolve(parse.GetValue(model));
+            int count = parse.GetValue(scenes), seedValue = parse.GetValue(seed);
+            if (count < 1) throw new ArgumentException($"--scenes must be at least 1, got {count}.");
+            using var loaded = CliProgress.Loading(directory, () => MultimodalModel.Load(directory, [new LlavaVisionFactory()]));
+            var report = CliProgress.Run("eval", (long)Enum.GetValues<QuestionType>().Length * count, "questions", progress => SceneEvaluator.Run(loaded, count, seedValue, answered: progress));
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>

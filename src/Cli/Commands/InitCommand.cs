@@ -39,8 +39,14 @@ static class InitCommand
             if (!(parse.GetValue(shard) > 0 && parse.GetValue(shard) <= 1 << 30)) throw new ArgumentException("--max-shard-mb must be positive (and at most 2^30).");
             Outputs.IntoFolder(target, () =>
             {
-                Write(target, config with { TorchDType = type }, parse.GetValue(seed), (long)(parse.GetValue(shard) * (1 << 20)));
-                return 0;
+                var sized = config with { TorchDType = type };
+                var megabytes = (Parameters(sized) * (type == ScalarType.Float32 ? 4 : 2) + (1 << 20) - 1) >> 20;
+                return CliProgress.Run("init", Math.Max(1, megabytes), "MB", progress =>
+                {
+                    Write(target, sized, parse.GetValue(seed), (long)(parse.GetValue(shard) * (1 << 20)), bytes => progress(bytes >> 20));
+                    progress(Math.Max(1, megabytes));
+                    return 0;
+                });
             });
             Console.WriteLine($"wrote {name} ({Parameters(config) / 1e6:F1}M parameters, {type}) to {dir}");
             return Task.FromResult(0);
@@ -59,16 +65,19 @@ static class InitCommand
         (BuiltInArchitectures.Catalog.FindDecoder(config.ModelType) ?? throw new ArgumentException($"'{config.ModelType}' is not a registered decoder family."))
             .Create(config, new ModelBuildContext(dtype, device("meta"), TorchLinearFactory.Instance, new EagerAttention()));
 
-    /// <summary>Writes config.json, generation_config.json, the tokenizer files and random weights, one tensor at a time.</summary>
-    internal static void Write(string dir, LlamaConfig config, long seed, long maxShardBytes)
+    /// <summary>Writes config.json, generation_config.json, the tokenizer files and random weights, one tensor at a time; <paramref name="written"/> hears the weight bytes made so far.</summary>
+    internal static void Write(string dir, LlamaConfig config, long seed, long maxShardBytes, Action<long>? written = null)
     {
         Directory.CreateDirectory(dir);
         List<TensorSpec> specs;
         using (var meta = OnMeta(config, config.TorchDType))
             specs = meta.named_parameters().Select(p => new TensorSpec(p.name, p.parameter.shape, config.TorchDType)).ToList();
         var generator = new Generator((ulong)seed);
+        long made = 0;
         SafeTensorsWriter.WriteCheckpoint(dir, specs, spec =>
         {
+            written?.Invoke(made);
+            made += spec.Shape.Aggregate(1L, (a, b) => a * b) * (spec.Type == ScalarType.Float32 ? 4 : 2);
             // Norm weights start at one, everything else ~ N(0, 0.02) as the reference initialises LLaMA.
             if (spec.Name.EndsWith("norm.weight", StringComparison.Ordinal)) return ones(spec.Shape, spec.Type);
             using var values = normal(0, 0.02, spec.Shape, generator: generator);

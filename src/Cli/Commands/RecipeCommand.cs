@@ -12,7 +12,7 @@ static class RecipeCommand
         var work = new Option<string>("--work") { Description = "New folder for the data and the intermediate models (vision, language, stage1).", Required = true };
         var seed = new Option<int>("--seed") { Description = "Seed of everything.", DefaultValueFactory = _ => 1 };
         var quick = new Option<bool>("--quick") { Description = "The shortened curriculum CI runs (small models, few steps)." };
-        var threads = new Option<int>("--threads") { Description = "CPU threads for torch.", DefaultValueFactory = _ => 2 };
+        var threads = TorchThreads.Option();
         var command = new Command("recipe", "Synthesise scenes, pretrain a CLIP-architecture tower and a LLaMA-architecture model on them, then run LLaVA stage 1 and stage 2 and evaluate.")
         {
             output, work, seed, quick, threads,

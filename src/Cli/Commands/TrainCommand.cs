@@ -34,7 +34,7 @@ static class TrainCommand
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps (0 = at the end).", DefaultValueFactory = _ => 0 };
         var saveEvery = new Option<int>("--save-every") { Description = "Save a resumable checkpoint to --out every N steps (0 = at the end).", DefaultValueFactory = _ => 0 };
         var resume = new Option<bool>("--resume") { Description = "Continue the run saved in --out (model, optimizer, step)." };
-        var threads = new Option<int>("--threads") { Description = $"CPU threads for torch (1 to {TorchThreads.Max}).", DefaultValueFactory = _ => 2 };
+        var threads = TorchThreads.Option();
         var saveDType = new Option<string>("--save-dtype") { Description = "Stored dtype of the weights: f32 or bf16 (training itself runs in fp32).", DefaultValueFactory = _ => "f32" };
         var command = new Command("train", "Train one LLaVA stage (fp32 on CPU; TorchSharp has no autocast) and save a Hugging Face folder that `generate`, `chat` and `eval` load.")
         {

@@ -39,8 +39,8 @@ static class SceneEvaluator
         return Run(model, scenes, seed, batchSize);
     }
 
-    /// <summary>Evaluates a loaded model.</summary>
-    public static EvalReport Run(MultimodalModel model, int scenes, int seed, int batchSize = 24)
+    /// <summary>Evaluates a loaded model; <paramref name="answered"/> hears how many questions are answered so far (three per scene).</summary>
+    public static EvalReport Run(MultimodalModel model, int scenes, int seed, int batchSize = 24, Action<long>? answered = null)
     {
         if (scenes < 1) throw new ArgumentException($"--scenes must be at least 1, got {scenes}.");
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -76,6 +76,7 @@ static class SceneEvaluator
                 if (got == Normalize(c.Answer)) correct[key] = correct.GetValueOrDefault(key) + 1;
                 else if (mistakes.Count < 10) mistakes.Add((c.Question, c.Answer, got));
             }
+            answered?.Invoke(i + chunk.Count);
         }
         static string Name(QuestionType t) => t.ToString().ToLowerInvariant();
         var byType = Enum.GetValues<QuestionType>().ToDictionary(Name,

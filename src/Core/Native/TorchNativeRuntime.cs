@@ -15,8 +15,40 @@ public enum NativeCompatStatus
     NotNeeded,
     /// <summary>A compatible copy of <c>libLibTorchSharp.so</c> was loaded in place of the shipped one.</summary>
     Patched,
-    /// <summary>The fix was needed but could not be applied; see <see cref="TorchNativeRuntime.Diagnostics"/>.</summary>
+    /// <summary>TorchSharp cannot load here: <see cref="TorchNativeRuntime.Problem"/> says why, <see cref="TorchNativeRuntime.Diagnostics"/> what was checked.</summary>
     Failed,
+}
+
+/// <summary>Why TorchSharp's native libraries cannot load, as far as <see cref="TorchNativeRuntime.EnsureLoadable"/> can tell.</summary>
+public enum NativeRuntimeProblem
+{
+    /// <summary>No problem found.</summary>
+    None,
+    /// <summary>
+    /// The native libtorch build is not part of the application: no runtime package (<c>LlavaModal.Runtime.Cpu</c>,
+    /// <c>libtorch-cpu-linux-x64</c> or <c>TorchSharp-cuda-linux</c>) is referenced, or its files were not deployed.
+    /// </summary>
+    RuntimeMissing,
+    /// <summary>
+    /// The system libstdc++ lacks <c>GLIBCXX_3.4.32</c> and the compatible copy could not be made or loaded (or the fix is
+    /// disabled with <c>LLAVAMODAL_NATIVE_COMPAT=0</c>).
+    /// </summary>
+    LibStdCxxTooOld,
+    /// <summary>The compatible copy was needed but the cache folder it goes to cannot be written.</summary>
+    CacheUnwritable,
+}
+
+/// <summary>
+/// TorchSharp's native libraries cannot load in this process; the message says which of <see cref="NativeRuntimeProblem"/>
+/// it is and what to do about it (instead of TorchSharp's generic "doesn't contain a reference to libtorch" message).
+/// </summary>
+public sealed class NativeRuntimeException : LlavaModal.Abstractions.LlavaModalException
+{
+    /// <summary>Creates the exception.</summary>
+    public NativeRuntimeException(NativeRuntimeProblem problem, string message) : base(message) => Problem = problem;
+
+    /// <summary>What is wrong.</summary>
+    public NativeRuntimeProblem Problem { get; }
 }
 
 /// <summary>
@@ -30,7 +62,7 @@ public static class TorchNativeRuntime
 {
     const string LibraryName = "LibTorchSharp";
     const string LibraryFile = "libLibTorchSharp.so";
-    // Loaded first, by full path, so the copy's DT_NEEDED entries resolve although it lives outside the package folder.
+    const string TorchCpuFile = "libtorch_cpu.so";
     static readonly string[] Dependencies = ["libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so"];
 
     static readonly object Gate = new();
@@ -45,6 +77,23 @@ public static class TorchNativeRuntime
     /// <summary>Path of the patched copy in use, when <see cref="Status"/> is <see cref="NativeCompatStatus.Patched"/>.</summary>
     public static string? PatchedLibraryPath { get; private set; }
 
+    /// <summary>Why TorchSharp cannot load, when <see cref="Status"/> is <see cref="NativeCompatStatus.Failed"/>.</summary>
+    public static NativeRuntimeProblem Problem { get; private set; }
+
+    /// <summary>What to tell the user about <see cref="Problem"/> (empty when there is none).</summary>
+    public static string ProblemMessage { get; private set; } = "";
+
+    /// <summary>
+    /// Runs <see cref="EnsureLoadable"/> and throws when TorchSharp's native libraries cannot load, naming the cause
+    /// (missing runtime package, too old a libstdc++, unwritable cache) and the fix. Model loading calls it first.
+    /// </summary>
+    /// <exception cref="NativeRuntimeException">The native runtime cannot load in this process.</exception>
+    public static void ThrowIfUnavailable()
+    {
+        if (EnsureLoadable() == NativeCompatStatus.Failed && Problem != NativeRuntimeProblem.None)
+            throw new NativeRuntimeException(Problem, ProblemMessage);
+    }
+
     /// <summary>
     /// Checks the system libstdc++ and, only if it lacks <c>GLIBCXX_3.4.32</c>, arranges for TorchSharp to load a
     /// compatible copy of its native glue library. Idempotent and thread-safe; call it before using
@@ -58,10 +107,14 @@ public static class TorchNativeRuntime
             var log = new System.Text.StringBuilder();
             try
             {
-                Status = Apply(log, LibStdCxx.HasVersion, CacheDirectory());
+                var outcome = Apply(log, LibStdCxx.HasVersion, CacheDirectory(), NativeSearchDirectories(typeof(TorchSharp.torch).Assembly),
+                    Environment.GetEnvironmentVariable("LLAVAMODAL_NATIVE_COMPAT") == "0");
+                (Status, Problem, ProblemMessage) = outcome;
+                if (outcome.Problem != NativeRuntimeProblem.None) log.AppendLine($"problem: {outcome.Problem}");
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or DllNotFoundException or BadImageFormatException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
             {
+                // Runs from module initialisers: never throw here; TorchSharp then reports what it finds.
                 log.AppendLine($"failed: {e.GetType().Name}: {e.Message}");
                 Status = NativeCompatStatus.Failed;
             }
@@ -70,47 +123,92 @@ public static class TorchNativeRuntime
         }
     }
 
-    internal static NativeCompatStatus Apply(System.Text.StringBuilder log, Func<string, string, bool> systemHasVersion, string cacheRoot)
+    /// <summary>What <see cref="Apply"/> found: the status, and for a failure its cause and the message for the user.</summary>
+    internal sealed record Outcome(NativeCompatStatus Status, NativeRuntimeProblem Problem = NativeRuntimeProblem.None, string Message = "");
+
+    /// <summary>
+    /// The check, with the machine's facts passed in (so each failure can be tested): first that the native runtime is
+    /// deployed at all, then whether libstdc++ needs the compatible copy, then writing and loading that copy.
+    /// </summary>
+    internal static Outcome Apply(System.Text.StringBuilder log, Func<string, string, bool> systemHasVersion, string cacheRoot,
+        IReadOnlyList<string> searchDirectories, bool disabled = false, Func<string, bool>? loadableByName = null)
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
         {
             log.AppendLine("not Linux x64: nothing to do");
-            return NativeCompatStatus.NotApplicable;
+            return new(NativeCompatStatus.NotApplicable);
         }
-        if (Environment.GetEnvironmentVariable("LLAVAMODAL_NATIVE_COMPAT") == "0")
+
+        // Checked before anything else: without libtorch no copy can load, and TorchSharp's own message for it
+        // ("doesn't contain a reference to libtorch-cpu-linux-x64 ... TorchSharp-cpu") names packages a LlavaModal user should not add.
+        var original = Find(searchDirectories, LibraryFile);
+        var libtorch = Find(searchDirectories, TorchCpuFile);
+        if (original is null || (libtorch is null && !(loadableByName ?? (name => NativeLibrary.TryLoad(name, out _)))(TorchCpuFile)))
         {
-            log.AppendLine("disabled by LLAVAMODAL_NATIVE_COMPAT=0");
-            return NativeCompatStatus.NotApplicable;
+            var missing = original is null ? $"TorchSharp's native library ({LibraryFile})" : $"libtorch ({TorchCpuFile})";
+            log.AppendLine($"{missing} not found in: {string.Join(", ", searchDirectories)}");
+            return new(NativeCompatStatus.Failed, NativeRuntimeProblem.RuntimeMissing,
+                $"The native libtorch runtime is missing: {missing} is not part of this application. Add the runtime package to the " +
+                "application project: `dotnet add package LlavaModal.Runtime.Cpu` (Linux x64 CPUs), or TorchSharp-cuda-linux for NVIDIA GPUs " +
+                "(see \"Install\" and \"Building for CUDA\" in LlavaModal's README). Libraries reference TorchSharp only; the application picks the runtime.");
         }
+        log.AppendLine($"shipped library: {original}");
+        log.AppendLine($"libtorch: {libtorch ?? "found by the dynamic loader"}");
+
         if (systemHasVersion(ElfCompatPatcher.MissingSymbol, ElfCompatPatcher.MissingVersion))
         {
             log.AppendLine($"system libstdc++ provides {ElfCompatPatcher.MissingVersion}: nothing to do");
-            return NativeCompatStatus.NotNeeded;
+            return new(NativeCompatStatus.NotNeeded);
         }
         log.AppendLine($"system libstdc++ lacks {ElfCompatPatcher.MissingVersion}");
-
-        var torchAssembly = typeof(TorchSharp.torch).Assembly;
-        var original = FindShippedLibrary(torchAssembly);
-        if (original is null)
+        if (disabled)
         {
-            log.AppendLine($"{LibraryFile} not found in the native search directories; leaving TorchSharp to report it");
-            return NativeCompatStatus.Failed;
+            log.AppendLine("the compatible copy is disabled by LLAVAMODAL_NATIVE_COMPAT=0");
+            return new(NativeCompatStatus.Failed, NativeRuntimeProblem.LibStdCxxTooOld,
+                $"The system libstdc++.so.6 lacks {ElfCompatPatcher.MissingVersion}, which TorchSharp's {LibraryFile} asks for, and LLAVAMODAL_NATIVE_COMPAT=0 " +
+                "turns off the compatible copy LlavaModal would load instead. Unset LLAVAMODAL_NATIVE_COMPAT, or install a libstdc++ from GCC 13 or newer.");
         }
-        log.AppendLine($"shipped library: {original}");
 
-        var patched = WritePatchedCopy(original, cacheRoot, log);
-        var folder = Path.GetDirectoryName(original)!;
+        string patched;
+        try
+        {
+            patched = WritePatchedCopy(original, cacheRoot, log);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.AppendLine($"cannot write the cache: {e.GetType().Name}: {e.Message}");
+            return new(NativeCompatStatus.Failed, NativeRuntimeProblem.CacheUnwritable,
+                $"The system libstdc++.so.6 lacks {ElfCompatPatcher.MissingVersion}, so LlavaModal loads a compatible copy of TorchSharp's {LibraryFile}, " +
+                $"but it cannot write that copy to its cache folder '{cacheRoot}' ({e.Message}). Point LLAVAMODAL_NATIVE_CACHE (or XDG_CACHE_HOME) " +
+                "at a writable folder, or install a libstdc++ from GCC 13 or newer.");
+        }
+        catch (InvalidDataException e)
+        {
+            log.AppendLine($"cannot patch {original}: {e.Message}");
+            return TooOld(original, $"its copy cannot be made ({e.Message})");
+        }
+
+        // Loaded first, by full path, so the copy's DT_NEEDED entries resolve although it lives outside the package folder.
+        var folder = Path.GetDirectoryName(libtorch ?? original)!;
         foreach (var dependency in Dependencies)
         {
             var path = Path.Combine(folder, dependency);
             if (File.Exists(path) && !NativeLibrary.TryLoad(path, out _))
                 log.AppendLine($"could not preload {path}");
         }
-        patchedHandle = NativeLibrary.Load(patched);
+        try
+        {
+            patchedHandle = NativeLibrary.Load(patched);
+        }
+        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+        {
+            log.AppendLine($"cannot load {patched}: {e.Message}");
+            return TooOld(original, $"even the compatible copy {patched} does not load ({e.Message})");
+        }
         PatchedLibraryPath = patched;
         try
         {
-            NativeLibrary.SetDllImportResolver(torchAssembly, Resolve);
+            NativeLibrary.SetDllImportResolver(typeof(TorchSharp.torch).Assembly, Resolve);
         }
         catch (InvalidOperationException)
         {
@@ -119,14 +217,25 @@ public static class TorchNativeRuntime
             log.AppendLine("TorchSharp already has a DllImportResolver; relying on the loaded soname");
         }
         log.AppendLine($"loaded patched copy: {patched}");
-        return NativeCompatStatus.Patched;
+        return new(NativeCompatStatus.Patched);
     }
+
+    static Outcome TooOld(string original, string what) =>
+        new(NativeCompatStatus.Failed, NativeRuntimeProblem.LibStdCxxTooOld,
+            $"The system libstdc++.so.6 lacks {ElfCompatPatcher.MissingVersion}, which TorchSharp's {original} asks for, and {what}. " +
+            "Install a libstdc++ from GCC 13 or newer (Debian 13, Ubuntu 24.04), or report this with TorchNativeRuntime.Diagnostics.");
+
+    static string? Find(IEnumerable<string> directories, string file) =>
+        directories.Select(d => Path.Combine(d, file)).FirstOrDefault(File.Exists);
 
     static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) =>
         name == LibraryName || name == LibraryFile ? patchedHandle : IntPtr.Zero;
 
     /// <summary>Where the runtime would look for TorchSharp's native library: the host's probing directories, then the assembly's own folder.</summary>
-    internal static string? FindShippedLibrary(Assembly torchAssembly)
+    internal static string? FindShippedLibrary(Assembly torchAssembly) => Find(NativeSearchDirectories(torchAssembly), LibraryFile);
+
+    /// <summary>The host's native probing directories (deps.json), then TorchSharp's own folder and the application's.</summary>
+    internal static IReadOnlyList<string> NativeSearchDirectories(Assembly torchAssembly)
     {
         var dirs = new List<string>();
         if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string probing)
@@ -138,7 +247,7 @@ public static class TorchNativeRuntime
             dirs.Add(Path.Combine(assemblyDir, "runtimes", "linux-x64", "native"));
         }
         dirs.Add(AppContext.BaseDirectory);
-        return dirs.Select(d => Path.Combine(d, LibraryFile)).FirstOrDefault(File.Exists);
+        return dirs;
     }
 
     /// <summary>Per-user cache: <c>LLAVAMODAL_NATIVE_CACHE</c>, else <c>$XDG_CACHE_HOME/llavamodal/native</c>, else <c>~/.cache/llavamodal/native</c>.</summary>

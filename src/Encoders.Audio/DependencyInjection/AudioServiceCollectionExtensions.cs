@@ -1,5 +1,4 @@
 using LlavaModal.Abstractions.Hosting;
-using LlavaModal.Abstractions.Modality;
 using LlavaModal.Encoders.Audio.Plugin;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -18,7 +17,6 @@ public static class AudioServiceCollectionExtensions
     public static LlavaModalBuilder AddAudio(this LlavaModalBuilder builder, AudioPluginOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddSingleton<IModalityEncoderFactory>(new AudioEncoderFactory(options));
-        return builder;
+        return builder.AddModalityEncoderFactory(new AudioEncoderFactory(options));
     }
 }

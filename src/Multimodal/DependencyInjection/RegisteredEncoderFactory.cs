@@ -2,7 +2,6 @@ using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Multimodal.DependencyInjection;
@@ -36,8 +35,7 @@ sealed class RegisteredEncoderFactory(IModalityEncoder encoder, string projector
                     p.copy_(values);
                 }
             }
-            context.Logger.LogWarning("The {Modality} projector ({Type}) is freshly initialised: no {Prefix}* tensors in {Dir}. Train it (stage 1) before expecting meaningful answers.",
-                encoder.Modality, projectorType, prefix, context.ModelDirectory);
+            LlavaLog.ProjectorInitialised(context.Logger, encoder.Modality, projectorType, prefix, context.ModelDirectory);
         }
         projector.eval();
         return new ModalityBinding(encoder, projector) { OwnsEncoder = false };

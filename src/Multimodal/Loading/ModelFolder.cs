@@ -44,10 +44,13 @@ public sealed class ModelFolder : IDisposable
 
     /// <summary>Opens a model folder: reads <c>config.json</c> and opens (and validates) its weights.</summary>
     /// <exception cref="CheckpointException">The folder, its config or its weights are missing or malformed (named in the message).</exception>
+    /// <exception cref="LlavaModal.Core.Native.NativeRuntimeException">TorchSharp's native runtime cannot load (missing runtime package, libstdc++, cache).</exception>
     public static ModelFolder Open(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!System.IO.Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
+        // Before the first tensor: a missing runtime package or an unusable libstdc++ is named here, not by TorchSharp's generic message.
+        LlavaModal.Core.Native.TorchNativeRuntime.ThrowIfUnavailable();
         var config = JsonConfig.Load(Path.Combine(directory, "config.json"));
         return new ModelFolder(directory, config, SafeTensorsCheckpoint.Open(directory));
     }

@@ -29,6 +29,17 @@ public static class LlavaKernelBuilderExtensions
         return builder;
     }
 
+    /// <summary>Adds chat completion with <see cref="LlavaChatClientOptions"/> bound from <paramref name="section"/> (for example <c>configuration.GetSection("LlavaChat")</c>).</summary>
+    /// <param name="builder">The kernel builder.</param>
+    /// <param name="section">The configuration section.</param>
+    /// <param name="serviceId">Key of the service (null: the default).</param>
+    public static IKernelBuilder AddLlavaChatCompletion(this IKernelBuilder builder, Microsoft.Extensions.Configuration.IConfiguration section, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddLlavaChatCompletion(section, serviceId);
+        return builder;
+    }
+
     /// <summary>Adds an <see cref="Microsoft.Extensions.AI.IChatClient"/> over the LLaVA model in <paramref name="modelDirectory"/>.</summary>
     /// <param name="builder">The kernel builder.</param>
     /// <param name="modelDirectory">Hugging Face model folder.</param>

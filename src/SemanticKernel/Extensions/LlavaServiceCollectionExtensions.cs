@@ -2,6 +2,7 @@ using LlavaModal.Multimodal;
 using LlavaModal.Multimodal.DependencyInjection;
 using LlavaModal.SemanticKernel.Services;
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -27,12 +28,24 @@ public static class LlavaServiceCollectionExtensions
 
     /// <summary>Registers a Semantic Kernel <see cref="IChatCompletionService"/> configured by <paramref name="configure"/> (see <see cref="LlavaChatClientOptions"/>).</summary>
     /// <param name="services">The service collection.</param>
-    /// <param name="configure">Model folder, load timing, tool handling, remote media.</param>
+    /// <param name="configure">Model, load timing, tool handling, remote media. Runs at registration and again whenever the options are built.</param>
     /// <param name="serviceId">Key of the service (null: the default registration).</param>
     public static IServiceCollection AddLlavaChatCompletion(this IServiceCollection services, Action<LlavaChatClientOptions>? configure, string? serviceId = null)
     {
-        AddClient(services, configure, serviceId);
-        services.AddKeyedSingleton<IChatCompletionService>(serviceId, (sp, _) => new LlavaChatCompletionService(sp.GetRequiredKeyedService<LlavaChatClient>(serviceId), sp));
+        AddClient(services, serviceId, Scratch(configure), o => { if (configure is not null) o.Configure(configure); });
+        AddCompletion(services, serviceId);
+        return services;
+    }
+
+    /// <summary>
+    /// Registers a Semantic Kernel <see cref="IChatCompletionService"/> with <see cref="LlavaChatClientOptions"/> bound from
+    /// <paramref name="section"/> (<c>ModelDirectory</c>, <c>ModelName</c>, <c>DType</c>, <c>RejectTools</c>, ...), following its changes.
+    /// </summary>
+    public static IServiceCollection AddLlavaChatCompletion(this IServiceCollection services, IConfiguration section, string? serviceId = null)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        AddClient(services, serviceId, section.Get<LlavaChatClientOptions>() ?? new(), o => o.Bind(section));
+        AddCompletion(services, serviceId);
         return services;
     }
 
@@ -43,7 +56,8 @@ public static class LlavaServiceCollectionExtensions
     /// <param name="services">The service collection.</param>
     /// <param name="modelDirectory">Hugging Face model folder.</param>
     /// <param name="serviceId">Key of the client (null: the default registration).</param>
-    public static IServiceCollection AddLlavaChatClient(this IServiceCollection services, string modelDirectory, string? serviceId = null)
+    /// <returns>The client's pipeline, for middleware: <c>.UseLogging()</c>, <c>.UseOpenTelemetry()</c>, <c>.UseDistributedCache()</c>, <c>.Use(...)</c>.</returns>
+    public static ChatClientBuilder AddLlavaChatClient(this IServiceCollection services, string modelDirectory, string? serviceId = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(modelDirectory);
         return services.AddLlavaChatClient(o => o.ModelDirectory = modelDirectory, serviceId);
@@ -51,45 +65,92 @@ public static class LlavaServiceCollectionExtensions
 
     /// <summary>Registers a Microsoft.Extensions.AI <see cref="IChatClient"/> configured by <paramref name="configure"/>.</summary>
     /// <param name="services">The service collection.</param>
-    /// <param name="configure">Model folder, load timing, tool handling, remote media.</param>
+    /// <param name="configure">Model, load timing, tool handling, remote media. Runs at registration and again whenever the options are built.</param>
     /// <param name="serviceId">Key of the client (null: the default registration).</param>
-    public static IServiceCollection AddLlavaChatClient(this IServiceCollection services, Action<LlavaChatClientOptions>? configure, string? serviceId = null)
+    /// <returns>The client's pipeline, for middleware (<c>UseLogging</c>, <c>UseOpenTelemetry</c>, <c>UseDistributedCache</c>).</returns>
+    /// <example><code>
+    /// services.AddLlavaChatClient(o => o.ModelDirectory = "models/llava-1.5-7b-hf")
+    ///         .UseLogging()
+    ///         .UseOpenTelemetry();
+    /// </code></example>
+    public static ChatClientBuilder AddLlavaChatClient(this IServiceCollection services, Action<LlavaChatClientOptions>? configure, string? serviceId = null)
     {
-        AddClient(services, configure, serviceId);
-        services.AddKeyedSingleton<IChatClient>(serviceId, (sp, _) => sp.GetRequiredKeyedService<LlavaChatClient>(serviceId));
-        return services;
+        AddClient(services, serviceId, Scratch(configure), o => { if (configure is not null) o.Configure(configure); });
+        return AddChatClient(services, serviceId);
     }
 
     /// <summary>
-    /// One <see cref="LlavaChatClient"/> per service id (shared by the IChatClient and IChatCompletionService registrations
-    /// of that id) over the container's one <see cref="MultimodalModel"/>.
+    /// Registers a Microsoft.Extensions.AI <see cref="IChatClient"/> with <see cref="LlavaChatClientOptions"/> bound from
+    /// <paramref name="section"/>, following its changes.
     /// </summary>
-    static void AddClient(IServiceCollection services, Action<LlavaChatClientOptions>? configure, string? serviceId)
+    /// <returns>The client's pipeline, for middleware.</returns>
+    public static ChatClientBuilder AddLlavaChatClient(this IServiceCollection services, IConfiguration section, string? serviceId = null)
     {
-        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(section);
+        AddClient(services, serviceId, section.Get<LlavaChatClientOptions>() ?? new(), o => o.Bind(section));
+        return AddChatClient(services, serviceId);
+    }
+
+    static LlavaChatClientOptions Scratch(Action<LlavaChatClientOptions>? configure)
+    {
         var options = new LlavaChatClientOptions();
         configure?.Invoke(options);
+        return options;
+    }
 
+    static void AddCompletion(IServiceCollection services, string? serviceId) =>
+        services.AddKeyedSingleton<IChatCompletionService>(serviceId, (sp, _) => new LlavaChatCompletionService(sp.GetRequiredKeyedService<LlavaChatClient>(serviceId), sp));
+
+    static ChatClientBuilder AddChatClient(IServiceCollection services, string? serviceId) =>
+        serviceId is null
+            ? services.AddChatClient(sp => sp.GetRequiredService<LlavaChatClient>())
+            : services.AddKeyedChatClient(serviceId, sp => sp.GetRequiredKeyedService<LlavaChatClient>(serviceId));
+
+    /// <summary>
+    /// One <see cref="LlavaChatClient"/> per service id (shared by the IChatClient and IChatCompletionService registrations
+    /// of that id) over the model its options name: the container's default <see cref="MultimodalModel"/>, or the one
+    /// registered under <see cref="LlavaChatClientOptions.ModelName"/>. Its options are the named options of the service id,
+    /// read at every request.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="serviceId">The service id (null: the default).</param>
+    /// <param name="atRegistration">The options as they are now: they decide which model is registered and how it loads.</param>
+    /// <param name="configure">Configures the monitored options.</param>
+    static void AddClient(IServiceCollection services, string? serviceId, LlavaChatClientOptions atRegistration, Action<OptionsBuilder<LlavaChatClientOptions>> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var optionsName = serviceId ?? Microsoft.Extensions.Options.Options.DefaultName;
+        configure(services.AddOptions<LlavaChatClientOptions>(optionsName));
+
+        var modelName = atRegistration.ModelName;
         // The model registration is LlavaModal's own (with the CLIP image plugin); it is added once, so plugins added on
         // an earlier AddLlavaModal(...) builder are kept.
-        if (!services.Any(d => d.ServiceType == typeof(MultimodalModel) && !d.IsKeyedService)) services.AddLlavaModal();
-        services.Configure<LlavaModalOptions>(o =>
+        if (!LlavaModalServiceCollectionExtensions.HasModel(services, modelName))
         {
-            o.ModelDirectory ??= options.ModelDirectory;
-            if (options.Device is { } device) o.Device = device;
-            if (options.DType is { } dtype) o.DType = dtype;
-            if (options.ChatTemplate is { } template) o.ChatTemplate = template;
+            if (modelName is null) services.AddLlavaModal();
+            else services.AddLlavaModal(modelName, _ => { });
+        }
+        services.Configure<LlavaModalOptions>(modelName ?? Microsoft.Extensions.Options.Options.DefaultName, o =>
+        {
+            o.ModelDirectory ??= atRegistration.ModelDirectory;
+            if (atRegistration.Device is { } device) o.Device = device;
+            if (atRegistration.DType is { } dtype) o.DType = dtype;
+            if (atRegistration.ChatTemplate is { } template) o.ChatTemplate = template;
         });
 
         services.TryAddKeyedSingleton(serviceId, (sp, _) =>
         {
-            var modelOptions = sp.GetRequiredService<IOptions<LlavaModalOptions>>().Value;
-            if (options.ModelDirectory is { } wanted && modelOptions.ModelDirectory is { } registered && !SameFolder(wanted, registered))
-                throw new InvalidOperationException($"LlavaModal serves one model per service provider: '{registered}' is registered, and a LLaVA service{(serviceId is null ? "" : $" '{serviceId}'")} asks for '{wanted}'. Use one folder, or a separate service provider per model.");
+            var modelOptions = sp.GetRequiredService<IOptionsMonitor<LlavaModalOptions>>().Get(modelName ?? Microsoft.Extensions.Options.Options.DefaultName);
+            if (atRegistration.ModelDirectory is { } wanted && modelOptions.ModelDirectory is { } registered && !SameFolder(wanted, registered))
+                throw new InvalidOperationException(
+                    $"The LlavaModal model{(modelName is null ? "" : $" '{modelName}'")} is '{registered}', and a LLaVA service{(serviceId is null ? "" : $" '{serviceId}'")} asks for '{wanted}'. " +
+                    "To serve several models from one container, name each: services.AddLlavaModal(\"name\", o => o.ModelDirectory = ...) and LlavaChatClientOptions.ModelName = \"name\".");
             var directory = modelOptions.ModelDirectory;
             var modelId = directory is null ? null : Path.GetFileName(Path.TrimEndingDirectorySeparator(directory));
-            var client = new LlavaChatClient(new LlavaModelHost(() => sp.GetRequiredService<MultimodalModel>(), modelId), options, sp.GetService<ILoggerFactory>());
-            if (options.LoadEagerly) _ = client.Model;
+            var monitor = sp.GetRequiredService<IOptionsMonitor<LlavaChatClientOptions>>();
+            var host = new LlavaModelHost(() => modelName is null ? sp.GetRequiredService<MultimodalModel>() : sp.GetRequiredKeyedService<MultimodalModel>(modelName), modelId);
+            var client = new LlavaChatClient(host, () => monitor.Get(optionsName), sp.GetService<ILoggerFactory>());
+            if (monitor.Get(optionsName).LoadEagerly) _ = client.Model;
             return client;
         });
     }

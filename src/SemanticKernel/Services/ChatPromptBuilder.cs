@@ -15,12 +15,12 @@ namespace LlavaModal.SemanticKernel.Services;
 /// media item becomes its plugin's placeholder exactly where it stands among the message's items. Nothing is dropped:
 /// content the model cannot take is an error naming the message and the content.
 /// </summary>
-sealed class ChatPromptBuilder(LlavaChatClientOptions options)
+static class ChatPromptBuilder
 {
     /// <summary>A built prompt and what went into it (for logging).</summary>
     public sealed record Built(MultimodalPrompt Prompt, int Messages, int MediaBytes);
 
-    public async Task<Built> BuildAsync(MultimodalModel model, IEnumerable<ChatMessage> messages, string? instructions, CancellationToken cancellation)
+    public static async Task<Built> BuildAsync(MultimodalModel model, IEnumerable<ChatMessage> messages, string? instructions, LlavaChatClientOptions options, CancellationToken cancellation)
     {
         var list = messages as IList<ChatMessage> ?? messages.ToList();
         if (list.Count == 0) throw new ArgumentException("The chat history is empty: add at least one user message.", nameof(messages));
@@ -55,7 +55,7 @@ sealed class ChatPromptBuilder(LlavaChatClientOptions options)
                         AddMedia(ToInput(data, i));
                         break;
                     case UriContent uri:
-                        AddMedia(await FetchAsync(uri, i, cancellation).ConfigureAwait(false));
+                        AddMedia(await FetchAsync(uri, i, options, cancellation).ConfigureAwait(false));
                         break;
                     default:
                         throw Unsupported(item, i, role);
@@ -124,7 +124,7 @@ sealed class ChatPromptBuilder(LlavaChatClientOptions options)
     static ModalityInput ToInput(DataContent data, int index) =>
         new(data.Data, data.MediaType, data.Name ?? $"message {index} {data.MediaType}");
 
-    async Task<ModalityInput> FetchAsync(UriContent content, int index, CancellationToken cancellation)
+    static async Task<ModalityInput> FetchAsync(UriContent content, int index, LlavaChatClientOptions options, CancellationToken cancellation)
     {
         var uri = content.Uri;
         if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)

@@ -31,8 +31,8 @@ public sealed class LlavaChatClient : IChatClient
     }
 
     readonly LlavaModelHost host;
-    readonly LlavaChatClientOptions options;
-    readonly ChatPromptBuilder builder;
+    // Read at every request: registered clients see configuration changes (IOptionsMonitor) without a restart.
+    readonly Func<LlavaChatClientOptions> currentOptions;
     readonly ILogger logger;
     volatile bool disposed;
 
@@ -41,10 +41,12 @@ public sealed class LlavaChatClient : IChatClient
         : this(new LlavaModelHost(model ?? throw new ArgumentNullException(nameof(model))), options, loggerFactory) { }
 
     internal LlavaChatClient(LlavaModelHost host, LlavaChatClientOptions? options, ILoggerFactory? loggerFactory)
+        : this(host, options is null ? static () => new LlavaChatClientOptions() : () => options, loggerFactory) { }
+
+    internal LlavaChatClient(LlavaModelHost host, Func<LlavaChatClientOptions> currentOptions, ILoggerFactory? loggerFactory)
     {
         this.host = host;
-        this.options = options ?? new LlavaChatClientOptions();
-        builder = new ChatPromptBuilder(this.options);
+        this.currentOptions = currentOptions;
         logger = loggerFactory?.CreateLogger<LlavaChatClient>() ?? (ILogger)NullLogger.Instance;
         Metadata = new ChatClientMetadata("llavamodal", providerUri: null, defaultModelId: host.ModelId);
     }
@@ -63,9 +65,22 @@ public sealed class LlavaChatClient : IChatClient
             if (host.IsLoaded) return host.Model;
             var clock = Stopwatch.StartNew();
             var model = host.Model;
-            logger.LogInformation("LLaVA chat client: model {ModelId} ready in {Ms} ms", model.ModelId, clock.ElapsedMilliseconds);
+            ChatLog.ModelReady(logger, model.ModelId, clock.ElapsedMilliseconds);
             return model;
         }
+    }
+
+    /// <summary>
+    /// Loads the model now, on a thread-pool thread, if it is not loaded yet: for a host's start-up, so the first request
+    /// does not pay for it and a bad folder fails the start instead of a request.
+    /// </summary>
+    public async Task<MultimodalModel> LoadAsync(CancellationToken cancellationToken = default)
+    {
+        if (host.IsLoaded) return host.Model;
+        var clock = Stopwatch.StartNew();
+        var model = await host.LoadAsync(cancellationToken).ConfigureAwait(false);
+        ChatLog.ModelReady(logger, model.ModelId, clock.ElapsedMilliseconds);
+        return model;
     }
 
     /// <inheritdoc />
@@ -125,28 +140,27 @@ public sealed class LlavaChatClient : IChatClient
     async Task<(ChatPromptBuilder.Built Request, GenerationOptions Generation)> PrepareAsync(IEnumerable<ChatMessage> messages, ChatOptions? options, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        var clientOptions = currentOptions();
         var settings = LlavaPromptExecutionSettings.FromChatOptions(options);
         var generation = settings.ToGenerationOptions();
         if (settings.ExtensionData is { Count: > 0 } ignored)
-            logger.LogDebug("LLaVA chat client: ignoring options it does not use: {Keys}", string.Join(", ", ignored.Keys));
+            ChatLog.OptionsIgnored(logger, string.Join(", ", ignored.Keys));
         if (options?.Tools is { Count: > 0 } tools)
         {
-            if (this.options.RejectTools)
+            if (clientOptions.RejectTools)
                 throw new NotSupportedException($"The request offers {tools.Count} tool(s) ({string.Join(", ", tools.Select(t => t.Name))}) but the LLaVA model cannot call functions (LlavaChatClientOptions.RejectTools is on). Remove the tools or the FunctionChoiceBehavior.");
-            logger.LogWarning("LLaVA cannot call functions: ignoring {Count} tool(s) offered by the request ({Tools}); the model answers without them", tools.Count, string.Join(", ", tools.Select(t => t.Name)));
+            ChatLog.ToolsIgnored(logger, tools.Count, string.Join(", ", tools.Select(t => t.Name)));
         }
         // Structured output cannot be guaranteed by plain sampling; refusing beats a reply that silently ignores the schema.
         if (options?.ResponseFormat is ChatResponseFormatJson)
             throw new NotSupportedException("A JSON response format was requested, but the LLaVA chat client generates free text only; ask for JSON in the prompt instead.");
-        var request = await builder.BuildAsync(Model, messages, options?.Instructions, cancellation).ConfigureAwait(false);
-        logger.LogDebug("LLaVA request: {Messages} messages, {Media} media inputs ({Bytes} bytes), max {MaxTokens} new tokens",
-            request.Messages, request.Prompt.Inputs.Count, request.MediaBytes, generation.MaxNewTokens);
+        var request = await ChatPromptBuilder.BuildAsync(Model, messages, options?.Instructions, clientOptions, cancellation).ConfigureAwait(false);
+        ChatLog.Request(logger, request.Messages, request.Prompt.Inputs.Count, request.MediaBytes, generation.MaxNewTokens);
         return (request, generation);
     }
 
     void Log(ChatPromptBuilder.Built request, GenerationResult result, TimeSpan total, bool streamed) =>
-        logger.LogInformation("LLaVA {Kind} answer: {Messages} messages, {Media} media, {PromptTokens} prompt + {CompletionTokens} completion tokens, {Finish}; queued {QueueMs:F0} ms, prefill {PrefillMs:F0} ms, decode {DecodeMs:F0} ms ({TokensPerSecond:F1} tokens/s), total {TotalMs:F0} ms",
-            streamed ? "streamed" : "whole", request.Messages, request.Prompt.Inputs.Count, result.PromptTokens, result.CompletionTokens, result.FinishReason,
+        ChatLog.Answered(logger, streamed ? "streamed" : "whole", request.Messages, request.Prompt.Inputs.Count, result.PromptTokens, result.CompletionTokens, result.FinishReason.ToString(),
             result.Queued.TotalMilliseconds, result.Prefill.TotalMilliseconds, result.Decode.TotalMilliseconds, result.DecodeTokensPerSecond, total.TotalMilliseconds);
 
     static ChatFinishReason Finish(GenerationResult result) => result.FinishReason == FinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
@@ -179,4 +193,27 @@ public sealed class LlavaChatClient : IChatClient
 
     /// <summary>Refuses later requests (<see cref="ObjectDisposedException"/>); running ones finish. The model belongs to whoever loaded it (the container or you).</summary>
     public void Dispose() => disposed = true;
+}
+
+/// <summary>Log messages of the chat services, with the stable event ids of <see cref="LlavaModal.Multimodal.DependencyInjection.LlavaModalLogEvents"/>.</summary>
+static partial class ChatLog
+{
+    [LoggerMessage(EventId = 1100, EventName = "ChatModelReady", Level = LogLevel.Information, Message = "LLaVA chat client: model {ModelId} ready in {Ms} ms")]
+    public static partial void ModelReady(ILogger logger, string modelId, long ms);
+
+    [LoggerMessage(EventId = 1101, EventName = "ChatRequest", Level = LogLevel.Debug,
+        Message = "LLaVA request: {Messages} messages, {Media} media inputs ({Bytes} bytes), max {MaxTokens} new tokens")]
+    public static partial void Request(ILogger logger, int messages, int media, int bytes, int maxTokens);
+
+    [LoggerMessage(EventId = 1102, EventName = "ChatAnswered", Level = LogLevel.Information,
+        Message = "LLaVA {Kind} answer: {Messages} messages, {Media} media, {PromptTokens} prompt + {CompletionTokens} completion tokens, {Finish}; queued {QueueMs:F0} ms, prefill {PrefillMs:F0} ms, decode {DecodeMs:F0} ms ({TokensPerSecond:F1} tokens/s), total {TotalMs:F0} ms")]
+    public static partial void Answered(ILogger logger, string kind, int messages, int media, int promptTokens, int completionTokens, string finish,
+        double queueMs, double prefillMs, double decodeMs, double tokensPerSecond, double totalMs);
+
+    [LoggerMessage(EventId = 1103, EventName = "ToolsIgnored", Level = LogLevel.Warning,
+        Message = "LLaVA cannot call functions: ignoring {Count} tool(s) offered by the request ({Tools}); the model answers without them")]
+    public static partial void ToolsIgnored(ILogger logger, int count, string tools);
+
+    [LoggerMessage(EventId = 1104, EventName = "OptionsIgnored", Level = LogLevel.Debug, Message = "LLaVA chat client: ignoring options it does not use: {Keys}")]
+    public static partial void OptionsIgnored(ILogger logger, string keys);
 }

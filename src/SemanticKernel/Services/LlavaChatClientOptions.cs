@@ -1,13 +1,27 @@
 namespace LlavaModal.SemanticKernel.Services;
 
-/// <summary>How the LLaVA chat services load the model and treat requests.</summary>
+/// <summary>
+/// How the LLaVA chat services load the model and treat requests. Registered as named options (the name is the service
+/// id, empty for the default), so they can come from configuration and follow its changes: <see cref="RejectTools"/>,
+/// <see cref="RemoteMediaClient"/> and <see cref="MaxRemoteMediaBytes"/> are read at every request; the model settings
+/// (<see cref="ModelName"/>, <see cref="ModelDirectory"/>, <see cref="Device"/>, <see cref="DType"/>,
+/// <see cref="ChatTemplate"/>, <see cref="LoadEagerly"/>) take effect when the model loads.
+/// </summary>
 public sealed class LlavaChatClientOptions
 {
     /// <summary>
     /// The Hugging Face model folder. Null uses the model already registered with <c>services.AddLlavaModal(...)</c>
-    /// (the way to add plugins such as audio). One model is served per service provider, shared by every service id.
+    /// (the way to add plugins such as audio). Without <see cref="ModelName"/>, one model is served per service
+    /// provider, shared by every service id.
     /// </summary>
     public string? ModelDirectory { get; set; }
+
+    /// <summary>
+    /// Serve the model registered with <c>services.AddLlavaModal(name, ...)</c> under this name (a keyed service), so one
+    /// container can serve several models. With <see cref="ModelDirectory"/> set and no model of that name registered,
+    /// one is registered. Null: the default model.
+    /// </summary>
+    public string? ModelName { get; set; }
 
     /// <summary><c>cpu</c> (default), <c>cuda</c> or <c>cuda:N</c>; null keeps the registered model's setting.</summary>
     public string? Device { get; set; }

@@ -26,4 +26,8 @@ sealed class LlavaModelHost(Func<MultimodalModel> load, string? modelId)
             lock (gate) return model ??= load();
         }
     }
+
+    /// <summary>The model, loaded on a thread-pool thread if it is not yet (a request arriving meanwhile waits for the same load).</summary>
+    public Task<MultimodalModel> LoadAsync(CancellationToken cancellation) =>
+        model is { } m ? Task.FromResult(m) : Task.Run(() => Model, cancellation);
 }

@@ -103,7 +103,7 @@ public class CustomModalityTests
         var services = new ServiceCollection();
         services.AddLlavaModal();
         using var provider = services.BuildServiceProvider();
-        var e = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<MultimodalModel>());
-        Assert.Contains("ModelDirectory", e.Message);
+        var e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredService<MultimodalModel>());
+        Assert.Contains("LlavaModalOptions:ModelDirectory is not set", e.Message);
     }
 }

@@ -37,9 +37,81 @@ public class TorchNativeRuntimeTests
     {
         using var cache = new TempDir();
         var log = new System.Text.StringBuilder();
-        var status = TorchNativeRuntime.Apply(log, (_, _) => true, cache.Path);
-        Assert.Equal(NativeCompatStatus.NotNeeded, status);
+        var outcome = TorchNativeRuntime.Apply(log, (_, _) => true, cache.Path, SearchDirectories);
+        Assert.Equal(NativeCompatStatus.NotNeeded, outcome.Status);
+        Assert.Equal(NativeRuntimeProblem.None, outcome.Problem);
         Assert.Empty(Directory.EnumerateFileSystemEntries(cache.Path));
+    }
+
+    static IReadOnlyList<string> SearchDirectories => TorchNativeRuntime.NativeSearchDirectories(typeof(TorchSharp.torch).Assembly);
+
+    [Fact]
+    public void The_loaded_runtime_reports_no_problem()
+    {
+        TorchNativeRuntime.ThrowIfUnavailable();
+        Assert.Equal(NativeRuntimeProblem.None, TorchNativeRuntime.Problem);
+        Assert.Equal("", TorchNativeRuntime.ProblemMessage);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_missing_runtime_package_is_named_as_such_whatever_libstdcxx_provides(bool systemHasVersion)
+    {
+        // TorchSharp's glue without libtorch beside it: what an application gets when it references the libraries but no runtime package.
+        using var app = new TempDir();
+        File.Copy(ShippedLibrary, app.File("libLibTorchSharp.so"));
+        using var cache = new TempDir();
+        var outcome = TorchNativeRuntime.Apply(new System.Text.StringBuilder(), (_, _) => systemHasVersion, cache.Path, [app.Path], loadableByName: _ => false);
+        Assert.Equal(NativeCompatStatus.Failed, outcome.Status);
+        Assert.Equal(NativeRuntimeProblem.RuntimeMissing, outcome.Problem);
+        Assert.Contains("libtorch (libtorch_cpu.so)", outcome.Message);
+        Assert.Contains("dotnet add package LlavaModal.Runtime.Cpu", outcome.Message);
+        Assert.DoesNotContain("GLIBCXX", outcome.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(cache.Path));
+
+        using var empty = new TempDir();
+        var none = TorchNativeRuntime.Apply(new System.Text.StringBuilder(), (_, _) => systemHasVersion, cache.Path, [empty.Path], loadableByName: _ => false);
+        Assert.Equal(NativeRuntimeProblem.RuntimeMissing, none.Problem);
+        Assert.Contains("libLibTorchSharp.so", none.Message);
+    }
+
+    [Fact]
+    public void A_libtorch_the_dynamic_loader_finds_by_name_counts_as_deployed()
+    {
+        using var app = new TempDir();
+        File.Copy(ShippedLibrary, app.File("libLibTorchSharp.so"));
+        using var cache = new TempDir();
+        var outcome = TorchNativeRuntime.Apply(new System.Text.StringBuilder(), (_, _) => true, cache.Path, [app.Path], loadableByName: name => name == "libtorch_cpu.so");
+        Assert.Equal(NativeCompatStatus.NotNeeded, outcome.Status);
+    }
+
+    [Fact]
+    public void An_unwritable_cache_is_named_with_the_variable_that_moves_it()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("not-a-folder"), "");
+        var cacheRoot = Path.Combine(dir.File("not-a-folder"), "native");   // under a regular file: no one, root included, can create it
+        var outcome = TorchNativeRuntime.Apply(new System.Text.StringBuilder(), (_, _) => false, cacheRoot, SearchDirectories);
+        Assert.Equal(NativeCompatStatus.Failed, outcome.Status);
+        Assert.Equal(NativeRuntimeProblem.CacheUnwritable, outcome.Problem);
+        Assert.Contains(cacheRoot, outcome.Message);
+        Assert.Contains("LLAVAMODAL_NATIVE_CACHE", outcome.Message);
+        Assert.Contains("GLIBCXX_3.4.32", outcome.Message);
+    }
+
+    [Fact]
+    public void An_old_libstdcxx_with_the_fix_disabled_is_named_and_nothing_is_written()
+    {
+        using var cache = new TempDir();
+        var outcome = TorchNativeRuntime.Apply(new System.Text.StringBuilder(), (_, _) => false, cache.Path, SearchDirectories, disabled: true);
+        Assert.Equal(NativeRuntimeProblem.LibStdCxxTooOld, outcome.Problem);
+        Assert.Contains("GLIBCXX_3.4.32", outcome.Message);
+        Assert.Contains("LLAVAMODAL_NATIVE_COMPAT=0", outcome.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(cache.Path));
+
+        // Disabling changes nothing where the system already has the version.
+        Assert.Equal(NativeCompatStatus.NotNeeded, TorchNativeRuntime.Apply(new System.Text.StringBuilder(), (_, _) => true, cache.Path, SearchDirectories, disabled: true).Status);
     }
 
     [Fact]

@@ -78,6 +78,6 @@ public class RegistrationTests
         services.AddLlavaChatCompletion(Fixtures.LlavaTinyA, "a").AddLlavaChatCompletion(Fixtures.LlamaTiny, "b");
         using var provider = services.BuildServiceProvider();
         var e = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredKeyedService<IChatCompletionService>("b"));
-        Assert.Contains("one model per service provider", e.Message);
+        Assert.Contains("To serve several models from one container, name each", e.Message);
     }
 }
