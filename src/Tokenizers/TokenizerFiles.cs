@@ -132,6 +132,70 @@ sealed class TokenizerFiles
     }
 
     /// <summary>
+    /// The added tokens of a <c>tokenizer.json</c> folder: <c>tokenizer.json</c>'s first, then <c>added_tokens_decoder</c>,
+    /// which must agree with them; tokens named by special-token attributes are special (Hugging Face registers them as
+    /// special added tokens), taken from <paramref name="vocabulary"/> when not added.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Disagreeing ids, a content given two ids, or a special token found nowhere (naming file and key).</exception>
+    /// <exception cref="NotSupportedException">An added token with lstrip, rstrip or single_word.</exception>
+    internal (SortedDictionary<int, AddedToken> Added, HashSet<int> SpecialIds, Dictionary<string, int> ByContent) MergeAddedTokens(
+        IEnumerable<(AddedToken Token, bool Special)> fromJson, IReadOnlyDictionary<string, int> vocabulary, string jsonPath, string configPath)
+    {
+        var added = new SortedDictionary<int, AddedToken>();
+        var specialIds = new HashSet<int>();
+        foreach ((AddedToken token, bool special) in fromJson)
+        {
+            added[token.Id] = token;
+            if (special)
+            {
+                specialIds.Add(token.Id);
+            }
+        }
+
+        foreach ((int id, AddedToken token) in AddedTokens)
+        {
+            if (token.LeftStrip || token.RightStrip || token.SingleWord)
+            {
+                throw new NotSupportedException(
+                    $"'{configPath}': added_tokens_decoder.{id} ('{token.Content}') uses lstrip/rstrip/single_word, which is not supported for tokenizer.json.");
+            }
+
+            if (added.TryGetValue(id, out AddedToken? existing))
+            {
+                if (existing.Content != token.Content)
+                {
+                    throw Invalid(configPath, $"added_tokens_decoder.{id}",
+                        $"is '{token.Content}' but {HfTokenizer.TokenizerJsonFileName} has '{existing.Content}' for that id");
+                }
+            }
+            else
+            {
+                added[id] = token;
+            }
+        }
+
+        var byContent = ByContent(added.Values, jsonPath);
+        var named = SpecialTokens.Select(kv => (kv.Key, kv.Value))
+            .Concat(AdditionalSpecialTokens.Select(c => ("additional_special_tokens", c)));
+        foreach ((string key, string content) in named)
+        {
+            if (!byContent.TryGetValue(content, out int id))
+            {
+                id = vocabulary.TryGetValue(content, out int vocabId)
+                    ? vocabId
+                    : throw Invalid(configPath, key,
+                        $"names '{content}', which is neither in the vocabulary of {HfTokenizer.TokenizerJsonFileName} nor an added token");
+                added[id] = new AddedToken(content, id, false, false, false);
+                byContent[content] = id;
+            }
+
+            specialIds.Add(id);
+        }
+
+        return (added, specialIds, byContent);
+    }
+
+    /// <summary>
     /// Added tokens by content. Two ids with one content would make encoding ambiguous (the reference silently keeps the
     /// later one); refused naming <paramref name="path"/>, the content and both ids.
     /// </summary>

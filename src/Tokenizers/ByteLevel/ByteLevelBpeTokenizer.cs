@@ -100,59 +100,8 @@ sealed class ByteLevelBpeTokenizer : ITokenizerBackend
             throw new InvalidDataException($"'{jsonPath}': model.vocab / model.merges are inconsistent: {e.Message}", e);
         }
 
-        // Added tokens: tokenizer.json first; tokenizer_config.json's added_tokens_decoder must agree with it.
-        var added = new SortedDictionary<int, AddedToken>();
-        var specialIds = new HashSet<int>();
-        foreach ((AddedToken token, bool special) in json.AddedTokens)
-        {
-            added[token.Id] = token;
-            if (special)
-            {
-                specialIds.Add(token.Id);
-            }
-        }
-
-        foreach ((int id, AddedToken token) in files.AddedTokens)
-        {
-            if (token.LeftStrip || token.RightStrip || token.SingleWord)
-            {
-                throw new NotSupportedException(
-                    $"'{configPath}': added_tokens_decoder.{id} ('{token.Content}') uses lstrip/rstrip/single_word, which is not supported for tokenizer.json.");
-            }
-
-            if (added.TryGetValue(id, out AddedToken? existing))
-            {
-                if (existing.Content != token.Content)
-                {
-                    throw TokenizerFiles.Invalid(configPath, $"added_tokens_decoder.{id}",
-                        $"is '{token.Content}' but {HfTokenizer.TokenizerJsonFileName} has '{existing.Content}' for that id");
-                }
-            }
-            else
-            {
-                added[id] = token;
-            }
-        }
-
-        // Tokens named by special-token attributes are special (HF registers them as special added tokens).
         var vocabulary = json.Vocabulary.ToFrozenDictionary(StringComparer.Ordinal);
-        var byContent = TokenizerFiles.ByContent(added.Values, jsonPath);
-        var named = files.SpecialTokens.Select(kv => (kv.Key, kv.Value))
-            .Concat(files.AdditionalSpecialTokens.Select(c => ("additional_special_tokens", c)));
-        foreach ((string key, string content) in named)
-        {
-            if (!byContent.TryGetValue(content, out int id))
-            {
-                id = vocabulary.TryGetValue(content, out int vocabId)
-                    ? vocabId
-                    : throw TokenizerFiles.Invalid(configPath, key,
-                        $"names '{content}', which is neither in the vocabulary of {HfTokenizer.TokenizerJsonFileName} nor an added token");
-                added[id] = new AddedToken(content, id, false, false, false);
-                byContent[content] = id;
-            }
-
-            specialIds.Add(id);
-        }
+        var (added, specialIds, _) = files.MergeAddedTokens(json.AddedTokens, vocabulary, jsonPath, configPath);
 
         var shared = new Shared(directory, bpe, preTokenizer, vocabulary, json.IgnoreMerges,
             json.NormalizeNfc, files.CleanUpTokenizationSpaces, [.. json.PrefixIds], [.. json.SuffixIds]);
