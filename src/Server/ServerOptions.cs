@@ -34,7 +34,7 @@ public sealed class ServerOptions
     public int? MaxContextTokens { get; set; }
 
     /// <summary>Memory for the prompt cache in bytes (default 1 GiB; 0: off): a request starting like an earlier one (a chat's next turn) reuses its computed prefix, images included.</summary>
-    public long PromptCacheBytes { get; set; } = 1L << 30;
+    public long PromptCacheBytes { get; set; } = LlavaModal.Multimodal.ModelLoadOptions.DefaultPromptCacheBytes;
 
     /// <summary>Largest request body in bytes (default 32 MB): larger requests get 413.</summary>
     public long MaxRequestBytes { get; set; } = 32L * 1024 * 1024;

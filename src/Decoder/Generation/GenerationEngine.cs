@@ -311,7 +311,8 @@ sealed class GenerationEngine : IDisposable
     {
         if (prompts is null || sequence.CacheKeys() is not { } keys) return;
         try { prompts.Add(keys, () => rows.Save(row, keys.Count)); }
-        catch (Exception e) when (e is not OutOfMemoryException) { System.Diagnostics.Debug.WriteLine($"Prompt cache: {e.Message}"); }
+        // The cache only saves work: a copy libtorch cannot allocate just leaves this sequence out of it.
+        catch (System.Runtime.InteropServices.ExternalException) { }
     }
 
     /// <summary>
