@@ -305,6 +305,33 @@ public sealed partial class HfTokenizer
     public bool IsSpecial(int id) => backend?.IsSpecial(id) ?? specialIds.Contains(id);
 
     /// <summary>
+    /// The bytes token <paramref name="id"/> adds to decoded text in the middle of a sequence (a word-start marker as
+    /// a space, a byte-fallback piece as its byte), or null for an added, special or unknown token. Constrained
+    /// decoding matches a grammar against these bytes.
+    /// </summary>
+    /// <param name="id">A token id.</param>
+    /// <returns>The bytes, or null when the token is not plain vocabulary text.</returns>
+    public byte[]? TextBytes(int id)
+    {
+        if (backend is not null)
+        {
+            return backend.TextBytes(id);
+        }
+
+        if ((uint)id >= (uint)pieces.Count || addedById.ContainsKey(id))
+        {
+            return null;
+        }
+
+        return model.Types[id] switch
+        {
+            SentencePieceModel.PieceType.Normal => System.Text.Encoding.UTF8.GetBytes(pieces[id].Replace(SpaceSymbol, ' ')),
+            SentencePieceModel.PieceType.Byte when ByteOfPiece(pieces[id]) is int b and >= 0 => [(byte)b],
+            _ => null,
+        };
+    }
+
+    /// <summary>
     /// Encodes text like HF <c>tokenizer(text)["input_ids"]</c>: added and special tokens written in the text
     /// are matched first (longest match), the rest goes through SentencePiece.
     /// </summary>

@@ -26,6 +26,9 @@ interface ITokenizerBackend
 
     bool IsSpecial(int id);
 
+    /// <summary>The bytes a vocabulary token adds to decoded text mid-sequence, or null for an added, special or unknown token.</summary>
+    byte[]? TextBytes(int id);
+
     IReadOnlyList<int> Encode(string text, bool addSpecialTokens);
 
     /// <summary>A fresh decoder; <see cref="HfTokenizer.Decode"/> and the streaming decoder both use it.</summary>

@@ -185,7 +185,9 @@ sealed class GenerationEngine : IDisposable
                 sequence.Length = length;
                 sequence.CachedTokens = (int)reused;
                 StepLogitsObserver?.Invoke(logits);
-                var next = LogitsProcessor.NextTokens(Decodable(logits), sequence.Seen, sequence.Options, sequence.Random);
+                var decodable = Decodable(logits);
+                sequence.Restrict(decodable);
+                var next = LogitsProcessor.NextTokens(decodable, sequence.Seen, sequence.Options, sequence.Random);
                 sequence.Accept((int)next.item<long>());
             }
             finally { prompt.Resources?.Dispose(); }
@@ -225,11 +227,14 @@ sealed class GenerationEngine : IDisposable
                 ? cat(Enumerable.Range(0, active.Count).Select(b => Forward(rows, b, lengths.AsSpan(b, 1))).ToList(), 0)
                 : Forward(rows, 0, lengths);
             StepLogitsObserver?.Invoke(logits);
+            foreach (var sequence in active)
+            {
+                sequence.Length++;
+                sequence.NextPosition++;
+            }
             var ids = NextTokens(logits).cpu().data<long>().ToArray();
             for (int b = 0; b < active.Count; b++)
             {
-                active[b].Length++;
-                active[b].NextPosition++;
                 try { active[b].Accept((int)ids[b]); }
                 catch (Exception e) { active[b].Fail(e); }
             }
@@ -277,10 +282,12 @@ sealed class GenerationEngine : IDisposable
         return model.Forward(embeds, axes == 1 ? positions.squeeze(0) : positions, padding, view, lastOnly: true).squeeze(1);
     }
 
-    /// <summary>Next ids [rows]: one argmax for a plain greedy batch, else each row with its own options and random source.</summary>
+    /// <summary>Next ids [rows]: rows with an output grammar restricted first, then one argmax for a plain greedy batch, else each row with its own options and random source.</summary>
     Tensor NextTokens(Tensor logits)
     {
         var decodable = Decodable(logits);
+        for (int b = 0; b < active.Count; b++)
+            if (active[b].IsConstrained) active[b].Restrict(decodable.narrow(0, b, 1));
         if (active.All(s => s.IsPlainGreedy)) return decodable.argmax(-1);
         return cat(active.Select((s, b) => LogitsProcessor.NextTokens(decodable.narrow(0, b, 1), s.Seen, s.Options, s.Random)).ToList(), 0);
     }

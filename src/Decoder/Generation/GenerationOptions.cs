@@ -1,3 +1,5 @@
+using LlavaModal.Decoder.Generation.Constraints;
+
 namespace LlavaModal.Decoder.Generation;
 
 /// <summary>How to generate: length, sampling, penalties, stops and seed. Defaults are greedy decoding of up to 256 tokens.</summary>
@@ -23,6 +25,11 @@ public sealed record GenerationOptions
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
     /// <summary>Drop special tokens from the returned text (default true).</summary>
     public bool SkipSpecialTokens { get; init; } = true;
+    /// <summary>
+    /// A shape the output must take (JSON, or JSON matching a schema), enforced token by token; null (default) for free
+    /// text. Stop strings still apply and can cut such an output short.
+    /// </summary>
+    public OutputGrammar? OutputGrammar { get; init; }
 
     /// <summary>Checks ranges; throws <see cref="ArgumentOutOfRangeException"/> naming the option.</summary>
     public void Validate()

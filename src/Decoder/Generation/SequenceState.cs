@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using LlavaModal.Abstractions.Tensors;
+using LlavaModal.Decoder.Generation.Constraints;
 using LlavaModal.Tokenizers;
 using static TorchSharp.torch;
 
@@ -25,6 +26,7 @@ sealed class SequenceState : IDisposable
     Tensor? seen;
     int seenLength;
     IReadOnlyList<ulong>? promptKeys;
+    TokenConstraint? constraint;
 
     public SequenceState(Func<PromptSequence> build, GenerationOptions options, IEnumerable<int> eosTokenIds, CancellationToken cancellation, Action<GenerationChunk>? onChunk)
     {
@@ -87,8 +89,21 @@ sealed class SequenceState : IDisposable
         matcher = new StopStringMatcher(Options.StopStrings);
         if (Options.Temperature > 0) Random = new Generator((ulong)(Options.Seed ?? System.Random.Shared.NextInt64()), device);
         if (Options.RepetitionPenalty != 1f) seen = PenaltyBuffer(prompt.PromptIds, Options.MaxNewTokens, device);
+        constraint = Options.OutputGrammar?.Start(tokenizer, stopIds);
         return true;
     }
+
+    /// <summary>Blocks, in <paramref name="logits"/> [1, V], the tokens this sequence's output grammar does not allow next (no-op without one).</summary>
+    public void Restrict(Tensor logits)
+    {
+        if (constraint is null) return;
+        // Tokens still to come, this one included: the token limit, and the context (this token is accepted at position Length).
+        long left = Math.Min(Options.MaxNewTokens - Generated.Count, MaxLength - Length);
+        constraint.Restrict(logits, (int)Math.Clamp(left, 1, int.MaxValue));
+    }
+
+    /// <summary>Whether the sequence has an output grammar.</summary>
+    public bool IsConstrained => constraint is not null;
 
     /// <summary>Ids seen so far [1, L] for the repetition penalty, or null.</summary>
     public Tensor? Seen => seen?.narrow(1, 0, seenLength);
@@ -97,6 +112,7 @@ sealed class SequenceState : IDisposable
     public void Accept(int id)
     {
         if (firstToken == 0) firstToken = Stopwatch.GetTimestamp();
+        constraint?.Accept(id);
         Generated.Add(id);
         Pending = id;
         if (seen is not null)

@@ -151,9 +151,6 @@ public sealed class LlavaChatClient : IChatClient
                 throw new NotSupportedException($"The request offers {tools.Count} tool(s) ({string.Join(", ", tools.Select(t => t.Name))}) but the LLaVA model cannot call functions (LlavaChatClientOptions.RejectTools is on). Remove the tools or the FunctionChoiceBehavior.");
             ChatLog.ToolsIgnored(logger, tools.Count, string.Join(", ", tools.Select(t => t.Name)));
         }
-        // Structured output cannot be guaranteed by plain sampling; refusing beats a reply that silently ignores the schema.
-        if (options?.ResponseFormat is ChatResponseFormatJson)
-            throw new NotSupportedException("A JSON response format was requested, but the LLaVA chat client generates free text only; ask for JSON in the prompt instead.");
         var request = await ChatPromptBuilder.BuildAsync(Model, messages, options?.Instructions, clientOptions, cancellation).ConfigureAwait(false);
         ChatLog.Request(logger, request.Messages, request.Prompt.Inputs.Count, request.MediaBytes, generation.MaxNewTokens);
         return (request, generation);

@@ -17,6 +17,7 @@ public sealed class LlavaPromptExecutionSettings : PromptExecutionSettings
     int? topK;
     long? seed;
     IList<string>? stopSequences;
+    object? responseFormat;
 
     /// <summary>Maximum tokens to generate (default 256).</summary>
     [JsonPropertyName("max_tokens")]
@@ -50,6 +51,16 @@ public sealed class LlavaPromptExecutionSettings : PromptExecutionSettings
     [JsonPropertyName("seed")]
     public long? Seed { get => seed; set { ThrowIfFrozen(); seed = value; } }
 
+    /// <summary>
+    /// The shape of the answer, enforced while decoding (every answer parses): <c>"text"</c> (default), <c>"json_object"</c>
+    /// (any JSON object), a JSON schema (a <see cref="System.Text.Json.JsonElement"/> or its text, bare or in OpenAI's
+    /// <c>{"type": "json_schema", "json_schema": {"schema": ...}}</c>), a .NET type (its schema), or a
+    /// <see cref="MEAI.ChatResponseFormat"/>. Stored as <c>"text"</c>, <c>"json_object"</c> or the schema.
+    /// </summary>
+    /// <exception cref="ArgumentException">A value of none of these forms.</exception>
+    [JsonPropertyName("response_format")]
+    public object? ResponseFormat { get => responseFormat; set { ThrowIfFrozen(); responseFormat = ResponseFormats.Normalize(value); } }
+
     /// <summary>Not supported by LLaVA generation: any value other than 0 is refused (use <see cref="RepetitionPenalty"/>).</summary>
     [JsonPropertyName("frequency_penalty")]
     public float? FrequencyPenalty { get => frequencyPenalty; set { ThrowIfFrozen(); frequencyPenalty = value; } }
@@ -67,7 +78,7 @@ public sealed class LlavaPromptExecutionSettings : PromptExecutionSettings
         ExtensionData = ExtensionData is null ? null : new Dictionary<string, object>(ExtensionData),
         MaxTokens = MaxTokens, Temperature = Temperature, TopP = TopP, TopK = TopK, MinP = MinP,
         RepetitionPenalty = RepetitionPenalty, StopSequences = StopSequences?.ToList(), Seed = Seed,
-        FrequencyPenalty = FrequencyPenalty, PresencePenalty = PresencePenalty,
+        FrequencyPenalty = FrequencyPenalty, PresencePenalty = PresencePenalty, ResponseFormat = ResponseFormat,
     };
 
     /// <summary>
@@ -114,6 +125,7 @@ public sealed class LlavaPromptExecutionSettings : PromptExecutionSettings
             case "seed": Seed = SettingValue.ToLong(key, value); break;
             case "frequency_penalty": FrequencyPenalty = SettingValue.ToFloat(key, value); break;
             case "presence_penalty": PresencePenalty = SettingValue.ToFloat(key, value); break;
+            case "response_format": ResponseFormat = value; break;
             default: return false;
         }
         return true;
@@ -144,12 +156,14 @@ public sealed class LlavaPromptExecutionSettings : PromptExecutionSettings
         if (options.StopSequences is { Count: > 0 } stops) settings.StopSequences = stops.ToList();
         if (options.FrequencyPenalty is { } f) settings.FrequencyPenalty = f;
         if (options.PresencePenalty is { } pp) settings.PresencePenalty = pp;
+        if (options.ResponseFormat is { } format) settings.ResponseFormat = format;
         return settings;
     }
 
     /// <summary>The generation options these settings ask for.</summary>
     /// <exception cref="NotSupportedException">A non-zero frequency or presence penalty.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A value out of range (named in the message).</exception>
+    /// <exception cref="NotSupportedException">A response-format schema keyword constrained decoding does not support (named in the message).</exception>
     public GenerationOptions ToGenerationOptions()
     {
         // OpenAI-style additive penalties have no faithful equivalent in the reference sampler; refusing beats a guessed mapping.
@@ -168,6 +182,7 @@ public sealed class LlavaPromptExecutionSettings : PromptExecutionSettings
             RepetitionPenalty = RepetitionPenalty ?? defaults.RepetitionPenalty,
             StopStrings = StopSequences?.ToList() ?? [],
             Seed = Seed,
+            OutputGrammar = ResponseFormats.ToGrammar(ResponseFormat),
         };
         options.Validate();
         return options;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlavaModal.Decoder.Generation.Constraints;
 using Microsoft.Extensions.AI;
 
 namespace LlavaModal.Server.OpenAi;
@@ -50,9 +51,8 @@ sealed record ChatRequest(string? Model, List<ChatMessage> Messages, ChatOptions
         if (OptionalInt(body, "n") is { } n && n != 1) throw OpenAiException.BadRequest($"'n' must be 1 (one answer per request), got {n}.", "n");
         if (body.TryGetProperty("logprobs", out var logprobs) && logprobs.ValueKind == JsonValueKind.True)
             throw OpenAiException.BadRequest("'logprobs' is not supported by this server.", "logprobs");
-        if (body.TryGetProperty("response_format", out var format) && format.ValueKind == JsonValueKind.Object
-            && OptionalString(format, "type") is { } formatType && formatType != "text")
-            throw OpenAiException.BadRequest($"response_format '{formatType}' is not supported yet: the model generates free text only.", "response_format");
+        if (body.TryGetProperty("response_format", out var format) && format.ValueKind != JsonValueKind.Null)
+            options.ResponseFormat = ResponseFormat(format);
         if (body.TryGetProperty("tools", out var tools) && tools.ValueKind == JsonValueKind.Array && tools.GetArrayLength() > 0)
             throw OpenAiException.BadRequest("'tools' are not supported: the model cannot call functions.", "tools");
 
@@ -60,6 +60,32 @@ sealed record ChatRequest(string? Model, List<ChatMessage> Messages, ChatOptions
         bool includeUsage = body.TryGetProperty("stream_options", out var streamOptions) && streamOptions.ValueKind == JsonValueKind.Object
             && (OptionalBool(streamOptions, "include_usage") ?? false);
         return new ChatRequest(model, messages, options, stream, includeUsage, media);
+    }
+
+    /// <summary>
+    /// OpenAI's <c>response_format</c>: <c>text</c>, <c>json_object</c>, or <c>json_schema</c> with its schema, which is
+    /// compiled here so that a schema constrained decoding cannot follow is a 400 naming the keyword before any work.
+    /// </summary>
+    static ChatResponseFormat? ResponseFormat(JsonElement format)
+    {
+        if (format.ValueKind != JsonValueKind.Object) throw OpenAiException.BadRequest("'response_format' must be an object.", "response_format");
+        switch (OptionalString(format, "type"))
+        {
+            case "text": return ChatResponseFormat.Text;
+            case "json_object": return ChatResponseFormat.Json;
+            case "json_schema":
+                if (!format.TryGetProperty("json_schema", out var wrapper) || wrapper.ValueKind != JsonValueKind.Object
+                    || !wrapper.TryGetProperty("schema", out var schema) || schema.ValueKind != JsonValueKind.Object)
+                    throw OpenAiException.BadRequest("'response_format.json_schema.schema' is required: the JSON schema of the answer.", "response_format.json_schema.schema");
+                try { OutputGrammar.FromJsonSchema(schema); }
+                catch (Exception e) when (e is NotSupportedException or ArgumentException)
+                {
+                    throw OpenAiException.BadRequest(e.Message, "response_format.json_schema.schema");
+                }
+                return ChatResponseFormat.ForJsonSchema(schema.Clone(), OptionalString(wrapper, "name"), OptionalString(wrapper, "description"));
+            case var other:
+                throw OpenAiException.BadRequest($"'response_format.type' is '{other}'; expected text, json_object or json_schema.", "response_format.type");
+        }
     }
 
     static ChatMessage Message(JsonElement message, int index, ref int media, ServerOptions limits)

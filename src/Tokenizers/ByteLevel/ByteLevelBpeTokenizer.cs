@@ -175,6 +175,9 @@ sealed class ByteLevelBpeTokenizer : ITokenizerBackend
     /// <summary>The bytes of a token for decoding (HF <c>ByteLevel</c> decoder rule).</summary>
     internal byte[] TokenBytes(int id) => ByteLevelAlphabet.TokenBytes(IdToToken(id));
 
+    public byte[]? TextBytes(int id) =>
+        (uint)id < (uint)tokens.Length && tokens[id] is not null && !Added.ContainsKey(id) && id != UnkTokenId ? TokenBytes(id) : null;
+
     internal bool CleanUpTokenizationSpaces => shared.CleanUpTokenizationSpaces;
 
     public IReadOnlyList<int> Encode(string text, bool addSpecialTokens)

@@ -190,6 +190,32 @@ sealed class SentencePieceJsonTokenizer : ITokenizerBackend
 
     public bool IsSpecial(int id) => specialIds.Contains(id);
 
+    public byte[]? TextBytes(int id)
+    {
+        if ((uint)id >= (uint)tokens.Length || tokens[id] is not string token || added.ContainsKey(id) || id == UnkTokenId)
+        {
+            return null;
+        }
+
+        // The decoder chain without its sequence-level steps (Strip of the first space, joining byte runs).
+        foreach (SentencePieceJson.DecodeStep step in DecodeSteps)
+        {
+            switch (step)
+            {
+                case SentencePieceJson.ReplaceStep replace:
+                    token = token.Replace(replace.Pattern, replace.Content, StringComparison.Ordinal);
+                    break;
+                case SentencePieceJson.ByteFallbackStep when HfTokenizer.ByteOfPiece(token) is int b and >= 0:
+                    return [(byte)b];
+                case SentencePieceJson.MetaspaceStep:
+                    token = token.Replace(SentencePieceJson.Replacement, ' ');
+                    break;
+            }
+        }
+
+        return System.Text.Encoding.UTF8.GetBytes(token);
+    }
+
     public IReadOnlyList<int> Encode(string text, bool addSpecialTokens)
     {
         ArgumentNullException.ThrowIfNull(text);

@@ -66,6 +66,9 @@ public class HttpProtocolTests(ServerFixture fx)
     [InlineData("""{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}""", 404, "model")]
     [InlineData("""{"messages":[{"role":"user","content":"hi"}],"frequency_penalty":0.5}""", 400, null)]
     [InlineData("""{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}""", 400, null)]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"xml"}}""", 400, "response_format.type")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x"}}}""", 400, "response_format.json_schema.schema")]
+    [InlineData("""{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}}""", 400, "response_format.json_schema.schema")]
     public async Task Bad_requests_get_OpenAI_errors_naming_the_parameter(string body, int status, string? param)
     {
         using var http = fx.Http();

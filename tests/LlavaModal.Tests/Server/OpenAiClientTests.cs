@@ -46,6 +46,26 @@ public class OpenAiClientTests(ServerFixture fx)
     }
 
     [Fact]
+    public async Task A_json_schema_response_format_from_the_official_client_is_followed()
+    {
+        const string schema = """{"type":"object","properties":{"animal":{"type":"string","maxLength":10},"legs":{"type":"integer","minimum":0,"maximum":8}},"required":["animal","legs"],"additionalProperties":false}""";
+        for (int seed = 0; seed < 3; seed++)
+        {
+#pragma warning disable OPENAI001 // Seed is marked experimental by the client library; the server honours it.
+            var options = new ChatCompletionOptions
+            {
+                MaxOutputTokenCount = 40, Temperature = 1, Seed = seed,
+                ResponseFormat = OpenAI.Chat.ChatResponseFormat.CreateJsonSchemaFormat("animal", BinaryData.FromString(schema), jsonSchemaIsStrict: true),
+            };
+#pragma warning restore OPENAI001
+            var completion = (await OpenAiChat().CompleteChatAsync(
+                [new UserChatMessage(ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(LlavaServicesFixture.ImageBytes("img0")), "image/png"), ChatMessageContentPart.CreateTextPart(Question))],
+                options)).Value;
+            Assert.True(Decoder.Constraints.OutputGrammarTests.Validates(schema, completion.Content[0].Text), completion.Content[0].Text);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_clients_are_decoded_together_and_each_gets_its_lone_answer()
     {
         var requests = new[] { ("img0", 14), ("img2", 6), ("img3", 20), ("img4", 9), ("img0", 3), ("img2", 17) };
