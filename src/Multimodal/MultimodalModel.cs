@@ -333,12 +333,13 @@ public sealed class MultimodalModel : IDisposable
         ArgumentNullException.ThrowIfNull(prompt);
         return Engine.Submit(() =>
         {
-            var prepared = prompts.Prepare(prompt, Budget(generating: options.MaxNewTokens > 0));
+            // A cancelled request stops its media work between plugin steps, so it frees the worker at once.
+            var prepared = prompts.Prepare(prompt, Budget(generating: options.MaxNewTokens > 0), cancellation);
             try
             {
                 onPrepared?.Invoke(prepared.Layout());
                 var keys = Engine.PromptCache is null ? null : PromptEncoder.CacheKeys(prepared);
-                return new PromptSequence(prepared.Ids, prepared.Positions, from => prompts.EmbedFrom(prepared, from), prompts.Positions(prepared), prepared, keys);
+                return new PromptSequence(prepared.Ids, prepared.Positions, from => prompts.EmbedFrom(prepared, from, cancellation), prompts.Positions(prepared), prepared, keys);
             }
             catch
             {

@@ -18,7 +18,7 @@ public interface IModalityEncoder : IDisposable
     /// <summary>Media types accepted (<c>image/*</c>, <c>audio/wav</c>).</summary>
     IReadOnlyList<string> MediaTypes { get; }
 
-    /// <summary>Width of each feature vector <see cref="Encode"/> returns (the projector's input width).</summary>
+    /// <summary>Width of each feature vector <see cref="Encode(PreparedInput, Device)"/> returns (the projector's input width).</summary>
     int OutputWidth { get; }
 
     /// <summary>Tokens every input becomes when that is fixed (576 for LLaVA-1.5 images), else null.</summary>
@@ -33,4 +33,24 @@ public interface IModalityEncoder : IDisposable
 
     /// <summary>Encodes prepared input into features [tokens, <see cref="OutputWidth"/>] on <paramref name="device"/>.</summary>
     Tensor Encode(PreparedInput input, Device device);
+
+    /// <summary>
+    /// <see cref="Prepare(ModalityInput)"/> for a request that may be cancelled: the model calls this one. A plugin with
+    /// long work (many frames, long audio) overrides it and checks <paramref name="cancellation"/> between pieces, so a
+    /// cancelled request frees the model at once; the default checks once, then prepares.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">The request was cancelled.</exception>
+    PreparedInput Prepare(ModalityInput input, CancellationToken cancellation)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        return Prepare(input);
+    }
+
+    /// <summary><see cref="Encode(PreparedInput, Device)"/> for a request that may be cancelled (see <see cref="Prepare(ModalityInput, CancellationToken)"/>).</summary>
+    /// <exception cref="OperationCanceledException">The request was cancelled.</exception>
+    Tensor Encode(PreparedInput input, Device device, CancellationToken cancellation)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        return Encode(input, device);
+    }
 }

@@ -56,11 +56,12 @@ public class ModalityBinding : IDisposable
     /// checked against its declared width, through the projector, checked against the announced token count.
     /// </summary>
     /// <exception cref="LlavaModalException">The plugin's output does not have the shape it declared (names the input).</exception>
-    public virtual Tensor Embed(PreparedInput input, Device device)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled.</exception>
+    public virtual Tensor Embed(PreparedInput input, Device device, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         using var scope = NewDisposeScope();
-        var features = Encoder.Encode(input, device);
+        var features = Encoder.Encode(input, device, cancellation);
         if (features.dim() != 2 || features.shape[1] != Encoder.OutputWidth)
             throw new LlavaModalException($"{input.Source}: the {Modality} encoder returned features of shape [{string.Join(", ", features.shape)}], expected [tokens, {Encoder.OutputWidth}].");
         var projected = Projector.Project(features);

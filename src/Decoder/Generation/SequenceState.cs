@@ -160,7 +160,9 @@ sealed class SequenceState : IDisposable
     /// <summary>Fails the request (its preparation or callback threw, the engine failed or shut down).</summary>
     public void Fail(Exception error)
     {
-        completion.TrySetException(error);
+        // Cancelled while its prompt was being prepared or encoded: a cancelled task, as when cancelled while waiting.
+        if (error is OperationCanceledException && Cancellation.IsCancellationRequested) completion.TrySetCanceled(Cancellation);
+        else completion.TrySetException(error);
         Dispose();
     }
 

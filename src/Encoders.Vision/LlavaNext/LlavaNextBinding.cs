@@ -34,14 +34,14 @@ public sealed class LlavaNextBinding : ModalityBinding
 
     /// <summary>Packed decoder embeddings [<see cref="PreparedInput.TokenCount"/>, hidden] of a prepared image.</summary>
     /// <exception cref="LlavaModalException">The input lacks its original size, or the features do not fit its layout (names the input).</exception>
-    public override Tensor Embed(PreparedInput input, Device device)
+    public override Tensor Embed(PreparedInput input, Device device, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Metadata.Width is not int width || input.Metadata.Height is not int height)
             throw new LlavaModalException($"{input.Source}: an AnyRes image needs its original width and height in the prepared input's metadata.");
         var layout = settings.Layout(width, height);
         using var scope = NewDisposeScope();
-        var features = Encoder.Encode(input, device);
+        var features = Encoder.Encode(input, device, cancellation);
         long perTile = settings.BaseTokens;
         if (features.dim() != 2 || features.shape[0] != layout.Tiles * perTile)
             throw new LlavaModalException($"{input.Source}: the image encoder returned features of shape [{string.Join(", ", features.shape)}], expected [{layout.Tiles * perTile}, {Encoder.OutputWidth}] for {layout.Tiles} tiles.");

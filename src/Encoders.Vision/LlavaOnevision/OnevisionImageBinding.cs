@@ -36,14 +36,14 @@ public sealed class OnevisionImageBinding : ModalityBinding
 
     /// <summary>Packed decoder embeddings [<see cref="PreparedInput.TokenCount"/>, hidden] of a prepared image.</summary>
     /// <exception cref="LlavaModalException">The input lacks its original size, or the features do not fit its layout (names the input).</exception>
-    public override Tensor Embed(PreparedInput input, Device device)
+    public override Tensor Embed(PreparedInput input, Device device, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Metadata.Width is not int width || input.Metadata.Height is not int height)
             throw new LlavaModalException($"{input.Source}: an AnyRes image needs its original width and height in the prepared input's metadata.");
         var layout = encoder.Layout(width, height);
         using var scope = NewDisposeScope();
-        var features = Encoder.Encode(input, device);
+        var features = Encoder.Encode(input, device, cancellation);
         long perTile = layout.Grid.BaseTokens, tiles = layout.Grid.Tiles;
         if (features.dim() != 2 || features.shape[0] != tiles * perTile)
             throw new LlavaModalException($"{input.Source}: the image encoder returned features of shape [{string.Join(", ", features.shape)}], expected [{tiles * perTile}, {Encoder.OutputWidth}] for {tiles} tiles.");

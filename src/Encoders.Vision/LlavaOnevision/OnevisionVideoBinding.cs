@@ -30,13 +30,13 @@ public sealed class OnevisionVideoBinding : ModalityBinding
 
     /// <summary>Decoder embeddings [<see cref="PreparedInput.TokenCount"/>, hidden] of a prepared video.</summary>
     /// <exception cref="LlavaModalException">The input lacks its frame count, or the features do not fit it (names the input).</exception>
-    public override Tensor Embed(PreparedInput input, Device device)
+    public override Tensor Embed(PreparedInput input, Device device, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Metadata.Frames is not int frames)
             throw new LlavaModalException($"{input.Source}: a video needs its frame count in the prepared input's metadata.");
         using var scope = NewDisposeScope();
-        var features = Encoder.Encode(input, device);
+        var features = Encoder.Encode(input, device, cancellation);
         long side = encoder.Side;
         if (features.dim() != 2 || features.shape[0] != frames * side * side)
             throw new LlavaModalException($"{input.Source}: the video encoder returned features of shape [{string.Join(", ", features.shape)}], expected [{frames * side * side}, {Encoder.OutputWidth}] for {frames} frames.");

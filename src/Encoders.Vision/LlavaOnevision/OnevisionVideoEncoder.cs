@@ -78,14 +78,18 @@ public sealed class OnevisionVideoEncoder : IModalityEncoder
 
     /// <summary>Decodes and preprocesses every frame: pixel values [frames, 3, S, S], with the frame count and size in the metadata.</summary>
     /// <exception cref="LlavaModal.Abstractions.LlavaModalException">No frames, too many, frames of different sizes, or one that does not decode (named in the message).</exception>
-    public PreparedInput Prepare(ModalityInput input)
+    public PreparedInput Prepare(ModalityInput input) => Prepare(input, CancellationToken.None);
+
+    /// <inheritdoc cref="Prepare(ModalityInput)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked between frames).</exception>
+    public PreparedInput Prepare(ModalityInput input, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
-        var frames = VideoFrames.Read(input, loader, Options);
+        var frames = VideoFrames.Read(input, loader, Options, cancellation);
         int size = tower.ImageSize, plane = 3 * size * size;
         var pixels = new float[(long)plane * frames.Count];
-        for (int i = 0; i < frames.Count; i++)
+        for (int i = 0; i < frames.Count; i++, cancellation.ThrowIfCancellationRequested())
             Array.Copy(FrameProcessor.Preprocess(frames[i], $"{source} frame {i}").PixelValues, 0, pixels, (long)i * plane, plane);
         return new PreparedInput(tensor(pixels, [frames.Count, 3, size, size], ScalarType.Float32), TokenCount(frames.Count), source)
         {

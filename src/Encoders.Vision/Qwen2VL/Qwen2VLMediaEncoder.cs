@@ -77,11 +77,15 @@ public sealed class Qwen2VLMediaEncoder : IModalityEncoder
 
     /// <summary>Decodes, resizes and patches the input: values [patches, C·T·P²], with its token count and merged grid.</summary>
     /// <exception cref="LlavaModal.Abstractions.LlavaModalException">Unreadable, too small (a side under patch x merge), too many or unequal frames (named in the message).</exception>
-    public PreparedInput Prepare(ModalityInput input)
+    public PreparedInput Prepare(ModalityInput input) => Prepare(input, CancellationToken.None);
+
+    /// <inheritdoc cref="Prepare(ModalityInput)"/>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked between frames).</exception>
+    public PreparedInput Prepare(ModalityInput input, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
-        IReadOnlyList<RgbImage> frames = Video is null ? [loader.Load(input.Data.ToArray(), source)] : VideoFrames.Read(input, loader, Video);
+        IReadOnlyList<RgbImage> frames = Video is null ? [loader.Load(input.Data.ToArray(), source)] : VideoFrames.Read(input, loader, Video, cancellation);
         var patches = Processor.Preprocess(frames, source);
         int m = Processor.MergeSize;
         return new PreparedInput(tensor(patches.Values, [patches.Count, tower.Config.PatchValues], ScalarType.Float32), patches.Count / (m * m), source)

@@ -14,7 +14,8 @@ static class VideoFrames
     /// <summary>Decodes every frame; all must have one size.</summary>
     /// <exception cref="InputLimitException">More frames than <see cref="VideoOptions.MaxFrames"/>.</exception>
     /// <exception cref="LlavaModalException">Not a frame sequence, no frames, frames of different sizes, or a frame that does not decode (naming it).</exception>
-    public static IReadOnlyList<RgbImage> Read(ModalityInput input, ImageLoader loader, VideoOptions options)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked between frames).</exception>
+    public static IReadOnlyList<RgbImage> Read(ModalityInput input, ImageLoader loader, VideoOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
@@ -29,6 +30,7 @@ static class VideoFrames
         var decoded = new List<RgbImage>(frames.Count);
         foreach (var frame in frames)
         {
+            cancellation.ThrowIfCancellationRequested();
             var image = loader.Load(frame.Data.ToArray(), frame.Describe());
             if (decoded.Count > 0 && (image.Width, image.Height) != (decoded[0].Width, decoded[0].Height))
                 throw new LlavaModalException($"{source}: frame {decoded.Count} ({frame.Describe()}) is {image.Width}x{image.Height} but frame 0 is {decoded[0].Width}x{decoded[0].Height}; the frames of one video must have one size.");

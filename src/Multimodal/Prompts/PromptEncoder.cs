@@ -9,7 +9,7 @@ namespace LlavaModal.Multimodal.Prompts;
 
 /// <summary>
 /// Turns a prompt into decoder input in two steps: <see cref="Prepare"/> tokenises it, matches its placeholders with its
-/// inputs, has each input's plugin prepare it (decode, preprocess: the only call of <see cref="IModalityEncoder.Prepare"/>)
+/// inputs, has each input's plugin prepare it (decode, preprocess: the only call of <see cref="IModalityEncoder.Prepare(ModalityInput, CancellationToken)"/>)
 /// and checks every count before anything is encoded; <see cref="Embed"/> embeds text and media chunks in prompt order
 /// and numbers their positions.
 /// </summary>
@@ -21,7 +21,8 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
     /// </summary>
     /// <exception cref="InputLimitException">The prompt takes more positions than <paramref name="budget"/> allows (names the limit).</exception>
     /// <exception cref="LlavaModalException">Placeholder and input counts differ, a token is outside the model's vocabulary, or an input cannot be read or holds NaN (named in the message).</exception>
-    public PreparedPrompt Prepare(MultimodalPrompt prompt, PromptBudget budget)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (plugins see it between their pieces of work).</exception>
+    public PreparedPrompt Prepare(MultimodalPrompt prompt, PromptBudget budget, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(budget);
@@ -58,7 +59,7 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
             {
                 if (!byPlaceholderId.TryGetValue(ids[i], out var binding)) continue;
                 if (i > from) chunks.Add(new TextChunk([.. ids.Skip(from).Take(i - from)]));
-                var chunk = new MediaChunk(binding, PrepareInput(binding, queues[binding].Dequeue()));
+                var chunk = new MediaChunk(binding, PrepareInput(binding, queues[binding].Dequeue(), cancellation));
                 chunks.Add(chunk);
                 positions += chunk.Positions;
                 if (positions > budget.MaxPositions)
@@ -108,10 +109,10 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
     /// input (the original kept as the inner exception). Prepared values must be finite (NaN pixels would make every
     /// logit NaN).
     /// </summary>
-    static PreparedInput PrepareInput(ModalityBinding binding, ModalityInput input)
+    static PreparedInput PrepareInput(ModalityBinding binding, ModalityInput input, CancellationToken cancellation)
     {
         PreparedInput prepared;
-        try { prepared = binding.Encoder.Prepare(input); }
+        try { prepared = binding.Encoder.Prepare(input, cancellation); }
         catch (Exception e) when (e is not (LlavaModalException or OperationCanceledException or OutOfMemoryException))
         {
             throw PluginFailed(binding, input.Describe(), "prepare", e);
@@ -141,7 +142,7 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
     /// Decoder input [positions - <paramref name="from"/>, hidden] for the positions from <paramref name="from"/> on: chunks
     /// wholly before it are skipped (a cached image is not encoded again); text is embedded in one lookup.
     /// </summary>
-    public Tensor EmbedFrom(PreparedPrompt prompt, long from)
+    public Tensor EmbedFrom(PreparedPrompt prompt, long from, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         if (from < 0 || from >= prompt.Positions) throw new ArgumentOutOfRangeException(nameof(from), from, $"must be below the prompt's {prompt.Positions} positions.");
@@ -167,7 +168,7 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
             }
             else if (chunk is MediaChunk m)
             {
-                var embedded = EmbedInput(m);
+                var embedded = EmbedInput(m, cancellation);
                 pieces.Add(skip == 0 ? embedded : embedded.narrow(0, skip, embedded.shape[0] - skip));
             }
         }
@@ -200,10 +201,10 @@ sealed class PromptEncoder(HfTokenizer tokenizer, ModalityRouter router, IReadOn
     }
 
     /// <summary>Encodes and projects one input; a plugin's untyped failure is wrapped, and NaN or infinite features are refused naming the input.</summary>
-    Tensor EmbedInput(MediaChunk m)
+    Tensor EmbedInput(MediaChunk m, CancellationToken cancellation)
     {
         Tensor embedded;
-        try { embedded = m.Binding.Embed(m.Input, decoder.Device); }
+        try { embedded = m.Binding.Embed(m.Input, decoder.Device, cancellation); }
         catch (Exception e) when (e is not (LlavaModalException or OperationCanceledException or OutOfMemoryException))
         {
             throw PluginFailed(m.Binding, m.Input.Source, "encode", e);

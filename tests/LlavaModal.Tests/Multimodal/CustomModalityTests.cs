@@ -107,3 +107,57 @@ public class CustomModalityTests
         Assert.Contains("LlavaModalOptions:ModelDirectory is not set", e.Message);
     }
 }
+
+/// <summary>A plugin whose preparation takes as long as its caller lets it: it waits on the request's cancellation.</summary>
+public sealed class PatientEncoder : IModalityEncoder
+{
+    public ManualResetEventSlim Started { get; } = new();
+    public bool SawCancellation { get; private set; }
+
+    public string Modality => "slow";
+    public string Placeholder => "<slow>";
+    public IReadOnlyList<string> MediaTypes { get; } = ["application/x-slow"];
+    public int OutputWidth => ThermalEncoder.Width;
+    public int? FixedTokenCount => 1;
+    public bool Accepts(ModalityInput input) => LlavaModal.Abstractions.Modality.MediaTypes.Matches(input.MediaType, "application/x-slow");
+
+    public PreparedInput Prepare(ModalityInput input) => Prepare(input, CancellationToken.None);
+
+    public PreparedInput Prepare(ModalityInput input, CancellationToken cancellation)
+    {
+        Started.Set();
+        SawCancellation = cancellation.WaitHandle.WaitOne(TimeSpan.FromSeconds(60));
+        cancellation.ThrowIfCancellationRequested();
+        return new PreparedInput(zeros(1, 4), 1, input.Describe());
+    }
+
+    public Tensor Encode(PreparedInput input, Device device) => zeros(1, OutputWidth, device: device);
+
+    public void Dispose() => Started.Dispose();
+}
+
+public class PluginCancellationTests
+{
+    [Fact]
+    public async Task Cancelling_a_request_reaches_the_plugin_and_frees_the_model_for_the_next()
+    {
+        var services = new ServiceCollection();
+        services.AddLlavaModal(o => o.ModelDirectory = Fixtures.LlavaTinyA).AddModalityEncoder<PatientEncoder>("identity");
+        using var provider = services.BuildServiceProvider();
+        var model = provider.GetRequiredService<MultimodalModel>();
+        var plugin = (PatientEncoder)model.Modalities.Single(m => m.Modality == "slow").Encoder;
+
+        using var cancel = new CancellationTokenSource();
+        var slow = model.GenerateAsync(new MultimodalPrompt("USER: <slow> what? ASSISTANT:", [new ModalityInput(new byte[] { 1 }, "application/x-slow")]),
+            new GenerationOptions { MaxNewTokens = 4 }, cancel.Token);
+        Assert.True(plugin.Started.Wait(TimeSpan.FromSeconds(60)));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => slow);
+        Assert.True(plugin.SawCancellation);
+        Assert.True(slow.IsCanceled);
+        var next = await model.GenerateAsync(new MultimodalPrompt("USER: hello ASSISTANT:", []), new GenerationOptions { MaxNewTokens = 3 });
+        Assert.Equal(3, next.GeneratedIds.Count);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the model was held {clock.Elapsed} after the cancellation");
+    }
+}

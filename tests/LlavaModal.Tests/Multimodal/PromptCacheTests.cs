@@ -24,10 +24,10 @@ sealed class CountingVisionFactory : IModalityEncoderFactory
     // Takes over the inner binding's encoder and projector (disposed through this one).
     sealed class Counting(ModalityBinding inner, CountingVisionFactory owner) : ModalityBinding(inner.Encoder, inner.Projector, inner.PlaceholderTokenId)
     {
-        public override Tensor Embed(PreparedInput input, Device device)
+        public override Tensor Embed(PreparedInput input, Device device, CancellationToken cancellation = default)
         {
             Interlocked.Increment(ref owner.embeds);
-            return base.Embed(input, device);
+            return base.Embed(input, device, cancellation);
         }
     }
 }
