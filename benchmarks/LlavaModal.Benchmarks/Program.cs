@@ -27,6 +27,7 @@ static class Program
                 "soak" => SoakBenchmark.Run(options),
                 "serve" => ServeBenchmark.Run(options).GetAwaiter().GetResult(),
                 "jpeg" => JpegBenchmark.Run(options),
+                "structured" => StructuredBenchmark.Run(options),
                 LoadRssChild.Mode => LoadRssChild.Run(options),
                 _ => throw new ArgumentException($"unknown benchmark '{args[0]}'.\n{Usage}"),
             };
@@ -50,6 +51,8 @@ static class Program
           soak      RSS over thousands of requests with images (whole, streamed, cancelled, chat client, hostile inputs),
                     the model disposed mid-wave every few waves; exit 1 on any unexpected outcome
                     [--requests 3000] [--wave 12] [--dispose-every 10] [--report-every 500] [--prompt-cache-mb 1024] [--threads N] [--json]
+          structured  constrained decoding's cost per token over real vocabularies (masks computed vs cached), less the same
+                    loop without a grammar [--tokens 96] [--seeds 8] [--tokenizers DIR,DIR] [--json]
           jpeg      JPEG decode time: the loader's libjpeg-turbo path against ImageSharp's decoder, 3 photo sizes [--reps 20] [--json]
           serve     load test of `llava-modal serve` over HTTP: 1/8/32/64 clients streaming image chats; throughput, p50/p99
                     latency and time to first token, largest batch, RSS; max-batch 1 for comparison; the prompt cache's saving
