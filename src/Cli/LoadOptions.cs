@@ -28,13 +28,18 @@ sealed class LoadOptions
         command.Options.Add(threads);
     }
 
-    /// <summary>Loads a model folder with every built-in modality plugin (image, and audio when the folder has an encoder attached).</summary>
-    public MultimodalModel LoadModel(ParseResult parse, string directory)
+    /// <summary>Loads a model folder with every built-in modality plugin (image and video, and audio when the folder has an encoder attached).</summary>
+    /// <param name="parse">The command line.</param>
+    /// <param name="directory">The model folder.</param>
+    /// <param name="videoFrames">Frames the video plugin samples from an animated file (<c>--video-frames</c>), or null for its default.</param>
+    public MultimodalModel LoadModel(ParseResult parse, string directory, int? videoFrames = null)
     {
         TorchThreads.Set(parse.GetValue(threads));
         var options = ReadOnly(parse);
-        return CliProgress.Loading(directory, () =>
-            MultimodalModel.Load(directory, [new LlavaVisionFactory(new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad) }), new AudioEncoderFactory()], options));
+        var video = new Encoders.Vision.Video.VideoOptions();
+        if (videoFrames is int n) video = video with { SampledFrames = n, MaxFrames = Math.Max(video.MaxFrames, n) };
+        var vision = new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad), Video = video };
+        return CliProgress.Loading(directory, () => MultimodalModel.Load(directory, [new LlavaVisionFactory(vision), new AudioEncoderFactory()], options));
     }
 
     /// <summary>The load options; also applies <c>--threads</c> (for commands that load through something else, such as <c>serve</c>).</summary>

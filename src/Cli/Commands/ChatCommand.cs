@@ -6,7 +6,7 @@ namespace LlavaModal.Cli.Commands;
 
 /// <summary>
 /// <c>llava-modal chat</c>: a multi-turn conversation read line by line from standard input until end of input or an
-/// empty line; one <c>--image</c> is attached to the first turn and the whole history is sent with every turn.
+/// empty line; one <c>--image</c> and any <c>--video</c> are attached to the first turn and the whole history is sent with every turn.
 /// Works interactively and with piped input (<c>printf 'What color is the circle?\nHow many objects are there?\n' | llava-modal chat --image x.png</c>).
 /// </summary>
 static class ChatCommand
@@ -16,9 +16,11 @@ static class ChatCommand
         var model = new Option<string?>("--model") { Description = "Model folder in Hugging Face layout (default: the shipped toy model, models/llava-modal-toy)." };
         var image = new Option<string?>("--image") { Description = "Image file attached to the first turn." };
         var system = new Option<string?>("--system") { Description = "System message replacing the chat template's default." };
+        var video = new VideoOptions();
         var sampling = new SamplingOptions();
         var load = new LoadOptions();
         var command = new Command("chat", "Chat with a model: one user turn per line of standard input, until end of input or an empty line; the history is kept.") { model, image, system };
+        video.AddTo(command);
         sampling.AddTo(command);
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -26,7 +28,8 @@ static class ChatCommand
             var options = sampling.Read(parse);
             var modelDir = DefaultModel.Resolve(parse.GetValue(model));
             var inputs = parse.GetValue(image) is { } path ? new List<ModalityInput> { ModalityInput.FromFile(path, "image") } : [];
-            using var mm = load.LoadModel(parse, modelDir);
+            inputs.AddRange(video.Inputs(parse));
+            using var mm = load.LoadModel(parse, modelDir, video.Frames(parse));
             var messages = new List<ChatTurn>();
             if (parse.GetValue(system) is { } sys) messages.Add(new ChatTurn(TurnRole.System, sys));
             bool interactive = !Console.IsInputRedirected;

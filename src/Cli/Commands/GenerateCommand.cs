@@ -16,8 +16,7 @@ static class GenerateCommand
         var model = new Option<string?>("--model") { Description = "Model folder in Hugging Face layout (LLaMA or LLaVA: config.json, safetensors, tokenizer files); default: the shipped toy model, models/llava-modal-toy." };
         var prompt = new Option<string>("--prompt") { Description = "The prompt (a user message, or verbatim text with --raw).", Required = true };
         var images = new Option<string[]>("--image") { Description = "Image file (repeatable); spliced where <image> stands, else put before the prompt on its own line." };
-        var videos = new Option<string[]>("--video") { Description = "Video (repeatable; LLaVA-OneVision): a folder of its frame images (PNG, JPEG, ...), read in name order; spliced where <video> stands, else put before the prompt on its own line." };
-        var videoFrames = new Option<int?>("--video-frames") { Description = "Use N frames of each --video folder, evenly spaced from first to last (default: every frame, up to the plugin's limit of 64)." };
+        var video = new VideoOptions();
         var audio = new Option<string[]>("--audio") { Description = "Audio clip, WAV or MP3 (repeatable; needs a model with an attached audio encoder); spliced where <audio> stands." };
         var raw = new Option<bool>("--raw") { Description = "Tokenise the prompt verbatim instead of applying the chat template (BOS is still added as the tokenizer config says)." };
         var system = new Option<string?>("--system") { Description = "System message replacing the chat template's default." };
@@ -27,23 +26,24 @@ static class GenerateCommand
         var sampling = new SamplingOptions();
         var load = new LoadOptions();
 
-        var command = new Command("generate", "Generate a reply to a prompt, optionally about images, videos and audio.") { model, prompt, images, videos, videoFrames, audio, raw, system, json, logitsOut, force };
+        var command = new Command("generate", "Generate a reply to a prompt, optionally about images, videos and audio.") { model, prompt, images, audio, raw, system, json, logitsOut, force };
+        video.AddTo(command);
         sampling.AddTo(command);
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
         {
             var options = sampling.Read(parse);
             var modelDir = DefaultModel.Resolve(parse.GetValue(model));
-            string[] imagePaths = parse.GetValue(images) ?? [], videoPaths = parse.GetValue(videos) ?? [], audioPaths = parse.GetValue(audio) ?? [];
-            if (parse.GetValue(videoFrames) is < 1) throw new ArgumentException($"--video-frames must be at least 1, got {parse.GetValue(videoFrames)}.");
+            string[] imagePaths = parse.GetValue(images) ?? [], videoPaths = video.Paths(parse), audioPaths = parse.GetValue(audio) ?? [];
+            int? frames = video.Frames(parse);
             // Checked before anything is read or loaded: the logits never replace the model, a medium or an existing file.
             var logitsPath = parse.GetValue(logitsOut) is { } requested
                 ? Outputs.File(requested, "--logits-out", parse.GetValue(force), [modelDir, .. imagePaths, .. videoPaths, .. audioPaths])
                 : null;
             var inputs = imagePaths.Select(path => ModalityInput.FromFile(path, "image"))
-                .Concat(videoPaths.Select(path => Directory.Exists(path) ? ModalityInput.FromFolder(path, "video", parse.GetValue(videoFrames)) : ModalityInput.FromFile(path, "video")))
+                .Concat(video.Inputs(parse))
                 .Concat(audioPaths.Select(path => ModalityInput.FromFile(path, "audio"))).ToList();
-            using var mm = load.LoadModel(parse, modelDir);
+            using var mm = load.LoadModel(parse, modelDir, frames);
             var text = parse.GetValue(prompt)!;
             MultimodalPrompt request;
             if (parse.GetValue(raw))

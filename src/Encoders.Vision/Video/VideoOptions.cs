@@ -12,4 +12,13 @@ public sealed record VideoOptions
     /// CLI <c>--video-frames</c>).
     /// </summary>
     public int MaxFrames { get; init; } = DefaultMaxFrames;
+
+    /// <summary>Default <see cref="SampledFrames"/>.</summary>
+    public const int DefaultSampledFrames = 16;
+
+    /// <summary>
+    /// Frames taken, evenly spaced from first to last, from a video given as one file (an animated GIF or WebP; default
+    /// 16, at most <see cref="MaxFrames"/>); a shorter animation gives all its frames. A video given as frame images uses them all.
+    /// </summary>
+    public int SampledFrames { get; init; } = DefaultSampledFrames;
 }

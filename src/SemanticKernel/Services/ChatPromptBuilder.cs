@@ -121,8 +121,15 @@ static class ChatPromptBuilder
                 throw new ArgumentException($"Message {index} contains the text '{binding.Encoder.Placeholder}', which this model reserves for {binding.Encoder.Modality} input; attach the {binding.Encoder.Modality} as content instead of writing its placeholder.");
     }
 
+    /// <summary>The item's bytes; <c>AdditionalProperties["modality"]</c> (e.g. <c>"video"</c> on an animated GIF) picks the plugin, as a file's modality does.</summary>
     static ModalityInput ToInput(DataContent data, int index) =>
-        new(data.Data, data.MediaType, data.Name ?? $"message {index} {data.MediaType}");
+        new(data.Data, data.MediaType, data.Name ?? $"message {index} {data.MediaType}")
+        {
+            Modality = data.AdditionalProperties?.TryGetValue(ModalityKey, out var modality) == true && modality is string name ? name : null,
+        };
+
+    /// <summary>The <see cref="AIContent.AdditionalProperties"/> key naming an item's modality.</summary>
+    public const string ModalityKey = "modality";
 
     static async Task<ModalityInput> FetchAsync(UriContent content, int index, LlavaChatClientOptions options, CancellationToken cancellation)
     {

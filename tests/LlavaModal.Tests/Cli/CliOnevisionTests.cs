@@ -43,6 +43,28 @@ public class CliOnevisionTests
     }
 
     [Fact]
+    public void An_animated_gif_is_a_video_and_video_frames_samples_it_in_generate_and_chat()
+    {
+        using var dir = new TempDir();
+        using (var gif = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(24, 24, new SixLabors.ImageSharp.PixelFormats.Rgb24(200, 10, 10)))
+        {
+            for (int i = 1; i < 6; i++)
+                gif.Frames.AddFrame(new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(24, 24, new SixLabors.ImageSharp.PixelFormats.Rgb24((byte)(40 * i), 90, 10)).Frames.RootFrame);
+            SixLabors.ImageSharp.ImageExtensions.SaveAsGif(gif, dir.File("clip.gif"));
+        }
+        var r = CliRunner.Run("generate", "--model", OnevisionReference.Directory, "--video", dir.File("clip.gif"), "--video-frames", "3",
+            "--prompt", "What happens in this video?", "--max-new-tokens", "2", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var input = Assert.Single(JsonDocument.Parse(r.Stdout).RootElement.GetProperty("inputs").EnumerateArray());
+        Assert.Equal("video", input.GetProperty("modality").GetString());
+        Assert.Equal(3 * 4 + 1, input.GetProperty("tokens").GetInt32());
+
+        var chat = CliRunner.RunWithInput("What happens?\n", "chat", "--model", OnevisionReference.Directory, "--video", dir.File("clip.gif"), "--max-new-tokens", "2");
+        Assert.True(chat.ExitCode == 0, chat.Stderr);
+        Assert.False(string.IsNullOrWhiteSpace(chat.Stdout));
+    }
+
+    [Fact]
     public void A_video_file_is_refused_with_how_to_give_its_frames()
     {
         using var dir = new TempDir();

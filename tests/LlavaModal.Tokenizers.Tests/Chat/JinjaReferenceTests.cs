@@ -61,8 +61,15 @@ public sealed class JinjaReferenceTests
             return;
         }
 
-        Assert.Equal(c.GetProperty("expected").GetString(), rendered);
+        string expected = c.GetProperty("expected").GetString()!;
+        // A template that prints today's date (strftime_now) was rendered by the reference on its day: compare with dates masked.
+        if (c.GetProperty("template").GetString()!.Contains("strftime_now", StringComparison.Ordinal))
+            (expected, rendered) = (MaskDates(expected), MaskDates(rendered));
+        Assert.Equal(expected, rendered);
     }
+
+    static string MaskDates(string text) => System.Text.RegularExpressions.Regex.Replace(text,
+        @"\b\d{1,2} (January|February|March|April|May|June|July|August|September|October|November|December) \d{4}\b", "<today>");
 
     [Theory]
     [MemberData(nameof(ConstructRows))]

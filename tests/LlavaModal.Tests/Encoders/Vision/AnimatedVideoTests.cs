@@ -1,0 +1,173 @@
+using System.Buffers.Binary;
+using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Modality;
+using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Encoders.Vision.Video;
+using LlavaModal.Multimodal;
+using LlavaModal.Tests.Support;
+using LlavaModal.Tokenizers.Chat;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats.Gif;
+using SixLabors.ImageSharp.PixelFormats;
+using SkiaSharp;
+
+namespace LlavaModal.Tests.Encoders.Vision;
+
+/// <summary>An animated GIF or WebP is a video: its frames, composited and evenly sampled, are exactly the frames of the same clip given as PNG files.</summary>
+public sealed class AnimatedVideoTests : IDisposable
+{
+    const int Width = 40, Height = 30, Count = 7;
+    readonly string folder = Directory.CreateTempSubdirectory("frames-").FullName;
+    readonly Rgb24[][] frames = [.. Enumerable.Range(0, Count).Select(Frame)];
+
+    public AnimatedVideoTests()
+    {
+        for (int i = 0; i < Count; i++)
+        {
+            using var image = SixLabors.ImageSharp.Image.LoadPixelData(frames[i], Width, Height);
+            image.SaveAsPng(Path.Combine(folder, $"frame{i + 1}.png"));
+        }
+    }
+
+    public void Dispose() => Directory.Delete(folder, true);
+
+    /// <summary>A few flat colours (a GIF palette holds them exactly) in a pattern that moves from frame to frame.</summary>
+    static Rgb24[] Frame(int index)
+    {
+        Rgb24[] palette = [new(250, 20, 20), new(20, 200, 40), new(30, 40, 230), new(240, 240, 240), new(0, 0, 0)];
+        var pixels = new Rgb24[Width * Height];
+        for (int y = 0; y < Height; y++)
+            for (int x = 0; x < Width; x++)
+                pixels[y * Width + x] = palette[((x / 5) + (y / 6) + index) % palette.Length];
+        return pixels;
+    }
+
+    byte[] Gif()
+    {
+        using var image = SixLabors.ImageSharp.Image.LoadPixelData(frames[0], Width, Height);
+        for (int i = 1; i < Count; i++)
+        {
+            using var next = SixLabors.ImageSharp.Image.LoadPixelData(frames[i], Width, Height);
+            image.Frames.AddFrame(next.Frames.RootFrame);
+        }
+        using var stream = new MemoryStream();
+        image.SaveAsGif(stream, new GifEncoder { ColorTableMode = GifColorTableMode.Local });
+        return stream.ToArray();
+    }
+
+    /// <summary>An animated WebP container (VP8X, ANIM, one ANMF per frame) around lossless single-frame encodes.</summary>
+    byte[] Webp()
+    {
+        var body = new MemoryStream();
+        body.Write("WEBP"u8);
+        Chunk(body, "VP8X", [0x02, 0, 0, 0, .. U24(Width - 1), .. U24(Height - 1)]);
+        Chunk(body, "ANIM", [0, 0, 0, 0, 0, 0]);
+        foreach (var frame in frames)
+        {
+            var rgba = frame.SelectMany(p => new[] { p.R, p.G, p.B, (byte)255 }).ToArray();
+            using var bitmap = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+            System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+            using var encoded = bitmap.PeekPixels().Encode(new SKWebpEncoderOptions(SKWebpEncoderCompression.Lossless, 100));
+            var still = encoded.ToArray();
+            // The still file is RIFF, size, WEBP, then its VP8L chunk: that chunk is the frame's data.
+            var image = still.AsSpan(12).ToArray();
+            // x/2, y/2, width-1, height-1, duration (100 ms), flags: no blending, no disposal.
+            Chunk(body, "ANMF", [.. U24(0), .. U24(0), .. U24(Width - 1), .. U24(Height - 1), .. U24(100), 0x02, .. image]);
+        }
+        var file = new MemoryStream();
+        file.Write("RIFF"u8);
+        Span<byte> size = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(size, (uint)body.Length);
+        file.Write(size);
+        body.WriteTo(file);
+        return file.ToArray();
+
+        static byte[] U24(int v) => [(byte)v, (byte)(v >> 8), (byte)(v >> 16)];
+        static void Chunk(Stream s, string id, byte[] data)
+        {
+            s.Write(System.Text.Encoding.ASCII.GetBytes(id));
+            Span<byte> length = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32LittleEndian(length, (uint)data.Length);
+            s.Write(length);
+            s.Write(data);
+            if (data.Length % 2 == 1) s.WriteByte(0);
+        }
+    }
+
+    static MultimodalModel Load(int sampled) => MultimodalModel.Load(Fixtures.Path_("llava-onevision-tiny"),
+        [new LlavaVisionFactory(new LlavaVisionOptions { Video = new VideoOptions { SampledFrames = sampled } })]);
+
+    static float[] Embeds(MultimodalModel model, ModalityInput video)
+    {
+        var prompt = model.RenderChat([new ChatTurn(TurnRole.User, "What happens?")], [video]);
+        using var embeds = model.InputsEmbeds(prompt);
+        return embeds.data<float>().ToArray();
+    }
+
+    [Theory]
+    [InlineData("gif", 16)]
+    [InlineData("gif", 3)]
+    [InlineData("webp", 16)]
+    [InlineData("webp", 4)]
+    public void An_animation_gives_the_model_input_of_its_frames_as_files(string format, int sampled)
+    {
+        var data = format == "gif" ? Gif() : Webp();
+        using var model = Load(sampled);
+        var animated = new ModalityInput(data, $"image/{format}", $"clip.{format}") { Modality = "video" };
+        var files = ModalityInput.FromFolder(folder, "video", sample: Math.Min(sampled, Count));
+        Assert.Equal(Embeds(model, files), Embeds(model, animated));
+    }
+
+    [Fact]
+    public async Task Through_IChatClient_an_animation_marked_as_video_is_a_video()
+    {
+        var services = new ServiceCollection();
+        services.AddLlavaChatClient(Fixtures.Path_("llava-onevision-tiny"));
+        using var provider = services.BuildServiceProvider();
+        var client = provider.GetRequiredService<IChatClient>();
+        async Task<long> PromptTokens(byte[] data, string type, string? modality)
+        {
+            var item = new DataContent(data, type);
+            if (modality is not null) item.AdditionalProperties = new() { ["modality"] = modality };
+            var response = await client.GetResponseAsync(
+                [new ChatMessage(ChatRole.User, [item, new TextContent("What happens?")])], new ChatOptions { MaxOutputTokens = 1 });
+            return response.Usage!.InputTokenCount!.Value;
+        }
+        long gifVideo = await PromptTokens(Gif(), "image/gif", "video"), webpVideo = await PromptTokens(Webp(), "image/webp", "video");
+        long gifImage = await PromptTokens(Gif(), "image/gif", null);
+        // The same question asked directly with the frames as files: as many positions as the animation marked as video.
+        var model = provider.GetRequiredService<MultimodalModel>();
+        var direct = model.Generate(model.RenderChat([new ChatTurn(TurnRole.User, "What happens?")], [ModalityInput.FromFolder(folder)]), new LlavaModal.Decoder.Generation.GenerationOptions { MaxNewTokens = 1 });
+        Assert.Equal(direct.PromptTokens, gifVideo);
+        Assert.Equal(gifVideo, webpVideo);
+        Assert.NotEqual(gifImage, gifVideo);
+    }
+
+    [Fact]
+    public void A_truncated_animation_is_an_error_naming_it()
+    {
+        var data = Gif();
+        using var model = Load(16);
+        var cut = new ModalityInput(data.AsMemory(0, data.Length * 2 / 3), "image/gif", "cut.gif") { Modality = "video" };
+        var e = Assert.ThrowsAny<LlavaModalException>(() => Embeds(model, cut));
+        Assert.Contains("cut.gif", e.Message, StringComparison.Ordinal);
+        Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
+        var webp = Webp();
+        var cutWebp = new ModalityInput(webp.AsMemory(0, webp.Length - 40), "image/webp", "cut.webp") { Modality = "video" };
+        Assert.Contains("truncated", Assert.ThrowsAny<LlavaModalException>(() => Embeds(model, cutWebp)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_still_image_given_as_video_is_a_one_frame_video()
+    {
+        using var model = Load(16);
+        using var still = SixLabors.ImageSharp.Image.LoadPixelData(frames[2], Width, Height);
+        using var gif = new MemoryStream();
+        still.SaveAsGif(gif);
+        var one = new ModalityInput(gif.ToArray(), "image/gif", "still.gif") { Modality = "video" };
+        var file = new ModalityInput(ReadOnlyMemory<byte>.Empty, MediaTypes.FrameSequence, "one") { Modality = "video", Frames = [ModalityInput.FromFile(Path.Combine(folder, "frame3.png"))] };
+        Assert.Equal(Embeds(model, file), Embeds(model, one));
+    }
+}
