@@ -8,7 +8,7 @@ sealed class VideoOptions
 {
     readonly Option<string[]> videos = new("--video")
     {
-        Description = "Video (repeatable; LLaVA-OneVision, Qwen2-VL): a folder of its frame images (PNG, JPEG, ...) read in name order, or an animated GIF or WebP; spliced where <video> stands, else put before the prompt on its own line.",
+        Description = "Video (repeatable; LLaVA-OneVision, Qwen2-VL): a folder of its frame images (PNG, JPEG, ...) read in name order, or an animated GIF, WebP or PNG; spliced where <video> stands, else put before the prompt on its own line.",
     };
 
     readonly Option<int?> frames = new("--video-frames")

@@ -7,7 +7,7 @@ namespace LlavaModal.Encoders.Vision.Video;
 /// <summary>
 /// The frames of a video input, decoded: a video is given as its frame images (<see cref="ModalityInput.Frames"/>, e.g.
 /// <see cref="ModalityInput.FromFolder"/>), every one used, in order, as the reference's video processors use the
-/// frames they are handed; or as an animated GIF or WebP, whose frames are composited and evenly sampled
+/// frames they are handed; or as an animated GIF, WebP or PNG, whose frames are composited and evenly sampled
 /// (<see cref="VideoOptions.SampledFrames"/>). Other encoded video files are not decoded here (no video codec ships with LlavaModal).
 /// </summary>
 static class VideoFrames
@@ -20,10 +20,13 @@ static class VideoFrames
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
+        int sampled = Math.Clamp(options.SampledFrames, 1, options.MaxFrames);
         if (input.Frames is null && AnimatedFrames.IsAnimatedFormat(input.Data.Span))
-            return AnimatedFrames.Read(input.Data, source, loader.Options, Math.Clamp(options.SampledFrames, 1, options.MaxFrames), cancellation);
+            return AnimatedFrames.Read(input.Data, source, loader.Options, sampled, cancellation);
+        if (input.Frames is null && ApngFrames.IsPng(input.Data.Span))
+            return ApngFrames.Read(input.Data, source, loader, sampled, cancellation);
         var frames = input.Frames
-            ?? throw new LlavaModalException($"{source}: a video is read from its frame images (a folder of PNG or JPEG frames: ModalityInput.FromFolder, CLI --video DIR) or an animated GIF or WebP; " +
+            ?? throw new LlavaModalException($"{source}: a video is read from its frame images (a folder of PNG or JPEG frames: ModalityInput.FromFolder, CLI --video DIR) or an animated GIF, WebP or PNG; " +
                 $"{(input.MediaType is { } type ? $"'{type}' data" : "other encoded video data")} is not decoded here. Extract the frames first, e.g. ffmpeg -i clip.mp4 -vf fps=1 frames/%04d.png.");
         if (frames.Count == 0) throw new LlavaModalException($"{source}: the video has no frames.");
         if (frames.Count > options.MaxFrames)

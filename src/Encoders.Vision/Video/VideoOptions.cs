@@ -17,7 +17,7 @@ public sealed record VideoOptions
     public const int DefaultSampledFrames = 16;
 
     /// <summary>
-    /// Frames taken, evenly spaced from first to last, from a video given as one file (an animated GIF or WebP; default
+    /// Frames taken, evenly spaced from first to last, from a video given as one file (an animated GIF, WebP or PNG; default
     /// 16, at most <see cref="MaxFrames"/>); a shorter animation gives all its frames. A video given as frame images uses them all.
     /// </summary>
     public int SampledFrames { get; init; } = DefaultSampledFrames;

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Encoders.Vision.Llava;
+using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Encoders.Vision.Video;
 using LlavaModal.Multimodal;
 using LlavaModal.Tests.Support;
@@ -96,6 +97,51 @@ public sealed class AnimatedVideoTests : IDisposable
         }
     }
 
+    /// <summary>An APNG: IHDR of the canvas, acTL, then per frame an fcTL and its image data (IDAT for the first, fdAT after).</summary>
+    byte[] Apng()
+    {
+        var file = new MemoryStream();
+        file.Write(PngChunks.Signature);
+        int sequence = 0;
+        for (int i = 0; i < Count; i++)
+        {
+            var (ihdr, data) = StillPng(frames[i]);
+            if (i == 0)
+            {
+                PngChunks.Write(file, "IHDR", ihdr);
+                PngChunks.Write(file, "acTL", [.. BigEndian(Count), .. BigEndian(0)]);
+            }
+            // sequence, width, height, x, y, delay 1/10 s, dispose NONE, blend SOURCE
+            PngChunks.Write(file, "fcTL", [.. BigEndian(sequence++), .. BigEndian(Width), .. BigEndian(Height), .. BigEndian(0), .. BigEndian(0), 0, 1, 0, 10, 0, 0]);
+            if (i == 0) PngChunks.Write(file, "IDAT", data);
+            else PngChunks.Write(file, "fdAT", [.. BigEndian(sequence++), .. data]);
+        }
+        PngChunks.Write(file, "IEND", []);
+        return file.ToArray();
+
+        static byte[] BigEndian(int v) => [(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v];
+    }
+
+    /// <summary>A frame encoded as an 8-bit RGB PNG: its IHDR and its image data (the IDAT chunks joined).</summary>
+    static (byte[] Header, byte[] Data) StillPng(Rgb24[] pixels, int width = Width, int height = Height)
+    {
+        using var image = SixLabors.ImageSharp.Image.LoadPixelData(pixels, width, height);
+        using var stream = new MemoryStream();
+        image.SaveAsPng(stream, new SixLabors.ImageSharp.Formats.Png.PngEncoder { ColorType = SixLabors.ImageSharp.Formats.Png.PngColorType.Rgb, BitDepth = SixLabors.ImageSharp.Formats.Png.PngBitDepth.Bit8 });
+        var png = stream.ToArray();
+        byte[]? header = null;
+        var data = new List<byte>();
+        for (int at = 8; at < png.Length;)
+        {
+            int length = BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(at));
+            string type = System.Text.Encoding.ASCII.GetString(png, at + 4, 4);
+            if (type == "IHDR") header = png.AsSpan(at + 8, length).ToArray();
+            if (type == "IDAT") data.AddRange(png.AsSpan(at + 8, length).ToArray());
+            at += 12 + length;
+        }
+        return (header!, [.. data]);
+    }
+
     static MultimodalModel Load(int sampled) => MultimodalModel.Load(Fixtures.Path_("llava-onevision-tiny"),
         [new LlavaVisionFactory(new LlavaVisionOptions { Video = new VideoOptions { SampledFrames = sampled } })]);
 
@@ -111,9 +157,11 @@ public sealed class AnimatedVideoTests : IDisposable
     [InlineData("gif", 3)]
     [InlineData("webp", 16)]
     [InlineData("webp", 4)]
+    [InlineData("png", 16)]
+    [InlineData("png", 5)]
     public void An_animation_gives_the_model_input_of_its_frames_as_files(string format, int sampled)
     {
-        var data = format == "gif" ? Gif() : Webp();
+        var data = format switch { "gif" => Gif(), "webp" => Webp(), _ => Apng() };
         using var model = Load(sampled);
         var animated = new ModalityInput(data, $"image/{format}", $"clip.{format}") { Modality = "video" };
         var files = ModalityInput.FromFolder(folder, "video", sample: Math.Min(sampled, Count));
@@ -143,6 +191,60 @@ public sealed class AnimatedVideoTests : IDisposable
         Assert.Equal(direct.PromptTokens, gifVideo);
         Assert.Equal(gifVideo, webpVideo);
         Assert.NotEqual(gifImage, gifVideo);
+    }
+
+    [Fact]
+    public void Apng_regions_blend_and_dispose_as_the_specification_says()
+    {
+        static Rgb24[] Solid(int n, Rgb24 colour) => [.. Enumerable.Repeat(colour, n * n)];
+        Rgb24 red = new(255, 0, 0), blue = new(0, 0, 255), green = new(0, 255, 0);
+        var file = new MemoryStream();
+        file.Write(PngChunks.Signature);
+        var (ihdr, full) = StillPng(Solid(8, red), 8, 8);
+        PngChunks.Write(file, "IHDR", ihdr);
+        PngChunks.Write(file, "acTL", [0, 0, 0, 3, 0, 0, 0, 0]);
+        // frame 0: the whole canvas red; frame 1: blue 4x4 at (2,2), then disposed to background; frame 2: green 2x2 at (0,0) blended over.
+        PngChunks.Write(file, "fcTL", [0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 10, 0, 0]);
+        PngChunks.Write(file, "IDAT", full);
+        PngChunks.Write(file, "fcTL", [0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1, 0, 10, 1, 0]);
+        PngChunks.Write(file, "fdAT", [0, 0, 0, 2, .. StillPng(Solid(4, blue), 4, 4).Data]);
+        PngChunks.Write(file, "fcTL", [0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 10, 2, 1]);
+        PngChunks.Write(file, "fdAT", [0, 0, 0, 4, .. StillPng(Solid(2, green), 2, 2).Data]);
+        PngChunks.Write(file, "IEND", []);
+
+        var frames = ApngFrames.Read(file.ToArray(), "moves.png", new ImageLoader(), 16, CancellationToken.None);
+        Assert.Equal(3, frames.Count);
+        Rgb24 At(int frame, int x, int y) { var p = frames[frame].Pixels; int i = (y * 8 + x) * 3; return new(p[i], p[i + 1], p[i + 2]); }
+        Assert.Equal(red, At(0, 3, 3));
+        Assert.Equal(blue, At(1, 3, 3));
+        Assert.Equal(red, At(1, 1, 1));
+        Assert.Equal(new Rgb24(0, 0, 0), At(2, 3, 3));   // frame 1's region cleared to transparent black
+        Assert.Equal(green, At(2, 1, 1));
+        Assert.Equal(red, At(2, 7, 7));
+    }
+
+    [Fact]
+    public void Mutated_animations_are_refused_as_invalid_images_or_decode_the_same_twice()
+    {
+        var originals = new[] { Gif(), Webp(), Apng() };
+        var loader = new ImageLoader(new ImageLoaderOptions { MaxPixels = 4_000_000 });
+        var video = new VideoOptions { SampledFrames = 4 };
+        var report = Fuzz.Run("animations", seed: 16, cases: 150, TimeSpan.FromSeconds(20),
+            (random, i) =>
+            {
+                var original = originals[i % originals.Length];
+                return Fuzz.Mutate(random, original, 0, random.Next(3) == 0 ? original.Length : Math.Min(original.Length, 120));
+            },
+            bytes =>
+            {
+                var input = new ModalityInput(bytes, null, "fuzz") { Modality = "video" };
+                var first = VideoFrames.Read(input, loader, video);
+                var second = VideoFrames.Read(input, loader, video);
+                Assert.Equal(first.Select(f => f.Pixels), second.Select(f => f.Pixels));
+            },
+            null, typeof(InvalidImageException), typeof(LlavaModalException));
+        Assert.True(report.Counts.GetValueOrDefault("accepted") > 0, report.ToString());
+        Assert.True(report.Total - report.Counts.GetValueOrDefault("accepted") > 20, report.ToString());
     }
 
     [Fact]
