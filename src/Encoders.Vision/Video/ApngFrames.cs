@@ -170,19 +170,7 @@ static class ApngFrames
         System.Text.Encoding.ASCII.GetBytes(type, typed);
         data.CopyTo(typed, 4);
         s.Write(typed);
-        BinaryPrimitives.WriteUInt32BigEndian(word, Crc32(typed));
+        BinaryPrimitives.WriteUInt32BigEndian(word, System.IO.Hashing.Crc32.HashToUInt32(typed));
         s.Write(word);
-    }
-
-    // PNG's CRC-32 (the rewrapped chunks must carry a valid one); the project has no hashing package.
-    static uint Crc32(byte[] data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
     }
 }

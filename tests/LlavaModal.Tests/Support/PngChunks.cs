@@ -16,7 +16,7 @@ public static class PngChunks
         s.Write(buffer);
         var typed = Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
         s.Write(typed);
-        BinaryPrimitives.WriteUInt32BigEndian(buffer, Crc32(typed));
+        BinaryPrimitives.WriteUInt32BigEndian(buffer, System.IO.Hashing.Crc32.HashToUInt32(typed));
         s.Write(buffer);
     }
 
@@ -29,17 +29,5 @@ public static class PngChunks
         ihdr[8] = 8;
         ihdr[9] = 2;
         return ihdr;
-    }
-
-    // PNG's CRC-32 polynomial; the project has no hashing package.
-    static uint Crc32(byte[] data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
-        }
-        return ~crc;
     }
 }
