@@ -18,7 +18,8 @@ interface IRangeWork
 /// (tens of microseconds) comparable to a whole matrix-vector product of a small model.</remarks>
 public sealed class KernelPool : IDisposable
 {
-    static readonly Lazy<KernelPool> SharedPool = new(() => new KernelPool(Environment.ProcessorCount));
+    static readonly object SharedGate = new();
+    static KernelPool? sharedPool;
 
     readonly Thread[] workers;
     readonly object gate = new();
@@ -39,8 +40,26 @@ public sealed class KernelPool : IDisposable
         }
     }
 
-    /// <summary>The process-wide pool, one thread per logical processor.</summary>
-    public static KernelPool Shared => SharedPool.Value;
+    /// <summary>The process-wide pool: one thread per logical processor unless <see cref="UseThreads"/> says otherwise.</summary>
+    public static KernelPool Shared
+    {
+        get
+        {
+            lock (SharedGate) return sharedPool ??= new KernelPool(Environment.ProcessorCount);
+        }
+    }
+
+    /// <summary>Gives the process-wide pool <paramref name="threads"/> threads (the CLI's <c>--threads</c>); call before products run.</summary>
+    public static void UseThreads(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threads);
+        lock (SharedGate)
+        {
+            if (sharedPool?.Threads == threads) return;
+            sharedPool?.Dispose();
+            sharedPool = new KernelPool(threads);
+        }
+    }
 
     /// <summary>Threads in all, the caller included.</summary>
     public int Threads => workers.Length + 1;
