@@ -56,7 +56,7 @@ static class DecodeBenchmark
             Console.WriteLine(Report.ToJson(new { benchmark = "decode", machine = Report.Machine(), new_tokens = newTokens, warmup, reps, rows }));
             return 0;
         }
-        Console.WriteLine($"decode: greedy, {newTokens} new tokens, {warmup} warm-up + {reps} runs, median (min/max in brackets); {Report.Machine()}; load average {KernelBenchmark.LoadAverage()}");
+        Console.WriteLine($"decode: greedy, {newTokens} new tokens, {warmup} warm-up + {reps} runs, median (min/max in brackets); {Report.Machine()}");
         Console.WriteLine("decode tok/s = (tokens - 1) / decode time (the library's DecodeTokensPerSecond); 1000/median step is the same from the median step, robust to stalls on a shared machine.");
         Report.Table(
             ["model", "params", "prompt", "prefill ms", "prefill tok/s", "decode tok/s", "1000/median step", $"ms/tok steps 1-{Window}", $"ms/tok steps {newTokens - Window}-{newTokens - 1}", "last/first"],

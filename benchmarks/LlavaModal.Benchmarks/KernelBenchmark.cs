@@ -32,7 +32,7 @@ static class KernelBenchmark
         set_num_threads(threads);
         using var pool = new KernelPool(threads);
         (int Out, int In)[] shapes = [(2048, 2048), (256, 2048), (256, 2048), (2048, 2048), (5632, 2048), (5632, 2048), (2048, 5632)];
-        Console.WriteLine($"kernels: {layers} layers of a 1.1B LLaMA ({shapes.Sum(s => (long)s.Out * s.In) * layers / 1e6:F0}M weights), {threads} threads, median of {reps}; {Report.Machine()}; load average {LoadAverage()}");
+        Console.WriteLine($"kernels: {layers} layers of a 1.1B LLaMA ({shapes.Sum(s => (long)s.Out * s.In) * layers / 1e6:F0}M weights), {threads} threads, median of {reps}; {Report.Machine()}");
 
         double probe = Bandwidth(pool, reps);
         Console.WriteLine($"read-bandwidth probe (sum of 1 GiB, {threads} threads): {Report.F(probe)} GB/s");
@@ -101,6 +101,4 @@ static class KernelBenchmark
         }
         return Report.Median(times);
     }
-
-    internal static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 }

@@ -57,13 +57,29 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
         }
         else
         {
-            var weights = empty(shape.Out, shape.In, ScalarType.Float32);
+            var weights = Scratch((long)shape.Out * shape.In).view(shape.Out, shape.In);
             MatMul.Dequantize(w, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weights.bytes));
             y = input.matmul(weights.t());
         }
         if (bias is not null) y.add_(bias.to(ScalarType.Float32));
         long[] outShape = [.. x.shape[..^1], shape.Out];
         return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// This thread's f32 buffer for dequantized weights, as large as the largest layer it has served: a fresh tensor per
+    /// layer and prefill would page-fault its whole size in again every time.
+    /// </summary>
+    [ThreadStatic] static Tensor? scratch;
+
+    static Tensor Scratch(long elements)
+    {
+        if (scratch is null || scratch.numel() < elements)
+        {
+            scratch?.Dispose();
+            scratch = empty(elements, ScalarType.Float32).DetachFromDisposeScope();
+        }
+        return scratch.narrow(0, 0, elements);
     }
 
     public (IReadOnlyList<string> Reads, IReadOnlyList<string> Missing, IReadOnlyList<string> Wrong) Inspect(IWeightSource checkpoint, Func<string, string> key)
