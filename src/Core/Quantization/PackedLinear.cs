@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Kernels;
@@ -61,7 +62,7 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
             MatMul.Dequantize(w, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weights.bytes));
             y = input.matmul(weights.t());
         }
-        if (bias is not null) y.add_(bias.to(ScalarType.Float32));
+        if (bias is not null) y.Plus_(bias.to(ScalarType.Float32));
         long[] outShape = [.. x.shape[..^1], shape.Out];
         return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
     }
