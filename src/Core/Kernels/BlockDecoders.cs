@@ -59,6 +59,54 @@ unsafe readonly struct BF16Block : IBlock512, IBlock256
     }
 }
 
+/// <summary>
+/// IEEE half widened by bit arithmetic (.NET exposes no f16 conversion instruction): the exponent and mantissa moved
+/// into a float's place and multiplied by 2^112 re-biases normals and turns subnormals into the right normals exactly;
+/// infinities and NaNs get a float's all-ones exponent; the sign is put back last.
+/// </summary>
+unsafe readonly struct F16Block : IBlock512, IBlock256
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Widen(Vector512<uint> half)
+    {
+        var magnitude = half & Vector512.Create(0x7FFFu);
+        var shifted = Avx512F.ShiftLeftLogical(magnitude, 13);
+        var finite = shifted.AsSingle() * Vector512.Create(5.192296858534828e33f); // 2^112
+        var special = (shifted | Vector512.Create(0x7F800000u)).AsSingle();
+        var value = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x7C00u)).AsSingle(), special, finite);
+        return (value.AsUInt32() | Avx512F.ShiftLeftLogical(half & Vector512.Create(0x8000u), 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Widen(Vector256<uint> half)
+    {
+        var magnitude = half & Vector256.Create(0x7FFFu);
+        var shifted = Avx2.ShiftLeftLogical(magnitude, 13);
+        var finite = shifted.AsSingle() * Vector256.Create(5.192296858534828e33f);
+        var special = (shifted | Vector256.Create(0x7F800000u)).AsSingle();
+        var value = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7C00u)).AsSingle(), special, finite);
+        return (value.AsUInt32() | Avx2.ShiftLeftLogical(half & Vector256.Create(0x8000u), 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Load(byte* row, float* scales, int block, out Vector512<float> low, out Vector512<float> high)
+    {
+        var p = (ushort*)row + block * 32;
+        low = Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)));
+        high = Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load(p + 16)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Load(byte* row, float* scales, int block, out Vector256<float> v0, out Vector256<float> v1, out Vector256<float> v2, out Vector256<float> v3)
+    {
+        var p = (ushort*)row + block * 32;
+        v0 = Widen(Avx2.ConvertToVector256Int32(p).AsUInt32());
+        v1 = Widen(Avx2.ConvertToVector256Int32(p + 8).AsUInt32());
+        v2 = Widen(Avx2.ConvertToVector256Int32(p + 16).AsUInt32());
+        v3 = Widen(Avx2.ConvertToVector256Int32(p + 24).AsUInt32());
+    }
+}
+
 /// <summary>int8 blocks: sign-extend, convert, multiply by the block's scale.</summary>
 unsafe readonly struct Int8Block : IBlock512, IBlock256
 {

@@ -42,11 +42,13 @@ public static unsafe class MatMul
         IRangeWork work = (isa, args.Weights.Format) switch
         {
             (KernelIsa.Scalar, _) => new Rows<ScalarDots>(args),
-            (KernelIsa.Avx2, WeightFormat.F32 or WeightFormat.F16) => new Rows<Avx2Dots<F32Block>>(args),
+            (KernelIsa.Avx2, WeightFormat.F32) => new Rows<Avx2Dots<F32Block>>(args),
+            (KernelIsa.Avx2, WeightFormat.F16) => new Rows<Avx2Dots<F16Block>>(args),
             (KernelIsa.Avx2, WeightFormat.BF16) => new Rows<Avx2Dots<BF16Block>>(args),
             (KernelIsa.Avx2, WeightFormat.Int8) => new Rows<Avx2Dots<Int8Block>>(args),
             (KernelIsa.Avx2, WeightFormat.Int4) => new Rows<Avx2Dots<Int4Block>>(args),
-            (KernelIsa.Avx512, WeightFormat.F32 or WeightFormat.F16) => new Rows<Avx512Dots<F32Block>>(args),
+            (KernelIsa.Avx512, WeightFormat.F32) => new Rows<Avx512Dots<F32Block>>(args),
+            (KernelIsa.Avx512, WeightFormat.F16) => new Rows<Avx512Dots<F16Block>>(args),
             (KernelIsa.Avx512, WeightFormat.BF16) => new Rows<Avx512Dots<BF16Block>>(args),
             (KernelIsa.Avx512, WeightFormat.Int8) => new Rows<Avx512Dots<Int8Block>>(args),
             (KernelIsa.Avx512, WeightFormat.Int4) => new Rows<Avx512Dots<Int4Block>>(args),
@@ -69,7 +71,6 @@ public static unsafe class MatMul
 
     sealed class Rows<TDots>(RowWork args) : IRangeWork where TDots : struct, IDots
     {
-        [ThreadStatic] static float[]? rowBuffer;
         [ThreadStatic] static float[]? scaleBuffer;
 
         public void Run(int start, int end)
@@ -77,15 +78,11 @@ public static unsafe class MatMul
             var w = args.Weights;
             int columns = w.Columns, rows = w.Rows, perRow = w.ScalesPerRow, tokens = args.Tokens;
             bool vectorised = TDots.Vectorised;
-            // f16 rows are widened by TensorPrimitives (no f16 conversion intrinsic in .NET), then read as f32.
-            bool widen = vectorised && w.Format == WeightFormat.F16;
-            var format = widen ? WeightFormat.F32 : w.Format;
+            var format = w.Format;
             int blocks = vectorised ? columns / WeightFormats.BlockSize : 0;
             int tail = blocks * WeightFormats.BlockSize;
-            var rowFloats = widen ? Buffer(ref rowBuffer, columns) : [];
             var scaleFloats = Buffer(ref scaleBuffer, Math.Max(1, perRow));
             Span<float> four = stackalloc float[4];
-            fixed (float* rowCopy = rowFloats)
             fixed (float* scales = scaleFloats)
             fixed (float* sums = four)
             {
@@ -93,11 +90,6 @@ public static unsafe class MatMul
                 {
                     byte* row = w.DataPointer + o * w.RowBytes;
                     Half* halfScales = w.ScalesPointer + (long)o * perRow;
-                    if (widen)
-                    {
-                        TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(row, columns), rowFloats);
-                        row = (byte*)rowCopy;
-                    }
                     if (perRow > 0 && vectorised) TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(halfScales, perRow), scaleFloats);
                     if (args.X is null)
                     {

@@ -72,6 +72,21 @@ public class MatMulTests
         }
     }
 
+    [Fact]
+    public void F16_subnormals_infinities_nans_and_signed_zeros_widen_as_torch_widens_them()
+    {
+        float[] special = [1e-6f, -3e-7f, 6e-8f, 70000f, float.NegativeInfinity, float.NaN, 65504f, 0f, -0f, 6.1e-5f, -1f, 0.333f];
+        var values = Enumerable.Range(0, 64).Select(i => special[i % special.Length] * (i % 5 == 4 ? -1 : 1)).ToArray();
+        using var packed = PackedMatrix.Pack(WeightFormat.F16, 2, 32, values);
+        var expected = KernelReference.Weights(packed).data<float>().ToArray();
+        foreach (var isa in KernelIsas.Supported)
+        {
+            var floats = new float[64];
+            MatMul.Dequantize(packed, floats, isa);
+            Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), floats.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
     [Theory]
     [InlineData(WeightFormat.F32, 0.0)]
     [InlineData(WeightFormat.BF16, 1.0 / 256)]
