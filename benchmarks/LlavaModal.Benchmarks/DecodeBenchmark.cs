@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using LlavaModal.Core.Kernels;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
 using static TorchSharp.torch;
@@ -19,6 +20,8 @@ static class DecodeBenchmark
     public static int Run(BenchArgs args)
     {
         var models = args.String("--models", "tiny,100m").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var weights = args.String("--weights", "torch").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(w => w == "torch" ? (WeightFormat?)null : WeightFormats.Parse(w) ?? throw new ArgumentException($"--weights: '{w}' is neither torch nor a weight format.")).ToList();
         var promptLengths = args.Ints("--prompt-lengths", "128,512");
         int newTokens = args.Int("--new-tokens", 64, min: 2 * Window + 1);
         int warmup = args.Int("--warmup", 1);
@@ -27,7 +30,11 @@ static class DecodeBenchmark
         int threads = args.Int("--threads", 0);
         bool json = args.Flag("--json");
         args.RejectUnknown();
-        if (threads > 0) set_num_threads(threads);
+        if (threads > 0)
+        {
+            set_num_threads(threads);
+            KernelPool.UseThreads(threads);
+        }
 
         var rows = new List<DecodeRow>();
         foreach (var name in models)
@@ -39,7 +46,9 @@ static class DecodeBenchmark
                 _ when Checkpoints.IsCheckpoint(name) => name,
                 _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 100m nor a checkpoint folder."),
             };
-            rows.AddRange(Measure(name, dir, promptLengths, newTokens, warmup, reps));
+            // Formats alternate within one sitting, so their ratios are comparable on a shared machine.
+            foreach (var format in weights)
+                rows.AddRange(Measure(format is null ? name : $"{name} {format.Value.Name()}", dir, format, promptLengths, newTokens, warmup, reps));
         }
 
         if (json)
@@ -72,9 +81,9 @@ static class DecodeBenchmark
         return 0;
     }
 
-    static IEnumerable<DecodeRow> Measure(string name, string dir, int[] promptLengths, int newTokens, int warmup, int reps)
+    static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, int[] promptLengths, int newTokens, int warmup, int reps)
     {
-        using var lm = LanguageModel.Load(dir);
+        using var lm = LanguageModel.Load(dir, new ModelLoadOptions { Weights = format });
         // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.
         using var engine = new GenerationEngine(lm.Decoder, lm.Tokenizer, [], maxBatch: 1);
         // Checkpoints written by `init` pair a 32000-row head with the repository's small test tokenizer, whose

@@ -22,6 +22,7 @@ static class Program
             return args[0] switch
             {
                 "decode" => DecodeBenchmark.Run(options),
+                "kernels" => KernelBenchmark.Run(options),
                 "load-rss" => LoadRssBenchmark.Run(options),
                 "vision" => VisionBenchmark.Run(options),
                 "soak" => SoakBenchmark.Run(options),
@@ -42,8 +43,10 @@ static class Program
     const string Usage = """
         usage: LlavaModal.Benchmarks <benchmark> [options]
           decode    prefill ms and decode tokens/s (greedy) on llama-tiny and a generated 100M checkpoint
-                    [--models tiny,100m] [--prompt-lengths 128,512] [--new-tokens 64] [--warmup 1] [--reps 5]
+                    [--models tiny,100m] [--weights torch,int8,...] [--prompt-lengths 128,512] [--new-tokens 64] [--warmup 1] [--reps 5]
                     [--cache DIR] [--threads N] [--json]
+          kernels   GB/s of the weight-format kernels (f32, bf16, f16, int8, int4; 1 and 4 tokens) on 1.1B LLaMA matrices, against
+                    libtorch's f32/bf16 matrix-vector products and a read-bandwidth probe [--layers 4] [--reps 10] [--threads N] [--formats ...]
           load-rss  peak RSS of loading a >= 1 GB checkpoint (single file and sharded) in a child process
                     [--preset 1b] [--dtype bf16|f32] [--shard-mb 512] [--forward-tokens 8] [--cache DIR] [--keep] [--json]
           vision    time per image: decode + preprocess, CLIP tower, projector (llava-tiny-a and a ViT-L/14-336 shape)

@@ -1,15 +1,17 @@
 using System.CommandLine;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Kernels;
 using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
 
 namespace LlavaModal.Cli;
 
-/// <summary>How to load a model: dtype, device, chat template override, attention kernel, image padding.</summary>
+/// <summary>How to load a model: dtype, weight format, device, chat template override, attention kernel, image padding.</summary>
 sealed class LoadOptions
 {
     readonly Option<string?> dtype = new("--dtype") { Description = $"Compute dtype: {DTypes.Accepted} (default: as the checkpoint's torch_dtype)." };
+    readonly Option<string?> weights = WeightsOption();
     readonly Option<string> device = new("--device") { Description = "cpu (default), cuda or cuda:N (needs the CUDA build).", DefaultValueFactory = _ => "cpu" };
     readonly Option<string?> template = new("--chat-template") { Description = "Override the detected chat template: vicuna_v1, llama2, llama3, chatml." };
     readonly Option<string> attention = new("--attention") { Description = "Attention kernel: eager (default; the reference's arithmetic) or sdpa (libtorch's fused kernel).", DefaultValueFactory = _ => "eager" };
@@ -17,9 +19,21 @@ sealed class LoadOptions
     readonly Option<int> threads = TorchThreads.Option();
     readonly Option<int?> maxContext = new("--max-context-tokens") { Description = $"Most positions of a request, prompt (media included) and answer together (default: the model's max_position_embeddings, at most {ModelLimits.DefaultContextCap}); generation stops when it is reached." };
 
+    /// <summary>The <c>--weights</c> option (also used by commands that take no other load option, such as <c>eval</c>).</summary>
+    public static Option<string?> WeightsOption() => new("--weights")
+    {
+        Description = "Weight format of the decoder's linear layers on LlavaModal's CPU kernels: f32, bf16, f16, int8 or int4 " +
+            "(packed as the checkpoint is read; default: torch layers in --dtype, or the format of a folder written by `quantize`).",
+    };
+
+    /// <exception cref="ArgumentException">A name that is no weight format.</exception>
+    public static WeightFormat? ParseWeights(string? name) =>
+        name is null ? null : WeightFormats.Parse(name) ?? throw new ArgumentException($"--weights '{name}' is not a weight format (f32, bf16, f16, int8, int4).");
+
     public void AddTo(Command command)
     {
         command.Options.Add(dtype);
+        command.Options.Add(weights);
         command.Options.Add(device);
         command.Options.Add(template);
         command.Options.Add(attention);
@@ -52,6 +66,7 @@ sealed class LoadOptions
     ModelLoadOptions ReadOnly(ParseResult parse) => new()
     {
         DType = parse.GetValue(dtype) is { } d ? DTypes.Parse(d, "--dtype") : null,
+        Weights = ParseWeights(parse.GetValue(weights)),
         Device = parse.GetValue(device)!,
         ChatTemplate = parse.GetValue(template),
         Attention = parse.GetValue(attention)!,

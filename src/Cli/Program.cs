@@ -16,6 +16,7 @@ var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Huggin
     EncodeCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
+    QuantizeCommand.Create(),
     SynthCommand.Create(),
     RecipeCommand.Create(),
     ServeCommand.Create(),

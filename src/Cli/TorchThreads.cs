@@ -26,6 +26,8 @@ static partial class TorchThreads
             throw new ArgumentException($"{option} {threads} is outside 1..{Max} (four per logical CPU of this machine; more threads only wait for each other).");
         LlavaModal.Core.Native.TorchNativeRuntime.ThrowIfUnavailable();
         TorchSharp.torch.set_num_threads(threads);
+        // The weight-format kernels run on their own threads (more than the CPUs only wait for each other).
+        LlavaModal.Core.Kernels.KernelPool.UseThreads(Math.Min(threads, Environment.ProcessorCount));
     }
 
     /// <summary>

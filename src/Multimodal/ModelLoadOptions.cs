@@ -1,7 +1,9 @@
 using LlavaModal.Abstractions.Architectures;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Attention;
+using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Modules;
+using LlavaModal.Core.Quantization;
 using LlavaModal.Multimodal.Loading;
 using static TorchSharp.torch;
 
@@ -24,6 +26,14 @@ public sealed record ModelLoadOptions
 
     /// <summary>Linear layer factory: <c>torch</c> (default) or a registered one (a quantized format, an adapter).</summary>
     public string Linear { get; init; } = TorchLinearFactory.FactoryName;
+
+    /// <summary>
+    /// Weight format of the decoder's linear layers, run by LlavaModal's CPU kernels: <c>F32</c>, <c>BF16</c>, <c>F16</c>,
+    /// or block-quantized <c>Int8</c> / <c>Int4</c>, packed from the checkpoint as it is read (the vision tower and projector
+    /// keep <see cref="DType"/>, which stays the dtype of activations and the KV cache). Null: TorchSharp's layers in
+    /// <see cref="DType"/>, or the stored format of a folder written by <c>llava-modal quantize</c>. CPU only.
+    /// </summary>
+    public WeightFormat? Weights { get; init; }
 
     /// <summary>
     /// Most requests decoded together (continuous batching); more wait for a free row. Each row holds its own KV cache,
@@ -68,12 +78,19 @@ public sealed record ModelLoadOptions
 
     /// <summary>The build context for <paramref name="dtype"/> on the resolved device, with the named kernel and linear factory.</summary>
     /// <exception cref="ArgumentException">An attention kernel or linear factory that is not registered (the message lists those that are).</exception>
-    internal ModelBuildContext BuildContext(ScalarType dtype)
+    /// <param name="dtype">Compute dtype.</param>
+    /// <param name="stored">The format of a packed folder's weights, if it is one.</param>
+    internal ModelBuildContext BuildContext(ScalarType dtype, WeightFormat? stored = null)
     {
         var catalog = Catalog;
         var attention = catalog.FindAttention(Attention)
             ?? throw new ArgumentException($"Unknown attention kernel '{Attention}' (registered: {string.Join(", ", catalog.AttentionNames)}).", nameof(Attention));
-        var linear = catalog.FindLinear(Linear)
+        if (stored is not null && Weights is not null && Weights != stored)
+            throw new ArgumentException($"The model folder stores {stored.Value.Name()} weights, which load only as {stored.Value.Name()} (asked for {Weights.Value.Name()}); quantize the original checkpoint instead.", nameof(Weights));
+        var format = Weights ?? stored;
+        if (format is not null && Linear != TorchLinearFactory.FactoryName)
+            throw new ArgumentException($"Weight format {format.Value.Name()} and linear layer factory '{Linear}' both replace the linear layers; choose one.", nameof(Weights));
+        var linear = format is { } f ? new PackedLinearFactory(f) : catalog.FindLinear(Linear)
             ?? throw new ArgumentException($"Unknown linear layer factory '{Linear}' (registered: {string.Join(", ", catalog.LinearNames)}).", nameof(Linear));
         return new ModelBuildContext(dtype, ResolveDevice(), linear, attention);
     }

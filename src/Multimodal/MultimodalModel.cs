@@ -119,7 +119,7 @@ public sealed class MultimodalModel : IDisposable
         using var folder = ModelFolder.Open(directory);
         var catalog = options.Catalog;
         var (family, config) = folder.ReadDecoderConfig(catalog);
-        var build = options.BuildContext(folder.ComputeDType(options.DType, config));
+        var build = options.BuildContext(folder.ComputeDType(options.DType, config), folder.StoredWeightFormat());
         CausalLanguageModel? decoder = null;
         List<ModalityBinding> bindings = [];
         try

@@ -17,9 +17,10 @@ static class EvalCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the scenes (any seed).", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print {\"overall\", \"by_type\": {color, shape, count}, \"scenes\"}." };
         var threads = TorchThreads.Option();
+        var weights = LoadOptions.WeightsOption();
         var command = new Command("eval", "Ask the curriculum's questions (color, shape, count) about fresh synthetic scenes and print exact-match accuracy.")
         {
-            model, scenes, seed, json, threads,
+            model, scenes, seed, json, threads, weights,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
@@ -27,7 +28,8 @@ static class EvalCommand
             var directory = DefaultModel.Resolve(parse.GetValue(model));
             int count = parse.GetValue(scenes), seedValue = parse.GetValue(seed);
             if (count < 1) throw new ArgumentException($"--scenes must be at least 1, got {count}.");
-            using var loaded = CliProgress.Loading(directory, () => MultimodalModel.Load(directory, [new LlavaVisionFactory()]));
+            var options = new ModelLoadOptions { Weights = LoadOptions.ParseWeights(parse.GetValue(weights)) };
+            using var loaded = CliProgress.Loading(directory, () => MultimodalModel.Load(directory, [new LlavaVisionFactory()], options));
             var report = CliProgress.Run("eval", (long)Enum.GetValues<QuestionType>().Length * count, "questions", progress => SceneEvaluator.Run(loaded, count, seedValue, answered: progress));
             if (parse.GetValue(json))
             {

@@ -71,6 +71,16 @@ public static class StateDictLoader
             else if (IsFloat(parameter.dtype) && checkpoint.StoredType(key) is { } stored && !IsFloat(stored))
                 wrongShape.Add($"{key} (checkpoint stores {stored}, model needs floating-point {parameter.dtype})");
         }
+        // Packed layers read their own tensors (full-precision weights to pack, or packed ones).
+        var readers = module.named_modules().Prepend(("", module)).DistinctBy(m => m.Item2).Where(m => m.Item2 is IReadsOwnWeights)
+            .Select(m => (Path: m.Item1.Length == 0 ? "" : m.Item1 + ".", Reader: (IReadsOwnWeights)m.Item2)).ToList();
+        foreach (var (path, reader) in readers)
+        {
+            var (reads, lacking, wrong) = reader.Inspect(checkpoint, n => toCheckpointName(path + n));
+            used.UnionWith(reads);
+            missing.AddRange(lacking);
+            wrongShape.AddRange(wrong);
+        }
         var unexpected = checkpoint.Names
             .Where(n => !used.Contains(n) && belongsToModule(n))
             .OrderBy(n => n, StringComparer.Ordinal).ToList();
@@ -80,6 +90,8 @@ public static class StateDictLoader
         using var _ = no_grad();
         foreach (var (name, parameter) in parameters)
             checkpoint.ReadInto(toCheckpointName(name), parameter);
+        foreach (var (path, reader) in readers)
+            reader.Read(checkpoint, n => toCheckpointName(path + n));
     }
 
     static bool IsFloat(ScalarType type) => type is ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float32 or ScalarType.Float64;

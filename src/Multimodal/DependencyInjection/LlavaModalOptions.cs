@@ -1,6 +1,7 @@
 using LlavaModal.Abstractions.Architectures;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Attention;
+using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Modules;
 
 namespace LlavaModal.Multimodal.DependencyInjection;
@@ -26,6 +27,9 @@ public sealed class LlavaModalOptions
     /// <summary>Linear layer factory: <c>torch</c> (default) or one added with <c>AddLinearFactory</c>.</summary>
     public string Linear { get; set; } = TorchLinearFactory.FactoryName;
 
+    /// <summary>Weight format of the decoder's linear layers (<c>f32</c>, <c>bf16</c>, <c>f16</c>, <c>int8</c>, <c>int4</c>; null: torch layers). See <see cref="ModelLoadOptions.Weights"/>.</summary>
+    public string? Weights { get; set; }
+
     /// <summary>Most requests decoded together (continuous batching; default 8). See <see cref="ModelLoadOptions.MaxBatch"/>.</summary>
     public int MaxBatch { get; set; } = 8;
 
@@ -43,6 +47,7 @@ public sealed class LlavaModalOptions
         DType = DType is null ? null : DTypes.Parse(DType, "LlavaModalOptions.DType"),
         Attention = Attention,
         Linear = Linear,
+        Weights = Weights is null ? null : WeightFormats.Parse(Weights) ?? throw new ArgumentException($"LlavaModalOptions.Weights: '{Weights}' is not a weight format (f32, bf16, f16, int8, int4)."),
         MaxBatch = MaxBatch,
         PromptCacheBytes = PromptCacheBytes,
         Architectures = catalog,

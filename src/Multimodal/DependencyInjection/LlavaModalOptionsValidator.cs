@@ -1,5 +1,6 @@
 using System.Globalization;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Kernels;
 using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.Options;
 
@@ -36,6 +37,8 @@ sealed class LlavaModalOptionsValidator(string name, string keyPrefix) : IValida
             errors.Add($"{Key(nameof(options.Attention))} is empty (eager, sdpa, or a kernel added with AddAttentionKernel).");
         if (string.IsNullOrWhiteSpace(options.Linear))
             errors.Add($"{Key(nameof(options.Linear))} is empty (torch, or a factory added with AddLinearFactory).");
+        if (options.Weights is { } weights && WeightFormats.Parse(weights) is null)
+            errors.Add($"{Key(nameof(options.Weights))}: '{weights}' is not a weight format (f32, bf16, f16, int8, int4; unset: torch layers).");
         if (options.MaxBatch < 1)
             errors.Add($"{Key(nameof(options.MaxBatch))}: {options.MaxBatch} is below 1.");
         if (options.MaxContextTokens is < 1)

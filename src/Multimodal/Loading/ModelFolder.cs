@@ -5,6 +5,9 @@ using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Kernels;
+using LlavaModal.Core.Modules;
+using LlavaModal.Core.Quantization;
 using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.Logging;
@@ -76,6 +79,24 @@ public sealed class ModelFolder : IDisposable
         return (family, config);
     }
 
+    /// <summary>
+    /// The weight format of a folder <c>llava-modal quantize</c> wrote (its config's <c>quantization_config</c>), or null
+    /// for ordinary full-precision weights.
+    /// </summary>
+    /// <exception cref="ConfigException">A <c>llava-modal</c> quantization config whose format or block size this build does not read.</exception>
+    public WeightFormat? StoredWeightFormat()
+    {
+        if (!Config.Has(PackedTensors.ConfigKey)) return null;
+        var section = Config.Section(PackedTensors.ConfigKey);
+        if (section.OptionalString("quant_method") != PackedTensors.Method) return null;
+        var format = WeightFormats.Parse(section.String("format"));
+        if (format is not (WeightFormat.Int8 or WeightFormat.Int4))
+            throw section.Error("format", $"'{section.String("format")}' is not a stored weight format (int8 or int4).");
+        if (section.Int("block_size", WeightFormats.BlockSize) != WeightFormats.BlockSize)
+            throw section.Error("block_size", $"{section.Int("block_size")} is not supported (only {WeightFormats.BlockSize}).");
+        return format;
+    }
+
     /// <summary>The compute dtype: the requested one, else the config's <c>torch_dtype</c> (top level first, as llava-hf writes it).</summary>
     public ScalarType ComputeDType(ScalarType? requested, IDecoderConfig decoder)
     {
@@ -88,7 +109,7 @@ public sealed class ModelFolder : IDisposable
     {
         options ??= new ModelLoadOptions();
         var (family, config) = ReadDecoderConfig(options.Catalog);
-        return LoadDecoder(family, config, options.BuildContext(ComputeDType(options.DType, config)));
+        return LoadDecoder(family, config, options.BuildContext(ComputeDType(options.DType, config), StoredWeightFormat()));
     }
 
     /// <summary>
@@ -136,6 +157,8 @@ public sealed class ModelFolder : IDisposable
         var bindings = new List<ModalityBinding>();
         try
         {
+            // Packed weight formats are for the decoder; vision towers, projectors and audio encoders keep the model's dtype.
+            if (build.Linear is PackedLinearFactory) build = build with { Linear = TorchLinearFactory.Instance };
             var context = new ModalityLoadContext(Directory, Config, Weights, decoderHiddenSize, build, catalog, logger);
             foreach (var factory in factories)
             {

@@ -37,6 +37,40 @@ public class DefaultModelTests
         Assert.True(overall >= 0.95, $"seed {seed}: {r.Stdout}");
     }
 
+    [Theory]
+    [InlineData("int8")]
+    [InlineData("int4")]
+    public void The_toy_model_keeps_95_percent_with_quantized_weights(string format)
+    {
+        var r = CliRunner.Run("eval", "--scenes", "200", "--seed", "2024", "--json", "--threads", "1", "--weights", format);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        double overall = doc.RootElement.GetProperty("overall").GetDouble();
+        Assert.True(overall >= 0.95, $"{format}: {r.Stdout}");
+    }
+
+    [Fact]
+    public void A_quantized_copy_of_the_toy_model_answers_like_the_original()
+    {
+        var output = Path.Combine(Path.GetTempPath(), $"toy-int8-{Guid.NewGuid():N}");
+        try
+        {
+            var q = CliRunner.Run("quantize", "--model", Path.GetDirectoryName(Sample)!, "--out", output, "--format", "int8");
+            Assert.True(q.ExitCode == 0, q.Stderr);
+            Assert.Contains("layers as int8", q.Stdout);
+            var r = CliRunner.Run("generate", "--model", output, "--image", Sample, "--prompt", "How many objects are there?");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Equal("There are 3 objects.", r.Stdout.Trim());
+            var again = CliRunner.Run("quantize", "--model", Path.GetDirectoryName(Sample)!, "--out", output, "--format", "int4");
+            Assert.NotEqual(0, again.ExitCode);
+            Assert.Contains("not empty", again.Stderr);
+        }
+        finally
+        {
+            if (Directory.Exists(output)) Directory.Delete(output, true);
+        }
+    }
+
     [Fact]
     public void Chat_reads_turns_from_piped_stdin_and_keeps_the_history()
     {

@@ -66,11 +66,22 @@ public class DependencyInjectionTests
             await host.StopAsync();
         }
         var bad = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        bad.Services.AddLlavaModal(o => o.MaxContextTokens = 0);
+        bad.Services.AddLlavaModal(o => { o.MaxContextTokens = 0; o.Weights = "int3"; });
         using var badHost = bad.Build();
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => badHost.StartAsync());
         Assert.Contains("LlavaModalOptions:ModelDirectory is not set", e.Message);
         Assert.Contains("LlavaModalOptions:MaxContextTokens: 0 is below 1", e.Message);
+        Assert.Contains("LlavaModalOptions:Weights: 'int3' is not a weight format", e.Message);
+    }
+
+    [Fact]
+    public void A_weight_format_set_in_options_reaches_the_loaded_decoder()
+    {
+        var services = new ServiceCollection();
+        services.AddLlavaModal(o => { o.ModelDirectory = Fixtures.LlavaTinyA; o.Weights = "int8"; });
+        using var provider = services.BuildServiceProvider();
+        var model = provider.GetRequiredService<MultimodalModel>();
+        Assert.Contains(model.Decoder.modules(), m => m is LlavaModal.Core.Quantization.PackedLinear { Format: LlavaModal.Core.Kernels.WeightFormat.Int8 });
     }
 
     [Fact]

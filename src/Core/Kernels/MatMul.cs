@@ -1,0 +1,127 @@
+using System.Numerics.Tensors;
+
+namespace LlavaModal.Core.Kernels;
+
+/// <summary>
+/// Products of activations with a <see cref="PackedMatrix"/>: <c>y[t, o] = Σᵢ W[o, i] x[t, i]</c> for a few tokens
+/// (decode, small batches), on the instruction set and threads asked for. One token reads every weight once; up to
+/// four tokens share each decoded block.
+/// </summary>
+/// <remarks>Written by hand: TorchSharp has no int8/int4 product, and libtorch's f32/bf16 matrix-vector products read
+/// weights at a third of the memory bandwidth on the CPUs measured here (see the README's Performance section).</remarks>
+public static unsafe class MatMul
+{
+    /// <summary>Computes <paramref name="y"/> [tokens, rows] from <paramref name="x"/> [tokens, columns].</summary>
+    /// <exception cref="ArgumentException">Sizes that do not fit the matrix, or an instruction set this CPU lacks.</exception>
+    public static void Multiply(PackedMatrix weights, ReadOnlySpan<float> x, int tokens, Span<float> y, KernelIsa? isa = null, KernelPool? pool = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
+        if (x.Length != (long)tokens * weights.Columns) throw new ArgumentException($"Expected {tokens} x {weights.Columns} activations, got {x.Length}.", nameof(x));
+        if (y.Length != (long)tokens * weights.Rows) throw new ArgumentException($"Expected {tokens} x {weights.Rows} outputs, got {y.Length}.", nameof(y));
+        fixed (float* px = x)
+        fixed (float* py = y)
+            Multiply(weights, px, tokens, py, isa ?? KernelIsas.Best, pool ?? KernelPool.Shared);
+    }
+
+    /// <summary>Writes the matrix as floats, row-major, into <paramref name="target"/> (prefill multiplies that with libtorch).</summary>
+    public static void Dequantize(PackedMatrix weights, Span<float> target, KernelIsa? isa = null, KernelPool? pool = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        if (target.Length != (long)weights.Rows * weights.Columns) throw new ArgumentException($"Expected room for {weights.Rows} x {weights.Columns} values, got {target.Length}.", nameof(target));
+        fixed (float* pt = target)
+            Run(new RowWork(weights, null, 0, pt), isa ?? KernelIsas.Best, pool ?? KernelPool.Shared, weights.Rows);
+    }
+
+    internal static void Multiply(PackedMatrix weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool) =>
+        Run(new RowWork(weights, x, tokens, y), isa, pool, weights.Rows);
+
+    static void Run(RowWork args, KernelIsa isa, KernelPool pool, int rows)
+    {
+        if (!KernelIsas.IsSupported(isa)) throw new ArgumentException($"This CPU does not support {isa}.", nameof(isa));
+        IRangeWork work = (isa, args.Weights.Format) switch
+        {
+            (KernelIsa.Scalar, _) => new Rows<ScalarDots>(args),
+            (KernelIsa.Avx2, WeightFormat.F32) => new Rows<Avx2Dots<F32Block>>(args),
+            (KernelIsa.Avx2, WeightFormat.F16) => new Rows<Avx2Dots<F16Block>>(args),
+            (KernelIsa.Avx2, WeightFormat.BF16) => new Rows<Avx2Dots<BF16Block>>(args),
+            (KernelIsa.Avx2, WeightFormat.Int8) => new Rows<Avx2Dots<Int8Block>>(args),
+            (KernelIsa.Avx2, WeightFormat.Int4) => new Rows<Avx2Dots<Int4Block>>(args),
+            (KernelIsa.Avx512, WeightFormat.F32) => new Rows<Avx512Dots<F32Block>>(args),
+            (KernelIsa.Avx512, WeightFormat.F16) => new Rows<Avx512Dots<F16Block>>(args),
+            (KernelIsa.Avx512, WeightFormat.BF16) => new Rows<Avx512Dots<BF16Block>>(args),
+            (KernelIsa.Avx512, WeightFormat.Int8) => new Rows<Avx512Dots<Int8Block>>(args),
+            (KernelIsa.Avx512, WeightFormat.Int4) => new Rows<Avx512Dots<Int4Block>>(args),
+            _ => throw new ArgumentOutOfRangeException(nameof(isa)),
+        };
+        // Small products stay on one thread: waking another costs more than it saves below ~256 KiB of weights.
+        long bytes = args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4);
+        int grain = bytes < (256 << 10) ? rows : Math.Max(1, rows / (pool.Threads * 8));
+        pool.For(rows, grain, work);
+    }
+
+    /// <summary>What a product reads and writes; <see cref="X"/> null means dequantize into <see cref="Y"/>.</summary>
+    readonly struct RowWork(PackedMatrix weights, float* x, int tokens, float* y)
+    {
+        public PackedMatrix Weights { get; } = weights;
+        public float* X { get; } = x;
+        public int Tokens { get; } = tokens;
+        public float* Y { get; } = y;
+    }
+
+    sealed class Rows<TDots>(RowWork args) : IRangeWork where TDots : struct, IDots
+    {
+        [ThreadStatic] static float[]? scaleBuffer;
+
+        public void Run(int start, int end)
+        {
+            var w = args.Weights;
+            int columns = w.Columns, rows = w.Rows, perRow = w.ScalesPerRow, tokens = args.Tokens;
+            bool vectorised = TDots.Vectorised;
+            var format = w.Format;
+            int blocks = vectorised ? columns / WeightFormats.BlockSize : 0;
+            int tail = blocks * WeightFormats.BlockSize;
+            var scaleFloats = Buffer(ref scaleBuffer, Math.Max(1, perRow));
+            Span<float> four = stackalloc float[4];
+            fixed (float* scales = scaleFloats)
+            fixed (float* sums = four)
+            {
+                for (int o = start; o < end; o++)
+                {
+                    byte* row = w.DataPointer + o * w.RowBytes;
+                    Half* halfScales = w.ScalesPointer + (long)o * perRow;
+                    if (perRow > 0 && vectorised) TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(halfScales, perRow), scaleFloats);
+                    if (args.X is null)
+                    {
+                        float* target = args.Y + (long)o * columns;
+                        TDots.Decode(row, scales, blocks, target);
+                        for (int i = tail; i < columns; i++) target[i] = BlockQuantizer.Element(format, row, halfScales, i);
+                        continue;
+                    }
+                    for (int t = 0; t < tokens; t += 4)
+                    {
+                        int n = Math.Min(4, tokens - t);
+                        float* x0 = args.X + (long)t * columns;
+                        if (n == 1) sums[0] = TDots.Dot1(row, scales, x0, blocks);
+                        else
+                        {
+                            // Fewer than four tokens left: the missing ones repeat the last, and their sums are dropped.
+                            float* x1 = x0 + columns, x2 = x0 + Math.Min(2, n - 1) * columns, x3 = x0 + Math.Min(3, n - 1) * columns;
+                            TDots.Dot4(row, scales, x0, x1, x2, x3, blocks, sums);
+                        }
+                        for (int k = 0; k < n; k++)
+                        {
+                            float* xk = x0 + (long)k * columns;
+                            float sum = sums[k];
+                            for (int i = tail; i < columns; i++) sum += BlockQuantizer.Element(format, row, halfScales, i) * xk[i];
+                            args.Y[(long)(t + k) * rows + o] = sum;
+                        }
+                    }
+                }
+            }
+        }
+
+        static float[] Buffer(ref float[]? buffer, int length) =>
+            buffer is { } b && b.Length >= length ? b : buffer = new float[Math.Max(length, 1024)];
+    }
+}

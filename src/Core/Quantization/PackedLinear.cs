@@ -1,0 +1,146 @@
+using LlavaModal.Abstractions.Tensors;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Kernels;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Core.Quantization;
+
+/// <summary>
+/// A linear layer <c>x Wᵀ + b</c> whose weight is a <see cref="PackedMatrix"/> run by the C# kernels: a few tokens
+/// (decode) go through <see cref="MatMul"/>, longer inputs (prefill) dequantize the weight to f32 once and let libtorch
+/// multiply. Reads either a full-precision <c>weight</c> (packed as it is read) or a packed checkpoint's
+/// <c>qweight</c> and <c>scales</c> (<see cref="PackedTensors"/>). Activations keep the model's dtype; the products
+/// accumulate in f32.
+/// </summary>
+sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
+{
+    /// <summary>Up to this many rows go through the small-batch kernel; above, dequantize and GEMM (measured: see the README's Performance section).</summary>
+    internal const int KernelRowLimit = 8;
+
+#pragma warning disable IDE1006 // field names are checkpoint tensor names
+    readonly TorchSharp.Modules.Parameter? bias;
+#pragma warning restore IDE1006
+    readonly LinearShape shape;
+    readonly WeightFormat format;
+    PackedMatrix? matrix;
+
+    public PackedLinear(string name, long inFeatures, long outFeatures, bool hasBias, WeightFormat format, ScalarType dtype) : base(name)
+    {
+        shape = new LinearShape(checked((int)inFeatures), checked((int)outFeatures));
+        this.format = format;
+        if (hasBias) bias = new TorchSharp.Modules.Parameter(zeros(outFeatures, dtype: dtype), requires_grad: false);
+        RegisterComponents();
+    }
+
+    /// <summary>The format the weight is held in.</summary>
+    public WeightFormat Format => format;
+
+    /// <summary>The packed weight (after loading).</summary>
+    public PackedMatrix Weight => matrix ?? throw new InvalidOperationException($"{GetName()}: the packed weight has not been loaded.");
+
+    public override Tensor forward(Tensor x)
+    {
+        var w = Weight;
+        using var scope = NewDisposeScope();
+        long rows = x.numel() / shape.In;
+        var input = x.to(ScalarType.Float32).reshape(rows, shape.In).contiguous();
+        Tensor y;
+        if (rows <= KernelRowLimit)
+        {
+            y = empty(rows, shape.Out, ScalarType.Float32);
+            unsafe
+            {
+                fixed (byte* px = input.bytes)
+                fixed (byte* py = y.bytes)
+                    MatMul.Multiply(w, (float*)px, (int)rows, (float*)py, KernelIsas.Best, KernelPool.Shared);
+            }
+        }
+        else
+        {
+            var weights = Scratch((long)shape.Out * shape.In).view(shape.Out, shape.In);
+            MatMul.Dequantize(w, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weights.bytes));
+            y = input.matmul(weights.t());
+        }
+        if (bias is not null) y.Plus_(bias.to(ScalarType.Float32));
+        long[] outShape = [.. x.shape[..^1], shape.Out];
+        return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// This thread's f32 buffer for dequantized weights, as large as the largest layer it has served: a fresh tensor per
+    /// layer and prefill would page-fault its whole size in again every time.
+    /// </summary>
+    [ThreadStatic] static Tensor? scratch;
+
+    static Tensor Scratch(long elements)
+    {
+        if (scratch is null || scratch.numel() < elements)
+        {
+            scratch?.Dispose();
+            scratch = empty(elements, ScalarType.Float32).DetachFromDisposeScope();
+        }
+        return scratch.narrow(0, 0, elements);
+    }
+
+    public (IReadOnlyList<string> Reads, IReadOnlyList<string> Missing, IReadOnlyList<string> Wrong) Inspect(IWeightSource checkpoint, Func<string, string> key)
+    {
+        var packedName = key(PackedTensors.Values);
+        if (checkpoint.Contains(packedName))
+        {
+            var scalesName = key(PackedTensors.Scales);
+            var wrong = new List<string>();
+            var stored = PackedTensors.FormatOf(checkpoint.StoredType(packedName));
+            if (stored != format)
+                wrong.Add($"{packedName} (checkpoint stores {stored?.Name() ?? checkpoint.StoredType(packedName)?.ToString() ?? "an unknown type"}, the model was asked for {format.Name()})");
+            else if (!checkpoint.Shape(packedName).SequenceEqual(PackedTensors.ValuesShape(format, shape)))
+                wrong.Add($"{packedName} (checkpoint [{string.Join(", ", checkpoint.Shape(packedName))}], model [{string.Join(", ", PackedTensors.ValuesShape(format, shape))}])");
+            if (!checkpoint.Contains(scalesName)) return ([packedName], [scalesName], wrong);
+            if (!checkpoint.Shape(scalesName).SequenceEqual(PackedTensors.ScalesShape(shape)) || checkpoint.StoredType(scalesName) is not (null or ScalarType.Float16))
+                wrong.Add($"{scalesName} (checkpoint {checkpoint.StoredType(scalesName)} [{string.Join(", ", checkpoint.Shape(scalesName))}], model Float16 [{string.Join(", ", PackedTensors.ScalesShape(shape))}])");
+            return ([packedName, scalesName], [], wrong);
+        }
+        var weightName = key("weight");
+        if (!checkpoint.Contains(weightName)) return ([], [weightName], []);
+        long[] expected = [shape.Out, shape.In];
+        if (!checkpoint.Shape(weightName).SequenceEqual(expected))
+            return ([weightName], [], [$"{weightName} (checkpoint [{string.Join(", ", checkpoint.Shape(weightName))}], model [{shape.Out}, {shape.In}])"]);
+        if (checkpoint.StoredType(weightName) is { } type && type is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
+            return ([weightName], [], [$"{weightName} (checkpoint stores {type}, packing needs floating-point weights)"]);
+        return ([weightName], [], []);
+    }
+
+    public void Read(IWeightSource checkpoint, Func<string, string> key)
+    {
+        PackedMatrix packed;
+        var packedName = key(PackedTensors.Values);
+        if (checkpoint.Contains(packedName))
+        {
+            using var values = checkpoint.Read(packedName);
+            using var scales = checkpoint.Read(key(PackedTensors.Scales), ScalarType.Float16);
+            packed = PackedMatrix.FromStored(format, shape.Out, shape.In, values.bytes,
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(scales.bytes));
+        }
+        else
+        {
+            // One layer in f32 at a time: packing never holds a second copy of the model.
+            using var weight = checkpoint.Read(key("weight"), ScalarType.Float32);
+            packed = PackedMatrix.Pack(format, shape.Out, shape.In, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weight.contiguous().bytes));
+        }
+        matrix?.Dispose();
+        matrix = packed;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            matrix?.Dispose();
+            matrix = null;
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Input and output widths of a linear layer.</summary>
+readonly record struct LinearShape(int In, int Out);

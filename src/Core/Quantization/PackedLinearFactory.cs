@@ -1,0 +1,54 @@
+using LlavaModal.Abstractions.Layers;
+using LlavaModal.Core.Kernels;
+using LlavaModal.Core.Modules;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Core.Quantization;
+
+/// <summary>
+/// Linear layers for a weight format on the CPU kernels: the decoder's projections (<c>q/k/v/o_proj</c>,
+/// <c>gate/up/down_proj</c>) in <see cref="Format"/>; <c>lm_head</c> packed too but never below 16 bits (its error
+/// goes straight into the logits); anything else (a vision tower or projector built with it) gets TorchSharp's
+/// layers. Quantized formats need widths that are multiples of 32; a layer that is not stays at the model's dtype.
+/// </summary>
+public sealed class PackedLinearFactory : ILinearFactory
+{
+    static readonly HashSet<string> Projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+    /// <summary>A factory packing to <paramref name="format"/>.</summary>
+    public PackedLinearFactory(WeightFormat format) => Format = format;
+
+    /// <summary>The weight format of the decoder's projections.</summary>
+    public WeightFormat Format { get; }
+
+    /// <inheritdoc />
+    public string Name => Format.Name();
+
+    /// <inheritdoc />
+    public nn.Module<Tensor, Tensor> Create(LinearSpec spec, ScalarType dtype, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var format = FormatOf(spec, dtype);
+        if (format is null) return TorchLinearFactory.Instance.Create(spec, dtype, device);
+        if (device.type != TorchSharp.DeviceType.CPU)
+            throw new ArgumentException($"Weight format {Format.Name()} runs on the CPU kernels only; device '{device}' asks for another (load with the default weights instead).", nameof(device));
+        return new PackedLinear(spec.Name, spec.InFeatures, spec.OutFeatures, spec.Bias, format.Value, dtype);
+    }
+
+    /// <summary>The format layer <paramref name="spec"/> is packed in, or null when it stays a TorchSharp layer.</summary>
+    public WeightFormat? FormatOf(LinearSpec spec, ScalarType dtype)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        bool head = spec.Name == "lm_head";
+        if (!head && !Projections.Contains(spec.Name)) return null;
+        var format = head && Format.IsQuantized() ? Widest(dtype) : Format;
+        return format.IsQuantized() && spec.InFeatures % WeightFormats.BlockSize != 0 ? null : format;
+    }
+
+    static WeightFormat Widest(ScalarType dtype) => dtype switch
+    {
+        ScalarType.BFloat16 => WeightFormat.BF16,
+        ScalarType.Float16 => WeightFormat.F16,
+        _ => WeightFormat.F32,
+    };
+}

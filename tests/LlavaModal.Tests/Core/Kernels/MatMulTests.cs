@@ -1,0 +1,192 @@
+using LlavaModal.Core.Kernels;
+using LlavaModal.Tests.Support;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Tests.Core.Kernels;
+
+public class MatMulTests
+{
+    static readonly WeightFormat[] Formats = Enum.GetValues<WeightFormat>();
+
+    static (PackedMatrix Packed, float[] Values) Random(WeightFormat format, int rows, int columns, int seed)
+    {
+        var values = randn([rows, columns], generator: new Generator((ulong)seed)).data<float>().ToArray();
+        return (PackedMatrix.Pack(format, rows, columns, values), values);
+    }
+
+    public static TheoryData<KernelIsa, WeightFormat> Paths()
+    {
+        var data = new TheoryData<KernelIsa, WeightFormat>();
+        foreach (var isa in Enum.GetValues<KernelIsa>())
+            foreach (var format in Formats) data.Add(isa, format);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Every_path_matches_torch_on_odd_shapes_and_token_counts(KernelIsa isa, WeightFormat format)
+    {
+        if (!KernelIsas.IsSupported(isa))
+        {
+            using var tiny = Random(format, 1, 32, 0).Packed;
+            Assert.Throws<ArgumentException>(() => MatMul.Multiply(tiny, new float[32], 1, new float[1], isa));
+            return;
+        }
+        using var pool = new KernelPool(3);
+        // Float formats take any width (a scalar tail past the last block of 32); quantized ones whole blocks.
+        int[] widths = format.IsQuantized() ? [32, 96, 320] : [1, 31, 100, 320];
+        foreach (int columns in widths)
+        {
+            foreach (int rows in new[] { 1, 37, 130 })
+            {
+                using var scope = NewDisposeScope();
+                var (packed, _) = Random(format, rows, columns, rows * 1000 + columns);
+                using (packed)
+                {
+                    foreach (int tokens in new[] { 1, 2, 3, 4, 5, 9 })
+                    {
+                        var x = randn([tokens, columns], generator: new Generator((ulong)tokens));
+                        var y = new float[tokens * rows];
+                        MatMul.Multiply(packed, x.data<float>().ToArray(), tokens, y, isa, pool);
+                        Parity.AssertClose(tensor(y, [tokens, rows]), KernelReference.Product(packed, x), 2e-6,
+                            $"{isa} {format.Name()} [{rows}, {columns}] x {tokens} tokens");
+                    }
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Dequantizing_gives_the_stored_values_exactly(KernelIsa isa, WeightFormat format)
+    {
+        if (!KernelIsas.IsSupported(isa)) return;
+        using var scope = NewDisposeScope();
+        int columns = format.IsQuantized() ? 96 : 100;
+        var (packed, _) = Random(format, 21, columns, 5);
+        using (packed)
+        {
+            var floats = new float[21 * columns];
+            MatMul.Dequantize(packed, floats, isa);
+            Assert.Equal(KernelReference.Weights(packed).data<float>().ToArray(), floats);
+        }
+    }
+
+    [Fact]
+    public void F16_subnormals_infinities_nans_and_signed_zeros_widen_as_torch_widens_them()
+    {
+        float[] special = [1e-6f, -3e-7f, 6e-8f, 70000f, float.NegativeInfinity, float.NaN, 65504f, 0f, -0f, 6.1e-5f, -1f, 0.333f];
+        var values = Enumerable.Range(0, 64).Select(i => special[i % special.Length] * (i % 5 == 4 ? -1 : 1)).ToArray();
+        using var packed = PackedMatrix.Pack(WeightFormat.F16, 2, 32, values);
+        var expected = KernelReference.Weights(packed).data<float>().ToArray();
+        foreach (var isa in KernelIsas.Supported)
+        {
+            var floats = new float[64];
+            MatMul.Dequantize(packed, floats, isa);
+            Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), floats.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.F32, 0.0)]
+    [InlineData(WeightFormat.BF16, 1.0 / 256)]
+    [InlineData(WeightFormat.F16, 1.0 / 2048)]
+    public void Float_formats_round_each_value_within_half_a_unit(WeightFormat format, double relative)
+    {
+        var (packed, values) = Random(format, 8, 64, 9);
+        using (packed)
+        {
+            var stored = KernelReference.Weights(packed).data<float>().ToArray();
+            for (int i = 0; i < values.Length; i++)
+                Assert.True(Math.Abs(stored[i] - values[i]) <= relative * Math.Abs(values[i]), $"{format.Name()} value {i}: {values[i]} stored as {stored[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.Int8, 0.5, 0.01)]
+    [InlineData(WeightFormat.Int4, 1.0, 0.15)]
+    public void Quantized_values_stay_within_their_block_step(WeightFormat format, double steps, double relativeNorm)
+    {
+        var (packed, values) = Random(format, 16, 256, 11);
+        using (packed)
+        {
+            var stored = KernelReference.Weights(packed).data<float>().ToArray();
+            var scales = packed.Scales.ToArray();
+            double error = 0, norm = 0;
+            for (int i = 0; i < values.Length; i++)
+            {
+                double step = Math.Abs((float)scales[i / WeightFormats.BlockSize]);
+                // The f16 scale itself is rounded, which can add a fraction of a step at the block's extremes.
+                Assert.True(Math.Abs(stored[i] - values[i]) <= steps * step * 1.01 + 1e-6, $"{format.Name()} value {i}: {values[i]} stored as {stored[i]}, step {step}");
+                error += Math.Pow(stored[i] - values[i], 2);
+                norm += Math.Pow(values[i], 2);
+            }
+            Assert.InRange(Math.Sqrt(error / norm), 1e-6, relativeNorm);
+        }
+    }
+
+    [Fact]
+    public void Quantized_formats_need_whole_blocks()
+    {
+        var error = Assert.Throws<ArgumentException>(() => PackedMatrix.Pack(WeightFormat.Int4, 2, 40, new float[80]));
+        Assert.Contains("multiple of 32", error.Message);
+    }
+
+    [Fact]
+    public void All_zero_blocks_stay_zero()
+    {
+        foreach (var format in new[] { WeightFormat.Int8, WeightFormat.Int4 })
+        {
+            using var packed = PackedMatrix.Pack(format, 2, 64, new float[128]);
+            var y = new float[2];
+            MatMul.Multiply(packed, Enumerable.Repeat(1f, 64).ToArray(), 1, y);
+            Assert.Equal([0f, 0f], y);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Thread_counts_give_the_same_sums(int threads)
+    {
+        // 512 x 1024 f32 is 2 MiB: large enough to be split among the threads.
+        var (packed, _) = Random(WeightFormat.F32, 512, 1024, 3);
+        using (packed)
+        using (var pool = new KernelPool(threads))
+        {
+            var x = randn([2, 1024], generator: new Generator(4)).data<float>().ToArray();
+            var single = new float[1024];
+            var pooled = new float[1024];
+            using (var one = new KernelPool(1)) MatMul.Multiply(packed, x, 2, single, KernelIsa.Scalar, one);
+            for (int repeat = 0; repeat < 20; repeat++)
+            {
+                MatMul.Multiply(packed, x, 2, pooled, KernelIsa.Scalar, pool);
+                Assert.Equal(single, pooled);
+            }
+        }
+    }
+
+    sealed class Failing : IRangeWork
+    {
+        public void Run(int start, int end)
+        {
+            if (start > 0) throw new InvalidOperationException("chunk failed");
+        }
+    }
+
+    [Fact]
+    public void A_failing_chunk_is_reported_to_the_caller_and_the_pool_keeps_working()
+    {
+        using var pool = new KernelPool(2);
+        var error = Assert.Throws<AggregateException>(() => pool.For(100, 10, new Failing()));
+        Assert.IsType<InvalidOperationException>(error.InnerException);
+        var (packed, _) = Random(WeightFormat.Int8, 256, 1024, 1);
+        using (packed)
+        {
+            var y = new float[256];
+            MatMul.Multiply(packed, new float[1024], 1, y, pool: pool);
+            Assert.All(y, v => Assert.Equal(0f, v));
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using LlavaModal.Abstractions.Decoding;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Kernels;
+using LlavaModal.Multimodal;
+using LlavaModal.Multimodal.Loading;
+using LlavaModal.Tests.Support;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace LlavaModal.Tests.Decoder;
+
+/// <summary>Each weight format against the f32 reference path on the fixture decoders: logits of whole prompts, and 20 greedy tokens.</summary>
+public class WeightFormatAccuracyTests(ITestOutputHelper output)
+{
+    public static TheoryData<string, WeightFormat, double, int> Bounds() => new()
+    {
+        // fixture, format, most relative logit error, fewest of 20 greedy tokens equal to f32's. These random 64-wide
+        // models are more sensitive than trained ones (bf16 alone moves their logits by 1%); int4's error is ~8% of each
+        // weight, and their greedy paths part at once, so int4 is held to its logit error here and to the toy model's eval.
+        { "llama-tiny", WeightFormat.F32, 1e-5, 20 },
+        { "llama-tiny", WeightFormat.BF16, 2e-2, 20 },
+        { "llama-tiny", WeightFormat.F16, 3e-3, 20 },
+        { "llama-tiny", WeightFormat.Int8, 6e-2, 20 },
+        { "llama-tiny", WeightFormat.Int4, 0.8, 0 },
+        { "qwen2-tiny", WeightFormat.F32, 1e-5, 20 },
+        { "qwen2-tiny", WeightFormat.BF16, 2e-2, 20 },
+        { "qwen2-tiny", WeightFormat.F16, 3e-3, 20 },
+        { "qwen2-tiny", WeightFormat.Int8, 6e-2, 2 },
+        { "qwen2-tiny", WeightFormat.Int4, 0.8, 0 },
+    };
+
+    static CausalLanguageModel Load(string fixture, WeightFormat? format)
+    {
+        using var folder = ModelFolder.Open(Fixtures.Path_(fixture));
+        return folder.LoadDecoder(new ModelLoadOptions { Weights = format, DType = ScalarType.Float32 });
+    }
+
+    static long[] Greedy(CausalLanguageModel model, Tensor prompt, int count)
+    {
+        using var scope = NewDisposeScope();
+        long t = prompt.shape[1];
+        using var rows = model.CreateCache(1, t + count);
+        using var cache = rows.Prefill(0);
+        var logits = model.Forward(model.Embed(prompt), arange(t).unsqueeze(0), cache: cache, lastOnly: true);
+        var ids = new long[count];
+        for (int i = 0; i < count; i++)
+        {
+            ids[i] = Parity.Ids(logits[0, -1].argmax())[0];
+            logits = model.Forward(model.Embed(tensor(new[] { ids[i] }).unsqueeze(0)), tensor(new[] { t + i }).unsqueeze(0), cache: cache);
+        }
+        return ids;
+    }
+
+    [Theory]
+    [MemberData(nameof(Bounds))]
+    public void Logits_and_greedy_tokens_stay_close_to_f32(string fixture, WeightFormat format, double maxError, int minAgreement)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using var reference = Load(fixture, null);
+        using var packed = Load(fixture, format);
+        using var expected = SafeTensorsFile.Open(Fixtures.Path_(fixture, "expected", "expected.safetensors"));
+        var prompt = expected.Read("q0.input_ids");
+        var positions = arange(prompt.shape[1]).unsqueeze(0);
+        double error = Parity.RelativeError(packed.Forward(packed.Embed(prompt), positions), reference.Forward(reference.Embed(prompt), positions));
+        var ours = Greedy(packed, prompt, 20);
+        var theirs = Greedy(reference, prompt, 20);
+        int agreement = ours.Zip(theirs).TakeWhile(p => p.First == p.Second).Count();
+        output.WriteLine($"{fixture} {format.Name()}: logit relative error {error:E2}, greedy prefix agreement {agreement}/20");
+        Assert.True(error <= maxError, $"{fixture} {format.Name()}: logit relative error {error:E2} > {maxError:E1}");
+        Assert.True(agreement >= minAgreement, $"{fixture} {format.Name()}: the first {agreement} of 20 greedy tokens agree with f32 (fewest allowed {minAgreement}).");
+    }
+}
