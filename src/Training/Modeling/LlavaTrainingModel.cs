@@ -325,10 +325,33 @@ public sealed class LlavaTrainingModel : IDisposable
     public double MatchProjectorScale(IReadOnlyList<string> imagePaths)
     {
         var (text, image) = EmbeddingNorms(imagePaths);
-        double factor = text / image;
-        var last = Projector.named_parameters().Select(p => p.name.Split('.')[0]).Where(n => n.StartsWith("linear_", StringComparison.Ordinal)).Max(n => int.Parse(n["linear_".Length..], System.Globalization.CultureInfo.InvariantCulture));
+        return ScaleLastLayer(Projector, text / image);
+    }
+
+    /// <summary>
+    /// <see cref="MatchProjectorScale(IReadOnlyList{string})"/> for another modality's projector, measured on the frozen
+    /// encoder's features of <paramref name="files"/>; returns the factor applied.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model has no plugin for <paramref name="modality"/>.</exception>
+    public double MatchProjectorScale(string modality, IReadOnlyList<string> files)
+    {
+        var m = Modalities.FirstOrDefault(x => x.Modality == modality)
+            ?? throw new ArgumentException($"the model has no plugin for modality '{modality}' (it has: {string.Join(", ", ModalityNames)}).", nameof(modality));
+        double text, projected;
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            text = Language.Embed(Scalars.Arange(0, Language.Config.VocabSize).unsqueeze(0)).PowScalar(2).sum(-1).sqrt().mean().item<float>();
+            projected = cat(files.Select(f => m.Projector.forward(m.Features(f))).ToList(), 0).PowScalar(2).sum(-1).sqrt().mean().item<float>();
+        }
+        return ScaleLastLayer(m.Projector, text / projected);
+    }
+
+    static double ScaleLastLayer(ProjectorModule projector, double factor)
+    {
+        var last = projector.named_parameters().Select(p => p.name.Split('.')[0]).Where(n => n.StartsWith("linear_", StringComparison.Ordinal)).Max(n => int.Parse(n["linear_".Length..], System.Globalization.CultureInfo.InvariantCulture));
         using var _ = no_grad();
-        foreach (var (name, p) in Projector.named_parameters())
+        foreach (var (name, p) in projector.named_parameters())
             if (name.StartsWith($"linear_{last}.", StringComparison.Ordinal)) Scalars.With(factor, s => p.mul_(s));
         return factor;
     }
