@@ -1,8 +1,8 @@
 using System.CommandLine;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Abstractions.Vision;
+using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Training;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;

@@ -1,8 +1,8 @@
 using System.Diagnostics;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Encoders.Audio.Features;
 using LlavaModal.Encoders.Audio.Whisper;
 using LlavaModal.Training;
-using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Training.Optimization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
