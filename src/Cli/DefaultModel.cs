@@ -14,6 +14,21 @@ static class DefaultModel
     /// <summary>Absolute path of the shipped model folder next to the CLI binary.</summary>
     public static string Path => System.IO.Path.Combine(AppContext.BaseDirectory, "models", Name);
 
+    /// <summary>Folder name of the shipped audio toy model (the image toy model with a trained audio plugin): <c>eval --modality audio</c>'s default.</summary>
+    public const string AudioName = "llava-modal-audio-toy";
+
+    /// <summary>Absolute path of the shipped audio toy model next to the CLI binary.</summary>
+    public static string AudioPath => System.IO.Path.Combine(AppContext.BaseDirectory, "models", AudioName);
+
+    /// <summary><paramref name="model"/> when given, else the shipped audio toy model.</summary>
+    public static string ResolveAudio(string? model)
+    {
+        if (!string.IsNullOrEmpty(model)) return model;
+        if (!File.Exists(System.IO.Path.Combine(AudioPath, "config.json")))
+            throw new LlavaModalException($"no --model given and the default audio model is missing from {AudioPath} (it ships in the repository's models/{AudioName}).");
+        return AudioPath;
+    }
+
     /// <summary>The sample image shipped with the model.</summary>
     public static string SampleImage => System.IO.Path.Combine(Path, "sample.png");
 

@@ -45,6 +45,11 @@ public sealed record TrainOptions
     public int SaveEvery { get; init; }
     /// <summary>Longest tokenised sample (image placeholder counted once).</summary>
     public int MaxLength { get; init; } = 1024;
+    /// <summary>
+    /// Modalities whose projectors the stage trains (<c>image</c>, <c>audio</c>, a plugin's name); the others stay frozen.
+    /// Null: every modality the training data holds (all of them when it holds none).
+    /// </summary>
+    public IReadOnlyList<string>? Modalities { get; init; }
     /// <summary>Stored dtype of the saved weights.</summary>
     public ScalarType SaveDType { get; init; } = ScalarType.Float32;
 
@@ -122,17 +127,25 @@ public sealed class Trainer
         options.Validate();
         if (data.Count < 2) throw new ArgumentException($"need at least 2 samples, got {data.Count}.");
         manual_seed(options.Seed);
-        var encoder = new ConversationEncoder(model.Tokenizer, maxLength: options.MaxLength, template: ChatTemplate.ForModel(model.SupportDirectory));
+        var encoder = new ConversationEncoder(model.Tokenizer, maxLength: options.MaxLength, template: ChatTemplate.ForModel(model.SupportDirectory), modalities: model.Placeholders);
         var encoded = data.Select(s => encoder.Encode(s, imageFolder)).ToList();
         foreach (var e in encoded)
+        {
             if (e.ImagePath is not null && !File.Exists(e.ImagePath)) throw new FileNotFoundException($"sample '{e.Id}': image {e.ImagePath} not found.", e.ImagePath);
+            foreach (var m in e.Media)
+                if (!File.Exists(m.Path)) throw new FileNotFoundException($"sample '{e.Id}': {m.Modality} file {m.Path} not found.", m.Path);
+        }
         var (train, held) = Split(encoded, options.EvalFraction, options.MaxEvalSamples, options.Seed);
         // A batch repeats samples to fill itself; one larger than the data only costs memory (a million on 20 samples took > 6 GB).
         if (options.BatchSize > train.Count)
             throw new ArgumentException($"batch size {options.BatchSize} is larger than the {train.Count} training samples; use a batch size of at most {train.Count}.");
         if (train.Sum(s => (long)s.SupervisedTokens) == 0) throw new InvalidDataException("no sample has an assistant reply to learn: every label is masked.");
 
-        model.SetStage(options.Stage);
+        var inData = encoded.Any(e => e.ImagePath is not null) ? new List<string> { "image" } : [];
+        inData.AddRange(encoded.SelectMany(e => e.Media.Select(m => m.Modality)).Distinct().Order(StringComparer.Ordinal));
+        var trained = options.Modalities ?? (inData.Count > 0 ? inData : model.ModalityNames);
+        model.SetStage(options.Stage, trained.ToList());
+        if (model.TrainableParameters().Count == 0) throw new ArgumentException($"stage {(int)options.Stage} has nothing to train: no projector of {string.Join(", ", trained)} and a frozen language model.");
         int perStep = options.BatchSize * options.GradientAccumulation;
         long total = options.MaxSteps ?? Math.Max(1, (long)Math.Ceiling(options.Epochs * train.Count / perStep));
         var schedule = new LearningRateSchedule(options.LearningRate, total, (long)Math.Round(total * options.WarmupRatio), options.MinLearningRateRatio);
@@ -241,6 +254,7 @@ public sealed class Trainer
         var state = new
         {
             stage = (int)options.Stage,
+            modalities = model.ModalityNames.Where(m => model.TrainableParameters().Any(p => p.Name.StartsWith(m == "image" ? "multi_modal_projector." : m + "_projector.", StringComparison.Ordinal))).ToList(),
             step,
             total_steps = total,
             seed = options.Seed,

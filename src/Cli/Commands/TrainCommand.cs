@@ -1,6 +1,8 @@
 using System.CommandLine;
 using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Vision;
+using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Training;
 using LlavaModal.Training.Data;
 using LlavaModal.Training.Modeling;
@@ -12,12 +14,13 @@ static class TrainCommand
 {
     public static Command Create()
     {
-        var stage = new Option<int>("--stage") { Description = "1: train the projector (vision tower and language model frozen); 2: projector and language model (vision tower frozen).", Required = true };
+        var stage = new Option<int>("--stage") { Description = "1: train the projector(s) (encoders and language model frozen); 2: projector(s) and language model (encoders frozen).", Required = true };
         var model = new Option<string?>("--model") { Description = "LLaVA folder to start from (llava-hf layout). A folder without projector weights gets a new projector in stage 1." };
         var vision = new Option<string?>("--vision") { Description = "Instead of --model: a CLIP vision folder (with preprocessor_config.json) to assemble with --language and a new projector." };
         var language = new Option<string?>("--language") { Description = "Instead of --model: a LLaMA folder whose tokenizer has <image>." };
-        var data = new Option<string>("--data") { Description = "LLaVA JSON data file: [{ id, image, conversations: [{ from: human|gpt, value }] }].", Required = true };
-        var images = new Option<string?>("--images") { Description = "Folder the samples' image paths are relative to." };
+        var data = new Option<string>("--data") { Description = "LLaVA JSON data file: [{ id, image, media: [{ modality, file }], conversations: [{ from: human|gpt, value }] }].", Required = true };
+        var images = new Option<string?>("--images") { Description = "Folder the samples' image and media paths are relative to." };
+        var modalities = new Option<string[]>("--modalities") { Description = "Modalities whose projectors the stage trains (image, audio; default: those the data holds); the others stay frozen.", AllowMultipleArgumentsPerToken = true };
         var output = new Option<string>("--out") { Description = "Output folder: the trained model (llava-hf layout) plus optimizer.safetensors and trainer_state.json for --resume (new or empty unless --force; never overlapping an input).", Required = true };
         var force = Outputs.ForceOption();
         var steps = new Option<long?>("--steps") { Description = "Optimizer steps (default: --epochs passes over the data)." };
@@ -38,7 +41,7 @@ static class TrainCommand
         var saveDType = new Option<string>("--save-dtype") { Description = "Stored dtype of the weights: f32 or bf16 (training itself runs in fp32).", DefaultValueFactory = _ => "f32" };
         var command = new Command("train", "Train one LLaVA stage (fp32 on CPU; TorchSharp has no autocast) and save a Hugging Face folder that `generate`, `chat` and `eval` load.")
         {
-            stage, model, vision, language, data, images, output, steps, epochs, batch, accumulation, lr, warmup, minLr, decay, clip, seed, evalFraction, evalEvery, saveEvery, resume, threads, saveDType, force,
+            stage, model, vision, language, data, images, modalities, output, steps, epochs, batch, accumulation, lr, warmup, minLr, decay, clip, seed, evalFraction, evalEvery, saveEvery, resume, threads, saveDType, force,
         };
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
@@ -73,11 +76,14 @@ static class TrainCommand
                 EvalEvery = parse.GetValue(evalEvery),
                 SaveEvery = parse.GetValue(saveEvery),
                 SaveDType = type,
+                Modalities = parse.GetValue(modalities) is { Length: > 0 } chosen ? chosen.SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList() : null,
             };
             options.Validate();
             var samples = LlavaDataFile.Load(parse.GetValue(data)!);
-            using var trainee = isResume ? LlavaTrainingModel.Load(outDir)
-                : m is not null ? LlavaTrainingModel.Load(m, allowNewProjector: s == TrainingStage.Stage1)
+            // The built-in audio plugin loads when the folder carries an audio encoder (after attach-audio).
+            IModalityEncoderFactory[] plugins = [new AudioEncoderFactory()];
+            using var trainee = isResume ? LlavaTrainingModel.Load(outDir, plugins: plugins)
+                : m is not null ? LlavaTrainingModel.Load(m, allowNewProjector: s == TrainingStage.Stage1, plugins: plugins)
                 : LlavaTrainingModel.FromParts(v!, l!, new FeatureSelection([-1], "full"), seed: options.Seed);
             // A failed run (NaN loss, bad sample, cancellation) leaves no half-written model behind in a folder it started empty.
             var result = isResume

@@ -42,7 +42,7 @@ sealed record RecipeOptions
     public TrainOptions Stage1 { get; init; } = new() { Stage = TrainingStage.Stage1, MaxSteps = 200, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05 };
     /// <summary>Stage 2 (projector and language model).</summary>
     public TrainOptions Stage2 { get; init; } = new() { Stage = TrainingStage.Stage2, MaxSteps = 6000, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.03, MinLearningRateRatio = 0.05 };
-    /// <summary>Scale the new projector's output to the token embeddings' norm before stage 1 (see <see cref="LlavaTrainingModel.MatchProjectorScale"/>).</summary>
+    /// <summary>Scale the new projector's output to the token embeddings' norm before stage 1 (see <see cref="LlavaTrainingModel.MatchProjectorScale(IReadOnlyList{string})"/>).</summary>
     public bool MatchProjectorScale { get; init; } = true;
     /// <summary>Scenes of the final evaluation.</summary>
     public int EvalScenes { get; init; } = 200;

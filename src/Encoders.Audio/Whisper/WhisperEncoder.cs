@@ -181,15 +181,33 @@ public sealed class WhisperEncoder : nn.Module
                 $"Whisper encoder input must be [batch, {Config.NumMelBins}, {frames}] log-mel features (one padded 30 s window each), got [{string.Join(", ", inputFeatures.shape)}].",
                 nameof(inputFeatures));
         var x = inputFeatures.to(DType, Device);
-        x = nn.functional.gelu(conv1.forward(x));
-        x = nn.functional.gelu(conv2.forward(x));
-        var h = x.transpose(1, 2).Plus(embed_positions.weight!);
+        x = nn.functional.gelu(Convolve(x, conv1, stride: 1)).transpose(1, 2);
+        x = nn.functional.gelu(Convolve(x, conv2, stride: 2));
+        var h = x.Plus(embed_positions.weight!);
         foreach (var layer in layers)
         {
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
             h = layer.forward(h);
         }
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A kernel-3, padding-1 convolution of [B, C, T] as one matrix product over unfolded windows, returning [B, T', out]
+    /// (time first, as the layers take it). Not <c>Conv1d.forward</c>: libtorch 2.10's CPU conv1d returned non-finite
+    /// values for finite inputs in about 1 of 10 calls with 2 threads on this project's machines (never with 1 thread,
+    /// never through the product), which made an encoder's training diverge to NaN and could corrupt inference.
+    /// </summary>
+    static Tensor Convolve(Tensor x, Conv1d conv, int stride)
+    {
+        using var scope = NewDisposeScope();
+        var weight = conv.weight!;
+        long outChannels = weight.shape[0], window = weight.shape[1] * weight.shape[2];
+        // [B, C, T + 2] → windows [B, C, T', 3] → [B, T', C·3], the layout of weight.view(out, C·3).
+        var windows = nn.functional.pad(x, [1, 1]).unfold(2, weight.shape[2], stride).permute(0, 2, 1, 3).reshape(x.shape[0], -1, window);
+        var y = windows.matmul(weight.view(outChannels, window).t());
+        if (conv.bias is { } bias) y = y.Plus(bias);
+        return y.MoveToOuterDisposeScope();
     }
 
     /// <summary>The final norm, for tests that rebuild the pooled output by hand.</summary>

@@ -11,9 +11,17 @@ namespace LlavaModal.Training.Data;
 /// <param name="ImagePath">Absolute image path, or null for a text-only sample.</param>
 public sealed record EncodedSample(string Id, int[] Ids, int[] Labels, string? ImagePath)
 {
+    /// <summary>Inputs of other modalities, in the order their placeholders appear in <see cref="Ids"/> (each placeholder one id, expanded by the model).</summary>
+    public IReadOnlyList<EncodedMedia> Media { get; init; } = [];
+
     /// <summary>Positions whose label is not masked.</summary>
     public int SupervisedTokens => Labels.Count(l => l != ConversationEncoder.IgnoreIndex);
 }
+
+/// <summary>One non-image input of an encoded sample.</summary>
+/// <param name="Modality">Its modality.</param>
+/// <param name="Path">Absolute file path.</param>
+public sealed record EncodedMedia(string Modality, string Path);
 
 /// <summary>Raised when the tokenisation of a conversation's prefix is not a prefix of the whole conversation's tokenisation, so label masks would be wrong.</summary>
 public sealed class TokenizationMismatchException(string message) : LlavaModalException(message);
@@ -40,7 +48,8 @@ public sealed class ConversationEncoder
     /// <param name="system">System sentence (default: the template's, as inference uses).</param>
     /// <param name="maxLength">Longest sequence kept, counting the image placeholder as one token; longer samples are truncated.</param>
     /// <param name="template">The chat template (default <c>vicuna_v1</c>); pass <see cref="ChatTemplate.ForModel"/> of the model folder so training renders as inference does.</param>
-    public ConversationEncoder(HfTokenizer tokenizer, string? system = null, int maxLength = 2048, ChatTemplate? template = null)
+    /// <param name="modalities">The placeholder of each other modality the model has a plugin for (<c>audio</c> → <c>&lt;audio&gt;</c>); each must be one token of <paramref name="tokenizer"/>.</param>
+    public ConversationEncoder(HfTokenizer tokenizer, string? system = null, int maxLength = 2048, ChatTemplate? template = null, IReadOnlyDictionary<string, string>? modalities = null)
     {
         this.tokenizer = tokenizer;
         this.template = template ?? ChatTemplate.Named("vicuna_v1");
@@ -48,7 +57,18 @@ public sealed class ConversationEncoder
         MaxLength = maxLength;
         ImageTokenId = tokenizer.TokenToId(LlavaDataFile.ImagePlaceholder)
             ?? throw new ArgumentException($"The tokenizer has no {LlavaDataFile.ImagePlaceholder} token; use a LLaVA tokenizer.", nameof(tokenizer));
+        foreach (var (modality, placeholder) in modalities ?? new Dictionary<string, string>())
+        {
+            int id = tokenizer.TokenToId(placeholder)
+                ?? throw new ArgumentException($"The tokenizer has no {placeholder} token for the {modality} modality.", nameof(modalities));
+            placeholders[modality] = (placeholder, id);
+        }
     }
+
+    readonly Dictionary<string, (string Text, int Id)> placeholders = new(StringComparer.Ordinal);
+
+    /// <summary>The placeholder token id of each non-image modality.</summary>
+    public IReadOnlyDictionary<string, int> PlaceholderIds => placeholders.ToDictionary(kv => kv.Key, kv => kv.Value.Id);
 
     /// <summary>Id of <c>&lt;image&gt;</c>.</summary>
     public int ImageTokenId { get; }
@@ -63,7 +83,9 @@ public sealed class ConversationEncoder
     /// <exception cref="TokenizationMismatchException">A reply's boundaries do not fall on token boundaries.</exception>
     public EncodedSample Encode(LlavaSample sample, string? imageFolder = null)
     {
-        LlavaDataFile.Validate(sample, "sample");
+        foreach (var item in sample.Media ?? [])
+            if (item?.Modality is { } m && m != "image" && !placeholders.ContainsKey(m)) throw new UnregisteredModalityException(sample.Id, m, ["image", .. placeholders.Keys]);
+        LlavaDataFile.Validate(sample, "sample", m => placeholders.TryGetValue(m, out var p) ? p.Text : LlavaDataFile.PlaceholderOf(m));
         var (full, replies) = Spans(sample);
         var ids = tokenizer.Encode(full).ToArray();
         var labels = Enumerable.Repeat(IgnoreIndex, ids.Length).ToArray();
@@ -74,6 +96,7 @@ public sealed class ConversationEncoder
             for (int i = s; i < e; i++)
             {
                 if (ids[i] == ImageTokenId) throw new InvalidDataException($"sample '{sample.Id}': an assistant reply contains {LlavaDataFile.ImagePlaceholder}.");
+                if (placeholders.Values.FirstOrDefault(p => p.Id == ids[i]) is { Text: { } text }) throw new InvalidDataException($"sample '{sample.Id}': an assistant reply contains {text}.");
                 labels[i] = ids[i];
             }
         }
@@ -82,26 +105,43 @@ public sealed class ConversationEncoder
             ids = ids[..MaxLength];
             labels = labels[..MaxLength];
         }
-        string? image = sample.Image is null ? null : ImagePath(sample, imageFolder);
+        string? image = sample.Image is null ? null : MediaPath(sample.Id, sample.Image, imageFolder);
         if (image is not null && !ids.Contains(ImageTokenId))
         {
             // LLaVA puts the image first when the text does not place it.
             throw new InvalidDataException($"sample '{sample.Id}' has an image but no {LlavaDataFile.ImagePlaceholder} in its text (or it was truncated away).");
         }
-        return new EncodedSample(sample.Id, ids, labels, image);
+        var media = new List<EncodedMedia>();
+        foreach (var (modality, (text, id)) in placeholders)
+        {
+            // Every placeholder in the text needs its input (a <audio> without media would splice nothing), and truncation must keep them all.
+            var inputs = (sample.Media ?? []).Where(m => m.Modality == modality).ToList();
+            int kept = ids.Count(i => i == id);
+            if (kept != inputs.Count)
+                throw new InvalidDataException($"sample '{sample.Id}': {inputs.Count} {modality} input(s) but {kept} {text} placeholder(s) in its tokens" + (kept < inputs.Count ? " (truncated away?)." : "."));
+        }
+        // Each modality's inputs in the order of its placeholders, interleaved as the placeholders stand.
+        var next = placeholders.Keys.ToDictionary(m => m, _ => 0);
+        var byId = placeholders.ToDictionary(kv => kv.Value.Id, kv => kv.Key);
+        foreach (var id in ids)
+        {
+            if (!byId.TryGetValue(id, out var modality)) continue;
+            var input = sample.Media!.Where(m => m.Modality == modality).ElementAt(next[modality]++);
+            media.Add(new EncodedMedia(modality, MediaPath(sample.Id, input.File, imageFolder)));
+        }
+        return new EncodedSample(sample.Id, ids, labels, image) { Media = media };
     }
 
     /// <summary>
-    /// The sample's image under <paramref name="imageFolder"/>. Data files are untrusted: a path that is absolute or climbs
+    /// A sample's image or media file under <paramref name="imageFolder"/>. Data files are untrusted: a path that is absolute or climbs
     /// with <c>..</c> is refused from its text alone, before any file is looked at, so the error says nothing about what
     /// exists outside the folder.
     /// </summary>
-    static string ImagePath(LlavaSample sample, string? imageFolder)
+    static string MediaPath(string id, string path, string? imageFolder)
     {
-        var path = sample.Image!;
         var parts = path.Split(['/', '\\']);
         if (path.Length == 0 || Path.IsPathRooted(path) || path.Contains(':', StringComparison.Ordinal) || parts.Contains(".."))
-            throw new InvalidDataException($"sample '{sample.Id}': image path '{path}' is refused: image paths must be relative to the image folder (--images) and stay inside it (no absolute paths, drive letters or '..').");
+            throw new InvalidDataException($"sample '{id}': image path '{path}' is refused: image paths must be relative to the image folder (--images) and stay inside it (no absolute paths, drive letters or '..').");
         return imageFolder is null ? path : Path.GetFullPath(Path.Combine(imageFolder, path));
     }
 

@@ -11,14 +11,27 @@ public sealed record LlavaTurn(
     [property: JsonPropertyName("from")] string From,
     [property: JsonPropertyName("value")] string Value);
 
-/// <summary>One training sample in LLaVA's JSON format: <c>{ "id", "image", "conversations": [...] }</c>.</summary>
+/// <summary>One non-image input of a sample: <c>{ "modality": "audio", "file": "clip-0001.wav" }</c>.</summary>
+/// <param name="Modality">The plugin's modality name (<c>audio</c>, or a custom plugin's); its placeholder (<c>&lt;audio&gt;</c>) stands in the text once per input.</param>
+/// <param name="File">File path relative to the media folder (<c>--images</c>).</param>
+public sealed record LlavaMedia(
+    [property: JsonPropertyName("modality")] string Modality,
+    [property: JsonPropertyName("file")] string File);
+
+/// <summary>
+/// One training sample in LLaVA's JSON format, <c>{ "id", "image", "conversations": [...] }</c>, extended with an optional
+/// <c>media</c> list of other modalities' inputs (<c>[{ "modality": "audio", "file": "a.wav" }]</c>), matched in order to
+/// that modality's placeholders (<c>&lt;audio&gt;</c>) in the text.
+/// </summary>
 /// <param name="Id">Sample id.</param>
-/// <param name="Image">Image file name relative to the image folder, or null for a text-only sample.</param>
+/// <param name="Image">Image file name relative to the image folder, or null for a sample without an image.</param>
 /// <param name="Conversations">Alternating human / gpt turns, human first.</param>
+/// <param name="Media">Inputs of other modalities, or null.</param>
 public sealed record LlavaSample(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("image"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Image,
-    [property: JsonPropertyName("conversations")] IReadOnlyList<LlavaTurn> Conversations);
+    [property: JsonPropertyName("conversations")] IReadOnlyList<LlavaTurn> Conversations,
+    [property: JsonPropertyName("media"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<LlavaMedia>? Media = null);
 
 /// <summary>Reads and writes LLaVA JSON data files (a list of samples).</summary>
 public static class LlavaDataFile
@@ -55,10 +68,18 @@ public static class LlavaDataFile
         File.WriteAllText(path, JsonSerializer.Serialize(samples.ToList(), Options));
     }
 
+    /// <summary>The placeholder a modality's plugin uses by convention (<c>&lt;audio&gt;</c>); the model's own placeholders are checked again when samples are encoded.</summary>
+    public static string PlaceholderOf(string modality) => $"<{modality}>";
+
     /// <summary>Checks one sample; <paramref name="where"/> prefixes the error.</summary>
     /// <exception cref="InvalidDataException">The sample is malformed.</exception>
-    public static void Validate(LlavaSample? sample, string where)
+    public static void Validate(LlavaSample? sample, string where) => Validate(sample, where, PlaceholderOf);
+
+    /// <summary>Checks one sample with the model's placeholder of each modality; <paramref name="where"/> prefixes the error.</summary>
+    /// <exception cref="InvalidDataException">The sample is malformed.</exception>
+    public static void Validate(LlavaSample? sample, string where, Func<string, string> placeholderOf)
     {
+        ArgumentNullException.ThrowIfNull(placeholderOf);
         if (sample is null) throw new InvalidDataException($"{where} is null.");
         where = $"{where} (id '{sample.Id}')";
         if (sample.Conversations is null || sample.Conversations.Count == 0) throw new InvalidDataException($"{where}: no conversations.");
@@ -75,6 +96,22 @@ public static class LlavaDataFile
             throw new InvalidDataException($"{where}: {placeholders} {ImagePlaceholder} placeholder(s) but no image.");
         if (sample.Image is not null && placeholders > 1)
             throw new InvalidDataException($"{where}: {placeholders} {ImagePlaceholder} placeholders for one image.");
+        if (sample.Media is null) return;
+        for (int m = 0; m < sample.Media.Count; m++)
+        {
+            var media = sample.Media[m];
+            if (media is null || string.IsNullOrWhiteSpace(media.Modality) || string.IsNullOrEmpty(media.File))
+                throw new InvalidDataException($"{where}: media {m} needs a \"modality\" and a \"file\".");
+            if (media.Modality == "image")
+                throw new InvalidDataException($"{where}: media {m} is an image; a sample's image goes in LLaVA's \"image\" key.");
+        }
+        foreach (var group in sample.Media.GroupBy(m => m.Modality, StringComparer.Ordinal))
+        {
+            var placeholder = placeholderOf(group.Key);
+            int found = sample.Conversations.Sum(c => Count(c.Value, placeholder));
+            if (found != group.Count())
+                throw new InvalidDataException($"{where}: {group.Count()} {group.Key} input(s) in \"media\" but {found} {placeholder} placeholder(s) in the text (one per input, in order).");
+        }
     }
 
     static int Count(string text, string value)

@@ -2,6 +2,7 @@ using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions.Weights;
@@ -14,6 +15,7 @@ using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Multimodal.Loading;
 using LlavaModal.Tokenizers;
 using LlavaModal.Training.Data;
+using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -38,8 +40,11 @@ public enum TrainingStage
 /// </summary>
 public sealed class LlavaTrainingModel : IDisposable
 {
-    LlavaTrainingModel(VisionTower vision, ProjectorModule projector, CausalLanguageModel language, HfTokenizer tokenizer, IImageProcessor processor, string supportDirectory, string projectorActivation)
+    LlavaTrainingModel(VisionTower vision, ProjectorModule projector, CausalLanguageModel language, HfTokenizer tokenizer, IImageProcessor processor, string supportDirectory, string projectorActivation,
+        IReadOnlyList<TrainableModality>? modalities = null, PluginFiles? pluginFiles = null)
     {
+        Modalities = modalities ?? [];
+        plugins = pluginFiles;
         Vision = vision;
         Projector = projector;
         Language = language;
@@ -53,6 +58,18 @@ public sealed class LlavaTrainingModel : IDisposable
 
     /// <summary>The vision tower.</summary>
     public VisionTower Vision { get; }
+
+    /// <summary>The other modalities' plugins (audio, custom ones), each with its projector.</summary>
+    public IReadOnlyList<TrainableModality> Modalities { get; }
+
+    /// <summary>What the plugins keep in the folder (encoder weights, config keys, extra files), carried through every save unchanged.</summary>
+    readonly PluginFiles? plugins;
+
+    /// <summary>The placeholder of each non-image modality (<c>audio</c> → <c>&lt;audio&gt;</c>).</summary>
+    public IReadOnlyDictionary<string, string> Placeholders => Modalities.ToDictionary(m => m.Modality, m => m.Placeholder);
+
+    /// <summary>Modality names this model can train: <c>image</c> and every plugin's.</summary>
+    public IReadOnlyList<string> ModalityNames => ["image", .. Modalities.Select(m => m.Modality)];
 
     /// <summary>The projector (<c>multi_modal_projector</c>).</summary>
     public ProjectorModule Projector { get; }
@@ -78,8 +95,15 @@ public sealed class LlavaTrainingModel : IDisposable
     /// <summary>True when the vision tower's parameters take gradients (only vision pretraining does this).</summary>
     public bool VisionTrainable => Vision.parameters().Any(p => p.requires_grad);
 
-    /// <summary>Loads a LLaVA folder (float32). A folder without projector weights gets a freshly initialised projector when <paramref name="allowNewProjector"/> is set (stage 1 from assembled parts).</summary>
-    public static LlavaTrainingModel Load(string directory, bool allowNewProjector = false)
+    /// <summary>
+    /// Loads a LLaVA folder (float32). A folder without projector weights gets a freshly initialised projector when
+    /// <paramref name="allowNewProjector"/> is set (stage 1 from assembled parts). <paramref name="plugins"/> are the
+    /// factories of other modalities (image factories among them are skipped: the vision tower is loaded here); every
+    /// one whose modality the folder carries is loaded for training, and what it keeps in the folder (its encoder's
+    /// tensors, its <c>config.json</c> keys, files such as <c>audio_preprocessor_config.json</c>) is carried through
+    /// every save unchanged.
+    /// </summary>
+    public static LlavaTrainingModel Load(string directory, bool allowNewProjector = false, IEnumerable<IModalityEncoderFactory>? plugins = null)
     {
         using var folder = ModelFolder.Open(directory);
         var config = folder.Config;
@@ -94,7 +118,19 @@ public sealed class LlavaTrainingModel : IDisposable
         var projector = Projectors.Create(config.String("projector_type", "mlp2x_gelu"), vision.OutputWidth, textConfig.HiddenSize, activation);
         if (folder.Weights.Find(LlavaVisionFactory.ProjectorPrefix, "linear_1.weight") is { } prefix) StateDictLoader.Load(projector, folder.Weights, prefix);
         else if (!allowNewProjector) throw new CheckpointException(directory, $"no projector weights ({LlavaVisionFactory.ProjectorPrefix}*) in the checkpoint.");
-        return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(directory), ImageProcessors.FromDirectory(directory), directory, activation);
+        var bindings = folder.LoadModalities((plugins ?? []).Where(f => f.Modality != "image"), textConfig.HiddenSize, build, catalog, NullLogger.Instance);
+        try
+        {
+            var tokenizer = folder.LoadTokenizer(bindings.Select(b => b.Encoder.Placeholder));
+            var modalities = bindings.Select(b => new TrainableModality(b, tokenizer.TokenToId(b.Encoder.Placeholder)!.Value)).ToList();
+            var carried = modalities.Count == 0 ? null : PluginFiles.Read(folder, modalities.Select(m => m.Modality));
+            return new LlavaTrainingModel(vision, projector, language, tokenizer, ImageProcessors.FromDirectory(directory), directory, activation, modalities, carried);
+        }
+        catch
+        {
+            foreach (var b in bindings) b.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Float32 on the CPU with TorchSharp layers and the eager attention: training's arithmetic.</summary>
@@ -147,11 +183,19 @@ public sealed class LlavaTrainingModel : IDisposable
         return new LlavaTrainingModel(vision, projector, language, HfTokenizer.FromPretrained(support), ImageProcessors.FromDirectory(support), support, "gelu");
     }
 
-    /// <summary>Sets which parameters take gradients: the vision tower never (LLaVA keeps it frozen in both stages), the language model in stage 2 only, the projector always.</summary>
-    public void SetStage(TrainingStage stage)
+    /// <summary>
+    /// Sets which parameters take gradients: the encoders never (LLaVA keeps them frozen in both stages), the language
+    /// model in stage 2 only, the projectors of <paramref name="modalities"/> (default: all) always, other projectors never.
+    /// </summary>
+    /// <exception cref="ArgumentException">A modality the model has no plugin for.</exception>
+    public void SetStage(TrainingStage stage, IReadOnlyCollection<string>? modalities = null)
     {
+        var unknown = (modalities ?? []).Where(m => !ModalityNames.Contains(m)).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"the model has no plugin for modality '{unknown[0]}' (it has: {string.Join(", ", ModalityNames)}).", nameof(modalities));
+        bool Chosen(string m) => modalities is null || modalities.Contains(m);
         SetTrainable(Vision, false);
-        SetTrainable(Projector, true);
+        SetTrainable(Projector, Chosen("image"));
+        foreach (var m in Modalities) SetTrainable(m.Projector, Chosen(m.Modality));
         SetTrainable(Language, stage == TrainingStage.Stage2);
     }
 
@@ -168,6 +212,7 @@ public sealed class LlavaTrainingModel : IDisposable
     public IEnumerable<(string Name, Parameter Parameter)> NamedParameters() =>
         Vision.named_parameters().Select(p => ("vision_tower." + p.name, p.parameter))
             .Concat(Projector.named_parameters().Select(p => ("multi_modal_projector." + p.name, p.parameter)))
+            .Concat(Modalities.SelectMany(m => m.Projector.named_parameters().Select(p => (m.ProjectorPrefix + p.name, p.parameter))))
             .Concat(Language.named_parameters().Select(p => ("language_model." + p.name, p.parameter)));
 
     /// <summary>
@@ -206,27 +251,44 @@ public sealed class LlavaTrainingModel : IDisposable
             else using (no_grad()) f = Vision.Features(pixels);
             features = Projector.forward(f);
         }
+        var byId = Modalities.ToDictionary(m => m.PlaceholderTokenId);
         var rows = new List<(Tensor Embeds, long[] Labels)>();
         int next = 0;
         foreach (var s in samples)
         {
-            var ids = s.Ids.Select(i => i == ImageTokenId ? 0L : i).ToArray();
+            // Placeholder ids are never embedded (an added placeholder may have no row); their positions take the media's features.
+            var ids = s.Ids.Select(i => i == ImageTokenId || byId.ContainsKey(i) ? 0L : i).ToArray();
             var text = Language.Embed(tensor(ids).unsqueeze(0)).squeeze(0);
-            int at = s.ImagePath is null ? -1 : Array.IndexOf(s.Ids, ImageTokenId);
-            if (at < 0)
-            {
-                rows.Add((text, s.Labels.Select(l => (long)l).ToArray()));
-                continue;
-            }
-            var image = features!.select(0, next++);
             var pieces = new List<Tensor>();
-            if (at > 0) pieces.Add(text.narrow(0, 0, at));
-            pieces.Add(image);
-            if (at + 1 < ids.Length) pieces.Add(text.narrow(0, at + 1, ids.Length - at - 1));
-            var labels = s.Labels.Take(at).Select(l => (long)l)
-                .Concat(Enumerable.Repeat((long)ConversationEncoder.IgnoreIndex, (int)image.shape[0]))
-                .Concat(s.Labels.Skip(at + 1).Select(l => (long)l)).ToArray();
-            rows.Add((cat(pieces, 0), labels));
+            var labels = new List<long>();
+            int from = 0, media = 0;
+            bool imageUsed = false;
+            for (int i = 0; i < s.Ids.Length; i++)
+            {
+                Tensor? spliced = null;
+                if (s.Ids[i] == ImageTokenId && s.ImagePath is not null && !imageUsed)
+                {
+                    spliced = features!.select(0, next++);
+                    imageUsed = true;
+                }
+                else if (byId.TryGetValue(s.Ids[i], out var modality))
+                {
+                    var input = s.Media[media++];
+                    if (input.Modality != modality.Modality)
+                        throw new ArgumentException($"sample '{s.Id}': placeholder {modality.Placeholder} at position {i} but its next input is {input.Modality}.", nameof(samples));
+                    using var f = modality.Features(input.Path);
+                    spliced = modality.Projector.forward(f);
+                }
+                if (spliced is null) continue;
+                if (i > from) pieces.Add(text.narrow(0, from, i - from));
+                labels.AddRange(s.Labels[from..i].Select(l => (long)l));
+                pieces.Add(spliced);
+                labels.AddRange(Enumerable.Repeat((long)ConversationEncoder.IgnoreIndex, (int)spliced.shape[0]));
+                from = i + 1;
+            }
+            if (from < ids.Length) pieces.Add(text.narrow(0, from, ids.Length - from));
+            labels.AddRange(s.Labels[from..].Select(l => (long)l));
+            rows.Add((pieces.Count == 1 ? pieces[0] : cat(pieces, 0), labels.ToArray()));
         }
         long t = rows.Max(r => r.Embeds.shape[0]);
         long hidden = Language.Config.HiddenSize;
@@ -263,10 +325,33 @@ public sealed class LlavaTrainingModel : IDisposable
     public double MatchProjectorScale(IReadOnlyList<string> imagePaths)
     {
         var (text, image) = EmbeddingNorms(imagePaths);
-        double factor = text / image;
-        var last = Projector.named_parameters().Select(p => p.name.Split('.')[0]).Where(n => n.StartsWith("linear_", StringComparison.Ordinal)).Max(n => int.Parse(n["linear_".Length..], System.Globalization.CultureInfo.InvariantCulture));
+        return ScaleLastLayer(Projector, text / image);
+    }
+
+    /// <summary>
+    /// <see cref="MatchProjectorScale(IReadOnlyList{string})"/> for another modality's projector, measured on the frozen
+    /// encoder's features of <paramref name="files"/>; returns the factor applied.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model has no plugin for <paramref name="modality"/>.</exception>
+    public double MatchProjectorScale(string modality, IReadOnlyList<string> files)
+    {
+        var m = Modalities.FirstOrDefault(x => x.Modality == modality)
+            ?? throw new ArgumentException($"the model has no plugin for modality '{modality}' (it has: {string.Join(", ", ModalityNames)}).", nameof(modality));
+        double text, projected;
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            text = Language.Embed(Scalars.Arange(0, Language.Config.VocabSize).unsqueeze(0)).PowScalar(2).sum(-1).sqrt().mean().item<float>();
+            projected = cat(files.Select(f => m.Projector.forward(m.Features(f))).ToList(), 0).PowScalar(2).sum(-1).sqrt().mean().item<float>();
+        }
+        return ScaleLastLayer(m.Projector, text / projected);
+    }
+
+    static double ScaleLastLayer(ProjectorModule projector, double factor)
+    {
+        var last = projector.named_parameters().Select(p => p.name.Split('.')[0]).Where(n => n.StartsWith("linear_", StringComparison.Ordinal)).Max(n => int.Parse(n["linear_".Length..], System.Globalization.CultureInfo.InvariantCulture));
         using var _ = no_grad();
-        foreach (var (name, p) in Projector.named_parameters())
+        foreach (var (name, p) in projector.named_parameters())
             if (name.StartsWith($"linear_{last}.", StringComparison.Ordinal)) Scalars.With(factor, s => p.mul_(s));
         return factor;
     }
@@ -291,8 +376,14 @@ public sealed class LlavaTrainingModel : IDisposable
         Directory.CreateDirectory(directory);
         var named = NamedParameters().ToList();
         var specs = named.Select(p => new TensorSpec(p.Name, p.Parameter.shape, dtype)).ToList();
-        var byName = named.ToDictionary(p => p.Name, p => p.Parameter);
-        SafeTensorsWriter.WriteCheckpoint(directory, specs, spec => byName[spec.Name].detach().to(dtype));
+        var byName = named.ToDictionary(p => p.Name, p => (Tensor)p.Parameter);
+        // The plugins' encoders are frozen: their tensors are written as they were read, in their stored dtype.
+        foreach (var (name, t) in plugins?.Tensors ?? new Dictionary<string, Tensor>())
+        {
+            specs.Add(new TensorSpec(name, t.shape, t.dtype));
+            byName[name] = t;
+        }
+        SafeTensorsWriter.WriteCheckpoint(directory, specs, spec => byName[spec.Name].detach().to(spec.Type));
         var c = new Dictionary<string, object?>
         {
             ["architectures"] = new[] { "LlavaForConditionalGeneration" },
@@ -309,6 +400,12 @@ public sealed class LlavaTrainingModel : IDisposable
             ["image_seq_length"] = Vision.TokenCount,
         };
         foreach (var (key, value) in LlavaFeatureSelection.ToJsonObject(Vision.Selection)) c[key] = value;
+        if (plugins is not null)
+        {
+            foreach (var (key, value) in plugins.Config)
+                if (!c.ContainsKey(key)) c[key] = value?.DeepClone();
+            foreach (var (name, bytes) in plugins.Files) File.WriteAllBytes(Path.Combine(directory, name), bytes);
+        }
         HfFolders.WriteJson(Path.Combine(directory, "config.json"), c);
         HfFolders.CopySupportFiles(SupportDirectory, directory);
         if (!File.Exists(Path.Combine(directory, "generation_config.json"))) HfFolders.WriteGenerationConfig(directory, Tokenizer.PadTokenId ?? HfFolders.PadTokenId);
@@ -317,6 +414,8 @@ public sealed class LlavaTrainingModel : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        foreach (var m in Modalities) m.Dispose();
+        plugins?.Dispose();
         Vision.Dispose();
         Projector.Dispose();
         Language.Dispose();
