@@ -129,7 +129,7 @@ public static class AudioAttacher
 
             var preprocessorTarget = Path.Combine(output, AudioEncoderFactory.PreprocessorFileName);
             if (File.Exists(featurePath)) File.Copy(featurePath, preprocessorTarget);
-            else File.WriteAllText(preprocessorTarget, JsonSerializer.Serialize(FeatureJson(features), Indented));
+            else File.WriteAllText(preprocessorTarget, WhisperConfigJson.Features(features).ToJsonString(Indented));
 
             var root = JsonNode.Parse(File.ReadAllText(configPath), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip })!.AsObject();
             root[AudioEncoderFactory.ConfigKey] = AudioConfigJson(whisper, options.ProjectorType, encoderSpecs.Count > 0 ? encoderSpecs[0].Spec.Type : ScalarType.Float32);
@@ -229,33 +229,12 @@ public static class AudioAttacher
         File.WriteAllText(Path.Combine(output, SafeTensorsCheckpoint.IndexFileName), JsonSerializer.Serialize(index, Indented) + "\n");
     }
 
-    static JsonObject AudioConfigJson(WhisperEncoderConfig c, string projectorType, ScalarType dtype) => new()
+    static JsonObject AudioConfigJson(WhisperEncoderConfig c, string projectorType, ScalarType dtype)
     {
-        ["model_type"] = "whisper",
-        ["d_model"] = c.DModel,
-        ["encoder_layers"] = c.EncoderLayers,
-        ["encoder_attention_heads"] = c.EncoderAttentionHeads,
-        ["encoder_ffn_dim"] = c.EncoderFfnDim,
-        ["num_mel_bins"] = c.NumMelBins,
-        ["max_source_positions"] = c.MaxSourcePositions,
-        ["activation_function"] = c.ActivationFunction,
-        ["scale_embedding"] = c.ScaleEmbedding,
-        ["torch_dtype"] = DTypes.ConfigName(dtype),
-        ["audio_projector_type"] = projectorType,
-        ["audio_projector_hidden_act"] = "gelu",
-        ["audio_pool"] = c.AveragePool,
-    };
-
-    static Dictionary<string, object> FeatureJson(WhisperFeatureConfig f) => new()
-    {
-        ["feature_extractor_type"] = "WhisperFeatureExtractor",
-        ["feature_size"] = f.FeatureSize,
-        ["sampling_rate"] = f.SamplingRate,
-        ["hop_length"] = f.HopLength,
-        ["chunk_length"] = f.ChunkLength,
-        ["n_fft"] = f.NFft,
-        ["padding_value"] = f.PaddingValue,
-        ["n_samples"] = f.NSamples,
-        ["nb_max_frames"] = f.NbMaxFrames,
-    };
+        var config = WhisperConfigJson.Encoder(c, dtype);
+        config["audio_projector_type"] = projectorType;
+        config["audio_projector_hidden_act"] = "gelu";
+        config["audio_pool"] = c.AveragePool;
+        return config;
+    }
 }

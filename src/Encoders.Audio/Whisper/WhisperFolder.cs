@@ -1,5 +1,5 @@
 using System.Text.Json;
-using LlavaModal.Abstractions.Configuration;
+using System.Text.Json.Nodes;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Audio.Features;
 using static TorchSharp.torch;
@@ -26,33 +26,10 @@ public static class WhisperFolder
             .ToList();
         SafeTensorsWriter.Write(Path.Combine(directory, SafeTensorsCheckpoint.SingleFileName), tensors);
         foreach (var t in tensors) t.Value.Dispose();
-        var c = encoder.Config;
         var options = new JsonSerializerOptions { WriteIndented = true };
-        File.WriteAllText(Path.Combine(directory, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["architectures"] = new[] { "WhisperModel" },
-            ["model_type"] = "whisper",
-            ["d_model"] = c.DModel,
-            ["encoder_layers"] = c.EncoderLayers,
-            ["encoder_attention_heads"] = c.EncoderAttentionHeads,
-            ["encoder_ffn_dim"] = c.EncoderFfnDim,
-            ["num_mel_bins"] = c.NumMelBins,
-            ["max_source_positions"] = c.MaxSourcePositions,
-            ["activation_function"] = c.ActivationFunction,
-            ["scale_embedding"] = c.ScaleEmbedding,
-            ["torch_dtype"] = DTypes.ConfigName(ScalarType.Float32),
-        }, options));
-        File.WriteAllText(Path.Combine(directory, "preprocessor_config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
-        {
-            ["feature_extractor_type"] = "WhisperFeatureExtractor",
-            ["feature_size"] = features.FeatureSize,
-            ["sampling_rate"] = features.SamplingRate,
-            ["hop_length"] = features.HopLength,
-            ["chunk_length"] = features.ChunkLength,
-            ["n_fft"] = features.NFft,
-            ["padding_value"] = features.PaddingValue,
-            ["n_samples"] = features.NSamples,
-            ["nb_max_frames"] = features.NbMaxFrames,
-        }, options));
+        var config = WhisperConfigJson.Encoder(encoder.Config, ScalarType.Float32);
+        config.Insert(0, "architectures", new JsonArray("WhisperModel"));
+        File.WriteAllText(Path.Combine(directory, "config.json"), config.ToJsonString(options));
+        File.WriteAllText(Path.Combine(directory, "preprocessor_config.json"), WhisperConfigJson.Features(features).ToJsonString(options));
     }
 }
