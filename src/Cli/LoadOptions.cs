@@ -16,6 +16,7 @@ sealed class LoadOptions
     readonly Option<string?> template = new("--chat-template") { Description = "Override the detected chat template: vicuna_v1, llama2, llama3, chatml." };
     readonly Option<string> attention = new("--attention") { Description = "Attention kernel: eager (default; the reference's arithmetic) or sdpa (libtorch's fused kernel).", DefaultValueFactory = _ => "eager" };
     readonly Option<bool> noPad = new("--no-pad") { Description = "Do not pad images to a square before resizing (LLaVA-1.5 pads; without padding the centre crop cuts the sides)." };
+    readonly Option<string?> adapter = new("--adapter") { Description = "LoRA adapter folder (PEFT layout) merged into the weights as they load (an adapter folder given as --model loads with the base it names)." };
     readonly Option<int> threads = TorchThreads.Option();
     readonly Option<int?> maxContext = new("--max-context-tokens") { Description = $"Most positions of a request, prompt (media included) and answer together (default: the model's max_position_embeddings, at most {ModelLimits.DefaultContextCap}); generation stops when it is reached." };
 
@@ -34,6 +35,7 @@ sealed class LoadOptions
     {
         command.Options.Add(dtype);
         command.Options.Add(weights);
+        command.Options.Add(adapter);
         command.Options.Add(device);
         command.Options.Add(template);
         command.Options.Add(attention);
@@ -67,6 +69,7 @@ sealed class LoadOptions
     {
         DType = parse.GetValue(dtype) is { } d ? DTypes.Parse(d, "--dtype") : null,
         Weights = ParseWeights(parse.GetValue(weights)),
+        Adapter = parse.GetValue(adapter),
         Device = parse.GetValue(device)!,
         ChatTemplate = parse.GetValue(template),
         Attention = parse.GetValue(attention)!,

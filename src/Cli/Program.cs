@@ -17,6 +17,7 @@ var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Huggin
     TrainCommand.Create(),
     EvalCommand.Create(),
     QuantizeCommand.Create(),
+    MergeLoraCommand.Create(),
     SynthCommand.Create(),
     RecipeCommand.Create(),
     ServeCommand.Create(),

@@ -36,6 +36,14 @@ public sealed record ModelLoadOptions
     public WeightFormat? Weights { get; init; }
 
     /// <summary>
+    /// A LoRA adapter folder in PEFT's layout (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>) to merge into
+    /// the weights as they are read (<c>W + scaling · B A</c>, and the adapter's saved modules such as LLaVA's projector in
+    /// place of the base's): the model then runs at the base's speed, in any <see cref="DType"/> or <see cref="Weights"/>
+    /// format. Null: none. (Loading an adapter folder as the model directory does the same with the base it names.)
+    /// </summary>
+    public string? Adapter { get; init; }
+
+    /// <summary>
     /// Most requests decoded together (continuous batching); more wait for a free row. Each row holds its own KV cache,
     /// grown as it is used, so memory follows the requests actually running. 1 decodes one request at a time.
     /// </summary>

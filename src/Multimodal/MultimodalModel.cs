@@ -116,7 +116,7 @@ public sealed class MultimodalModel : IDisposable
         if (options.PromptCacheBytes < 0) throw new ArgumentOutOfRangeException(nameof(options), options.PromptCacheBytes, "ModelLoadOptions.PromptCacheBytes must be 0 (off) or more.");
         logger ??= NullLogger.Instance;
         var clock = Stopwatch.StartNew();
-        using var folder = ModelFolder.Open(directory);
+        using var folder = ModelFolder.Open(directory, options.Adapter);
         var catalog = options.Catalog;
         var (family, config) = folder.ReadDecoderConfig(catalog);
         var build = options.BuildContext(folder.ComputeDType(options.DType, config), folder.StoredWeightFormat());

@@ -176,6 +176,7 @@ public sealed class Trainer
             var micro = Enumerable.Range(0, options.GradientAccumulation).Select(m => Batch(train, options.BatchSize, step * options.GradientAccumulation + m, options.Seed)).ToList();
             long tokens = micro.Sum(b => b.Sum(s => (long)s.SupervisedTokens));
             double lossSum = 0;
+            model.SetTraining(true);
             foreach (var batch in micro)
             {
                 using var scope = NewDisposeScope();
@@ -186,6 +187,7 @@ public sealed class Trainer
                 lossSum += loss.item<float>();
                 samplesSeen += batch.Count;
             }
+            model.SetTraining(false);
             optimizer.ClipGradNorm(options.MaxGradNorm);
             optimizer.StepUpdate(lr);
             optimizer.ZeroGrad();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Vision;
+using LlavaModal.Core.Adapters;
 using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Training;
 using LlavaModal.Training.Data;
@@ -39,9 +40,14 @@ static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue the run saved in --out (model, optimizer, step)." };
         var threads = TorchThreads.Option();
         var saveDType = new Option<string>("--save-dtype") { Description = "Stored dtype of the weights: f32 or bf16 (training itself runs in fp32).", DefaultValueFactory = _ => "f32" };
+        var loraRank = new Option<int?>("--lora-rank") { Description = "Stage 2 with LoRA adapters of this rank on the language model (its weights frozen); --out gets a PEFT adapter folder." };
+        var loraAlpha = new Option<double?>("--lora-alpha") { Description = "LoRA alpha: the update is scaled by alpha / rank (default: 2 x rank)." };
+        var loraDropout = new Option<double>("--lora-dropout") { Description = "Dropout on the adapters' input while training.", DefaultValueFactory = _ => 0.05 };
+        var loraTargets = new Option<string[]>("--lora-targets") { Description = "Layers that get adapters (default: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj).", AllowMultipleArgumentsPerToken = true };
         var command = new Command("train", "Train one LLaVA stage (fp32 on CPU; TorchSharp has no autocast) and save a Hugging Face folder that `generate`, `chat` and `eval` load.")
         {
             stage, model, vision, language, data, images, modalities, output, steps, epochs, batch, accumulation, lr, warmup, minLr, decay, clip, seed, evalFraction, evalEvery, saveEvery, resume, threads, saveDType, force,
+            loraRank, loraAlpha, loraDropout, loraTargets,
         };
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(() =>
         {
@@ -79,11 +85,16 @@ static class TrainCommand
                 Modalities = parse.GetValue(modalities) is { Length: > 0 } chosen ? chosen.SelectMany(c => c.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList() : null,
             };
             options.Validate();
+            var lora = Lora(parse.GetValue(loraRank), parse.GetValue(loraAlpha), parse.GetValue(loraDropout), parse.GetValue(loraTargets));
+            if (lora is not null && s != TrainingStage.Stage2) throw new ArgumentException("--lora-rank trains adapters on the language model, which is stage 2 (stage 1 trains only the projectors).");
+            if (lora is not null && m is null && !isResume) throw new ArgumentException("--lora-rank needs --model (the base the adapter is saved against), not --vision and --language.");
             var samples = LlavaDataFile.Load(parse.GetValue(data)!);
             // The built-in audio plugin loads when the folder carries an audio encoder (after attach-audio).
             IModalityEncoderFactory[] plugins = [new AudioEncoderFactory()];
-            using var trainee = isResume ? LlavaTrainingModel.Load(outDir, plugins: plugins)
-                : m is not null ? LlavaTrainingModel.Load(m, allowNewProjector: s == TrainingStage.Stage1, plugins: plugins)
+            // New adapters start from this seed (A random, B zero).
+            TorchSharp.torch.manual_seed(options.Seed);
+            using var trainee = isResume ? LlavaTrainingModel.Load(outDir, plugins: plugins, lora: lora)
+                : m is not null ? LlavaTrainingModel.Load(m, allowNewProjector: s == TrainingStage.Stage1, plugins: plugins, lora: lora)
                 : LlavaTrainingModel.FromParts(v!, l!, new FeatureSelection([-1], "full"), seed: options.Seed);
             // A failed run (NaN loss, bad sample, cancellation) leaves no half-written model behind in a folder it started empty.
             var result = isResume
@@ -99,5 +110,24 @@ static class TrainCommand
             return Task.FromResult(0);
         }));
         return command;
+    }
+
+    /// <summary>The LoRA settings the options ask for, or null without <c>--lora-rank</c>.</summary>
+    static LoraSettings? Lora(int? rank, double? alpha, double dropout, string[]? targets)
+    {
+        if (rank is null)
+        {
+            if (alpha is not null || targets is { Length: > 0 }) throw new ArgumentException("--lora-alpha and --lora-targets need --lora-rank.");
+            return null;
+        }
+        var lora = new LoraSettings
+        {
+            Rank = rank.Value,
+            Alpha = alpha ?? 2.0 * rank.Value,
+            Dropout = dropout,
+            TargetModules = targets is { Length: > 0 } ? targets.SelectMany(t => t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList() : LoraSettings.AllProjections,
+        };
+        lora.Validate();
+        return lora;
     }
 }

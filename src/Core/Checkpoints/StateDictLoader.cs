@@ -55,7 +55,10 @@ public static class StateDictLoader
     /// <exception cref="CheckpointMismatchException">Any tensor missing, unexpected or of the wrong shape (all listed).</exception>
     public static void Load(nn.Module module, IWeightSource checkpoint, Func<string, string> toCheckpointName, Func<string, bool> belongsToModule, bool strict = true)
     {
-        var parameters = module.named_parameters().ToList();
+        // An adapter's parameters (LoRA's lora_A / lora_B) are read when the checkpoint has them and kept otherwise.
+        var optional = module.named_modules().Where(m => m.module is IOptionalWeights)
+            .SelectMany(m => ((IOptionalWeights)m.module).OptionalParameters.Select(p => m.name + "." + p)).ToHashSet(StringComparer.Ordinal);
+        var parameters = module.named_parameters().Where(p => !optional.Contains(p.name) || checkpoint.Contains(toCheckpointName(p.name))).ToList();
         var missing = new List<string>();
         var wrongShape = new List<string>();
         var used = new HashSet<string>(StringComparer.Ordinal);

@@ -30,6 +30,9 @@ public sealed class LlavaModalOptions
     /// <summary>Weight format of the decoder's linear layers (<c>f32</c>, <c>bf16</c>, <c>f16</c>, <c>int8</c>, <c>int4</c>; null: torch layers). See <see cref="ModelLoadOptions.Weights"/>.</summary>
     public string? Weights { get; set; }
 
+    /// <summary>A PEFT LoRA adapter folder merged into the weights as they load (null: none). See <see cref="ModelLoadOptions.Adapter"/>.</summary>
+    public string? Adapter { get; set; }
+
     /// <summary>Most requests decoded together (continuous batching; default 8). See <see cref="ModelLoadOptions.MaxBatch"/>.</summary>
     public int MaxBatch { get; set; } = 8;
 
@@ -48,6 +51,7 @@ public sealed class LlavaModalOptions
         Attention = Attention,
         Linear = Linear,
         Weights = Weights is null ? null : WeightFormats.Parse(Weights) ?? throw new ArgumentException($"LlavaModalOptions.Weights: '{Weights}' is not a weight format (f32, bf16, f16, int8, int4)."),
+        Adapter = Adapter,
         MaxBatch = MaxBatch,
         PromptCacheBytes = PromptCacheBytes,
         Architectures = catalog,

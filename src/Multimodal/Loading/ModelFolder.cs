@@ -4,6 +4,8 @@ using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Abstractions.Weights;
+using LlavaModal.Core.Adapters;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Modules;
@@ -22,11 +24,15 @@ namespace LlavaModal.Multimodal.Loading;
 /// </summary>
 public sealed class ModelFolder : IDisposable
 {
-    ModelFolder(string directory, JsonConfig config, SafeTensorsCheckpoint weights)
+    readonly SafeTensorsCheckpoint checkpoint;
+
+    ModelFolder(string directory, JsonConfig config, SafeTensorsCheckpoint checkpoint, PeftAdapter? adapter, bool merge)
     {
         Directory = directory;
         Config = config;
-        Weights = weights;
+        this.checkpoint = checkpoint;
+        Adapter = adapter;
+        Weights = adapter is null ? checkpoint : merge ? adapter.Merge(checkpoint) : adapter.Overlay(checkpoint);
         TextConfig = config.Has("text_config") ? config.Section("text_config") : config;
     }
 
@@ -42,20 +48,66 @@ public sealed class ModelFolder : IDisposable
     /// <summary>True when the decoder's config is nested (<c>text_config</c>), so absent keys take the family's defaults.</summary>
     public bool IsNested => !ReferenceEquals(TextConfig, Config);
 
-    /// <summary>The weights, open until the folder is disposed.</summary>
-    public SafeTensorsCheckpoint Weights { get; }
+    /// <summary>The weights (with the LoRA adapter merged in, when one was given), open until the folder is disposed.</summary>
+    public IWeightSource Weights { get; }
 
-    /// <summary>Opens a model folder: reads <c>config.json</c> and opens (and validates) its weights.</summary>
+    /// <summary>The LoRA adapter merged into <see cref="Weights"/>, or null.</summary>
+    public PeftAdapter? Adapter { get; }
+
+    /// <summary>
+    /// Opens a model folder: reads <c>config.json</c> and opens (and validates) its weights. A PEFT LoRA adapter folder
+    /// (<c>adapter_config.json</c>, no <c>config.json</c>) opens its base model (<c>base_model_name_or_path</c>, relative
+    /// to the adapter folder when not absolute) with the adapter merged into the weights as they are read.
+    /// </summary>
     /// <exception cref="CheckpointException">The folder, its config or its weights are missing or malformed (named in the message).</exception>
     /// <exception cref="LlavaModal.Core.Native.NativeRuntimeException">TorchSharp's native runtime cannot load (missing runtime package, libstdc++, cache).</exception>
-    public static ModelFolder Open(string directory)
+    public static ModelFolder Open(string directory) => Open(directory, null, true);
+
+    /// <summary>
+    /// Opens a model folder with the LoRA adapter in <paramref name="adapterDirectory"/> (PEFT's layout; null: none, see
+    /// <see cref="Open(string)"/>) merged into its weights, or with <paramref name="mergeAdapter"/> false, its matrices
+    /// beside them under the model's names (<c>….q_proj.lora_A.weight</c>) for a model built with LoRA layers (training).
+    /// </summary>
+    /// <exception cref="CheckpointException">As <see cref="Open(string)"/>, or an adapter that does not fit the model (named).</exception>
+    public static ModelFolder Open(string directory, string? adapterDirectory, bool mergeAdapter = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!System.IO.Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
+        if (adapterDirectory is null && PeftAdapter.IsAdapterFolder(directory) && !File.Exists(Path.Combine(directory, "config.json")))
+        {
+            adapterDirectory = directory;
+            directory = AdapterBase(directory);
+        }
         // Before the first tensor: a missing runtime package or an unusable libstdc++ is named here, not by TorchSharp's generic message.
         LlavaModal.Core.Native.TorchNativeRuntime.ThrowIfUnavailable();
         var config = JsonConfig.Load(Path.Combine(directory, "config.json"));
-        return new ModelFolder(directory, config, SafeTensorsCheckpoint.Open(directory));
+        var checkpoint = SafeTensorsCheckpoint.Open(directory);
+        PeftAdapter? adapter = null;
+        try
+        {
+            adapter = adapterDirectory is null ? null : PeftAdapter.Open(adapterDirectory);
+            return new ModelFolder(directory, config, checkpoint, adapter, mergeAdapter);
+        }
+        catch
+        {
+            adapter?.Dispose();
+            checkpoint.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The base model folder an adapter folder names: <c>base_model_name_or_path</c>, relative to the adapter folder unless absolute.</summary>
+    /// <exception cref="CheckpointException">The key is absent, or names no local model folder (a Hub id: download it and pass its folder as the base).</exception>
+    public static string AdapterBase(string adapterDirectory)
+    {
+        var config = PeftAdapterConfig.Load(adapterDirectory);
+        var path = Path.Combine(adapterDirectory, PeftAdapterConfig.FileName);
+        if (config.BaseModel is not { Length: > 0 } name)
+            throw new ConfigException(path, "base_model_name_or_path", "required to load the adapter on its own; give the base model's folder and the adapter separately instead.");
+        var resolved = Path.IsPathRooted(name) ? name : Path.GetFullPath(Path.Combine(adapterDirectory, name));
+        if (!File.Exists(Path.Combine(resolved, "config.json")))
+            throw new ConfigException(path, "base_model_name_or_path", $"'{name}' is not a local model folder (no {Path.Combine(resolved, "config.json")}); give the base model's folder and the adapter separately (--model BASE --adapter DIR).");
+        return resolved;
     }
 
     /// <summary>The decoder family the config names (<c>text_config.model_type</c>, or <c>model_type</c>; <c>llama</c> when absent, as LLaVA's default) and its parsed config.</summary>
@@ -201,5 +253,9 @@ public sealed class ModelFolder : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => Weights.Dispose();
+    public void Dispose()
+    {
+        Adapter?.Dispose();
+        checkpoint.Dispose();
+    }
 }

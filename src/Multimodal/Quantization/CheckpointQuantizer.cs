@@ -34,8 +34,9 @@ public static class CheckpointQuantizer
     public static QuantizeResult Quantize(string modelDirectory, string outputDirectory, WeightFormat format, bool overwrite = false)
     {
         if (!format.IsQuantized()) throw new ArgumentException($"Only int8 and int4 are stored packed; {format.Name()} is chosen at load time (--weights {format.Name()}).", nameof(format));
-        var output = OutputPaths.CheckFolder(outputDirectory, [modelDirectory], overwrite, "--out");
         using var folder = ModelFolder.Open(modelDirectory);
+        // An adapter folder quantizes its base with the adapter merged in: the base is an input too.
+        var output = OutputPaths.CheckFolder(outputDirectory, [modelDirectory, folder.Directory], overwrite, "--out");
         if (folder.StoredWeightFormat() is { } stored)
             throw new CheckpointException(modelDirectory, $"the weights are already packed ({stored.Name()}); quantize the original checkpoint instead.");
         var options = new ModelLoadOptions { Weights = format };
@@ -68,24 +69,11 @@ public static class CheckpointQuantizer
             sources[name] = () => weights.Read(name);
         }
 
-        bool created = !System.IO.Directory.Exists(output);
-        bool wasEmpty = created || !System.IO.Directory.EnumerateFileSystemEntries(output).Any();
-        var skipped = new List<string>();
-        try
+        var target = Path.Combine(output, SafeTensorsCheckpoint.SingleFileName);
+        var skipped = DerivedFolder.Write(folder.Directory, output, overwrite, () =>
         {
-            System.IO.Directory.CreateDirectory(output);
-            var weightFiles = WeightFiles(modelDirectory);
-            foreach (var file in System.IO.Directory.EnumerateFiles(modelDirectory))
-            {
-                var name = Path.GetFileName(file);
-                if (name == "config.json" || weightFiles.Contains(name)) continue;
-                File.Copy(file, Path.Combine(output, name), overwrite);
-            }
-            skipped.AddRange(System.IO.Directory.EnumerateDirectories(modelDirectory).Select(d => Path.GetFileName(d)));
-            var target = Path.Combine(output, SafeTensorsCheckpoint.SingleFileName);
             SafeTensorsWriter.Write(target, specs, spec => sources[spec.Name](), new Dictionary<string, string> { ["format"] = "pt" });
-
-            var configPath = Path.Combine(modelDirectory, "config.json");
+            var configPath = Path.Combine(folder.Directory, "config.json");
             var root = JsonNode.Parse(File.ReadAllText(configPath), documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip })!.AsObject();
             root[PackedTensors.ConfigKey] = new JsonObject
             {
@@ -94,35 +82,9 @@ public static class CheckpointQuantizer
                 ["block_size"] = WeightFormats.BlockSize,
             };
             File.WriteAllText(Path.Combine(output, "config.json"), root.ToJsonString(Indented) + "\n");
-            long before = weightFiles.Sum(f => new FileInfo(Path.Combine(modelDirectory, f)).Length);
-            return new QuantizeResult(output, format, packed.Count, before, new FileInfo(target).Length, skipped);
-        }
-        catch
-        {
-            // Only what this call wrote is removed: a folder that held files before (overwrite) is left as it is.
-            try
-            {
-                if (created) System.IO.Directory.Delete(output, true);
-                else if (wasEmpty)
-                    foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(output).ToList())
-                        if (System.IO.Directory.Exists(entry)) System.IO.Directory.Delete(entry, true); else File.Delete(entry);
-            }
-            catch (IOException) { }
-            throw;
-        }
-    }
-
-    /// <summary>The weight files of a folder: the single file, or the index and every shard it names.</summary>
-    static HashSet<string> WeightFiles(string directory)
-    {
-        var files = new HashSet<string>(StringComparer.Ordinal) { SafeTensorsCheckpoint.SingleFileName };
-        var index = Path.Combine(directory, SafeTensorsCheckpoint.IndexFileName);
-        if (!File.Exists(index)) return files;
-        files.Remove(SafeTensorsCheckpoint.SingleFileName);
-        files.Add(SafeTensorsCheckpoint.IndexFileName);
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
-        foreach (var entry in doc.RootElement.GetProperty("weight_map").EnumerateObject()) files.Add(entry.Value.GetString()!);
-        return files;
+        });
+        long before = DerivedFolder.WeightFiles(folder.Directory).Sum(f => new FileInfo(Path.Combine(folder.Directory, f)).Length);
+        return new QuantizeResult(output, format, packed.Count, before, new FileInfo(target).Length, skipped);
     }
 
     static Tensor FromBytes(TensorSpec spec, Span<byte> bytes)

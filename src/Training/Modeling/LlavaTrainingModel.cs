@@ -6,6 +6,7 @@ using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Vision;
 using LlavaModal.Abstractions.Weights;
+using LlavaModal.Core.Adapters;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
@@ -92,6 +93,12 @@ public sealed class LlavaTrainingModel : IDisposable
     /// <summary>Id of <c>&lt;image&gt;</c>.</summary>
     public int ImageTokenId { get; }
 
+    /// <summary>The LoRA adapters' settings when the language model has them (stage 2 trains them instead of its weights), else null.</summary>
+    public LoraSettings? Lora { get; private init; }
+
+    /// <summary>The folder the model was loaded from (an adapter's base), which a saved adapter names as its base model; null when built in memory.</summary>
+    public string? BaseDirectory { get; private init; }
+
     /// <summary>True when the vision tower's parameters take gradients (only vision pretraining does this).</summary>
     public bool VisionTrainable => Vision.parameters().Any(p => p.requires_grad);
 
@@ -102,17 +109,40 @@ public sealed class LlavaTrainingModel : IDisposable
     /// one whose modality the folder carries is loaded for training, and what it keeps in the folder (its encoder's
     /// tensors, its <c>config.json</c> keys, files such as <c>audio_preprocessor_config.json</c>) is carried through
     /// every save unchanged.
+    /// <para>
+    /// With <paramref name="lora"/>, the language model's <see cref="LoraSettings.TargetModules"/> get LoRA adapters
+    /// (A random, B zero: the model answers as before): stage 2 then trains the adapters and the projectors instead of the
+    /// language model's weights, and <see cref="Save"/> writes a PEFT adapter folder. A PEFT adapter folder as
+    /// <paramref name="directory"/> loads its base model with the adapter unmerged, to continue training it.
+    /// </para>
     /// </summary>
-    public static LlavaTrainingModel Load(string directory, bool allowNewProjector = false, IEnumerable<IModalityEncoderFactory>? plugins = null)
+    /// <exception cref="ArgumentException"><paramref name="lora"/> given for an adapter folder with other settings.</exception>
+    public static LlavaTrainingModel Load(string directory, bool allowNewProjector = false, IEnumerable<IModalityEncoderFactory>? plugins = null, LoraSettings? lora = null)
     {
-        using var folder = ModelFolder.Open(directory);
+        string? adapterDirectory = null;
+        if (PeftAdapter.IsAdapterFolder(directory) && !File.Exists(Path.Combine(directory, "config.json")))
+        {
+            adapterDirectory = directory;
+            var saved = PeftAdapterConfig.Load(directory).Lora;
+            if (lora is not null && !(lora.Rank == saved.Rank && lora.Alpha == saved.Alpha && lora.UseRsLora == saved.UseRsLora && lora.TargetModules.SequenceEqual(saved.TargetModules)))
+                throw new ArgumentException($"{directory} holds a LoRA adapter of rank {saved.Rank}, alpha {saved.Alpha} on {string.Join(", ", saved.TargetModules)}; it continues with those settings, not others.", nameof(lora));
+            // The saved shape, with the caller's dropout (a training choice, not part of the adapter).
+            lora = saved with { Dropout = lora?.Dropout ?? saved.Dropout };
+            directory = ModelFolder.AdapterBase(directory);
+        }
+        using var folder = ModelFolder.Open(directory, adapterDirectory, mergeAdapter: false);
         var config = folder.Config;
         if (!config.Has("vision_config") || !config.Has("text_config"))
             throw new CheckpointException(Path.Combine(directory, "config.json"), "not a LLaVA config (needs text_config and vision_config).");
         var catalog = BuiltInArchitectures.Catalog;
         var build = Float32Build();
         var (family, textConfig) = folder.ReadDecoderConfig(catalog);
-        var language = folder.LoadDecoder(family, textConfig, build);
+        var language = folder.LoadDecoder(family, textConfig, lora is null ? build : build with { Linear = new LoraLinearFactory(lora) });
+        if (lora is not null && lora.TargetModules.FirstOrDefault(t => !language.named_parameters().Any(p => p.name.EndsWith($".{t}.lora_A.weight", StringComparison.Ordinal))) is { } unmatched)
+        {
+            language.Dispose();
+            throw new ArgumentException($"LoRA target '{unmatched}' is no linear layer of the {textConfig.ModelType} language model (its layers: {string.Join(", ", LoraSettings.AllProjections)}).", nameof(lora));
+        }
         var vision = LlavaVisionTower.Load(config, folder.Weights, catalog, build);
         var activation = config.String("projector_hidden_act", "gelu");
         var projector = Projectors.Create(config.String("projector_type", "mlp2x_gelu"), vision.OutputWidth, textConfig.HiddenSize, activation);
@@ -124,7 +154,11 @@ public sealed class LlavaTrainingModel : IDisposable
             var tokenizer = folder.LoadTokenizer(bindings.Select(b => b.Encoder.Placeholder));
             var modalities = bindings.Select(b => new TrainableModality(b, tokenizer.TokenToId(b.Encoder.Placeholder)!.Value)).ToList();
             var carried = modalities.Count == 0 ? null : PluginFiles.Read(folder, modalities.Select(m => m.Modality));
-            return new LlavaTrainingModel(vision, projector, language, tokenizer, ImageProcessors.FromDirectory(directory), directory, activation, modalities, carried);
+            return new LlavaTrainingModel(vision, projector, language, tokenizer, ImageProcessors.FromDirectory(directory), directory, activation, modalities, carried)
+            {
+                Lora = lora,
+                BaseDirectory = Path.GetFullPath(directory),
+            };
         }
         catch
         {
@@ -196,8 +230,17 @@ public sealed class LlavaTrainingModel : IDisposable
         SetTrainable(Vision, false);
         SetTrainable(Projector, Chosen("image"));
         foreach (var m in Modalities) SetTrainable(m.Projector, Chosen(m.Modality));
-        SetTrainable(Language, stage == TrainingStage.Stage2);
+        SetTrainable(Language, stage == TrainingStage.Stage2 && Lora is null);
+        // LoRA: the base weights stay frozen; stage 2 trains the adapters.
+        if (Lora is not null)
+            foreach (var (name, p) in Language.named_parameters())
+                if (IsAdapterParameter(name)) p.requires_grad = stage == TrainingStage.Stage2;
     }
+
+    static bool IsAdapterParameter(string name) => name.EndsWith(".lora_A.weight", StringComparison.Ordinal) || name.EndsWith(".lora_B.weight", StringComparison.Ordinal);
+
+    /// <summary>Switches the language model between training (LoRA dropout on) and evaluation behaviour.</summary>
+    public void SetTraining(bool training) => Language.train(training);
 
     internal static void SetTrainable(nn.Module module, bool trainable)
     {
@@ -373,6 +416,11 @@ public sealed class LlavaTrainingModel : IDisposable
     /// </summary>
     public void Save(string directory, ScalarType dtype = ScalarType.Float32)
     {
+        if (Lora is not null)
+        {
+            SaveAdapter(directory, dtype);
+            return;
+        }
         Directory.CreateDirectory(directory);
         var named = NamedParameters().ToList();
         var specs = named.Select(p => new TensorSpec(p.Name, p.Parameter.shape, dtype)).ToList();
@@ -409,6 +457,23 @@ public sealed class LlavaTrainingModel : IDisposable
         HfFolders.WriteJson(Path.Combine(directory, "config.json"), c);
         HfFolders.CopySupportFiles(SupportDirectory, directory);
         if (!File.Exists(Path.Combine(directory, "generation_config.json"))) HfFolders.WriteGenerationConfig(directory, Tokenizer.PadTokenId ?? HfFolders.PadTokenId);
+    }
+
+    /// <summary>
+    /// Saves the LoRA adapters in PEFT's layout: <c>adapter_config.json</c> (naming <see cref="BaseDirectory"/> as the base
+    /// model) and <c>adapter_model.safetensors</c> with every <c>lora_A</c> / <c>lora_B</c> and, as <c>modules_to_save</c>,
+    /// every projector (stage 1 and 2 train them). Loads with <c>MultimodalModel.Load</c> (the folder itself, or the base
+    /// with <c>ModelLoadOptions.Adapter</c>), and merges into a full folder with <c>llava-modal merge-lora</c>.
+    /// </summary>
+    void SaveAdapter(string directory, ScalarType dtype)
+    {
+        var named = NamedParameters().ToList();
+        var projectors = new List<string> { LlavaVisionFactory.ProjectorPrefix.TrimEnd('.') };
+        projectors.AddRange(Modalities.Select(m => m.ProjectorPrefix.TrimEnd('.')));
+        var tensors = named.Where(p => IsAdapterParameter(p.Name) || projectors.Any(m => p.Name.StartsWith(m + ".", StringComparison.Ordinal)))
+            .Select(p => (p.Name, (Tensor)p.Parameter));
+        var config = new PeftAdapterConfig { Lora = Lora!, BaseModel = BaseDirectory, ModulesToSave = projectors };
+        PeftAdapter.Save(directory, config, tensors, dtype);
     }
 
     /// <inheritdoc />
