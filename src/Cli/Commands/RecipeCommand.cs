@@ -15,11 +15,12 @@ static class RecipeCommand
         var quick = new Option<bool>("--quick") { Description = "The shortened curriculum CI runs (small models, few steps)." };
         var modality = new Option<string>("--modality") { Description = "image: the whole toy model from scratch; audio: an audio encoder and projector trained onto --base.", DefaultValueFactory = _ => "image" };
         modality.AcceptOnlyFromAmong("image", "audio");
+        var loraRank = new Option<int?>("--lora-rank") { Description = "Image curriculum: stage 2 trains LoRA adapters of this rank (alpha 2 x rank, every projection) instead of the language model's weights; merged into --out." };
         var baseModel = new Option<string?>("--base") { Description = "With --modality audio: the LLaVA model the audio plugin is trained onto (default: the shipped image toy model); only read." };
         var threads = TorchThreads.Option();
         var command = new Command("recipe", "Synthesise scenes, pretrain a CLIP-architecture tower and a LLaMA-architecture model on them, then run LLaVA stage 1 and stage 2 and evaluate (--modality audio: clips, a Whisper-architecture encoder, both stages onto --base).")
         {
-            output, work, seed, quick, modality, baseModel, threads,
+            output, work, seed, quick, modality, baseModel, loraRank, threads,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
@@ -36,6 +37,12 @@ static class RecipeCommand
                 return Task.FromResult(0);
             }
             var options = (parse.GetValue(quick) ? RecipeOptions.Quick : new RecipeOptions()) with { Seed = parse.GetValue(seed) };
+            if (parse.GetValue(loraRank) is int rank)
+            {
+                var lora = new Core.Adapters.LoraSettings { Rank = rank, Alpha = 2.0 * rank };
+                lora.Validate();
+                options = options with { Stage2Lora = lora };
+            }
             TrainingProgress.Run(report => ToyRecipe.Run(workDir, outDir, options, report, line => Console.WriteLine(line)));
             return Task.FromResult(0);
         }));

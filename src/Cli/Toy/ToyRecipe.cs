@@ -1,6 +1,8 @@
 using LlavaModal.Abstractions.Vision;
+using LlavaModal.Core.Adapters;
 using LlavaModal.Decoder.Llama;
 using LlavaModal.Encoders.Vision.Clip;
+using LlavaModal.Multimodal.Adapters;
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training;
 using LlavaModal.Training.Modeling;
@@ -42,6 +44,8 @@ sealed record RecipeOptions
     public TrainOptions Stage1 { get; init; } = new() { Stage = TrainingStage.Stage1, MaxSteps = 200, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.05 };
     /// <summary>Stage 2 (projector and language model).</summary>
     public TrainOptions Stage2 { get; init; } = new() { Stage = TrainingStage.Stage2, MaxSteps = 6000, BatchSize = 16, LearningRate = 2e-3, WarmupRatio = 0.03, MinLearningRateRatio = 0.05 };
+    /// <summary>LoRA adapters for stage 2 instead of training the language model's weights (null: full stage 2); the adapter is merged into the output folder.</summary>
+    public LoraSettings? Stage2Lora { get; init; }
     /// <summary>Scale the new projector's output to the token embeddings' norm before stage 1 (see <see cref="LlavaTrainingModel.MatchProjectorScale(IReadOnlyList{string})"/>).</summary>
     public bool MatchProjectorScale { get; init; } = true;
     /// <summary>Scenes of the final evaluation.</summary>
@@ -126,10 +130,24 @@ static class ToyRecipe
         var stage1 = Trainer.Run(model, data.Stage1, data.ImageFolder, Path.Combine(workDirectory, "stage1"), options.Stage1 with { Seed = options.Seed }, p => progress?.Invoke("stage 1", p));
         log?.Invoke($"stage 1: {stage1.Seconds:F0} s, loss {stage1.FirstLoss:F3} -> {stage1.FinalLoss:F3}, eval loss {stage1.InitialEvalLoss:F3} -> {stage1.EvalLoss:F3}");
         Norms("after stage 1");
-        var stage2 = Trainer.Run(model, data.Stage2, data.ImageFolder, outputDirectory, options.Stage2 with { Seed = options.Seed }, p => progress?.Invoke("stage 2", p));
-        log?.Invoke($"stage 2: {stage2.Seconds:F0} s, loss {stage2.FirstLoss:F3} -> {stage2.FinalLoss:F3}, eval loss {stage2.InitialEvalLoss:F3} -> {stage2.EvalLoss:F3}");
-
-        Norms("after stage 2");
+        TrainResult stage2;
+        if (options.Stage2Lora is { } lora)
+        {
+            // Stage 2 trains adapters on the stage-1 model, which is then merged into an ordinary folder.
+            var adapterDir = Path.Combine(workDirectory, "stage2-lora");
+            TorchSharp.torch.manual_seed(options.Seed);
+            using var tuned = LlavaTrainingModel.Load(Path.Combine(workDirectory, "stage1"), lora: lora);
+            stage2 = Trainer.Run(tuned, data.Stage2, data.ImageFolder, adapterDir, options.Stage2 with { Seed = options.Seed }, p => progress?.Invoke("stage 2", p));
+            log?.Invoke($"stage 2 (LoRA rank {lora.Rank}, {tuned.TrainableParameters().Where(p => p.Name.Contains(".lora_", StringComparison.Ordinal)).Sum(p => p.Parameter.numel())} adapter parameters): "
+                + $"{stage2.Seconds:F0} s, loss {stage2.FirstLoss:F3} -> {stage2.FinalLoss:F3}, eval loss {stage2.InitialEvalLoss:F3} -> {stage2.EvalLoss:F3}");
+            AdapterMerger.Merge(adapterDir, null, outputDirectory, overwrite: true);
+        }
+        else
+        {
+            stage2 = Trainer.Run(model, data.Stage2, data.ImageFolder, outputDirectory, options.Stage2 with { Seed = options.Seed }, p => progress?.Invoke("stage 2", p));
+            log?.Invoke($"stage 2: {stage2.Seconds:F0} s, loss {stage2.FirstLoss:F3} -> {stage2.FinalLoss:F3}, eval loss {stage2.InitialEvalLoss:F3} -> {stage2.EvalLoss:F3}");
+            Norms("after stage 2");
+        }
         var eval = SceneEvaluator.Run(outputDirectory, options.EvalScenes, options.Seed + 1000);
         log?.Invoke($"eval (seed {eval.Seed}, {eval.Scenes} scenes): overall {eval.Overall:P1}, " + string.Join(", ", eval.ByType.Select(kv => $"{kv.Key} {kv.Value:P1}")));
         return new RecipeResult(vision, language, stage1, stage2, eval);
