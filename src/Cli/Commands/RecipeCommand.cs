@@ -16,11 +16,12 @@ static class RecipeCommand
         var modality = new Option<string>("--modality") { Description = "image: the whole toy model from scratch; audio: an audio encoder and projector trained onto --base.", DefaultValueFactory = _ => "image" };
         modality.AcceptOnlyFromAmong("image", "audio");
         var loraRank = new Option<int?>("--lora-rank") { Description = "Image curriculum: stage 2 trains LoRA adapters of this rank (alpha 2 x rank, every projection) instead of the language model's weights; merged into --out." };
+        var stage2Lr = new Option<double?>("--stage2-lr") { Description = "Image curriculum: peak learning rate of stage 2 (default 2e-3; LoRA usually wants a few times more than full training)." };
         var baseModel = new Option<string?>("--base") { Description = "With --modality audio: the LLaVA model the audio plugin is trained onto (default: the shipped image toy model); only read." };
         var threads = TorchThreads.Option();
         var command = new Command("recipe", "Synthesise scenes, pretrain a CLIP-architecture tower and a LLaMA-architecture model on them, then run LLaVA stage 1 and stage 2 and evaluate (--modality audio: clips, a Whisper-architecture encoder, both stages onto --base).")
         {
-            output, work, seed, quick, modality, baseModel, loraRank, threads,
+            output, work, seed, quick, modality, baseModel, loraRank, stage2Lr, threads,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
@@ -37,6 +38,7 @@ static class RecipeCommand
                 return Task.FromResult(0);
             }
             var options = (parse.GetValue(quick) ? RecipeOptions.Quick : new RecipeOptions()) with { Seed = parse.GetValue(seed) };
+            if (parse.GetValue(stage2Lr) is double lr) options = options with { Stage2 = options.Stage2 with { LearningRate = lr } };
             if (parse.GetValue(loraRank) is int rank)
             {
                 var lora = new Core.Adapters.LoraSettings { Rank = rank, Alpha = 2.0 * rank };
