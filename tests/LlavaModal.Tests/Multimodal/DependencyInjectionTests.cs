@@ -66,12 +66,13 @@ public class DependencyInjectionTests
             await host.StopAsync();
         }
         var bad = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        bad.Services.AddLlavaModal(o => { o.MaxContextTokens = 0; o.Weights = "int3"; });
+        bad.Services.AddLlavaModal(o => { o.MaxContextTokens = 0; o.Weights = "int3"; o.Adapter = Fixtures.LlavaTinyA; });
         using var badHost = bad.Build();
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => badHost.StartAsync());
         Assert.Contains("LlavaModalOptions:ModelDirectory is not set", e.Message);
         Assert.Contains("LlavaModalOptions:MaxContextTokens: 0 is below 1", e.Message);
         Assert.Contains("LlavaModalOptions:Weights: 'int3' is not a weight format", e.Message);
+        Assert.Contains("LlavaModalOptions:Adapter: '" + Fixtures.LlavaTinyA + "' is not a LoRA adapter folder", e.Message);
     }
 
     [Fact]
