@@ -17,5 +17,5 @@ static class Presets
         ["llama-7b"] = new() { VocabSize = 32000, HiddenSize = 4096, IntermediateSize = 11008, NumHiddenLayers = 32, NumAttentionHeads = 32, NumKeyValueHeads = 32, HeadDim = 128, RmsNormEps = 1e-5, MaxPositionEmbeddings = 4096 },
     };
 
-    public static string Names => string.Join(", ", Llama.Keys);
+    public static string Names => string.Join(", ", Llama.Keys.Concat(OnevisionPresets.All.Keys));
 }

@@ -23,23 +23,37 @@ static class InitCommand
         var seed = new Option<long>("--seed") { Description = "Seed of the random weights.", DefaultValueFactory = _ => 0 };
         var dtype = new Option<string>("--dtype") { Description = "Stored dtype: f32 or bf16.", DefaultValueFactory = _ => "f32" };
         var shard = new Option<double>("--max-shard-mb") { Description = "Split weights into shards of at most this many MB (with model.safetensors.index.json).", DefaultValueFactory = _ => 5000 };
-        var command = new Command("init", "Write a random-weight LLaMA checkpoint (config, safetensors, tokenizer) for tests and benchmarks; its output is random text.")
+        var command = new Command("init", "Write a random-weight LLaMA or LLaVA-OneVision checkpoint (config, safetensors, tokenizer, processor configs) for tests and benchmarks; its output is random text.")
         {
             preset, output, seed, dtype, shard, force,
         };
         command.SetAction((parse, _) => CliErrors.RunAsync(() =>
         {
             var name = parse.GetValue(preset)!;
-            if (!Presets.Llama.TryGetValue(name, out var config))
+            OnevisionPresets.All.TryGetValue(name, out var onevision);
+            if (!Presets.Llama.TryGetValue(name, out var config) && onevision is null)
                 throw new ArgumentException($"--preset '{name}' is unknown (known: {Presets.Names}).");
             var type = DTypes.Parse(parse.GetValue(dtype)!, "--dtype");
             if (type == ScalarType.Float16) throw new ArgumentException("--dtype must be f32 or bf16.");
             var dir = parse.GetValue(output)!;
             var target = Outputs.Folder(dir, "--out", parse.GetValue(force));
             if (!(parse.GetValue(shard) > 0 && parse.GetValue(shard) <= 1 << 30)) throw new ArgumentException("--max-shard-mb must be positive (and at most 2^30).");
+            if (onevision is not null)
+            {
+                long bytes = OnevisionPresets.Parameters(onevision) * (type == ScalarType.Float32 ? 4 : 2);
+                Outputs.IntoFolder(target, () => CliProgress.Run("init", Math.Max(1, bytes >> 20), "MB", progress =>
+                {
+                    OnevisionPresets.Write(target, onevision, type, parse.GetValue(seed), (long)(parse.GetValue(shard) * (1 << 20)), b => progress(b >> 20));
+                    progress(Math.Max(1, bytes >> 20));
+                    return 0;
+                }));
+                Console.WriteLine($"wrote {name} ({OnevisionPresets.Parameters(onevision) / 1e6:F1}M parameters, {type}) to {dir}");
+                return Task.FromResult(0);
+            }
+            var llama = config!;
             Outputs.IntoFolder(target, () =>
             {
-                var sized = config with { TorchDType = type };
+                var sized = llama with { TorchDType = type };
                 var megabytes = (Parameters(sized) * (type == ScalarType.Float32 ? 4 : 2) + (1 << 20) - 1) >> 20;
                 return CliProgress.Run("init", Math.Max(1, megabytes), "MB", progress =>
                 {
@@ -48,7 +62,7 @@ static class InitCommand
                     return 0;
                 });
             });
-            Console.WriteLine($"wrote {name} ({Parameters(config) / 1e6:F1}M parameters, {type}) to {dir}");
+            Console.WriteLine($"wrote {name} ({Parameters(llama) / 1e6:F1}M parameters, {type}) to {dir}");
             return Task.FromResult(0);
         }));
         return command;
