@@ -7,7 +7,7 @@ namespace LlavaModal.Samples.MoleculeGraph.Tests.Curriculum;
 public class GraphModelQualityTests
 {
     /// <summary>Seeds no part of the training used (molecules: seed 1; the recipe's eval: 1001).</summary>
-    [Theory(Skip = "Not met yet: the shipped model answers 69.1% (seed 1001; MODEL_CARD.md). It needs a longer stage 2 (train --continue).")]
+    [Theory]
     [InlineData(2024)]
     [InlineData(4242)]
     public void The_shipped_graph_model_answers_at_least_95_percent_of_questions_about_fresh_molecules(int seed)
