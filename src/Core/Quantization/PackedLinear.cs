@@ -36,6 +36,9 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
     /// <summary>The format the weight is held in.</summary>
     public WeightFormat Format => format;
 
+    /// <summary>The bias, or null.</summary>
+    internal TorchSharp.Modules.Parameter? Bias => bias;
+
     /// <summary>The packed weight (after loading).</summary>
     public PackedMatrix Weight => matrix ?? throw new InvalidOperationException($"{GetName()}: the packed weight has not been loaded.");
 
