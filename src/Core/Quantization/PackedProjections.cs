@@ -34,7 +34,8 @@ static class PackedProjections
             offset += (long)tokens * rows;
             if (packed[m].Bias is { } bias) part.Plus_(bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32));
             long[] shape = [.. x.shape[..^1], rows];
-            outputs[m] = part.view(shape).to(x.dtype).MoveToOuterDisposeScope();
+            var output = part.view(shape);
+            outputs[m] = (x.dtype == ScalarType.Float32 ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
         }
         return outputs;
     }
@@ -56,7 +57,8 @@ static class PackedProjections
         TensorPrimitives.Sigmoid(gated, sigmoid);
         TensorPrimitives.Multiply(gated, sigmoid, gated);
         TensorPrimitives.Multiply(gated, ups, gated);
-        var output = empty(tokens, d.Weight.Rows, ScalarType.Float32);
+        long[] shape = [.. x.shape[..^1], d.Weight.Rows];
+        var output = empty(shape, ScalarType.Float32);
         unsafe
         {
             fixed (float* pg = gated)
@@ -64,8 +66,7 @@ static class PackedProjections
                 MatMul.Multiply(d.Weight, pg, tokens, (float*)po, KernelIsas.Best, KernelPool.Shared);
         }
         if (d.Bias is { } bias) output.Plus_(bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32));
-        long[] shape = [.. x.shape[..^1], d.Weight.Rows];
-        return output.view(shape).to(x.dtype).MoveToOuterDisposeScope();
+        return (x.dtype == ScalarType.Float32 ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
     [ThreadStatic] static float[]? scratch;
@@ -87,7 +88,7 @@ static class PackedProjections
     /// <summary>[tokens × Σ rows] f32: each matrix's [tokens, rows] outputs one after another.</summary>
     static Tensor Multiply(PackedLinear[] packed, Tensor x, int tokens)
     {
-        var input = x.to(ScalarType.Float32).contiguous();
+        var input = x.dtype == ScalarType.Float32 && x.is_contiguous() ? x : x.to(ScalarType.Float32).contiguous();
         var y = empty(tokens * packed.Sum(p => (long)p.Weight.Rows), ScalarType.Float32);
         unsafe
         {

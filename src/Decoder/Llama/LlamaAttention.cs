@@ -21,7 +21,7 @@ sealed class LlamaAttention : nn.Module
     readonly int heads, kvHeads, headDim;
     readonly int layerIndex;
     readonly IAttentionKernel kernel;
-    readonly bool builtInKernel;
+    static readonly SdpaAttention DecodeKernel = new();
 
     public LlamaAttention(ILlamaLayers c, int layerIndex, ModelBuildContext build) : base(nameof(LlamaAttention))
     {
@@ -30,7 +30,6 @@ sealed class LlamaAttention : nn.Module
         headDim = c.HeadDim;
         this.layerIndex = layerIndex;
         kernel = build.Attention;
-        builtInKernel = kernel is EagerAttention or SdpaAttention;
         q_proj = Linear(build, c, "q_proj", c.HiddenSize, heads * headDim);
         k_proj = Linear(build, c, "k_proj", c.HiddenSize, kvHeads * headDim);
         v_proj = Linear(build, c, "v_proj", c.HiddenSize, kvHeads * headDim);
@@ -67,11 +66,9 @@ sealed class LlamaAttention : nn.Module
 
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
         double scale = 1 / Math.Sqrt(headDim);
-        // One new position over an f32 cache: our kernel (no scores tensor, no softmax tensor, the cache read where it lies),
-        // unless the model was loaded with a kernel of the user's own.
-        var output = t == 1 && builtInKernel && DecodeAttention.Supports(q, k, v, mask)
-            ? DecodeAttention.Attend(q, k, v, mask, scale)
-            : kernel.Attend(q, k, v, mask, scale);
+        // One new position: libtorch's fused kernel also when eager was chosen (measured fastest for decode, see the
+        // README's Performance section); a kernel of the user's own is always called.
+        var output = (t == 1 && kernel is EagerAttention ? DecodeKernel : kernel).Attend(q, k, v, mask, scale);
         return o_proj.forward(output.transpose(1, 2).reshape(b, t, heads * headDim)).MoveToOuterDisposeScope();
     }
 }
