@@ -37,7 +37,7 @@ static class DecodeBenchmark
             KernelPool.UseThreads(threads);
         }
         // Read bandwidth on the spot, in this process: decode reads every weight once per token, so bytes / probe is its limit.
-        double probeGBs = probe ? KernelBenchmark.Bandwidth(KernelPool.Shared, 5) / 1000 : double.NaN;
+        double probeGBs = probe ? KernelBenchmark.Bandwidth(KernelPool.Shared, 5) : double.NaN;
 
         var rows = new List<DecodeRow>();
         foreach (var name in models)

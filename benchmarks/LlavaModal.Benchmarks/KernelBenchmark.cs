@@ -78,7 +78,7 @@ static class KernelBenchmark
         return 0;
     }
 
-    /// <summary>Read bandwidth in MB/s: a sum over 1 GiB split among the pool's threads (median of <paramref name="reps"/>).</summary>
+    /// <summary>Read bandwidth in GB/s: a sum over 1 GiB split among the pool's threads (median of <paramref name="reps"/>).</summary>
     internal static double Bandwidth(KernelPool pool, int reps)
     {
         var data = new float[1 << 28];
