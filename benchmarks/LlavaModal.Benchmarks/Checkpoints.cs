@@ -19,12 +19,28 @@ static class Checkpoints
     {
         if (!Presets.Llama.TryGetValue(preset, out var config))
             throw new ArgumentException($"unknown preset '{preset}' (known: {Presets.Names}).");
+        return Ensure(root, name, preset, config, dtype, maxShardBytes, seed);
+    }
+
+    /// <summary>
+    /// The decoder of the 69.5M-parameter LLaVA shape that issue 12 measures (CLIP 6 x 384 plus this LLaMA, 8 layers of
+    /// 512): 58.5M parameters. Decode runs only the decoder, so the tower is left out.
+    /// </summary>
+    public static readonly LlamaConfig Llava70mDecoder = new()
+    {
+        VocabSize = 32000, HiddenSize = 512, IntermediateSize = 1376, NumHiddenLayers = 8, NumAttentionHeads = 8, NumKeyValueHeads = 8,
+        HeadDim = 64, RmsNormEps = 1e-5, MaxPositionEmbeddings = 2048,
+    };
+
+    /// <summary>As <see cref="Ensure(string, string, string, ScalarType, long, long)"/> for a shape given as a config (<paramref name="label"/> names it in messages).</summary>
+    public static string Ensure(string root, string name, string label, LlamaConfig config, ScalarType dtype, long maxShardBytes = long.MaxValue, long seed = 0)
+    {
         var dir = Path.Combine(root, name);
         if (File.Exists(Path.Combine(dir, CompleteMarker))) return dir;
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         var partial = dir + ".partial-" + Environment.ProcessId;
         Directory.CreateDirectory(root);
-        Console.Error.WriteLine($"writing {preset} ({dtype}) checkpoint to {dir} ...");
+        Console.Error.WriteLine($"writing {label} ({dtype}) checkpoint to {dir} ...");
         InitCommand.Write(partial, config with { TorchDType = dtype }, seed, maxShardBytes);
         File.WriteAllText(Path.Combine(partial, CompleteMarker), "");
         Directory.Move(partial, dir);

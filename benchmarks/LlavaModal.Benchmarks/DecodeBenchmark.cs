@@ -29,12 +29,15 @@ static class DecodeBenchmark
         var cache = args.String("--cache", Report.DefaultCache());
         int threads = args.Int("--threads", 0);
         bool json = args.Flag("--json");
+        bool probe = !args.Flag("--no-probe");
         args.RejectUnknown();
         if (threads > 0)
         {
             set_num_threads(threads);
             KernelPool.UseThreads(threads);
         }
+        // Read bandwidth on the spot, in this process: decode reads every weight once per token, so bytes / probe is its limit.
+        double probeGBs = probe ? KernelBenchmark.Bandwidth(KernelPool.Shared, 5) : double.NaN;
 
         var rows = new List<DecodeRow>();
         foreach (var name in models)
@@ -43,8 +46,10 @@ static class DecodeBenchmark
             {
                 "tiny" => Path.Combine(Report.RepositoryRoot(), "tests", "fixtures", "llama-tiny"),
                 "100m" => Checkpoints.Ensure(cache, "llama-100m-f32", "100m", ScalarType.Float32),
+                "70m" => Checkpoints.Ensure(cache, "llava-70m-decoder-f32", "70m (decoder of the 69.5M LLaVA)", Checkpoints.Llava70mDecoder, ScalarType.Float32),
+                "1b" => Checkpoints.Ensure(cache, "llama-1b-f32", "1b", ScalarType.Float32),
                 _ when Checkpoints.IsCheckpoint(name) => name,
-                _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 100m nor a checkpoint folder."),
+                _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 70m, 100m, 1b nor a checkpoint folder."),
             };
             // Formats alternate within one sitting, so their ratios are comparable on a shared machine.
             foreach (var format in weights)
@@ -53,13 +58,15 @@ static class DecodeBenchmark
 
         if (json)
         {
-            Console.WriteLine(Report.ToJson(new { benchmark = "decode", machine = Report.Machine(), new_tokens = newTokens, warmup, reps, rows }));
+            Console.WriteLine(Report.ToJson(new { benchmark = "decode", machine = Report.Machine(), probe_gb_per_s = probeGBs, new_tokens = newTokens, warmup, reps, rows }));
             return 0;
         }
         Console.WriteLine($"decode: greedy, {newTokens} new tokens, {warmup} warm-up + {reps} runs, median (min/max in brackets); {Report.Machine()}");
         Console.WriteLine("decode tok/s = (tokens - 1) / decode time (the library's DecodeTokensPerSecond); 1000/median step is the same from the median step, robust to stalls on a shared machine.");
+        Console.WriteLine($"tensors/step: TorchSharp tensors created per decode step (median; the whole loop: model, cache, logits processing); "
+            + $"weight MB/tok: bytes of weights one token reads; of limit: weight bytes x tok/s (1000/median step) / read-bandwidth probe ({Report.F(probeGBs, 1)} GB/s).");
         Report.Table(
-            ["model", "params", "prompt", "prefill ms", "prefill tok/s", "decode tok/s", "1000/median step", $"ms/tok steps 1-{Window}", $"ms/tok steps {newTokens - Window}-{newTokens - 1}", "last/first"],
+            ["model", "params", "prompt", "prefill ms", "prefill tok/s", "decode tok/s", "1000/median step", $"ms/tok steps 1-{Window}", $"ms/tok steps {newTokens - Window}-{newTokens - 1}", "last/first", "tensors/step", "weight MB/tok", "of limit"],
             rows.Select(r => (IReadOnlyList<string>)[
                 r.Model, Report.F(r.Parameters / 1e6, 1) + "M", r.PromptTokens.ToString(),
                 $"{Report.F(r.PrefillMsMedian)} ({Report.F(r.PrefillMsMin)})",
@@ -67,6 +74,8 @@ static class DecodeBenchmark
                 $"{Report.F(r.DecodeTokensPerSecondMedian)} ({Report.F(r.DecodeTokensPerSecondMin)}/{Report.F(r.DecodeTokensPerSecondMax)})",
                 Report.F(1000 / r.MedianStepMs),
                 Report.F(r.FirstStepsMs, 2), Report.F(r.LastStepsMs, 2), Report.F(r.LastStepsMs / r.FirstStepsMs, 2),
+                Report.F(r.TensorsPerStep, 0), Report.F(r.WeightBytesPerToken / 1e6, 1),
+                Report.F(r.WeightBytesPerToken * (1000 / r.MedianStepMs) / (probeGBs * 1e9) * 100, 0) + "%",
             ]));
         // Flatness across prompt lengths: with a KV cache a step at context ~L costs about the same for any L.
         foreach (var group in rows.GroupBy(r => r.Model).Where(g => g.Count() > 1))
@@ -92,7 +101,17 @@ static class DecodeBenchmark
         int decodable = lm.Tokenizer.VocabSize;
         if (decodable < lm.Decoder.Config.VocabSize)
             engine.StepLogitsObserver = logits => { using var tail = logits.narrow(-1, decodable, logits.shape[^1] - decodable); tail.fill_(float.NegativeInfinity); };
+        // Tensors the worker creates between two forwards: a decode step's op count (TorchSharp counts per thread, and the observer runs on the worker).
+        var counts = new List<long>();
+        var mask = engine.StepLogitsObserver;
+        engine.StepLogitsObserver = logits =>
+        {
+            mask?.Invoke(logits);
+            var stats = TorchSharp.DisposeScopeManager.Statistics.TensorStatistics;
+            lock (counts) counts.Add(stats.CreatedInScopeCount + stats.CreatedOutsideScopeCount);
+        };
         long parameters = lm.Decoder.ParameterCount;
+        long weightBytes = WeightBytesPerToken(lm.Decoder);
         var rows = new List<DecodeRow>();
         foreach (int length in promptLengths)
         {
@@ -100,18 +119,42 @@ static class DecodeBenchmark
                 throw new ArgumentException($"{name}: prompt {length} + {newTokens} new tokens exceed max_position_embeddings {lm.Decoder.Config.MaxPositionEmbeddings}.");
             var ids = PromptIds(lm, length);
             for (int i = 0; i < warmup; i++) RunOnce(lm, engine, ids, newTokens);
-            var runs = Enumerable.Range(0, reps).Select(_ => RunOnce(lm, engine, ids, newTokens)).ToList();
+            var perStep = new List<double>();
+            var runs = Enumerable.Range(0, reps).Select(_ =>
+            {
+                lock (counts) counts.Clear();
+                var run = RunOnce(lm, engine, ids, newTokens);
+                // counts[0] follows the prefill; each later one closes a decode step.
+                lock (counts) perStep.AddRange(counts.Zip(counts.Skip(1), (a, b) => (double)(b - a)));
+                return run;
+            }).ToList();
             var row = new DecodeRow(
                 name, lm.Decoder.DType.ToString(), parameters, length, newTokens,
                 Report.Median(runs.Select(r => r.PrefillMs)), runs.Min(r => r.PrefillMs),
                 Report.Median(runs.Select(r => r.TokensPerSecond)), runs.Min(r => r.TokensPerSecond), runs.Max(r => r.TokensPerSecond),
                 Report.Median(runs.Select(r => Report.Median(r.StepMs.Take(Window)))),
                 Report.Median(runs.Select(r => Report.Median(r.StepMs.TakeLast(Window)))),
-                Report.Median(runs.Select(r => Report.Median(r.StepMs))));
+                Report.Median(runs.Select(r => Report.Median(r.StepMs))),
+                perStep.Count > 0 ? Report.Median(perStep) : double.NaN, weightBytes);
             rows.Add(row);
             Console.Error.WriteLine($"  {name} prompt {length}: prefill {Report.F(row.PrefillMsMedian)} ms, decode {Report.F(row.DecodeTokensPerSecondMedian)} tok/s");
         }
         return rows;
+    }
+
+    /// <summary>
+    /// Bytes of weights one decode token reads: every parameter and packed matrix, less the embedding table (one row is
+    /// read) unless it is also the vocabulary head.
+    /// </summary>
+    static long WeightBytesPerToken(LlavaModal.Abstractions.Decoding.CausalLanguageModel decoder)
+    {
+        long bytes = 0;
+        foreach (var (name, p) in decoder.named_parameters())
+            if (!name.EndsWith("embed_tokens.weight", StringComparison.Ordinal) || decoder.Config.TieWordEmbeddings)
+                bytes += p.numel() * p.element_size();
+        foreach (var (_, module) in decoder.named_modules())
+            if (module is LlavaModal.Core.Quantization.PackedLinear packed) bytes += packed.Weight.ByteCount;
+        return bytes;
     }
 
     /// <summary>Exactly <paramref name="length"/> ids: BOS then the tokenised text, repeated as needed.</summary>
@@ -154,4 +197,4 @@ sealed record DecodeRow(
     string Model, string Dtype, long Parameters, int PromptTokens, int NewTokens,
     double PrefillMsMedian, double PrefillMsMin,
     double DecodeTokensPerSecondMedian, double DecodeTokensPerSecondMin, double DecodeTokensPerSecondMax,
-    double FirstStepsMs, double LastStepsMs, double MedianStepMs);
+    double FirstStepsMs, double LastStepsMs, double MedianStepMs, double TensorsPerStep, long WeightBytesPerToken);

@@ -78,7 +78,8 @@ static class KernelBenchmark
         return 0;
     }
 
-    static double Bandwidth(KernelPool pool, int reps)
+    /// <summary>Read bandwidth in GB/s: a sum over 1 GiB split among the pool's threads (median of <paramref name="reps"/>).</summary>
+    internal static double Bandwidth(KernelPool pool, int reps)
     {
         var data = new float[1 << 28];
         Array.Fill(data, 1f);

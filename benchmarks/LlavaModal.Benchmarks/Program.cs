@@ -23,6 +23,7 @@ static class Program
             {
                 "decode" => DecodeBenchmark.Run(options),
                 "kernels" => KernelBenchmark.Run(options),
+                "attention" => AttentionBenchmark.Run(options),
                 "load-rss" => LoadRssBenchmark.Run(options),
                 "vision" => VisionBenchmark.Run(options),
                 "soak" => SoakBenchmark.Run(options),
@@ -42,9 +43,11 @@ static class Program
 
     const string Usage = """
         usage: LlavaModal.Benchmarks <benchmark> [options]
-          decode    prefill ms and decode tokens/s (greedy) on llama-tiny and a generated 100M checkpoint
+          decode    prefill ms, decode tokens/s (greedy), tensors per step and share of the bandwidth limit on llama-tiny and
+                    generated checkpoints (70m: the 69.5M LLaVA's decoder, 100m, 1b: TinyLlama's shape)
                     [--models tiny,100m] [--weights torch,int8,...] [--prompt-lengths 128,512] [--new-tokens 64] [--warmup 1] [--reps 5]
-                    [--cache DIR] [--threads N] [--json]
+                    [--cache DIR] [--threads N] [--no-probe] [--json]
+          attention one decode step's attention per layer: libtorch eager against sdpa [--depths 16,512,2048] [--reps 200]
           kernels   GB/s of the weight-format kernels (f32, bf16, f16, int8, int4; 1 and 4 tokens) on 1.1B LLaMA matrices, against
                     libtorch's f32/bf16 matrix-vector products and a read-bandwidth probe [--layers 4] [--reps 10] [--threads N] [--formats ...]
           load-rss  peak RSS of loading a >= 1 GB checkpoint (single file and sharded) in a child process

@@ -36,10 +36,50 @@ public static unsafe class MatMul
     internal static void Multiply(PackedMatrix weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool) =>
         Run(new RowWork(weights, x, tokens, y), isa, pool, weights.Rows);
 
-    static void Run(RowWork args, KernelIsa isa, KernelPool pool, int rows)
+    /// <summary>
+    /// Products of the same activations <paramref name="x"/> [tokens, columns] with several matrices of that width in one
+    /// pass over the threads (a layer's q/k/v or gate/up projections: one wake-up of the pool instead of one per matrix).
+    /// <paramref name="y"/> receives each matrix's [tokens, rows] outputs one after another, in order.
+    /// </summary>
+    /// <exception cref="ArgumentException">Matrices of different widths, or sizes that do not fit them.</exception>
+    public static void MultiplyMany(IReadOnlyList<PackedMatrix> weights, ReadOnlySpan<float> x, int tokens, Span<float> y, KernelIsa? isa = null, KernelPool? pool = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(tokens);
+        if (weights.Count == 0) return;
+        if (x.Length != (long)tokens * weights[0].Columns) throw new ArgumentException($"Expected {tokens} x {weights[0].Columns} activations, got {x.Length}.", nameof(x));
+        long outputs = tokens * weights.Sum(w => (long)w.Rows);
+        if (y.Length != outputs) throw new ArgumentException($"Expected {outputs} outputs, got {y.Length}.", nameof(y));
+        fixed (float* px = x)
+        fixed (float* py = y)
+            MultiplyMany(weights, px, tokens, py, isa ?? KernelIsas.Best, pool ?? KernelPool.Shared);
+    }
+
+    /// <inheritdoc cref="MultiplyMany(IReadOnlyList{PackedMatrix}, ReadOnlySpan{float}, int, Span{float}, KernelIsa?, KernelPool?)"/>
+    internal static void MultiplyMany(IReadOnlyList<PackedMatrix> weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool)
+    {
+        var parts = new IRangeWork[weights.Count];
+        var starts = new int[weights.Count + 1];
+        long bytes = 0;
+        float* target = y;
+        for (int m = 0; m < weights.Count; m++)
+        {
+            if (weights[m].Columns != weights[0].Columns) throw new ArgumentException($"Matrix {m} has {weights[m].Columns} columns, matrix 0 {weights[0].Columns}: one input needs one width.", nameof(weights));
+            parts[m] = Work(new RowWork(weights[m], x, tokens, target), isa);
+            starts[m + 1] = starts[m] + weights[m].Rows;
+            target += (long)tokens * weights[m].Rows;
+            bytes += weights[m].ByteCount;
+        }
+        Split(new Concatenated(parts, starts), starts[^1], bytes * Math.Max(1, (tokens + 3) / 4), pool);
+    }
+
+    static void Run(RowWork args, KernelIsa isa, KernelPool pool, int rows) =>
+        Split(Work(args, isa), rows, args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4), pool);
+
+    static IRangeWork Work(RowWork args, KernelIsa isa)
     {
         if (!KernelIsas.IsSupported(isa)) throw new ArgumentException($"This CPU does not support {isa}.", nameof(isa));
-        IRangeWork work = (isa, args.Weights.Format) switch
+        return (isa, args.Weights.Format) switch
         {
             (KernelIsa.Scalar, _) => new Rows<ScalarDots>(args),
             (KernelIsa.Avx2, WeightFormat.F32) => new Rows<Avx2Dots<F32Block>>(args),
@@ -54,10 +94,26 @@ public static unsafe class MatMul
             (KernelIsa.Avx512, WeightFormat.Int4) => new Rows<Avx512Dots<Int4Block>>(args),
             _ => throw new ArgumentOutOfRangeException(nameof(isa)),
         };
+    }
+
+    static void Split(IRangeWork work, int rows, long bytes, KernelPool pool)
+    {
         // Small products stay on one thread: waking another costs more than it saves below ~256 KiB of weights.
-        long bytes = args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4);
         int grain = bytes < (256 << 10) ? rows : Math.Max(1, rows / (pool.Threads * 8));
         pool.For(rows, grain, work);
+    }
+
+    /// <summary>Rows of several products numbered one after another: a range may span the end of one and the start of the next.</summary>
+    sealed class Concatenated(IRangeWork[] parts, int[] starts) : IRangeWork
+    {
+        public void Run(int start, int end)
+        {
+            for (int m = 0; m < parts.Length; m++)
+            {
+                int from = Math.Max(start, starts[m]), to = Math.Min(end, starts[m + 1]);
+                if (from < to) parts[m].Run(from - starts[m], to - starts[m]);
+            }
+        }
     }
 
     /// <summary>What a product reads and writes; <see cref="X"/> null means dequantize into <see cref="Y"/>.</summary>

@@ -24,8 +24,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var x32 = x.to(ScalarType.Float32);
+        bool f32 = x.dtype == ScalarType.Float32;
+        var x32 = f32 ? x : x.to(ScalarType.Float32);
         var normed = x32 * x32.PowScalar(2).mean([-1], keepdim: true).AddScalar(eps).rsqrt();
-        return (weight * normed.to(x.dtype)).MoveToOuterDisposeScope();
+        return (weight * (f32 ? normed : normed.to(x.dtype))).MoveToOuterDisposeScope();
     }
 }

@@ -36,6 +36,9 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
     /// <summary>The format the weight is held in.</summary>
     public WeightFormat Format => format;
 
+    /// <summary>The bias, or null.</summary>
+    internal TorchSharp.Modules.Parameter? Bias => bias;
+
     /// <summary>The packed weight (after loading).</summary>
     public PackedMatrix Weight => matrix ?? throw new InvalidOperationException($"{GetName()}: the packed weight has not been loaded.");
 
@@ -44,11 +47,13 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
         var w = Weight;
         using var scope = NewDisposeScope();
         long rows = x.numel() / shape.In;
-        var input = x.to(ScalarType.Float32).reshape(rows, shape.In).contiguous();
+        long[] outShape = [.. x.shape[..^1], shape.Out];
         Tensor y;
         if (rows <= KernelRowLimit)
         {
-            y = empty(rows, shape.Out, ScalarType.Float32);
+            // f32 contiguous activations (a decode step's) are read where they are; the output is made in its final shape.
+            var input = x.dtype == ScalarType.Float32 && x.is_contiguous() ? x : x.to(ScalarType.Float32).contiguous();
+            y = empty(outShape, ScalarType.Float32);
             unsafe
             {
                 fixed (byte* px = input.bytes)
@@ -60,11 +65,10 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
         {
             var weights = Scratch((long)shape.Out * shape.In).view(shape.Out, shape.In);
             MatMul.Dequantize(w, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weights.bytes));
-            y = input.matmul(weights.t());
+            y = x.to(ScalarType.Float32).reshape(rows, shape.In).matmul(weights.t()).view(outShape);
         }
-        if (bias is not null) y.Plus_(bias.to(ScalarType.Float32));
-        long[] outShape = [.. x.shape[..^1], shape.Out];
-        return y.reshape(outShape).to(x.dtype).MoveToOuterDisposeScope();
+        if (bias is not null) y.Plus_(bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32));
+        return (y.dtype == x.dtype ? y : y.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

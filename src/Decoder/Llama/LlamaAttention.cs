@@ -1,7 +1,8 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
-using LlavaModal.Abstractions.Tensors;
+using LlavaModal.Core.Attention;
 using LlavaModal.Core.Modules;
+using LlavaModal.Core.Quantization;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
@@ -20,6 +21,7 @@ sealed class LlamaAttention : nn.Module
     readonly int heads, kvHeads, headDim;
     readonly int layerIndex;
     readonly IAttentionKernel kernel;
+    static readonly SdpaAttention DecodeKernel = new();
 
     public LlamaAttention(ILlamaLayers c, int layerIndex, ModelBuildContext build) : base(nameof(LlamaAttention))
     {
@@ -44,36 +46,29 @@ sealed class LlamaAttention : nn.Module
         build.Linear.Create(new LinearSpec(name, inputs, outputs, c.AttentionProjectionBias(name)), build.DType, build.Device);
 
     /// <param name="x">[B, T, hidden].</param>
-    /// <param name="cos">[B, T, head_dim].</param>
-    /// <param name="sin">[B, T, head_dim].</param>
-    /// <param name="mask">Additive mask [B, 1, T, S] (S = cached + T).</param>
+    /// <param name="cos">[B, 1, T, head_dim].</param>
+    /// <param name="signedSin">[B, 1, T, head_dim], <see cref="RotaryEmbedding.SignedSin"/> of the angles' sine.</param>
+    /// <param name="mask">Additive mask [B, 1, T, S] (S = cached + T), or null when every query sees every key (one new position, nothing padded).</param>
     /// <param name="cache">Cache to append to, or null for a cache-free forward.</param>
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, IKvCache? cache)
+    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = q_proj.forward(x).view(b, t, heads, headDim);
-        var k = k_proj.forward(x).view(b, t, kvHeads, headDim);
+        // Decode-sized inputs on packed layers: the three projections in one kernel call.
+        var qkv = PackedProjections.Forward([q_proj, k_proj, v_proj], x);
+        var q = (qkv?[0] ?? q_proj.forward(x)).view(b, t, heads, headDim);
+        var k = (qkv?[1] ?? k_proj.forward(x)).view(b, t, kvHeads, headDim);
         if (q_norm is not null) q = q_norm.forward(q);
         if (k_norm is not null) k = k_norm.forward(k);
-        q = q.transpose(1, 2);
-        k = k.transpose(1, 2);
-        var v = v_proj.forward(x).view(b, t, kvHeads, headDim).transpose(1, 2);
-
-        var c = cos.unsqueeze(1);
-        var s = sin.unsqueeze(1);
-        q = (q * c).Plus(RotateHalf(q) * s);
-        k = (k * c).Plus(RotateHalf(k) * s);
+        q = RotaryEmbedding.Rotate(q.transpose(1, 2), cos, signedSin);
+        k = RotaryEmbedding.Rotate(k.transpose(1, 2), cos, signedSin);
+        var v = (qkv?[2] ?? v_proj.forward(x)).view(b, t, kvHeads, headDim).transpose(1, 2);
 
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
-        var output = kernel.Attend(q, k, v, mask, 1 / Math.Sqrt(headDim))
-            .transpose(1, 2).reshape(b, t, heads * headDim);
-        return o_proj.forward(output).MoveToOuterDisposeScope();
-    }
-
-    static Tensor RotateHalf(Tensor x)
-    {
-        long half = x.shape[^1] / 2;
-        return cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
+        double scale = 1 / Math.Sqrt(headDim);
+        // One new position: libtorch's fused kernel also when eager was chosen (measured fastest for decode, see the
+        // README's Performance section); a kernel of the user's own is always called.
+        var output = (t == 1 && kernel is EagerAttention ? DecodeKernel : kernel).Attend(q, k, v, mask, scale);
+        return o_proj.forward(output.transpose(1, 2).reshape(b, t, heads * headDim)).MoveToOuterDisposeScope();
     }
 }

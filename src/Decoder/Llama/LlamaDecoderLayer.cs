@@ -24,10 +24,10 @@ sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, IKvCache? cache)
+    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache)
     {
         using var scope = NewDisposeScope();
-        var h = x.Plus(self_attn.forward(input_layernorm.forward(x), cos, sin, mask, cache));
+        var h = x.Plus(self_attn.forward(input_layernorm.forward(x), cos, signedSin, mask, cache));
         var output = h.Plus(mlp.forward(post_attention_layernorm.forward(h)));
         return output.MoveToOuterDisposeScope();
     }

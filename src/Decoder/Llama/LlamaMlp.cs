@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Core.Quantization;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Decoder.Llama;
@@ -20,6 +21,8 @@ sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        // Decode-sized inputs on packed layers: gate, up, silu · up and down in one call.
+        if (PackedProjections.SwiGlu(gate_proj, up_proj, down_proj, x) is { } fused) return fused;
         using var gate = gate_proj.forward(x);
         using var activated = nn.functional.silu(gate);
         using var up = up_proj.forward(x);

@@ -62,15 +62,20 @@ sealed class LlamaModel : nn.Module
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
         long past = cache?.Length ?? 0;
         var (cos, sin) = rotary.Compute(positionIds, past + t, inputsEmbeds.dtype);
+        // [B, 1, T, d] for every head, once for all layers.
+        cos = cos.unsqueeze(1);
+        var signedSin = RotaryEmbedding.SignedSin(sin.unsqueeze(1));
         // One mask per distinct window (full causal for null): Qwen2 windows only the layers from max_window_layers on.
-        var masks = new Dictionary<int, Tensor>();
-        Tensor MaskFor(int? window) => masks.TryGetValue(window ?? 0, out var m) ? m
-            : masks[window ?? 0] = AttentionMask.Build(padding, b, past, t, window, inputsEmbeds.dtype, inputsEmbeds.device);
+        // One new position with nothing padded sees every cached key (within its window): no mask at all.
+        var masks = new Dictionary<int, Tensor?>();
+        Tensor? MaskFor(int? window) => masks.TryGetValue(window ?? 0, out var m) ? m
+            : masks[window ?? 0] = t == 1 && padding is null && (window is not int w || past + 1 <= w) ? null
+                : AttentionMask.Build(padding, b, past, t, window, inputsEmbeds.dtype, inputsEmbeds.device);
         var h = inputsEmbeds;
         for (int i = 0; i < layers.Count; i++)
         {
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
-            h = layers[i].forward(h, cos, sin, MaskFor(windows[i]), cache);
+            h = layers[i].forward(h, cos, signedSin, MaskFor(windows[i]), cache);
         }
         cache?.Advance(t);
         var output = norm.forward(h).MoveToOuterDisposeScope();

@@ -189,4 +189,38 @@ public class MatMulTests
             Assert.All(y, v => Assert.Equal(0f, v));
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void Several_matrices_in_one_pass_give_each_product_as_alone(KernelIsa isa, WeightFormat format)
+    {
+        if (!KernelIsas.IsSupported(isa)) return;
+        using var scope = NewDisposeScope();
+        using var pool = new KernelPool(3);
+        // q/k/v-like shapes of one width; the pool's chunks cross from one matrix into the next.
+        var matrices = new[] { Random(format, 37, 96, 1).Packed, Random(format, 5, 96, 2).Packed, Random(format, 130, 96, 3).Packed };
+        try
+        {
+            foreach (int tokens in new[] { 1, 3 })
+            {
+                var x = randn([tokens, 96], generator: new Generator(9)).data<float>().ToArray();
+                var fused = new float[tokens * matrices.Sum(m => m.Rows)];
+                MatMul.MultiplyMany(matrices, x, tokens, fused, isa, pool);
+                int offset = 0;
+                foreach (var m in matrices)
+                {
+                    var alone = new float[tokens * m.Rows];
+                    MatMul.Multiply(m, x, tokens, alone, isa, pool);
+                    Assert.Equal(alone, fused.AsSpan(offset, alone.Length).ToArray());
+                    offset += alone.Length;
+                }
+            }
+            using var narrow = Random(format, 4, 64, 4).Packed;
+            Assert.Throws<ArgumentException>(() => MatMul.MultiplyMany([matrices[0], narrow], new float[96], 1, new float[41], isa, pool));
+        }
+        finally
+        {
+            foreach (var m in matrices) m.Dispose();
+        }
+    }
 }
