@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Checkpoints;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -51,6 +52,6 @@ sealed class LoraLinear : nn.Module<Tensor, Tensor>, IOptionalWeights
         var y = nn.functional.linear(x, weight, bias);
         var input = training && dropout > 0 ? nn.functional.dropout(x, dropout, training: true) : x;
         var update = lora_B.forward(lora_A.forward(input));
-        return y.add_(update.mul_(scaling)).MoveToOuterDisposeScope();
+        return y.Plus_(update.MulScalar(scaling)).MoveToOuterDisposeScope();
     }
 }

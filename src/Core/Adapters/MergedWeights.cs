@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Weights;
 using static TorchSharp.torch;
 
@@ -27,7 +28,7 @@ sealed class MergedWeights(PeftAdapter adapter, IWeightSource baseWeights) : IWe
         if (adapter.TryWhole(name, out var stored)) return adapter.Weights.Read(stored, dtype, device);
         if (!adapter.TryLayer(name, out var layer)) return baseWeights.Read(name, dtype, device);
         using var scope = NewDisposeScope();
-        var merged = baseWeights.Read(name, ScalarType.Float32).add_(adapter.Delta(layer));
+        var merged = baseWeights.Read(name, ScalarType.Float32).Plus_(adapter.Delta(layer));
         return merged.to(dtype ?? baseWeights.StoredType(name) ?? ScalarType.Float32, device ?? CPU).MoveToOuterDisposeScope();
     }
 

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions;
+using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using static TorchSharp.torch;
@@ -168,7 +169,7 @@ public sealed class PeftAdapter : IDisposable
         using var scope = NewDisposeScope();
         var a = file.Read(layer.AName, ScalarType.Float32);
         var b = file.Read(layer.BName, ScalarType.Float32);
-        return b.matmul(a).mul_(layer.Scaling).MoveToOuterDisposeScope();
+        return b.matmul(a).MulScalar(layer.Scaling).MoveToOuterDisposeScope();
     }
 
     /// <summary>
