@@ -62,8 +62,9 @@ public sealed record SiglipVisionConfig
             throw json.Error("hidden_size", $"{hidden} is not divisible by num_attention_heads ({heads}).");
         int image = Positive(json, "image_size", 224);
         int patch = Positive(json, "patch_size", 16);
-        if (image % patch != 0)
-            throw json.Error("image_size", $"{image} is not divisible by patch_size ({patch}).");
+        // SigLIP-so400m-patch14-384 (LLaVA-OneVision, Interleave) has 384 / 14: the patch convolution keeps 27 x 27 patches and drops the last 6 pixels, as the reference does.
+        if (image < patch)
+            throw json.Error("image_size", $"{image} is smaller than patch_size ({patch}).");
         double eps = json.Double("layer_norm_eps", 1e-6);
         if (!(eps > 0)) throw json.Error("layer_norm_eps", $"must be positive, got {eps}.");
 

@@ -66,6 +66,35 @@ public class CliTests
     }
 
     [Fact]
+    public void Init_writes_a_llava_onevision_folder_that_answers_about_an_image()
+    {
+        using var dir = new TempDir();
+        var model = dir.File("ov");
+        var init = CliRunner.Run("init", "--preset", "onevision-tiny", "--out", model, "--seed", "3");
+        Assert.True(init.ExitCode == 0, init.Stderr);
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(model, "config.json"))))
+        {
+            Assert.Equal("llava_onevision", config.RootElement.GetProperty("model_type").GetString());
+            Assert.Equal(36, config.RootElement.GetProperty("image_grid_pinpoints").GetArrayLength());
+        }
+        var image = Path.Combine(Fixtures.Root, "llava-onevision-tiny", "images", "landscape_200x150.png");
+        var gen = CliRunner.Run("generate", "--model", model, "--image", image, "--prompt", "Describe it.", "--max-new-tokens", "5", "--json");
+        Assert.True(gen.ExitCode == 0, gen.Stderr);
+        var root = JsonDocument.Parse(gen.Stdout).RootElement;
+        Assert.Equal(5, root.GetProperty("completion_tokens").GetInt32());
+        // AnyRes: the base tile's 16 tokens plus the tiles', with newlines.
+        Assert.True(root.GetProperty("inputs")[0].GetProperty("tokens").GetInt32() > 16, gen.Stdout);
+    }
+
+    [Fact]
+    public void The_onevision_preset_has_the_published_decoder_size()
+    {
+        // Qwen2-0.5B (tied embeddings) has 494,032,768 parameters; the preset's decoder must be that shape exactly.
+        var shape = LlavaModal.Cli.OnevisionPresets.All["onevision-0.5b"];
+        Assert.Equal(494_032_768, LlavaModal.Cli.Commands.InitCommand.Parameters(shape.Text));
+    }
+
+    [Fact]
     public void Init_refuses_a_non_empty_folder_and_leaves_it_untouched()
     {
         using var dir = new TempDir();

@@ -67,13 +67,25 @@ public class SiglipTests
 
     [Theory]
     [InlineData("\"hidden_act\": \"swish\"", "hidden_act")]
-    [InlineData("\"image_size\": 30", "image_size")]
+    [InlineData("\"image_size\": 4", "image_size")]
     [InlineData("\"hidden_size\": 30", "hidden_size")]
     [InlineData("\"model_type\": \"clip_vision_model\"", "model_type")]
     public void Bad_vision_config_values_are_refused_by_key(string entry, string key)
     {
         var e = Assert.Throws<ConfigException>(() => SiglipVisionConfig.FromJson(JsonConfig.FromJson($$"""{"model_type": "siglip_vision_model", "patch_size": 8, "num_attention_heads": 4, {{entry}}}""", "/m/config.json")));
         Assert.EndsWith(key, e.Key);
+    }
+
+    [Fact]
+    public void A_384_pixel_tower_with_14_pixel_patches_keeps_27_by_27_patches_as_so400m_does()
+    {
+        var config = SiglipVisionConfig.FromJson(JsonConfig.FromJson("""{"model_type": "siglip_vision_model", "image_size": 384, "patch_size": 14, "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 1, "vision_use_head": false}"""));
+        Assert.Equal(27, config.GridSize);
+        Assert.Equal(729, config.NumPatches);
+        using var tower = new SiglipVisionModel(config, new LlavaModal.Abstractions.Vision.FeatureSelection([-1], "full"),
+            new LlavaModal.Abstractions.Layers.ModelBuildContext(TorchSharp.torch.ScalarType.Float32, TorchSharp.torch.CPU, LlavaModal.Core.Modules.TorchLinearFactory.Instance, new LlavaModal.Core.Attention.EagerAttention()));
+        using var features = tower.Features(TorchSharp.torch.randn(1, 3, 384, 384));
+        Assert.Equal(new long[] { 1, 729, 32 }, features.shape);
     }
 
     [Fact]
