@@ -73,7 +73,7 @@ public sealed class ModelFolder : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!System.IO.Directory.Exists(directory)) throw new CheckpointException(directory, "model folder not found.");
-        if (adapterDirectory is null && PeftAdapter.IsAdapterFolder(directory) && !File.Exists(Path.Combine(directory, "config.json")))
+        if (adapterDirectory is null && IsAdapterOnly(directory))
         {
             adapterDirectory = directory;
             directory = AdapterBase(directory);
@@ -95,6 +95,10 @@ public sealed class ModelFolder : IDisposable
             throw;
         }
     }
+
+    /// <summary>True when <paramref name="directory"/> is a LoRA adapter folder (<c>adapter_config.json</c>) and not a model (no <c>config.json</c>): it loads onto the base it names.</summary>
+    public static bool IsAdapterOnly(string directory) =>
+        PeftAdapter.IsAdapterFolder(directory) && !File.Exists(Path.Combine(directory, "config.json"));
 
     /// <summary>The base model folder an adapter folder names: <c>base_model_name_or_path</c>, relative to the adapter folder unless absolute.</summary>
     /// <exception cref="CheckpointException">The key is absent, or names no local model folder (a Hub id: download it and pass its folder as the base).</exception>

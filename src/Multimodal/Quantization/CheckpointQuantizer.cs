@@ -34,9 +34,10 @@ public static class CheckpointQuantizer
     public static QuantizeResult Quantize(string modelDirectory, string outputDirectory, WeightFormat format, bool overwrite = false)
     {
         if (!format.IsQuantized()) throw new ArgumentException($"Only int8 and int4 are stored packed; {format.Name()} is chosen at load time (--weights {format.Name()}).", nameof(format));
+        // An adapter folder quantizes its base with the adapter merged in: the base is an input too. Checked before anything loads.
+        var output = OutputPaths.CheckFolder(outputDirectory,
+            [modelDirectory, ModelFolder.IsAdapterOnly(modelDirectory) ? ModelFolder.AdapterBase(modelDirectory) : null], overwrite, "--out");
         using var folder = ModelFolder.Open(modelDirectory);
-        // An adapter folder quantizes its base with the adapter merged in: the base is an input too.
-        var output = OutputPaths.CheckFolder(outputDirectory, [modelDirectory, folder.Directory], overwrite, "--out");
         if (folder.StoredWeightFormat() is { } stored)
             throw new CheckpointException(modelDirectory, $"the weights are already packed ({stored.Name()}); quantize the original checkpoint instead.");
         var options = new ModelLoadOptions { Weights = format };

@@ -120,7 +120,7 @@ public sealed class LlavaTrainingModel : IDisposable
     public static LlavaTrainingModel Load(string directory, bool allowNewProjector = false, IEnumerable<IModalityEncoderFactory>? plugins = null, LoraSettings? lora = null)
     {
         string? adapterDirectory = null;
-        if (PeftAdapter.IsAdapterFolder(directory) && !File.Exists(Path.Combine(directory, "config.json")))
+        if (ModelFolder.IsAdapterOnly(directory))
         {
             adapterDirectory = directory;
             var saved = PeftAdapterConfig.Load(directory).Lora;
