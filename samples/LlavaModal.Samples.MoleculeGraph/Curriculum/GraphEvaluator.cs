@@ -2,13 +2,12 @@ using System.Diagnostics;
 using System.Text;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
-using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Samples.MoleculeGraph.Chemistry;
 using LlavaModal.Samples.MoleculeGraph.Plugin;
 using LlavaModal.Samples.MoleculeGraph.Smiles;
 using LlavaModal.Tokenizers.Chat;
+using LlavaModal.Training.Evaluation;
 
 namespace LlavaModal.Samples.MoleculeGraph.Curriculum;
 
@@ -46,7 +45,7 @@ public static class GraphEvaluator
         var clock = Stopwatch.StartNew();
         var generator = new MoleculeGenerator(seed);
         var spelling = new Random(seed ^ 0x51e5);
-        var items = new List<(GraphQuestionType Type, int Rings, MultimodalPrompt Prompt, string Question, string Answer)>();
+        var items = new List<EvalQuestion>();
         for (int i = 0; i < scenes; i++)
         {
             var molecule = generator.Next();
@@ -56,39 +55,13 @@ public static class GraphEvaluator
             foreach (var type in Enum.GetValues<GraphQuestionType>())
             {
                 var q = GraphCurriculum.Ask(type, facts);
-                items.Add((type, facts.Rings, model.RenderChat([new ChatTurn(TurnRole.User, q.Text)], [input]), $"{smiles}: {q.Text}", q.Answer));
+                items.Add(new(Name(type), facts.Rings, model.RenderChat([new ChatTurn(TurnRole.User, q.Text)], [input]), $"{smiles}: {q.Text}", q.Answer));
             }
         }
-        var options = new GenerationOptions { MaxNewTokens = 32 };
-        var correct = new Dictionary<(GraphQuestionType, int), int>();
-        var total = new Dictionary<(GraphQuestionType, int), int>();
-        var mistakes = new List<(string, string, string)>();
-        for (int i = 0; i < items.Count; i += batchSize)
-        {
-            var chunk = items.Skip(i).Take(batchSize).ToList();
-            var results = model.GenerateBatch(chunk.Select(c => c.Prompt).ToList(), options);
-            for (int k = 0; k < chunk.Count; k++)
-            {
-                var got = Normalize(results[k].Text);
-                var c = chunk[k];
-                var key = (c.Type, c.Rings);
-                total[key] = total.GetValueOrDefault(key) + 1;
-                if (got == Normalize(c.Answer)) correct[key] = correct.GetValueOrDefault(key) + 1;
-                else if (mistakes.Count < 10) mistakes.Add((c.Question, c.Answer, got));
-            }
-            answered?.Invoke(i + chunk.Count);
-        }
-        var types = Enum.GetValues<GraphQuestionType>();
-        var byType = types.ToDictionary(Name, t => (double)correct.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value) / total.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value));
-        var byRings = types.ToDictionary(Name, t => (IReadOnlyDictionary<int, double>)total.Keys.Where(k => k.Item1 == t).OrderBy(k => k.Item2)
-            .ToDictionary(k => k.Item2, k => (double)correct.GetValueOrDefault(k) / total[k]));
-        double majority = (double)items.GroupBy(c => c.Type).Sum(g => g.GroupBy(c => c.Answer).Max(a => a.Count())) / items.Count;
-        return new GraphEvalReport((double)correct.Values.Sum() / items.Count, byType, byRings, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, mistakes, majority);
+        var result = ExactMatch.Run(model, items, maxNewTokens: 32, batchSize, answered);
+        return new GraphEvalReport(result.Overall, result.ByType, result.ByGroup, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, result.Mistakes, result.MajorityBaseline);
     }
 
     /// <summary>The JSON name of a question type.</summary>
     public static string Name(GraphQuestionType type) => type.ToString().ToLowerInvariant();
-
-    /// <summary>The comparison form of a reply.</summary>
-    public static string Normalize(string reply) => (reply ?? "").Trim().TrimEnd('.').Trim().ToLowerInvariant();
 }

@@ -3,6 +3,7 @@ using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Samples.MoleculeGraph.Chemistry;
 using LlavaModal.Samples.MoleculeGraph.Gin;
 using LlavaModal.Training;
+using LlavaModal.Training.Optimization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -93,27 +94,14 @@ public static class GraphPretrainer
         using var heads = new Heads(config.HiddenSize, options.Trunk);
         var named = encoder.named_parameters().Select(p => (p.name, p.parameter))
             .Concat(heads.named_parameters().Select(p => ("heads." + p.name, p.parameter))).ToList();
-        using var optimizer = new LlavaModal.Training.Optimization.AdamW(named, weightDecay: 0.01);
-        var schedule = new LlavaModal.Training.Optimization.LearningRateSchedule(options.LearningRate, options.Steps, Math.Max(1, options.Steps / 20));
         var generator = new MoleculeGenerator(options.Seed);
         var masks = new Random(options.Seed ^ 0x3a5c);
-        var recent = new Queue<double>();
         encoder.train();
-        for (int step = 0; step < options.Steps; step++)
+        var run = PretrainingLoop.Run(named, options.Steps, options.BatchSize, options.LearningRate, step =>
         {
-            using var scope = NewDisposeScope();
             var batch = Enumerable.Range(0, options.BatchSize).Select(_ => generator.Next()).ToList();
-            var loss = Loss(encoder, heads, batch, Masks(batch, options.MaskFraction, masks), out _);
-            loss.backward();
-            optimizer.ClipGradNorm(1.0);
-            double lr = schedule.At(step);
-            optimizer.StepUpdate(lr);
-            optimizer.ZeroGrad();
-            double value = loss.item<float>();
-            recent.Enqueue(value);
-            if (recent.Count > 20) recent.Dequeue();
-            progress?.Invoke(new TrainProgress(step + 1, options.Steps, value, lr, (step + 1) * options.BatchSize / clock.Elapsed.TotalSeconds, null));
-        }
+            return Loss(encoder, heads, batch, Masks(batch, options.MaskFraction, masks), out _);
+        }, progress);
         encoder.eval();
         double atomsRight = 0, atomsTotal = 0, moleculesRight = 0;
         var propertyRight = new Dictionary<string, double>();
@@ -132,7 +120,7 @@ public static class GraphPretrainer
                 foreach (var (name, right) in stats.ByProperty) propertyRight[name] = propertyRight.GetValueOrDefault(name) + right;
             }
         }
-        return (encoder, new GraphPretrainResult(atomsRight / Math.Max(1, atomsTotal), moleculesRight / options.EvalMolecules, recent.Average(), clock.Elapsed.TotalSeconds,
+        return (encoder, new GraphPretrainResult(atomsRight / Math.Max(1, atomsTotal), moleculesRight / options.EvalMolecules, run.FinalLoss, clock.Elapsed.TotalSeconds,
             propertyRight.ToDictionary(kv => kv.Key, kv => kv.Value / options.EvalMolecules)));
     }
 

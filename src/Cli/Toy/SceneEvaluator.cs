@@ -1,11 +1,10 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Decoder.Generation;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
-using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tokenizers.Chat;
+using LlavaModal.Training.Evaluation;
 
 namespace LlavaModal.Cli.Toy;
 
@@ -48,7 +47,7 @@ static class SceneEvaluator
             ?? throw new LlavaModalException($"{model.ModelId}: not a toy LLaVA model (a CLIP image encoder).");
         var generator = new SceneGenerator(seed, tower.ImageSize, tower.Config.PatchSize);
         var random = new Random(seed ^ 0x5ca1ab1e);
-        var items = new List<(QuestionType Type, int Objects, MultimodalPrompt Prompt, string Question, string Answer)>();
+        var items = new List<EvalQuestion>();
         for (int i = 0; i < scenes; i++)
         {
             var scene = generator.Next();
@@ -56,36 +55,10 @@ static class SceneEvaluator
             foreach (var type in Enum.GetValues<QuestionType>())
             {
                 var q = Curriculum.Ask(type, scene, random);
-                items.Add((type, scene.Objects.Count, model.RenderChat([new ChatTurn(TurnRole.User, q.Text)], [image]), q.Text, q.Answer));
+                items.Add(new(type.ToString().ToLowerInvariant(), scene.Objects.Count, model.RenderChat([new ChatTurn(TurnRole.User, q.Text)], [image]), q.Text, q.Answer));
             }
         }
-        var options = new GenerationOptions { MaxNewTokens = 16 };
-        var correct = new Dictionary<(QuestionType, int), int>();
-        var total = new Dictionary<(QuestionType, int), int>();
-        var mistakes = new List<(string, string, string)>();
-        for (int i = 0; i < items.Count; i += batchSize)
-        {
-            var chunk = items.Skip(i).Take(batchSize).ToList();
-            var results = model.GenerateBatch(chunk.Select(c => c.Prompt).ToList(), options);
-            for (int k = 0; k < chunk.Count; k++)
-            {
-                var got = Normalize(results[k].Text);
-                var c = chunk[k];
-                var key = (c.Type, c.Objects);
-                total[key] = total.GetValueOrDefault(key) + 1;
-                if (got == Normalize(c.Answer)) correct[key] = correct.GetValueOrDefault(key) + 1;
-                else if (mistakes.Count < 10) mistakes.Add((c.Question, c.Answer, got));
-            }
-            answered?.Invoke(i + chunk.Count);
-        }
-        static string Name(QuestionType t) => t.ToString().ToLowerInvariant();
-        var byType = Enum.GetValues<QuestionType>().ToDictionary(Name,
-            t => (double)correct.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value) / total.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value));
-        var byObjects = Enum.GetValues<QuestionType>().ToDictionary(Name, t => (IReadOnlyDictionary<int, double>)total.Keys.Where(k => k.Item1 == t).OrderBy(k => k.Item2)
-            .ToDictionary(k => k.Item2, k => (double)correct.GetValueOrDefault(k) / total[k]));
-        return new EvalReport((double)correct.Values.Sum() / items.Count, byType, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, mistakes, byObjects);
+        var result = ExactMatch.Run(model, items, maxNewTokens: 16, batchSize, answered);
+        return new EvalReport(result.Overall, result.ByType, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, result.Mistakes, result.ByGroup);
     }
-
-    /// <summary>The comparison form of a reply.</summary>
-    public static string Normalize(string reply) => reply.Trim().TrimEnd('.').Trim().ToLowerInvariant();
 }

@@ -75,25 +75,9 @@ static class VisionPretrainer
         var processor = ClipImageProcessor.FromDirectory(outputDirectory);
         var named = tower.named_parameters().Select(p => (p.name, p.parameter))
             .Concat(heads.named_parameters().Select(p => ("heads." + p.name, p.parameter))).ToList();
-        using var optimizer = new LlavaModal.Training.Optimization.AdamW(named, weightDecay: 0.01);
-        var schedule = new LearningRateSchedule(options.LearningRate, options.Steps, Math.Max(1, options.Steps / 20));
         var generator = new SceneGenerator(options.Seed, config.ImageSize, config.PatchSize);
-        var recent = new Queue<double>();
-        for (int step = 0; step < options.Steps; step++)
-        {
-            using var scope = NewDisposeScope();
-            var scenes = Enumerable.Range(0, options.BatchSize).Select(_ => generator.Next()).ToList();
-            var loss = Loss(tower, heads, processor, scenes, config, out _, options.ShapeLossWeight);
-            loss.backward();
-            optimizer.ClipGradNorm(1.0);
-            double lr = schedule.At(step);
-            optimizer.StepUpdate(lr);
-            optimizer.ZeroGrad();
-            double value = loss.item<float>();
-            recent.Enqueue(value);
-            if (recent.Count > 20) recent.Dequeue();
-            progress?.Invoke(new TrainProgress(step + 1, options.Steps, value, lr, (step + 1) * options.BatchSize / clock.Elapsed.TotalSeconds, null));
-        }
+        var run = PretrainingLoop.Run(named, options.Steps, options.BatchSize, options.LearningRate,
+            step => Loss(tower, heads, processor, Enumerable.Range(0, options.BatchSize).Select(_ => generator.Next()).ToList(), config, out _, options.ShapeLossWeight), progress);
 
         // Held-out accuracies on scenes from another seed.
         double[] acc;
@@ -117,7 +101,7 @@ static class VisionPretrainer
         var byName = tower.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         SafeTensorsWriter.WriteCheckpoint(outputDirectory, specs, s => byName[s.Name].detach().clone());
         HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.VisionTowerConfigJson(tower, "CLIPVisionModel"));
-        return new VisionPretrainResult(acc[0], acc[1], acc[2], recent.Average(), clock.Elapsed.TotalSeconds, acc[3]);
+        return new VisionPretrainResult(acc[0], acc[1], acc[2], run.FinalLoss, clock.Elapsed.TotalSeconds, acc[3]);
     }
 
     static Tensor Loss(ClipVisionModel tower, Heads heads, ClipImageProcessor processor, List<Scene> scenes, ClipVisionConfig config, out (double Correct, double Total)[] stats, double shapeWeight = 1)

@@ -72,13 +72,8 @@ public static class LanguagePretrainer
             foreach (var (name, p) in model.named_parameters())
                 if (!name.EndsWith("norm.weight", StringComparison.Ordinal)) p.normal_(0, 0.02);
         }
-        using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, p.parameter)), weightDecay: 0.01);
-        var schedule = new LearningRateSchedule(options.LearningRate, options.Steps, Math.Max(1, options.Steps / 20));
-        double first = double.NaN;
-        var recent = new Queue<double>();
-        for (int step = 0; step < options.Steps; step++)
+        var run = PretrainingLoop.Run(model.named_parameters().Select(p => (p.name, p.parameter)), options.Steps, options.BatchSize, options.LearningRate, step =>
         {
-            using var scope = NewDisposeScope();
             var batch = Trainer.Batch(sequences, options.BatchSize, step, options.Seed);
             long t = batch.Max(b => b.Length);
             var ids = tensor(batch.SelectMany(b => b.Concat(Enumerable.Repeat((long)pad, (int)(t - b.Length)))).ToArray()).view(batch.Count, t);
@@ -86,23 +81,13 @@ public static class LanguagePretrainer
             var padding = tensor(batch.SelectMany(b => Enumerable.Range(0, (int)t).Select(i => i < b.Length ? 1L : 0L)).ToArray()).view(batch.Count, t);
             var positions = Scalars.Arange(0, t).unsqueeze(0).expand(batch.Count, t);
             var logits = model.Forward(model.Embed(ids.MaskedFillScalar(Scalars.With((long)pad, s => ids.eq(s)), 0L)), positions, padding);
-            var loss = nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, config.VocabSize), labels.narrow(1, 1, t - 1).reshape(-1), ignore_index: ConversationEncoder.IgnoreIndex);
-            loss.backward();
-            optimizer.ClipGradNorm(1.0);
-            double lr = schedule.At(step);
-            optimizer.StepUpdate(lr);
-            optimizer.ZeroGrad();
-            double value = loss.item<float>();
-            if (double.IsNaN(first)) first = value;
-            recent.Enqueue(value);
-            if (recent.Count > 20) recent.Dequeue();
-            progress?.Invoke(new TrainProgress(step + 1, options.Steps, value, lr, (step + 1) * options.BatchSize / clock.Elapsed.TotalSeconds, null));
-        }
+            return nn.functional.cross_entropy(logits.narrow(1, 0, t - 1).reshape(-1, config.VocabSize), labels.narrow(1, 1, t - 1).reshape(-1), ignore_index: ConversationEncoder.IgnoreIndex);
+        }, progress);
         var specs = model.named_parameters().Select(p => new TensorSpec(p.name, p.parameter.shape, ScalarType.Float32)).ToList();
         var byName = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         SafeTensorsWriter.WriteCheckpoint(outputDirectory, specs, s => byName[s.Name].detach().clone());
         HfFolders.WriteJson(Path.Combine(outputDirectory, "config.json"), HfFolders.DecoderConfigJson(config, ScalarType.Float32, pad));
-        return (first, recent.Average(), clock.Elapsed.TotalSeconds);
+        return (run.FirstLoss, run.FinalLoss, clock.Elapsed.TotalSeconds);
     }
 
     static LlavaSample StripImage(LlavaSample s) => s with

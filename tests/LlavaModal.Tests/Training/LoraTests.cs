@@ -12,6 +12,7 @@ using LlavaModal.Tests.Support;
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training;
 using LlavaModal.Training.Data;
+using LlavaModal.Training.Evaluation;
 using LlavaModal.Training.Modeling;
 using static TorchSharp.torch;
 
@@ -272,7 +273,7 @@ public class LoraTests
                 return (Prompt: m.RenderChat([new ChatTurn(TurnRole.User, q.Text)], [image]), Answer: RemapAnswer(q.Answer));
             }).ToList();
             var replies = m.GenerateBatch(items.Select(x => x.Prompt).ToList(), new GenerationOptions { MaxNewTokens = 16 });
-            return items.Zip(replies).Count(x => SceneEvaluator.Normalize(x.Second.Text) == SceneEvaluator.Normalize(x.First.Answer)) / (double)items.Count;
+            return items.Zip(replies).Count(x => ExactMatch.Normalize(x.Second.Text) == ExactMatch.Normalize(x.First.Answer)) / (double)items.Count;
         }
         double before = Accuracy(toy), after = Accuracy(dir.File("adapter"));
         Assert.True(before < 0.1, $"the base model already answers the remapped colours ({before:P0})");

@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using LlavaModal.Abstractions.Modality;
-using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
-using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tokenizers.Chat;
+using LlavaModal.Training.Evaluation;
 
 namespace LlavaModal.Cli.Toy.Audio;
 
@@ -35,7 +34,7 @@ static class AudioEvaluator
             throw new Abstractions.LlavaModalException($"{model.ModelId}: the model has no audio plugin (attach one with `llava-modal attach-audio` and train it).");
         var clock = Stopwatch.StartNew();
         var generator = new AudioSceneGenerator(seed);
-        var items = new List<(AudioQuestionType Type, int Beeps, MultimodalPrompt Prompt, string Question, string Answer)>();
+        var items = new List<EvalQuestion>();
         for (int i = 0; i < scenes; i++)
         {
             var clip = generator.Next();
@@ -43,33 +42,10 @@ static class AudioEvaluator
             foreach (var type in Enum.GetValues<AudioQuestionType>())
             {
                 var q = AudioCurriculum.Ask(type, clip);
-                items.Add((type, clip.Beeps, model.RenderChat([new ChatTurn(TurnRole.User, q.Text)], [input]), q.Text, q.Answer));
+                items.Add(new(type.ToString().ToLowerInvariant(), clip.Beeps, model.RenderChat([new ChatTurn(TurnRole.User, q.Text)], [input]), q.Text, q.Answer));
             }
         }
-        var options = new GenerationOptions { MaxNewTokens = 24 };
-        var correct = new Dictionary<(AudioQuestionType, int), int>();
-        var total = new Dictionary<(AudioQuestionType, int), int>();
-        var mistakes = new List<(string, string, string)>();
-        for (int i = 0; i < items.Count; i += batchSize)
-        {
-            var chunk = items.Skip(i).Take(batchSize).ToList();
-            var results = model.GenerateBatch(chunk.Select(c => c.Prompt).ToList(), options);
-            for (int k = 0; k < chunk.Count; k++)
-            {
-                var got = SceneEvaluator.Normalize(results[k].Text);
-                var c = chunk[k];
-                var key = (c.Type, c.Beeps);
-                total[key] = total.GetValueOrDefault(key) + 1;
-                if (got == SceneEvaluator.Normalize(c.Answer)) correct[key] = correct.GetValueOrDefault(key) + 1;
-                else if (mistakes.Count < 10) mistakes.Add((c.Question, c.Answer, got));
-            }
-            answered?.Invoke(i + chunk.Count);
-        }
-        static string Name(AudioQuestionType t) => t.ToString().ToLowerInvariant();
-        var types = Enum.GetValues<AudioQuestionType>();
-        var byType = types.ToDictionary(Name, t => (double)correct.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value) / total.Where(kv => kv.Key.Item1 == t).Sum(kv => kv.Value));
-        var byBeeps = types.ToDictionary(Name, t => (IReadOnlyDictionary<int, double>)total.Keys.Where(k => k.Item1 == t).OrderBy(k => k.Item2)
-            .ToDictionary(k => k.Item2, k => (double)correct.GetValueOrDefault(k) / total[k]));
-        return new AudioEvalReport((double)correct.Values.Sum() / items.Count, byType, byBeeps, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, mistakes);
+        var result = ExactMatch.Run(model, items, maxNewTokens: 24, batchSize, answered);
+        return new AudioEvalReport(result.Overall, result.ByType, result.ByGroup, scenes, items.Count, seed, clock.Elapsed.TotalSeconds, result.Mistakes);
     }
 }

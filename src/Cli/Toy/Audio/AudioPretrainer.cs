@@ -71,26 +71,10 @@ static class AudioPretrainer
         using var heads = new Heads(config.DModel);
         var named = encoder.named_parameters().Select(p => (p.name, p.parameter))
             .Concat(heads.named_parameters().Select(p => ("heads." + p.name, p.parameter))).ToList();
-        using var optimizer = new LlavaModal.Training.Optimization.AdamW(named, weightDecay: 0.01);
-        var schedule = new LearningRateSchedule(options.LearningRate, options.Steps, Math.Max(1, options.Steps / 20));
         var generator = new AudioSceneGenerator(options.Seed);
-        var recent = new Queue<double>();
         encoder.train();
-        for (int step = 0; step < options.Steps; step++)
-        {
-            using var scope = NewDisposeScope();
-            var clips = Enumerable.Range(0, options.BatchSize).Select(_ => generator.Next()).ToList();
-            var loss = Loss(encoder, heads, features, clips, out _);
-            loss.backward();
-            optimizer.ClipGradNorm(1.0);
-            double lr = schedule.At(step);
-            optimizer.StepUpdate(lr);
-            optimizer.ZeroGrad();
-            double value = loss.item<float>();
-            recent.Enqueue(value);
-            if (recent.Count > 20) recent.Dequeue();
-            progress?.Invoke(new TrainProgress(step + 1, options.Steps, value, lr, (step + 1) * options.BatchSize / clock.Elapsed.TotalSeconds, null));
-        }
+        var run = PretrainingLoop.Run(named, options.Steps, options.BatchSize, options.LearningRate,
+            step => Loss(encoder, heads, features, Enumerable.Range(0, options.BatchSize).Select(_ => generator.Next()).ToList(), out _), progress);
         encoder.eval();
 
         var correct = new double[4];
@@ -107,7 +91,7 @@ static class AudioPretrainer
             }
         }
         WhisperFolder.Write(outputDirectory, encoder, AudioCurriculum.Features);
-        return new AudioPretrainResult(correct[0] / totals[0], correct[1] / totals[1], correct[2] / totals[2], correct[3] / totals[3], recent.Average(), clock.Elapsed.TotalSeconds);
+        return new AudioPretrainResult(correct[0] / totals[0], correct[1] / totals[1], correct[2] / totals[2], correct[3] / totals[3], run.FinalLoss, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>Log-mel features of clips as the plugin computes them from their 16-bit WAV files, [B, mels, frames].</summary>
