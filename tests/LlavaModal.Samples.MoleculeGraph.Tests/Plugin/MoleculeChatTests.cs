@@ -8,6 +8,8 @@ using LlavaModal.Samples.MoleculeGraph.Plugin;
 using LlavaModal.Samples.MoleculeGraph.Smiles;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.SemanticKernel;
+using Microsoft.SemanticKernel.ChatCompletion;
 
 namespace LlavaModal.Samples.MoleculeGraph.Tests.Plugin;
 
@@ -50,6 +52,38 @@ public class MoleculeChatTests
                 Assert.Equal(direct.Text, reply.Text);
                 Assert.Matches(type == GraphQuestionType.Hydroxyl ? "^A hydroxyl group is (present|absent)\\.$" : $"^The {(type == GraphQuestionType.Rings ? "ring" : "carbon")} count is [0-9]+\\.$", reply.Text.Trim());
             }
+        }
+    }
+
+    /// <summary>
+    /// The same through Semantic Kernel: a <c>ChatHistory</c> message with the SMILES as <c>BinaryContent</c> of the
+    /// custom media type reaches the plugin registered by <c>.AddMoleculeGraph()</c>, and the service answers as the
+    /// model does directly.
+    /// </summary>
+    [Fact]
+    public async Task Smiles_content_reaches_the_graph_plugin_through_Semantic_Kernel()
+    {
+        var collection = new ServiceCollection();
+        collection.AddLlavaModal(o => o.ModelDirectory = Shipped.Model).AddMoleculeGraph();
+        collection.AddLlavaChatCompletion(Shipped.Model);
+        await using var services = collection.BuildServiceProvider();
+        var chat = services.GetRequiredService<IChatCompletionService>();
+        var model = services.GetRequiredService<MultimodalModel>();
+        var generator = new MoleculeGenerator(91);
+        var random = new Random(92);
+        for (int i = 0; i < 3; i++)
+        {
+            var molecule = generator.Next();
+            var smiles = SmilesWriter.Write(molecule, random);
+            var q = GraphCurriculum.Ask(GraphQuestionType.Rings, MoleculeFacts.Of(molecule));
+            var history = new ChatHistory();
+#pragma warning disable SKEXP0001 // BinaryContent is marked experimental in SK; it is how SK carries a custom media type.
+            history.AddUserMessage([new BinaryContent(Encoding.ASCII.GetBytes(smiles), GraphMediaTypes.Smiles), new Microsoft.SemanticKernel.TextContent(q.Text)]);
+#pragma warning restore SKEXP0001
+            var reply = await chat.GetChatMessageContentAsync(history, new LlavaModal.SemanticKernel.Settings.LlavaPromptExecutionSettings { MaxTokens = 32 });
+            var direct = model.Chat([new(Tokenizers.Chat.TurnRole.User, q.Text)], [new(Encoding.ASCII.GetBytes(smiles), GraphMediaTypes.Smiles)], new Decoder.Generation.GenerationOptions { MaxNewTokens = 32 });
+            Assert.Equal(direct.Text, reply.Content);
+            Assert.Matches("^The ring count is [0-9]+\\.$", reply.Content!.Trim());
         }
     }
 
