@@ -1,0 +1,46 @@
+namespace LlavaModal.Encoders.Vision.Video;
+
+/// <summary>Finds the <c>ffmpeg</c> and <c>ffprobe</c> executables: the configured path, else the <c>PATH</c>.</summary>
+static class FfmpegTools
+{
+    /// <summary>The ffmpeg and ffprobe to run.</summary>
+    /// <exception cref="VideoDecodeException">Neither configured nor on the PATH; the message says how to configure it or to give the frames instead.</exception>
+    public static (string Ffmpeg, string Ffprobe) Find(VideoOptions options, string source, string? mediaType)
+    {
+        string ffmpeg;
+        if (options.FfmpegPath is { } configured)
+        {
+            ffmpeg = Path.GetFullPath(configured);
+            if (!File.Exists(ffmpeg))
+                throw new VideoDecodeException(source, $"the configured ffmpeg '{configured}' (VideoOptions.FfmpegPath, CLI --ffmpeg) does not exist.");
+        }
+        else
+        {
+            ffmpeg = OnPath("ffmpeg") ?? throw new VideoDecodeException(source,
+                $"{(mediaType is { } type ? $"'{type}' data" : "this video file")} is decoded with ffmpeg, and no ffmpeg executable was found on the PATH. " +
+                "Install ffmpeg (e.g. apt-get install ffmpeg), or give its path (VideoOptions.FfmpegPath, CLI --ffmpeg PATH), " +
+                "or extract the frames yourself and give the folder (ffmpeg -i clip.mp4 -vf fps=1 frames/%04d.png; --video frames/).");
+        }
+        var beside = Path.Combine(Path.GetDirectoryName(ffmpeg)!, Executable("ffprobe"));
+        var ffprobe = File.Exists(beside) ? beside : OnPath("ffprobe") ?? throw new VideoDecodeException(source,
+            $"ffmpeg was found at {ffmpeg} but no ffprobe beside it or on the PATH; the frame count and rate of a video file are read with ffprobe (it ships with ffmpeg).");
+        return (ffmpeg, ffprobe);
+    }
+
+    static string Executable(string name) => OperatingSystem.IsWindows() ? name + ".exe" : name;
+
+    static string? OnPath(string name)
+    {
+        var path = Environment.GetEnvironmentVariable("PATH");
+        if (string.IsNullOrEmpty(path)) return null;
+        foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate;
+            try { candidate = Path.Combine(Path.GetFullPath(dir), Executable(name)); }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException) { continue; }
+            if (File.Exists(candidate) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(candidate) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0))
+                return candidate;
+        }
+        return null;
+    }
+}
