@@ -5,8 +5,13 @@ static class FfmpegTools
 {
     /// <summary>The ffmpeg and ffprobe to run.</summary>
     /// <exception cref="VideoDecodeException">Neither configured nor on the PATH; the message says how to configure it or to give the frames instead.</exception>
-    public static (string Ffmpeg, string Ffprobe) Find(VideoOptions options, string source, string? mediaType)
+    /// <param name="options">Where ffmpeg is configured, if anywhere.</param>
+    /// <param name="source">The video, for messages.</param>
+    /// <param name="mediaType">Its media type, for messages.</param>
+    /// <param name="searchPath">The folders searched (default: the <c>PATH</c> environment variable).</param>
+    public static (string Ffmpeg, string Ffprobe) Find(VideoOptions options, string source, string? mediaType, string? searchPath = null)
     {
+        searchPath ??= Environment.GetEnvironmentVariable("PATH");
         string ffmpeg;
         if (options.FfmpegPath is { } configured)
         {
@@ -16,22 +21,21 @@ static class FfmpegTools
         }
         else
         {
-            ffmpeg = OnPath("ffmpeg") ?? throw new VideoDecodeException(source,
+            ffmpeg = OnPath("ffmpeg", searchPath) ?? throw new VideoDecodeException(source,
                 $"{(mediaType is { } type ? $"'{type}' data" : "this video file")} is decoded with ffmpeg, and no ffmpeg executable was found on the PATH. " +
                 "Install ffmpeg (e.g. apt-get install ffmpeg), or give its path (VideoOptions.FfmpegPath, CLI --ffmpeg PATH), " +
                 "or extract the frames yourself and give the folder (ffmpeg -i clip.mp4 -vf fps=1 frames/%04d.png; --video frames/).");
         }
         var beside = Path.Combine(Path.GetDirectoryName(ffmpeg)!, Executable("ffprobe"));
-        var ffprobe = File.Exists(beside) ? beside : OnPath("ffprobe") ?? throw new VideoDecodeException(source,
+        var ffprobe = File.Exists(beside) ? beside : OnPath("ffprobe", searchPath) ?? throw new VideoDecodeException(source,
             $"ffmpeg was found at {ffmpeg} but no ffprobe beside it or on the PATH; the frame count and rate of a video file are read with ffprobe (it ships with ffmpeg).");
         return (ffmpeg, ffprobe);
     }
 
     static string Executable(string name) => OperatingSystem.IsWindows() ? name + ".exe" : name;
 
-    static string? OnPath(string name)
+    static string? OnPath(string name, string? path)
     {
-        var path = Environment.GetEnvironmentVariable("PATH");
         if (string.IsNullOrEmpty(path)) return null;
         foreach (var dir in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
         {
