@@ -1,7 +1,7 @@
 using System.Text;
+using LlavaModal.Tests.Support;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.Encoders.Vision.Video;
 
