@@ -18,7 +18,7 @@ sealed class VideoOptions
 
     readonly Option<string?> ffmpeg = new("--ffmpeg")
     {
-        Description = "The ffmpeg executable that decodes video files (default: ffmpeg on the PATH; ffprobe is taken from beside it, else the PATH).",
+        Description = "The ffmpeg executable that decodes video files (default: ffmpeg on the PATH; ffprobe is used from beside it when present).",
     };
 
     public void AddTo(Command command)

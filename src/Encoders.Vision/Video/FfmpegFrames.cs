@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using LlavaModal.Abstractions;
 using LlavaModal.Encoders.Vision.Preprocessing;
 
@@ -7,12 +9,13 @@ namespace LlavaModal.Encoders.Vision.Video;
 
 /// <summary>
 /// The sampled frames of an encoded video file (MP4, WebM, MKV, MOV, AVI, ...), decoded by an ffmpeg executable: ffprobe
-/// reads the first video stream's size, frame count (its packets, counted) and average rate; the family's
+/// reads the first video stream's size, frame count (its packets, counted) and average rate (without ffprobe, ffmpeg
+/// itself: the stream as it describes it, its packets counted by copying them to nowhere); the family's
 /// <see cref="FrameRule"/> picks the indices; ffmpeg decodes the stream and writes only those frames as raw RGB
 /// (<c>-f rawvideo -pix_fmt rgb24</c>) on stdout, read with exactly the expected size. Frames are taken as stored
 /// (<c>-noautorotate</c>), as the references' decoders (decord, PyAV) give them.
 /// </summary>
-static class FfmpegFrames
+static partial class FfmpegFrames
 {
     /// <summary>Decodes the sampled frames.</summary>
     /// <exception cref="VideoDecodeException">No ffmpeg, a failed or timed-out run, no video stream, or output that does not fit the video (with ffmpeg's error output).</exception>
@@ -42,7 +45,9 @@ static class FfmpegFrames
             }
             // Only the one protocol the input needs: a crafted file cannot make ffmpeg open URLs or other files.
             string protocols = stdin is null ? "file" : "pipe";
-            var probe = Probe(ffprobe, input, protocols, stdin, source, options, cancellation);
+            var probe = ffprobe is null
+                ? ProbeWithFfmpeg(ffmpeg, input, protocols, stdin, source, options, cancellation)
+                : Probe(ffprobe, input, protocols, stdin, source, options, cancellation);
             if ((long)probe.Width * probe.Height > limits.MaxPixels)
                 throw new InputLimitException("ImageLoaderOptions.MaxPixels", limits.MaxPixels, (long)probe.Width * probe.Height,
                     $"{source}: {probe.Width}x{probe.Height} frames are over the limit of {limits.MaxPixels} pixels (ImageLoaderOptions.MaxPixels).");
@@ -87,6 +92,41 @@ static class FfmpegFrames
             throw new VideoDecodeException(source, $"ffprobe's report is not the JSON expected: {e.Message}", tail, e);
         }
     }
+
+    /// <summary>
+    /// Without ffprobe: ffmpeg copies the first video stream to the null muxer, counting its packets in <c>-progress</c>'s
+    /// last <c>frame=</c>, and describes the stream on stderr (<c>Stream #0:0: Video: h264 ..., 640x480 [SAR 1:1 DAR 4:3], 25 fps, ...</c>).
+    /// </summary>
+    static StreamInfo ProbeWithFfmpeg(string ffmpeg, string input, string protocols, ReadOnlyMemory<byte>? stdin, string source, VideoOptions options, CancellationToken cancellation)
+    {
+        var output = new MemoryStream();
+        string[] arguments = ["-nostdin", "-hide_banner", "-nostats", "-protocol_whitelist", protocols, "-noautorotate", "-i", input,
+            "-map", "0:v:0", "-c", "copy", "-f", "null", "-progress", "pipe:1", "-"];
+        var (exit, log) = ToolProcess.Run(ffmpeg, arguments, stdin, stdout => CopyBounded(stdout, output, 1 << 20, source), options.FfmpegTimeout, source, cancellation, 1 << 16);
+        string tail = log.Length > ToolProcess.TailChars ? log[^ToolProcess.TailChars..] : log;
+        if (exit != 0) throw new VideoDecodeException(source, $"ffmpeg could not read the video (exit code {exit}).", tail);
+        var stream = log.Split('\n').FirstOrDefault(line => line.TrimStart().StartsWith("Stream #", StringComparison.Ordinal) && line.Contains(": Video: ", StringComparison.Ordinal))
+            ?? throw new VideoDecodeException(source, "ffmpeg found no video stream in it.", tail);
+        var size = StreamSize().Match(stream);
+        if (!size.Success) throw new VideoDecodeException(source, $"ffmpeg's description of the video stream gives no size: {stream.Trim()}", tail);
+        int width = int.Parse(size.Groups[1].Value, CultureInfo.InvariantCulture), height = int.Parse(size.Groups[2].Value, CultureInfo.InvariantCulture);
+        if (width < 1 || height < 1) throw new VideoDecodeException(source, $"ffmpeg reports a {width}x{height} video stream.", tail);
+        var counted = ProgressFrames().Matches(Encoding.ASCII.GetString(output.ToArray()));
+        int frames = counted.Count > 0 && int.TryParse(counted[^1].Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? n : 0;
+        if (frames < 1) throw new VideoDecodeException(source, "ffmpeg counted no frames in its video stream.", tail);
+        var rate = StreamRate().Match(stream);
+        double fps = rate.Success ? double.Parse(rate.Groups[1].Value, CultureInfo.InvariantCulture) * (rate.Groups[2].Value == "k" ? 1000 : 1) : 0;
+        return new StreamInfo(width, height, frames, fps);
+    }
+
+    [GeneratedRegex(@"[ ,](\d{1,5})x(\d{1,5})[ ,\]]")]
+    private static partial Regex StreamSize();
+
+    [GeneratedRegex(@"([0-9.]+)(k?) (?:fps|tbr)\b")]
+    private static partial Regex StreamRate();
+
+    [GeneratedRegex(@"(?m)^frame=\s*([0-9]+)\s*$")]
+    private static partial Regex ProgressFrames();
 
     /// <summary>An integer that ffprobe writes as a number (width) or a string (packet counts).</summary>
     static int Int(JsonElement stream, string key)

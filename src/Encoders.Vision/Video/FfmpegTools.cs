@@ -3,13 +3,13 @@ namespace LlavaModal.Encoders.Vision.Video;
 /// <summary>Finds the <c>ffmpeg</c> and <c>ffprobe</c> executables: the configured path, else the <c>PATH</c>.</summary>
 static class FfmpegTools
 {
-    /// <summary>The ffmpeg and ffprobe to run.</summary>
+    /// <summary>The ffmpeg to run, and the ffprobe beside it (null when there is none: ffmpeg probes then; one elsewhere may be another version).</summary>
     /// <exception cref="VideoDecodeException">Neither configured nor on the PATH; the message says how to configure it or to give the frames instead.</exception>
     /// <param name="options">Where ffmpeg is configured, if anywhere.</param>
     /// <param name="source">The video, for messages.</param>
     /// <param name="mediaType">Its media type, for messages.</param>
     /// <param name="searchPath">The folders searched (default: the <c>PATH</c> environment variable).</param>
-    public static (string Ffmpeg, string Ffprobe) Find(VideoOptions options, string source, string? mediaType, string? searchPath = null)
+    public static (string Ffmpeg, string? Ffprobe) Find(VideoOptions options, string source, string? mediaType, string? searchPath = null)
     {
         searchPath ??= Environment.GetEnvironmentVariable("PATH");
         string ffmpeg;
@@ -27,9 +27,7 @@ static class FfmpegTools
                 "or extract the frames yourself and give the folder (ffmpeg -i clip.mp4 -vf fps=1 frames/%04d.png; --video frames/).");
         }
         var beside = Path.Combine(Path.GetDirectoryName(ffmpeg)!, Executable("ffprobe"));
-        var ffprobe = File.Exists(beside) ? beside : OnPath("ffprobe", searchPath) ?? throw new VideoDecodeException(source,
-            $"ffmpeg was found at {ffmpeg} but no ffprobe beside it or on the PATH; the frame count and rate of a video file are read with ffprobe (it ships with ffmpeg).");
-        return (ffmpeg, ffprobe);
+        return (ffmpeg, File.Exists(beside) ? beside : null);
     }
 
     static string Executable(string name) => OperatingSystem.IsWindows() ? name + ".exe" : name;

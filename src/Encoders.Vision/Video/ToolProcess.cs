@@ -12,13 +12,13 @@ namespace LlavaModal.Encoders.Vision.Video;
 static class ToolProcess
 {
     /// <summary>Characters of stderr kept for messages.</summary>
-    const int TailChars = 1500;
+    public const int TailChars = 1500;
 
     /// <summary>Runs the tool; returns its exit code and stderr tail once it has exited and <paramref name="readOutput"/> has returned.</summary>
     /// <exception cref="VideoDecodeException">It cannot start, or runs past <paramref name="timeout"/>; or <paramref name="readOutput"/> threw one (the process is killed first).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (the process is killed).</exception>
     public static (int ExitCode, string StderrTail) Run(string executable, IReadOnlyList<string> arguments, ReadOnlyMemory<byte>? stdin,
-        Action<Stream> readOutput, TimeSpan timeout, string source, CancellationToken cancellation)
+        Action<Stream> readOutput, TimeSpan timeout, string source, CancellationToken cancellation, int tailChars = TailChars)
     {
         cancellation.ThrowIfCancellationRequested();
         var start = new ProcessStartInfo(executable)
@@ -40,7 +40,7 @@ static class ToolProcess
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         limit.CancelAfter(timeout);
         using var kill = limit.Token.Register(() => Kill(process));
-        var stderr = Task.Run(() => Tail(process.StandardError.BaseStream));
+        var stderr = Task.Run(() => Tail(process.StandardError.BaseStream, tailChars));
         var writer = Task.Run(() => Feed(process.StandardInput.BaseStream, stdin));
         try
         {
@@ -94,8 +94,8 @@ static class ToolProcess
         }
     }
 
-    /// <summary>Reads stderr to its end, keeping the last <see cref="TailChars"/> characters.</summary>
-    static string Tail(Stream stderr)
+    /// <summary>Reads stderr to its end, keeping the last <paramref name="tailChars"/> characters.</summary>
+    static string Tail(Stream stderr, int tailChars)
     {
         var buffer = new byte[8192];
         var kept = new Queue<byte>();
@@ -106,11 +106,11 @@ static class ToolProcess
                 for (int i = 0; i < n; i++)
                 {
                     kept.Enqueue(buffer[i]);
-                    if (kept.Count > TailChars * 2) kept.Dequeue();
+                    if (kept.Count > tailChars * 2) kept.Dequeue();
                 }
         }
         catch (IOException) { }
         var text = Encoding.UTF8.GetString([.. kept]);
-        return text.Length > TailChars ? text[^TailChars..] : text;
+        return text.Length > tailChars ? text[^tailChars..] : text;
     }
 }

@@ -11,7 +11,7 @@ public sealed class VideoDecodeException : LlavaModalException
     /// <param name="stderrTail">The end of ffmpeg's (or ffprobe's) error output, or null.</param>
     /// <param name="inner">The cause, if any.</param>
     public VideoDecodeException(string source, string message, string? stderrTail = null, Exception? inner = null)
-        : base($"{source}: {message}{(string.IsNullOrWhiteSpace(stderrTail) ? "" : $" ffmpeg said: {stderrTail.Trim()}")}", inner)
+        : base($"{source}: {message}{(string.IsNullOrWhiteSpace(stderrTail) ? "" : $" Its error output: {stderrTail.Trim()}")}", inner)
     {
         VideoSource = source;
         StderrTail = stderrTail;

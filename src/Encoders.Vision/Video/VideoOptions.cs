@@ -32,7 +32,7 @@ public sealed record VideoOptions
 
     /// <summary>
     /// The <c>ffmpeg</c> executable that decodes video files (MP4, WebM, MKV, MOV, AVI, ...); null (the default) looks for
-    /// <c>ffmpeg</c> on the <c>PATH</c>. Its <c>ffprobe</c> is taken from the same folder, else from the <c>PATH</c>.
+    /// <c>ffmpeg</c> on the <c>PATH</c>. Its <c>ffprobe</c> is used when it stands in the same folder (else ffmpeg itself reads the frame count and rate).
     /// CLI: <c>--ffmpeg PATH</c>.
     /// </summary>
     public string? FfmpegPath { get; init; }

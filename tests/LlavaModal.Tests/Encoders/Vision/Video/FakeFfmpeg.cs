@@ -8,7 +8,7 @@ namespace LlavaModal.Tests.Encoders.Vision.Video;
 /// <summary>
 /// A stand-in ffmpeg and ffprobe (POSIX shell scripts in a temporary folder) for a clip of <see cref="Count"/> known frames:
 /// ffprobe prints the report the test sets; ffmpeg writes, as raw RGB, the frames its <c>select=eq(n\,K)+...</c> filter
-/// names, from files the test wrote. Both record their arguments and what they read on stdin.
+/// names, from files the test wrote, or (when asked for <c>-progress</c>) describes the clip as ffmpeg does without ffprobe. Both record their arguments and what they read on stdin.
 /// </summary>
 public sealed class FakeFfmpeg : IDisposable
 {
@@ -25,6 +25,14 @@ public sealed class FakeFfmpeg : IDisposable
         File.WriteAllText(dir.File("probe.json"), probe ??
             $$"""{"programs": [], "streams": [{"width": {{Width}}, "height": {{Height}}, "r_frame_rate": "10/1", "avg_frame_rate": "10/1", "nb_read_packets": "{{Count}}"}]}""");
         Script("ffmpeg", $$"""
+            case " $* " in *" -progress "*)
+                printf '%s\n' "$@" > "{{dir.Path}}/ffmpeg-probe.args"
+                cat > /dev/null
+                echo "Input #0, matroska,webm, from 'pipe:0':" >&2
+                echo "  Stream #0:0(eng): Video: vp9 (Profile 0), yuv420p(tv, progressive), {{Width}}x{{Height}}, SAR 1:1 DAR 4:3, 10 fps, 10 tbr, 1k tbn (default)" >&2
+                printf 'frame=0\nprogress=continue\nframe={{Count}}\nprogress=end\n'
+                exit 0;;
+            esac
             printf '%s\n' "$@" > "{{dir.Path}}/ffmpeg.args"
             cat > "{{dir.Path}}/ffmpeg.stdin"
             {{ffmpegBefore}}
