@@ -47,14 +47,12 @@ sealed class LoadOptions
     /// <summary>Loads a model folder with every built-in modality plugin (image and video, and audio when the folder has an encoder attached).</summary>
     /// <param name="parse">The command line.</param>
     /// <param name="directory">The model folder.</param>
-    /// <param name="videoFrames">Frames the video plugin samples from an animated file (<c>--video-frames</c>), or null for its default.</param>
-    public MultimodalModel LoadModel(ParseResult parse, string directory, int? videoFrames = null)
+    /// <param name="video">The video plugins' options (<c>--video-frames</c>, <c>--ffmpeg</c>), or null for the defaults.</param>
+    public MultimodalModel LoadModel(ParseResult parse, string directory, Encoders.Vision.Video.VideoOptions? video = null)
     {
         TorchThreads.Set(parse.GetValue(threads));
         var options = ReadOnly(parse);
-        var video = new Encoders.Vision.Video.VideoOptions();
-        if (videoFrames is int n) video = video with { SampledFrames = n, MaxFrames = Math.Max(video.MaxFrames, n) };
-        var vision = new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad), Video = video };
+        var vision = new LlavaVisionOptions { PadToSquare = !parse.GetValue(noPad), Video = video ?? new Encoders.Vision.Video.VideoOptions() };
         return CliProgress.Loading(directory, () => MultimodalModel.Load(directory, [new LlavaVisionFactory(vision), new AudioEncoderFactory()], options));
     }
 

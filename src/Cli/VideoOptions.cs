@@ -3,23 +3,29 @@ using LlavaModal.Abstractions.Modality;
 
 namespace LlavaModal.Cli;
 
-/// <summary><c>--video</c> (repeatable) and <c>--video-frames</c>, shared by <c>generate</c> and <c>chat</c>.</summary>
+/// <summary><c>--video</c> (repeatable), <c>--video-frames</c> and <c>--ffmpeg</c>, shared by <c>generate</c> and <c>chat</c>.</summary>
 sealed class VideoOptions
 {
     readonly Option<string[]> videos = new("--video")
     {
-        Description = "Video (repeatable; LLaVA-OneVision, Qwen2-VL): a folder of its frame images (PNG, JPEG, ...) read in name order, or an animated GIF, WebP or PNG; spliced where <video> stands, else put before the prompt on its own line.",
+        Description = "Video (repeatable; LLaVA-OneVision, Qwen2-VL): a folder of its frame images (PNG, JPEG, ...) read in name order, an animated GIF, WebP or PNG, or a video file (MP4, WebM, MKV, MOV, AVI, ...; needs ffmpeg); spliced where <video> stands, else put before the prompt on its own line.",
     };
 
     readonly Option<int?> frames = new("--video-frames")
     {
-        Description = "Use N frames of each --video, evenly spaced from first to last (default: every frame of a folder, up to the plugin's limit of 64; 16 of an animation).",
+        Description = "Use N frames of each --video, evenly spaced (default: every frame of a folder, up to the plugin's limit of 64; 16 of an animation; of a video file 16 for LLaVA-OneVision, 2 per second for Qwen2-VL).",
+    };
+
+    readonly Option<string?> ffmpeg = new("--ffmpeg")
+    {
+        Description = "The ffmpeg executable that decodes video files (default: ffmpeg on the PATH; ffprobe is used from beside it when present).",
     };
 
     public void AddTo(Command command)
     {
         command.Options.Add(videos);
         command.Options.Add(frames);
+        command.Options.Add(ffmpeg);
     }
 
     /// <summary>The --video paths as given.</summary>
@@ -28,6 +34,13 @@ sealed class VideoOptions
     /// <summary>--video-frames, checked.</summary>
     public int? Frames(ParseResult parse) =>
         parse.GetValue(frames) is int n && n < 1 ? throw new ArgumentException($"--video-frames must be at least 1, got {n}.") : parse.GetValue(frames);
+
+    /// <summary>The video plugins' options: --video-frames (raising the frame limit to it) and --ffmpeg.</summary>
+    public Encoders.Vision.Video.VideoOptions Plugin(ParseResult parse)
+    {
+        var video = new Encoders.Vision.Video.VideoOptions { FfmpegPath = parse.GetValue(ffmpeg) };
+        return Frames(parse) is int n ? video with { SampledFrames = n, MaxFrames = Math.Max(video.MaxFrames, n) } : video;
+    }
 
     /// <summary>The inputs: a folder's frames (sampled here), or a file whose frames the plugin samples (see <see cref="LoadOptions.LoadModel"/>).</summary>
     public IEnumerable<ModalityInput> Inputs(ParseResult parse) =>

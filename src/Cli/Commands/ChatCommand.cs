@@ -29,7 +29,7 @@ static class ChatCommand
             var modelDir = DefaultModel.Resolve(parse.GetValue(model));
             var inputs = parse.GetValue(image) is { } path ? new List<ModalityInput> { ModalityInput.FromFile(path, "image") } : [];
             inputs.AddRange(video.Inputs(parse));
-            using var mm = load.LoadModel(parse, modelDir, video.Frames(parse));
+            using var mm = load.LoadModel(parse, modelDir, video.Plugin(parse));
             var messages = new List<ChatTurn>();
             if (parse.GetValue(system) is { } sys) messages.Add(new ChatTurn(TurnRole.System, sys));
             bool interactive = !Console.IsInputRedirected;

@@ -35,7 +35,7 @@ static class GenerateCommand
             var options = sampling.Read(parse);
             var modelDir = DefaultModel.Resolve(parse.GetValue(model));
             string[] imagePaths = parse.GetValue(images) ?? [], videoPaths = video.Paths(parse), audioPaths = parse.GetValue(audio) ?? [];
-            int? frames = video.Frames(parse);
+            var videoOptions = video.Plugin(parse);
             // Checked before anything is read or loaded: the logits never replace the model, a medium or an existing file.
             var logitsPath = parse.GetValue(logitsOut) is { } requested
                 ? Outputs.File(requested, "--logits-out", parse.GetValue(force), [modelDir, .. imagePaths, .. videoPaths, .. audioPaths])
@@ -43,7 +43,7 @@ static class GenerateCommand
             var inputs = imagePaths.Select(path => ModalityInput.FromFile(path, "image"))
                 .Concat(video.Inputs(parse))
                 .Concat(audioPaths.Select(path => ModalityInput.FromFile(path, "audio"))).ToList();
-            using var mm = load.LoadModel(parse, modelDir, frames);
+            using var mm = load.LoadModel(parse, modelDir, videoOptions);
             var text = parse.GetValue(prompt)!;
             MultimodalPrompt request;
             if (parse.GetValue(raw))

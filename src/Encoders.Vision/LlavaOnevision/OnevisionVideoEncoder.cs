@@ -86,7 +86,7 @@ public sealed class OnevisionVideoEncoder : IModalityEncoder
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
-        var frames = VideoFrames.Read(input, loader, Options, cancellation);
+        var frames = VideoFrames.Read(input, loader, Options, FrameRule.Uniform, cancellation);
         int size = tower.ImageSize, plane = 3 * size * size;
         var pixels = new float[(long)plane * frames.Count];
         for (int i = 0; i < frames.Count; i++, cancellation.ThrowIfCancellationRequested())

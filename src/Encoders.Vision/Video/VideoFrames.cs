@@ -8,26 +8,36 @@ namespace LlavaModal.Encoders.Vision.Video;
 /// The frames of a video input, decoded: a video is given as its frame images (<see cref="ModalityInput.Frames"/>, e.g.
 /// <see cref="ModalityInput.FromFolder"/>), every one used, in order, as the reference's video processors use the
 /// frames they are handed; or as an animated GIF, WebP or PNG, whose frames are composited and evenly sampled
-/// (<see cref="VideoOptions.SampledFrames"/>). Other encoded video files are not decoded here (no video codec ships with LlavaModal).
+/// (<see cref="VideoOptions.SampledFrames"/>); or as any other video file, decoded by an ffmpeg executable
+/// (<see cref="FfmpegFrames"/>) and sampled by the family's rule (<see cref="FrameRule"/>).
 /// </summary>
 static class VideoFrames
 {
     /// <summary>Decodes every frame; all must have one size.</summary>
     /// <exception cref="InputLimitException">More frames than <see cref="VideoOptions.MaxFrames"/>.</exception>
     /// <exception cref="LlavaModalException">Not a frame sequence, no frames, frames of different sizes, or a frame that does not decode (naming it).</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked between frames).</exception>
-    public static IReadOnlyList<RgbImage> Read(ModalityInput input, ImageLoader loader, VideoOptions options, CancellationToken cancellation = default)
+    /// <exception cref="VideoDecodeException">A video file without ffmpeg, or one ffmpeg fails on (with its error output).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked between frames; an ffmpeg run is killed).</exception>
+    public static IReadOnlyList<RgbImage> Read(ModalityInput input, ImageLoader loader, VideoOptions options, CancellationToken cancellation = default) =>
+        Read(input, loader, options, FrameRule.Uniform, cancellation);
+
+    /// <inheritdoc cref="Read(ModalityInput, ImageLoader, VideoOptions, CancellationToken)"/>
+    /// <param name="input">The video.</param>
+    /// <param name="loader">Decodes frame images.</param>
+    /// <param name="options">Limits, sampling and where ffmpeg is.</param>
+    /// <param name="rule">How the family samples a video file's frames.</param>
+    /// <param name="cancellation">Stops the work.</param>
+    public static IReadOnlyList<RgbImage> Read(ModalityInput input, ImageLoader loader, VideoOptions options, FrameRule rule, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
-        int sampled = Math.Clamp(options.SampledFrames, 1, options.MaxFrames);
+        int sampled = Math.Clamp(options.SampledFrames ?? VideoOptions.DefaultSampledFrames, 1, options.MaxFrames);
         if (input.Frames is null && AnimatedFrames.IsAnimatedFormat(input.Data.Span))
             return AnimatedFrames.Read(input.Data, source, loader.Options, sampled, cancellation);
         if (input.Frames is null && ApngFrames.IsPng(input.Data.Span))
             return ApngFrames.Read(input.Data, source, loader, sampled, cancellation);
-        var frames = input.Frames
-            ?? throw new LlavaModalException($"{source}: a video is read from its frame images (a folder of PNG or JPEG frames: ModalityInput.FromFolder, CLI --video DIR) or an animated GIF, WebP or PNG; " +
-                $"{(input.MediaType is { } type ? $"'{type}' data" : "other encoded video data")} is not decoded here. Extract the frames first, e.g. ffmpeg -i clip.mp4 -vf fps=1 frames/%04d.png.");
+        if (input.Frames is not { } frames)
+            return FfmpegFrames.Read(input.Data, source, input.MediaType, loader.Options, options, rule, cancellation);
         if (frames.Count == 0) throw new LlavaModalException($"{source}: the video has no frames.");
         if (frames.Count > options.MaxFrames)
             throw new InputLimitException("VideoOptions.MaxFrames", options.MaxFrames, frames.Count,

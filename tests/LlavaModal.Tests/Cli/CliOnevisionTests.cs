@@ -65,13 +65,35 @@ public class CliOnevisionTests
     }
 
     [Fact]
-    public void A_video_file_is_refused_with_how_to_give_its_frames()
+    public void Without_ffmpeg_a_video_file_is_refused_saying_how_to_configure_it_or_give_its_frames()
     {
         using var dir = new TempDir();
         File.WriteAllBytes(dir.File("clip.mp4"), [0, 0, 0, 24, (byte)'f', (byte)'t', (byte)'y', (byte)'p']);
-        var r = CliRunner.Run("generate", "--model", OnevisionReference.Directory, "--video", dir.File("clip.mp4"), "--prompt", "What happens?", "--max-new-tokens", "2");
+        var r = CliRunner.RunWithEnvironment(new Dictionary<string, string?> { ["PATH"] = dir.Path }, "generate", "--model", OnevisionReference.Directory,
+            "--video", dir.File("clip.mp4"), "--prompt", "What happens?", "--max-new-tokens", "2");
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("frame", r.Stderr);
         Assert.Contains("clip.mp4", r.Stderr);
+        Assert.Contains("no ffmpeg executable was found on the PATH", r.Stderr);
+        Assert.Contains("--ffmpeg", r.Stderr);
+        Assert.Contains("frames", r.Stderr);
+    }
+
+    [Fact]
+    public void A_video_file_goes_through_the_ffmpeg_given_and_video_frames_samples_it()
+    {
+        using var fake = new Encoders.Vision.Video.FakeFfmpeg();
+        using var dir = new TempDir();
+        File.WriteAllBytes(dir.File("clip.webm"), [0x1A, 0x45, 0xDF, 0xA3]);
+        var r = CliRunner.Run("generate", "--model", OnevisionReference.Directory, "--video", dir.File("clip.webm"), "--ffmpeg", fake.Ffmpeg,
+            "--video-frames", "3", "--prompt", "What happens?", "--max-new-tokens", "2", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var input = JsonDocument.Parse(r.Stdout).RootElement.GetProperty("inputs")[0];
+        Assert.Equal("video", input.GetProperty("modality").GetString());
+        Assert.Equal(3 * 4 + 1, input.GetProperty("tokens").GetInt32());
+        Assert.Contains("select=eq(n\\,0)+eq(n\\,10)+eq(n\\,20)", fake.Arguments("ffmpeg")!);
+
+        var chat = CliRunner.RunWithInput("What happens?\n", "chat", "--model", OnevisionReference.Directory, "--video", dir.File("clip.webm"), "--ffmpeg", fake.Ffmpeg, "--max-new-tokens", "2");
+        Assert.True(chat.ExitCode == 0, chat.Stderr);
+        Assert.False(string.IsNullOrWhiteSpace(chat.Stdout));
     }
 }

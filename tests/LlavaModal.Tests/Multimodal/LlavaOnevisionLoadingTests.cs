@@ -160,16 +160,24 @@ public class LlavaOnevisionLoadingTests
     }
 
     [Fact]
-    public void An_encoded_video_file_is_routed_to_the_video_plugin_and_refused_with_how_to_give_frames()
+    public void An_encoded_video_file_is_routed_to_the_video_plugin_and_decoded_by_the_configured_ffmpeg()
     {
         using var dir = new TempDir();
+        using var fake = new Encoders.Vision.Video.FakeFfmpeg();
         File.WriteAllBytes(dir.File("clip.mp4"), [0, 0, 0, 24, (byte)'f', (byte)'t', (byte)'y', (byte)'p']);
-        using var model = MultimodalModel.Load(OnevisionReference.Directory, [new LlavaVisionFactory()]);
         var clip = ModalityInput.FromFile(dir.File("clip.mp4"));
-        Assert.Equal("video", model.Router.Route(clip).Binding.Modality);
-        var e = Assert.Throws<LlavaModalException>(() => model.Layout(new MultimodalPrompt("USER: <video>\nWhat happens? ASSISTANT:", [clip])));
-        Assert.Contains("video/mp4", e.Message);
-        Assert.Contains("frame", e.Message);
+        using (var model = MultimodalModel.Load(OnevisionReference.Directory, [new LlavaVisionFactory(new LlavaVisionOptions { Video = new VideoOptions { FfmpegPath = fake.Ffmpeg } })]))
+        {
+            Assert.Equal("video", model.Router.Route(clip).Binding.Modality);
+            // 16 frames sampled from the stand-in's 30, 4 positions each after pooling, and the newline.
+            var layout = model.Layout(new MultimodalPrompt("USER: <video>\nWhat happens? ASSISTANT:", [clip]));
+            Assert.Equal(16 * 4 + 1, layout.Inputs[0].Tokens);
+        }
+        // A configured ffmpeg that is not there: the error names the file and the option.
+        using var missing = MultimodalModel.Load(OnevisionReference.Directory, [new LlavaVisionFactory(new LlavaVisionOptions { Video = new VideoOptions { FfmpegPath = dir.File("ffmpeg") } })]);
+        var e = Assert.ThrowsAny<LlavaModalException>(() => missing.Layout(new MultimodalPrompt("USER: <video>\nWhat happens? ASSISTANT:", [clip])));
+        Assert.Contains("clip.mp4", e.Message);
+        Assert.Contains("VideoOptions.FfmpegPath", e.Message);
     }
 
     [Fact]

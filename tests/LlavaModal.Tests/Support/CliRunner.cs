@@ -10,9 +10,17 @@ public static class CliRunner
     public static Result Run(params string[] args) => RunWithInput(null, args);
 
     /// <summary>Runs the CLI with <paramref name="stdin"/> piped to its standard input (closed afterwards), or no redirection when null.</summary>
-    public static Result RunWithInput(string? stdin, params string[] args)
+    public static Result RunWithInput(string? stdin, params string[] args) => RunWith(stdin, null, args);
+
+    /// <summary>Runs the CLI with environment variables changed (a null value removes one).</summary>
+    public static Result RunWithEnvironment(IReadOnlyDictionary<string, string?> environment, params string[] args) => RunWith(null, environment, args);
+
+    static Result RunWith(string? stdin, IReadOnlyDictionary<string, string?>? environment, string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null, UseShellExecute = false };
+        // The dotnet host by full path, so a changed PATH does not hide it.
+        var host = Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self : "dotnet";
+        var info = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null, UseShellExecute = false };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>()) info.Environment[key] = value;
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "llava-modal.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;
