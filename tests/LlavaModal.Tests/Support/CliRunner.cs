@@ -31,7 +31,8 @@ public static class CliRunner
         }
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        // A hang guard, far above the longest run (a LoRA training run: 1.5 min at load 12, over 3 at load 18).
+        if (!p.WaitForExit(TimeSpan.FromMinutes(10)))
         {
             p.Kill(true);
             throw new TimeoutException($"llava-modal {string.Join(' ', args)} did not finish");
