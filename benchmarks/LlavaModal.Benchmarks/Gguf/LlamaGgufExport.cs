@@ -30,16 +30,14 @@ static class LlamaGgufExport
         gguf.Add("general.architecture", arch);
         gguf.Add("general.name", Path.GetFileName(Path.GetFullPath(checkpointDir)));
         gguf.Add("general.file_type", type == GgmlType.F32 ? 0u : 1u); // LLAMA_FTYPE_ALL_F32, LLAMA_FTYPE_MOSTLY_F16
-        gguf.Add($"{arch}.vocab_size", (uint)config.VocabSize);
-        gguf.Add($"{arch}.context_length", (uint)config.MaxPositionEmbeddings);
-        gguf.Add($"{arch}.embedding_length", (uint)config.HiddenSize);
-        gguf.Add($"{arch}.block_count", (uint)config.NumHiddenLayers);
-        gguf.Add($"{arch}.feed_forward_length", (uint)config.IntermediateSize);
-        gguf.Add($"{arch}.attention.head_count", (uint)config.NumAttentionHeads);
-        gguf.Add($"{arch}.attention.head_count_kv", (uint)config.NumKeyValueHeads);
-        gguf.Add($"{arch}.attention.key_length", (uint)config.HeadDim);
-        gguf.Add($"{arch}.attention.value_length", (uint)config.HeadDim);
-        gguf.Add($"{arch}.rope.dimension_count", (uint)config.HeadDim);
+        (string Key, int Value)[] sizes =
+        [
+            ("vocab_size", config.VocabSize), ("context_length", config.MaxPositionEmbeddings), ("embedding_length", config.HiddenSize),
+            ("block_count", config.NumHiddenLayers), ("feed_forward_length", config.IntermediateSize),
+            ("attention.head_count", config.NumAttentionHeads), ("attention.head_count_kv", config.NumKeyValueHeads),
+            ("attention.key_length", config.HeadDim), ("attention.value_length", config.HeadDim), ("rope.dimension_count", config.HeadDim),
+        ];
+        foreach (var (key, value) in sizes) gguf.Add($"{arch}.{key}", (uint)value);
         gguf.Add($"{arch}.rope.freq_base", (float)config.RopeTheta);
         gguf.Add($"{arch}.attention.layer_norm_rms_epsilon", (float)config.RmsNormEps);
         SyntheticVocabulary.Add(gguf, config.VocabSize);
