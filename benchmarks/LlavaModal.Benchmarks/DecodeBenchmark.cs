@@ -42,15 +42,7 @@ static class DecodeBenchmark
         var rows = new List<DecodeRow>();
         foreach (var name in models)
         {
-            var dir = name switch
-            {
-                "tiny" => Path.Combine(Report.RepositoryRoot(), "tests", "fixtures", "llama-tiny"),
-                "100m" => Checkpoints.Ensure(cache, "llama-100m-f32", "100m", ScalarType.Float32),
-                "70m" => Checkpoints.Ensure(cache, "llava-70m-decoder-f32", "70m (decoder of the 69.5M LLaVA)", Checkpoints.Llava70mDecoder, ScalarType.Float32),
-                "1b" => Checkpoints.Ensure(cache, "llama-1b-f32", "1b", ScalarType.Float32),
-                _ when Checkpoints.IsCheckpoint(name) => name,
-                _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 70m, 100m, 1b nor a checkpoint folder."),
-            };
+            var dir = ModelFolder(name, cache);
             // Formats alternate within one sitting, so their ratios are comparable on a shared machine.
             foreach (var format in weights)
                 rows.AddRange(Measure(format is null ? name : $"{name} {format.Value.Name()}", dir, format, promptLengths, newTokens, warmup, reps));
@@ -90,7 +82,18 @@ static class DecodeBenchmark
         return 0;
     }
 
-    static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, int[] promptLengths, int newTokens, int warmup, int reps)
+    /// <summary>The checkpoint folder of a <c>--models</c> entry: a named shape (written to <paramref name="cache"/> once) or a folder.</summary>
+    internal static string ModelFolder(string name, string cache) => name switch
+    {
+        "tiny" => Path.Combine(Report.RepositoryRoot(), "tests", "fixtures", "llama-tiny"),
+        "100m" => Checkpoints.Ensure(cache, "llama-100m-f32", "100m", ScalarType.Float32),
+        "70m" => Checkpoints.Ensure(cache, "llava-70m-decoder-f32", "70m (decoder of the 69.5M LLaVA)", Checkpoints.Llava70mDecoder, ScalarType.Float32),
+        "1b" => Checkpoints.Ensure(cache, "llama-1b-f32", "1b", ScalarType.Float32),
+        _ when Checkpoints.IsCheckpoint(name) => name,
+        _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 70m, 100m, 1b nor a checkpoint folder."),
+    };
+
+    internal static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, int[] promptLengths, int newTokens, int warmup, int reps)
     {
         using var lm = LanguageModel.Load(dir, new ModelLoadOptions { Weights = format });
         // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.

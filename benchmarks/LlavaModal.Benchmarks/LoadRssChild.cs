@@ -88,18 +88,18 @@ sealed record ChildResult(
 /// <summary>Where the load time goes (only with <c>--breakdown</c>).</summary>
 sealed record Phase(double ConstructMs, long RssAfterConstruct, double ReadWeightsMs);
 
-/// <summary>Resident set size (<c>VmRSS</c>) and its peak (<c>VmHWM</c>) of this process.</summary>
+/// <summary>Resident set size (<c>VmRSS</c>) and its peak (<c>VmHWM</c>) of this process (or of the process whose status file is given).</summary>
 readonly record struct ProcStatus(long RssBytes, long HwmBytes)
 {
-    public static ProcStatus Read()
+    public static ProcStatus Read(string statusFile = "/proc/self/status")
     {
         long rss = -1, hwm = -1;
-        foreach (var line in File.ReadLines("/proc/self/status"))
+        foreach (var line in File.ReadLines(statusFile))
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kilobytes(line);
             else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) hwm = Kilobytes(line);
         }
-        if (rss < 0 || hwm < 0) throw new PlatformNotSupportedException("/proc/self/status has no VmRSS/VmHWM (Linux only).");
+        if (rss < 0 || hwm < 0) throw new PlatformNotSupportedException($"{statusFile} has no VmRSS/VmHWM (Linux only).");
         return new ProcStatus(rss, hwm);
     }
 

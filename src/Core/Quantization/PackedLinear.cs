@@ -128,8 +128,10 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
         else
         {
             // One layer in f32 at a time: packing never holds a second copy of the model.
+            // contiguous() returns a new handle even when nothing is copied: disposed here, or every layer's f32 copy stays alive until the caller's scope ends (twice the model at the load's peak).
             using var weight = checkpoint.Read(key("weight"), ScalarType.Float32);
-            packed = PackedMatrix.Pack(format, shape.Out, shape.In, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weight.contiguous().bytes));
+            using var dense = weight.contiguous();
+            packed = PackedMatrix.Pack(format, shape.Out, shape.In, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(dense.bytes));
         }
         matrix?.Dispose();
         matrix = packed;

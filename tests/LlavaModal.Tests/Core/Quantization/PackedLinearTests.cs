@@ -56,6 +56,27 @@ public class PackedLinearTests
         }
     }
 
+    [Theory]
+    [InlineData(WeightFormat.F32)]
+    [InlineData(WeightFormat.Int4)]
+    public void Packing_a_layer_leaves_no_f32_copy_alive_in_the_loading_scope(WeightFormat format)
+    {
+        var dir = LayerFolder(randn(64, 128), zeros(64));
+        try
+        {
+            using var checkpoint = SafeTensorsCheckpoint.Open(dir);
+            using var layer = new PackedLinearFactory(format).Create(new LinearSpec("down_proj", 128, 64, Bias: false), ScalarType.Float32, CPU);
+            // A model loads all its layers inside one scope: anything a layer's read leaves there lives until the whole load ends.
+            using var scope = NewDisposeScope();
+            ((PackedLinear)layer).Read(checkpoint, name => name);
+            Assert.Equal(0, scope.DisposablesCount);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     [Fact]
     public void A_wrong_shaped_weight_is_reported_by_name()
     {

@@ -1,0 +1,45 @@
+using System.Diagnostics;
+
+namespace LlavaModal.Benchmarks.LlamaCpp;
+
+/// <summary>What a child process printed and the peak of its resident set.</summary>
+sealed record ProcessResult(string StandardOutput, string StandardError, long PeakRssBytes);
+
+/// <summary>
+/// Runs a program to completion while polling its <c>/proc/PID/status</c> <c>VmHWM</c> (the kernel's own high-water
+/// mark of the resident set, so polling misses nothing but growth in the last few milliseconds). Used the same way for
+/// llama.cpp's tools and for our own benchmark child, so the peaks compare.
+/// </summary>
+static class MeasuredProcess
+{
+    public static ProcessResult Run(string program, IEnumerable<string> arguments, TimeSpan timeout, bool allowFailure = false)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        var status = $"/proc/{process.Id}/status";
+        long peak = 0;
+        var clock = Stopwatch.StartNew();
+        while (!process.WaitForExit(20))
+        {
+            try { peak = Math.Max(peak, ProcStatus.Read(status).HwmBytes); }
+            catch (Exception e) when (e is IOException or PlatformNotSupportedException) { } // exited (or a zombie) between the check and the read
+            if (clock.Elapsed > timeout)
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"{Path.GetFileName(program)} {string.Join(' ', start.ArgumentList)} ran past {timeout.TotalSeconds:F0} s.");
+            }
+        }
+        process.WaitForExit();
+        var output = stdout.GetAwaiter().GetResult();
+        var errors = stderr.GetAwaiter().GetResult();
+        if (process.ExitCode != 0 && !allowFailure)
+        {
+            var tail = string.Join('\n', errors.Split('\n').TakeLast(15));
+            throw new InvalidOperationException($"{Path.GetFileName(program)} {string.Join(' ', start.ArgumentList)} exited with {process.ExitCode}:\n{tail}");
+        }
+        return new ProcessResult(output, errors, peak);
+    }
+}
