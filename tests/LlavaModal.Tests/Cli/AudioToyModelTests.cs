@@ -5,9 +5,9 @@ using LlavaModal.Cli.Toy.Audio;
 using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
+using LlavaModal.Tests.Support;
 using LlavaModal.Tokenizers.Chat;
 using LlavaModal.Training.Evaluation;
-using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.Cli;
 

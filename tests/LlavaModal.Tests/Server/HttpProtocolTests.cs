@@ -149,11 +149,24 @@ public class HttpProtocolTests(ServerFixture fx)
     public async Task A_client_that_disconnects_mid_stream_cancels_its_generation()
     {
         using var http = fx.Http();
-        using (var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = Json(ImageRequest(stream: true, 1500)) })
-        using (var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        // A raw socket, reset as soon as the first event arrives: HttpClient would drain the rest of the stream to reuse
+        // its connection, and on a fast machine the whole answer arrives before anything disconnects.
+        using (var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
         {
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-            Assert.StartsWith("data: ", await reader.ReadLineAsync());
+            await socket.ConnectAsync(fx.BaseAddress.Host, fx.BaseAddress.Port);
+            var body = Encoding.UTF8.GetBytes(ImageRequest(stream: true, 1500));
+            var head = $"POST /v1/chat/completions HTTP/1.1\r\nHost: {fx.BaseAddress.Authority}\r\nAuthorization: Bearer {ServerFixture.Key}\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n";
+            await socket.SendAsync(Encoding.ASCII.GetBytes(head).Concat(body).ToArray());
+            var received = new StringBuilder();
+            var chunk = new byte[4096];
+            while (!received.ToString().Contains("data: ", StringComparison.Ordinal))
+            {
+                int n = await socket.ReceiveAsync(chunk);
+                Assert.True(n > 0, $"the server closed the stream before its first event: {received}");
+                received.Append(Encoding.UTF8.GetString(chunk, 0, n));
+            }
+            Assert.Contains("200 OK", received.ToString(), StringComparison.Ordinal);
+            socket.LingerState = new System.Net.Sockets.LingerOption(true, 0);   // close with a reset, as a client that vanishes
         }
         // The server notices at the next token and records the request as abandoned (499) instead of generating on.
         using var open = fx.Http(authorized: false);
