@@ -69,10 +69,11 @@ public static class ExactMatch
         {
             var q = questions[i];
             var got = Normalize(replies[i]);
+            bool right = got == Normalize(q.Answer);
             var key = (q.Type, q.Group);
             total[key] = total.GetValueOrDefault(key) + 1;
-            correct[key] = correct.GetValueOrDefault(key) + (got == Normalize(q.Answer) ? 1 : 0);
-            if (got != Normalize(q.Answer) && mistakes.Count < KeptMistakes) mistakes.Add((q.Question, q.Answer, got));
+            correct[key] = correct.GetValueOrDefault(key) + (right ? 1 : 0);
+            if (!right && mistakes.Count < KeptMistakes) mistakes.Add((q.Question, q.Answer, got));
         }
         var types = questions.Select(q => q.Type).Distinct().ToList();
         var byType = types.ToDictionary(t => t, t => (double)correct.Where(kv => kv.Key.Type == t).Sum(kv => kv.Value) / total.Where(kv => kv.Key.Type == t).Sum(kv => kv.Value));
