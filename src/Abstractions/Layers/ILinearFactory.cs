@@ -14,6 +14,13 @@ public interface ILinearFactory
 
     /// <summary>Creates a layer computing <c>x Wᵀ + b</c> for <paramref name="spec"/>.</summary>
     nn.Module<Tensor, Tensor> Create(LinearSpec spec, ScalarType dtype, Device device);
+
+    /// <summary>
+    /// The vocabulary head of a model whose head is tied to its embedding table (<c>tie_word_embeddings</c>): null, the
+    /// default, multiplies by the table itself; a factory that stores weights its own way (packed formats) returns a
+    /// layer that takes them from <paramref name="table"/> once the checkpoint has loaded.
+    /// </summary>
+    nn.Module<Tensor, Tensor>? CreateTied(LinearSpec spec, Func<Tensor> table, ScalarType dtype, Device device) => null;
 }
 
 /// <summary>One linear layer of a model.</summary>

@@ -10,8 +10,8 @@ namespace LlavaModal.Core.Quantization;
 /// A linear layer <c>x Wᵀ + b</c> whose weight is a <see cref="PackedMatrix"/> run by the C# kernels: a few tokens
 /// (decode) go through <see cref="MatMul"/>, longer inputs (prefill) dequantize the weight to f32 once and let libtorch
 /// multiply. Reads either a full-precision <c>weight</c> (packed as it is read) or a packed checkpoint's
-/// <c>qweight</c> and <c>scales</c> (<see cref="PackedTensors"/>). Activations keep the model's dtype; the products
-/// accumulate in f32.
+/// <c>qweight</c> and <c>scales</c> (<see cref="PackedTensors"/>), or, for a head tied to the embeddings, packs the
+/// loaded table (it reads no tensor of its own). Activations keep the model's dtype; the products accumulate in f32.
 /// </summary>
 sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
 {
@@ -23,12 +23,15 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
 #pragma warning restore IDE1006
     readonly LinearShape shape;
     readonly WeightFormat format;
+    readonly Func<Tensor>? tiedTable;
     PackedMatrix? matrix;
 
-    public PackedLinear(string name, long inFeatures, long outFeatures, bool hasBias, WeightFormat format, ScalarType dtype) : base(name)
+    // tiedTable: for a head tied to the embeddings, the table [out, in], read once the checkpoint has loaded.
+    public PackedLinear(string name, long inFeatures, long outFeatures, bool hasBias, WeightFormat format, ScalarType dtype, Func<Tensor>? tiedTable = null) : base(name)
     {
         shape = new LinearShape(checked((int)inFeatures), checked((int)outFeatures));
         this.format = format;
+        this.tiedTable = tiedTable;
         if (hasBias) bias = new TorchSharp.Modules.Parameter(zeros(outFeatures, dtype: dtype), requires_grad: false);
         RegisterComponents();
     }
@@ -89,6 +92,7 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
 
     public (IReadOnlyList<string> Reads, IReadOnlyList<string> Missing, IReadOnlyList<string> Wrong) Inspect(IWeightSource checkpoint, Func<string, string> key)
     {
+        if (tiedTable is not null) return ([], [], []);
         var packedName = key(PackedTensors.Values);
         if (checkpoint.Contains(packedName))
         {
@@ -118,7 +122,14 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
     {
         PackedMatrix packed;
         var packedName = key(PackedTensors.Values);
-        if (checkpoint.Contains(packedName))
+        if (tiedTable is not null)
+        {
+            // Parameters load before packed layers read theirs, so the table holds the checkpoint's values by now.
+            using var scope = NewDisposeScope();
+            var dense = tiedTable().detach().to(ScalarType.Float32).contiguous();
+            packed = PackedMatrix.Pack(format, shape.Out, shape.In, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(dense.bytes));
+        }
+        else if (checkpoint.Contains(packedName))
         {
             using var values = checkpoint.Read(packedName);
             using var scales = checkpoint.Read(key(PackedTensors.Scales), ScalarType.Float16);

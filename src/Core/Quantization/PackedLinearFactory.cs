@@ -7,9 +7,11 @@ namespace LlavaModal.Core.Quantization;
 
 /// <summary>
 /// Linear layers for a weight format on the CPU kernels: the decoder's projections (<c>q/k/v/o_proj</c>,
-/// <c>gate/up/down_proj</c>) in <see cref="Format"/>; <c>lm_head</c> packed too but never below 16 bits (its error
-/// goes straight into the logits); anything else (a vision tower or projector built with it) gets TorchSharp's
-/// layers. Quantized formats need widths that are multiples of 32; a layer that is not stays at the model's dtype.
+/// <c>gate/up/down_proj</c>) in <see cref="Format"/>; <c>lm_head</c> (or, when tied, a packed copy of the embedding
+/// table) packed too, in <see cref="WeightFormat.Int8"/> under both quantized formats (its error goes straight into
+/// the logits, so never 4 bits; llama.cpp's q4_0 mixture keeps it at 6 bits); anything else (a vision tower or
+/// projector built with it) gets TorchSharp's layers. Quantized formats need widths that are multiples of 32; a layer
+/// that is not stays at the model's dtype.
 /// </summary>
 public sealed class PackedLinearFactory : ILinearFactory
 {
@@ -35,20 +37,23 @@ public sealed class PackedLinearFactory : ILinearFactory
         return new PackedLinear(spec.Name, spec.InFeatures, spec.OutFeatures, spec.Bias, format.Value, dtype);
     }
 
+    /// <inheritdoc />
+    public nn.Module<Tensor, Tensor>? CreateTied(LinearSpec spec, Func<Tensor> table, ScalarType dtype, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(table);
+        var format = FormatOf(spec, dtype);
+        if (format is null || device.type != TorchSharp.DeviceType.CPU) return null;
+        return new PackedLinear(spec.Name, spec.InFeatures, spec.OutFeatures, spec.Bias, format.Value, dtype, table);
+    }
+
     /// <summary>The format layer <paramref name="spec"/> is packed in, or null when it stays a TorchSharp layer.</summary>
     public WeightFormat? FormatOf(LinearSpec spec, ScalarType dtype)
     {
         ArgumentNullException.ThrowIfNull(spec);
         bool head = spec.Name == "lm_head";
         if (!head && !Projections.Contains(spec.Name)) return null;
-        var format = head && Format.IsQuantized() ? Widest(dtype) : Format;
+        var format = head && Format.IsQuantized() ? WeightFormat.Int8 : Format;
         return format.IsQuantized() && spec.InFeatures % WeightFormats.BlockSize != 0 ? null : format;
     }
-
-    static WeightFormat Widest(ScalarType dtype) => dtype switch
-    {
-        ScalarType.BFloat16 => WeightFormat.BF16,
-        ScalarType.Float16 => WeightFormat.F16,
-        _ => WeightFormat.F32,
-    };
 }

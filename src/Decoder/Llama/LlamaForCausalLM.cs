@@ -22,7 +22,7 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
     {
         Config = config;
         model = new LlamaModel(config, build);
-        lm_head = LlamaModel.CreateHead(config, build);
+        lm_head = model.CreateHead(config, build);
         RegisterComponents();
     }
 

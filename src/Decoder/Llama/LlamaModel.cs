@@ -30,9 +30,16 @@ sealed class LlamaModel : nn.Module
 
     public Embedding EmbedTokens => embed_tokens;
 
-    /// <summary>The vocabulary head of a decoder shaped as <paramref name="c"/> says: <c>lm_head</c>, or null when it is the (tied) embedding table.</summary>
-    public static nn.Module<Tensor, Tensor>? CreateHead(ILlamaLayers c, ModelBuildContext build) => c.TieWordEmbeddings ? null
-        : build.Linear.Create(new LinearSpec("lm_head", c.HiddenSize, c.VocabSize, Bias: false), build.DType, build.Device);
+    /// <summary>
+    /// The vocabulary head of a decoder shaped as <paramref name="c"/> says: <c>lm_head</c>; when tied, what the linear
+    /// factory makes of the embedding table, or null for the table itself.
+    /// </summary>
+    public nn.Module<Tensor, Tensor>? CreateHead(ILlamaLayers c, ModelBuildContext build)
+    {
+        var spec = new LinearSpec("lm_head", c.HiddenSize, c.VocabSize, Bias: false);
+        return c.TieWordEmbeddings ? build.Linear.CreateTied(spec, () => embed_tokens.weight!, build.DType, build.Device)
+            : build.Linear.Create(spec, build.DType, build.Device);
+    }
 
     /// <summary>
     /// <see cref="forward"/> then the vocabulary head (<paramref name="head"/>, or the embedding matrix when null): the body

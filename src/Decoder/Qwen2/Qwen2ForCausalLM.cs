@@ -23,7 +23,7 @@ public sealed class Qwen2ForCausalLM : CausalLanguageModel
     {
         Config = config;
         model = new LlamaModel(config, build);
-        lm_head = LlamaModel.CreateHead(config, build);
+        lm_head = model.CreateHead(config, build);
         RegisterComponents();
     }
 

@@ -24,7 +24,7 @@ public sealed class Qwen2VLForCausalLM : CausalLanguageModel
     {
         Config = config;
         model = new LlamaModel(config, build);
-        lm_head = LlamaModel.CreateHead(config, build);
+        lm_head = model.CreateHead(config, build);
         RegisterComponents();
     }
 

@@ -57,7 +57,7 @@ public static class CheckpointQuantizer
             if (packed.TryGetValue(name, out var matrix))
             {
                 var layer = name[..^"weight".Length];
-                var values = new TensorSpec(layer + PackedTensors.Values, [matrix.Rows, matrix.RowBytes], PackedTensors.StoredType(format));
+                var values = new TensorSpec(layer + PackedTensors.Values, [matrix.Rows, matrix.RowBytes], PackedTensors.StoredType(matrix.Format));
                 var scales = new TensorSpec(layer + PackedTensors.Scales, [matrix.Rows, matrix.ScalesPerRow], ScalarType.Float16);
                 specs.Add(values);
                 specs.Add(scales);

@@ -31,7 +31,7 @@ public sealed class CheckpointQuantizerTests : IDisposable
     {
         var output = Path.Combine(root, format.Name());
         var result = CheckpointQuantizer.Quantize(Fixtures.LlavaTinyA, output, format);
-        Assert.Equal(7 * 4, result.PackedLayers); // seven projections in each of the 4 decoder layers
+        Assert.Equal(7 * 4 + 1, result.PackedLayers); // seven projections in each of the 4 decoder layers, and the head (int8)
         Assert.True(result.BytesAfter < result.BytesBefore);
         // Tokenizer and processor files come along; the config says how the weights are stored.
         foreach (var file in new[] { "tokenizer.model", "tokenizer_config.json", "preprocessor_config.json" })
@@ -47,7 +47,9 @@ public sealed class CheckpointQuantizerTests : IDisposable
         Assert.Equal(Logits(Fixtures.LlavaTinyA, format).data<float>().ToArray(), Logits(output, null).data<float>().ToArray());
         // The whole model (vision tower included) loads from it.
         using var model = MultimodalModel.Load(output, [new LlavaModal.Encoders.Vision.Llava.LlavaVisionFactory()]);
-        Assert.Equal(7 * 4, model.Decoder.modules().OfType<PackedLinear>().Count(p => p.Format == format));
+        var packed = model.Decoder.modules().OfType<PackedLinear>().ToList();
+        Assert.Equal(7 * 4, packed.Count(p => p.Format == format && p.GetName() != "lm_head"));
+        Assert.Equal(WeightFormat.Int8, Assert.Single(packed, p => p.GetName() == "lm_head").Format);
     }
 
     [Fact]

@@ -22,9 +22,9 @@ public class WeightFormatLoadingTests
         var build = options.BuildContext(folder.ComputeDType(options.DType, config), folder.StoredWeightFormat());
         using var decoder = folder.LoadDecoder(family, config, build);
         var packed = Modules(decoder).OfType<PackedLinear>().ToList();
-        // Seven projections a layer, and the head (kept at f32).
+        // Seven projections a layer, and the head (int8 under both quantized formats).
         Assert.Equal(7 * config.NumHiddenLayers + 1, packed.Count);
-        Assert.Equal(7 * config.NumHiddenLayers, packed.Count(p => p.Format == WeightFormat.Int8));
+        Assert.Equal(7 * config.NumHiddenLayers + 1, packed.Count(p => p.Format == WeightFormat.Int8));
         var bindings = folder.LoadModalities([new LlavaVisionFactory()], config.HiddenSize, build, options.Catalog, NullLogger.Instance);
         try
         {
@@ -36,6 +36,33 @@ public class WeightFormatLoadingTests
         {
             foreach (var b in bindings) b.Dispose();
         }
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.F32, 1e-6)]
+    [InlineData(WeightFormat.Int8, 5e-2)]
+    [InlineData(WeightFormat.Int4, 0.8)]
+    public void A_head_tied_to_the_embeddings_is_packed_from_the_loaded_table(WeightFormat format, double maxError)
+    {
+        // llava-interleave-tiny's Qwen2 ties its head to the embeddings: without a packed copy the head would stay
+        // libtorch's f32 product over the whole vocabulary, the largest matrix of a small model.
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        using var folder = ModelFolder.Open(Fixtures.LlavaInterleaveTiny);
+        using var reference = folder.LoadDecoder(new ModelLoadOptions());
+        using var packed = folder.LoadDecoder(new ModelLoadOptions { Weights = format });
+        var head = Assert.Single(Modules(packed).OfType<PackedLinear>(), p => p.GetName() == "lm_head");
+        Assert.Equal(format.IsQuantized() ? WeightFormat.Int8 : format, head.Format);
+        var ids = tensor(new long[] { 1, 5, 9, 42, 7, 3 }).unsqueeze(0);
+        var positions = arange(6).unsqueeze(0);
+        double error = Parity.RelativeError(packed.Forward(packed.Embed(ids), positions), reference.Forward(reference.Embed(ids), positions));
+        Assert.True(error <= maxError, $"{format.Name()}: logit relative error {error:E2} > {maxError:E1}");
+        // Decoding one token goes through the kernels (the prompt above went through the dequantized product).
+        using var rows = packed.CreateCache(1, 8);
+        using var cache = rows.Prefill(0);
+        var last = packed.Forward(packed.Embed(ids), positions, cache: cache, lastOnly: true);
+        var whole = packed.Forward(packed.Embed(ids), positions);
+        Assert.True(Parity.RelativeError(last[0, -1], whole[0, -1]) < 1e-5);
     }
 
     [Fact]
