@@ -67,7 +67,7 @@ unsafe readonly struct BF16Block : IBlock512, IBlock256
 unsafe readonly struct F16Block : IBlock512, IBlock256
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Widen(Vector512<uint> half)
+    internal static Vector512<float> Widen(Vector512<uint> half)
     {
         var magnitude = half & Vector512.Create(0x7FFFu);
         var shifted = Avx512F.ShiftLeftLogical(magnitude, 13);
@@ -78,7 +78,7 @@ unsafe readonly struct F16Block : IBlock512, IBlock256
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Widen(Vector256<uint> half)
+    internal static Vector256<float> Widen(Vector256<uint> half)
     {
         var magnitude = half & Vector256.Create(0x7FFFu);
         var shifted = Avx2.ShiftLeftLogical(magnitude, 13);

@@ -18,8 +18,11 @@ unsafe interface IDots
 unsafe readonly struct ScalarDots : IDots
 {
     public static bool Vectorised => false;
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* row, float* scales, float* x, int blocks) => 0;
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4(byte* row, float* scales, float* x0, float* x1, float* x2, float* x3, int blocks, float* result) => new Span<float>(result, 4).Clear();
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Decode(byte* row, float* scales, int blocks, float* target) { }
 }
 
@@ -27,6 +30,7 @@ unsafe readonly struct Avx512Dots<TBlock> : IDots where TBlock : struct, IBlock5
 {
     public static bool Vectorised => true;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* row, float* scales, float* x, int blocks)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -51,6 +55,7 @@ unsafe readonly struct Avx512Dots<TBlock> : IDots where TBlock : struct, IBlock5
         return Vector512.Sum((a0 + a1) + (a2 + a3));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4(byte* row, float* scales, float* x0, float* x1, float* x2, float* x3, int blocks, float* result)
     {
         Vector512<float> a0 = default, b0 = default, a1 = default, b1 = default, a2 = default, b2 = default, a3 = default, b3 = default;
@@ -73,6 +78,7 @@ unsafe readonly struct Avx512Dots<TBlock> : IDots where TBlock : struct, IBlock5
         result[3] = Vector512.Sum(a3 + b3);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Decode(byte* row, float* scales, int blocks, float* target)
     {
         for (int b = 0; b < blocks; b++)
@@ -91,6 +97,7 @@ unsafe readonly struct Avx2Dots<TBlock> : IDots where TBlock : struct, IBlock256
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a, b, c);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* row, float* scales, float* x, int blocks)
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -106,6 +113,7 @@ unsafe readonly struct Avx2Dots<TBlock> : IDots where TBlock : struct, IBlock256
         return Vector256.Sum((a0 + a1) + (a2 + a3));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4(byte* row, float* scales, float* x0, float* x1, float* x2, float* x3, int blocks, float* result)
     {
         Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
@@ -124,6 +132,7 @@ unsafe readonly struct Avx2Dots<TBlock> : IDots where TBlock : struct, IBlock256
         result[3] = Vector256.Sum(s3);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Decode(byte* row, float* scales, int blocks, float* target)
     {
         for (int b = 0; b < blocks; b++)

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace LlavaModal.Core.Kernels;
 
@@ -62,10 +64,12 @@ public static unsafe class MatMul
         var starts = new int[weights.Count + 1];
         long bytes = 0;
         float* target = y;
+        QuantizedActivations? quantized = null;
         for (int m = 0; m < weights.Count; m++)
         {
             if (weights[m].Columns != weights[0].Columns) throw new ArgumentException($"Matrix {m} has {weights[m].Columns} columns, matrix 0 {weights[0].Columns}: one input needs one width.", nameof(weights));
-            parts[m] = Work(new RowWork(weights[m], x, tokens, target), isa);
+            if (weights[m].Format.IsQuantized()) quantized ??= QuantizedActivations.Of(x, tokens, weights[m].Columns);
+            parts[m] = Work(new RowWork(weights[m], x, tokens, target), isa, quantized);
             starts[m + 1] = starts[m] + weights[m].Rows;
             target += (long)tokens * weights[m].Rows;
             bytes += weights[m].ByteCount;
@@ -73,12 +77,35 @@ public static unsafe class MatMul
         Split(new Concatenated(parts, starts), starts[^1], bytes * Math.Max(1, (tokens + 3) / 4), pool);
     }
 
-    static void Run(RowWork args, KernelIsa isa, KernelPool pool, int rows) =>
-        Split(Work(args, isa), rows, args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4), pool);
+    static void Run(RowWork args, KernelIsa isa, KernelPool pool, int rows)
+    {
+        var quantized = args.X is not null && args.Weights.Format.IsQuantized() ? QuantizedActivations.Of(args.X, args.Tokens, args.Weights.Columns) : null;
+        Split(Work(args, isa, quantized), rows, args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4), pool);
+    }
 
-    static IRangeWork Work(RowWork args, KernelIsa isa)
+    /// <summary>Whether the AVX2 integer products use AVX-VNNI where the CPU has it (tests turn it off to run the other path; both give the same sums).</summary>
+    internal static bool UseVnni { get; set; } = AvxVnni.IsSupported;
+
+    static IRangeWork Work(RowWork args, KernelIsa isa, QuantizedActivations? quantized)
     {
         if (!KernelIsas.IsSupported(isa)) throw new ArgumentException($"This CPU does not support {isa}.", nameof(isa));
+        // Int8/int4 products multiply integers with the activations rounded to int8 per block, as llama.cpp does.
+        if (quantized is not null)
+        {
+            bool vnni = UseVnni && AvxVnni.IsSupported;
+            return (isa, args.Weights.Format, vnni) switch
+            {
+                (KernelIsa.Scalar, WeightFormat.Int8, _) => new IntegerRows<ScalarIntegerDots<Int8Row>>(args, quantized),
+                (KernelIsa.Scalar, WeightFormat.Int4, _) => new IntegerRows<ScalarIntegerDots<Int4Row>>(args, quantized),
+                (KernelIsa.Avx2, WeightFormat.Int8, true) => new IntegerRows<Avx2IntegerDots<Int8Bytes, VnniPairs>>(args, quantized),
+                (KernelIsa.Avx2, WeightFormat.Int8, false) => new IntegerRows<Avx2IntegerDots<Int8Bytes, MaddPairs>>(args, quantized),
+                (KernelIsa.Avx2, WeightFormat.Int4, true) => new IntegerRows<Avx2IntegerDots<Int4Bytes, VnniPairs>>(args, quantized),
+                (KernelIsa.Avx2, WeightFormat.Int4, false) => new IntegerRows<Avx2IntegerDots<Int4Bytes, MaddPairs>>(args, quantized),
+                (KernelIsa.Avx512, WeightFormat.Int8, _) => new IntegerRows<Avx512IntegerDots<Int8Bytes512, Int8Bytes>>(args, quantized),
+                (KernelIsa.Avx512, WeightFormat.Int4, _) => new IntegerRows<Avx512IntegerDots<Int4Bytes512, Int4Bytes>>(args, quantized),
+                _ => throw new ArgumentOutOfRangeException(nameof(isa)),
+            };
+        }
         return (isa, args.Weights.Format) switch
         {
             (KernelIsa.Scalar, _) => new Rows<ScalarDots>(args),
@@ -125,10 +152,41 @@ public static unsafe class MatMul
         public float* Y { get; } = y;
     }
 
+    /// <summary>Rows of an int8/int4 matrix times activations rounded to int8 (<see cref="QuantizedActivations"/>), four tokens at a time.</summary>
+    sealed class IntegerRows<TDots>(RowWork args, QuantizedActivations x) : IRangeWork where TDots : struct, IIntegerDots
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end)
+        {
+            var w = args.Weights;
+            int blocks = w.ScalesPerRow, rows = w.Rows, tokens = args.Tokens;
+            Span<float> four = stackalloc float[4];
+            fixed (float* sums = four)
+            {
+                for (int o = start; o < end; o++)
+                {
+                    byte* row = w.DataPointer + o * w.RowBytes;
+                    Half* scales = w.ScalesPointer + (long)o * blocks;
+                    for (int t = 0; t < tokens; t += 4)
+                    {
+                        int n = Math.Min(4, tokens - t);
+                        if (n == 1) sums[0] = TDots.Dot1(row, scales, x.Row(t), blocks);
+                        // Fewer than four tokens left: the missing ones repeat the last, and their sums are dropped.
+                        else TDots.Dot4(row, scales, x.Row(t), x.Row(t + 1), x.Row(t + Math.Min(2, n - 1)), x.Row(t + Math.Min(3, n - 1)), blocks, sums);
+                        for (int k = 0; k < n; k++) args.Y[(long)(t + k) * rows + o] = sums[k];
+                    }
+                }
+            }
+        }
+    }
+
     sealed class Rows<TDots>(RowWork args) : IRangeWork where TDots : struct, IDots
     {
         [ThreadStatic] static float[]? scaleBuffer;
 
+        // Optimised at first call: tiered compilation would run this loop unoptimised (several times slower) until a
+        // background compile, starved on a busy machine, replaces it, and the first tokens of a process are the slow ones.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
             var w = args.Weights;

@@ -24,7 +24,8 @@ public sealed unsafe class PackedMatrix : IDisposable
         Columns = columns;
         RowBytes = format.RowBytes(columns);
         data = (byte*)NativeMemory.AlignedAlloc((nuint)(RowBytes * rows), 64);
-        if (format.IsQuantized()) scales = (Half*)NativeMemory.AlignedAlloc((nuint)(ScalesPerRow * rows * sizeof(Half)), 64);
+        // 64 bytes past the last scale: the integer kernels read the scales 16 at a time (what lies past a row is never used).
+        if (format.IsQuantized()) scales = (Half*)NativeMemory.AlignedAlloc((nuint)(ScalesPerRow * rows * sizeof(Half) + 64), 64);
     }
 
     /// <summary>The storage format.</summary>

@@ -40,11 +40,32 @@ static class KernelReference
         return raw.to(ScalarType.Float32);
     }
 
-    /// <summary>x [tokens, columns] times the stored weights, in float64.</summary>
+    /// <summary>
+    /// x [tokens, columns] times the stored weights, in float64; for int8/int4 weights x as the kernels round it: per
+    /// block of 32, d = max|x| / 127 and q = round-to-even(x · (1 / d)) in float32, then q · d.
+    /// </summary>
     public static Tensor Product(PackedMatrix w, Tensor x)
     {
         using var weights = Weights(w).to(ScalarType.Float64);
-        using var x64 = x.to(ScalarType.Float64);
+        using var x64 = w.Format.IsQuantized() ? RoundedActivations(x) : x.to(ScalarType.Float64);
         return x64.matmul(weights.t());
+    }
+
+    /// <summary>x [.., columns] rounded to int8 per block of 32 as the kernels do, back in float64.</summary>
+    public static Tensor RoundedActivations(Tensor x)
+    {
+        var values = x.contiguous().data<float>().ToArray();
+        var rounded = new double[values.Length];
+        for (int start = 0; start < values.Length; start += WeightFormats.BlockSize)
+        {
+            var block = values.AsSpan(start, WeightFormats.BlockSize);
+            float max = 0;
+            foreach (var v in block) max = Math.Max(max, Math.Abs(v));
+            float d = max / 127f;
+            float inverse = d == 0 ? 0 : 1 / d;
+            for (int i = 0; i < block.Length; i++)
+                rounded[start + i] = Math.Clamp(MathF.Round(block[i] * inverse, MidpointRounding.ToEven), -127f, 127f) * (double)d;
+        }
+        return tensor(rounded, x.shape);
     }
 }

@@ -34,7 +34,8 @@ public class MatMulTests
         }
         using var pool = new KernelPool(3);
         // Float formats take any width (a scalar tail past the last block of 32); quantized ones whole blocks.
-        int[] widths = format.IsQuantized() ? [32, 96, 320] : [1, 31, 100, 320];
+        // Quantized widths cover odd block counts and more than one group of 16 blocks (the AVX-512 scale loads).
+        int[] widths = format.IsQuantized() ? [32, 96, 320, 544, 1056] : [1, 31, 100, 320];
         foreach (int columns in widths)
         {
             foreach (int rows in new[] { 1, 37, 130 })
@@ -54,6 +55,56 @@ public class MatMulTests
                 }
             }
         }
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.Int8)]
+    [InlineData(WeightFormat.Int4)]
+    public void The_avx2_integer_products_give_the_same_sums_with_and_without_vnni(WeightFormat format)
+    {
+        if (!KernelIsas.IsSupported(KernelIsa.Avx2)) return;
+        using var scope = NewDisposeScope();
+        using var pool = new KernelPool(1);
+        var (packed, _) = Random(format, 67, 544, 11);
+        using (packed)
+        {
+            var x = randn([5, 544], generator: new Generator(12)).data<float>().ToArray();
+            var with = new float[5 * 67];
+            var without = new float[5 * 67];
+            bool saved = MatMul.UseVnni;
+            try
+            {
+                MatMul.UseVnni = true;
+                MatMul.Multiply(packed, x, 5, with, KernelIsa.Avx2, pool);
+                MatMul.UseVnni = false;
+                MatMul.Multiply(packed, x, 5, without, KernelIsa.Avx2, pool);
+            }
+            finally
+            {
+                MatMul.UseVnni = saved;
+            }
+            Assert.Equal(with, without);
+            Parity.AssertClose(tensor(without, [5, 67]), KernelReference.Product(packed, tensor(x, [5, 544])), 2e-6, $"avx2 without vnni {format.Name()}");
+        }
+    }
+
+    [Fact]
+    public void A_nan_or_infinity_in_the_activations_gives_nan_rows_not_finite_garbage()
+    {
+        foreach (var format in new[] { WeightFormat.Int8, WeightFormat.Int4 })
+            foreach (var isa in KernelIsas.Supported)
+            {
+                var (packed, _) = Random(format, 3, 64, 13);
+                using (packed)
+                {
+                    var x = Enumerable.Repeat(0.5f, 128).ToArray();
+                    x[40] = float.NaN;
+                    x[64 + 3] = float.PositiveInfinity;
+                    var y = new float[6];
+                    MatMul.Multiply(packed, x, 2, y, isa);
+                    Assert.All(y, v => Assert.True(float.IsNaN(v), $"{isa} {format.Name()}: {v}"));
+                }
+            }
     }
 
     [Theory]

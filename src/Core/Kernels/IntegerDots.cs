@@ -1,0 +1,379 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace LlavaModal.Core.Kernels;
+
+/// <summary>
+/// One activation row rounded to int8 (<see cref="QuantizedActivations"/>): its values, block scales and int4 offset
+/// terms; the scales and offsets may be read up to 16 floats past the last block.
+/// </summary>
+readonly unsafe struct QuantizedRow(sbyte* values, float* scales, float* offsets)
+{
+    public sbyte* Values { get; } = values;
+    public float* Scales { get; } = scales;
+    public float* Offsets { get; } = offsets;
+}
+
+/// <summary>
+/// Integer dot products of one int8 or int4 row with <see cref="QuantizedActivations"/>: per block of 32, the products
+/// of the stored integers summed exactly in int32, scaled by the row's f16 block scale times the activations' block
+/// scale, and summed in f32. Int4 rows multiply their stored nibbles (0-15) and subtract the activations' offset term
+/// (<c>8 · d · Σq</c>) times the row's scale, which is the same as multiplying <c>nibble - 8</c>.
+/// </summary>
+/// <remarks>Written by hand: neither TorchSharp nor System.Numerics.Tensors has an int8 x int8 product with per-block
+/// scales. The row's scales are read 16 (AVX-512) or 8 (AVX2) at a time, so rows never convert f16 one by one.</remarks>
+unsafe interface IIntegerDots
+{
+    static abstract float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks);
+    /// <summary>Four activation rows at once: the weight row is read and decoded once for all four.</summary>
+    static abstract void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result);
+}
+
+/// <summary>Sums of four adjacent u8 x s8 products into int32 lanes: VNNI's one instruction, or two without it.</summary>
+interface IBytePairs
+{
+    static abstract Vector256<int> Sum(Vector256<byte> unsigned, Vector256<sbyte> signed);
+}
+
+readonly struct VnniPairs : IBytePairs
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Sum(Vector256<byte> unsigned, Vector256<sbyte> signed) => AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, unsigned, signed);
+}
+
+/// <summary>u8 x s8 pairs to int16 (no saturation: one side is at most 127 in magnitude, the other at most 127 or 15), then pairs of those to int32.</summary>
+readonly struct MaddPairs : IBytePairs
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Sum(Vector256<byte> unsigned, Vector256<sbyte> signed) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(unsigned, signed), Vector256.Create((short)1));
+}
+
+/// <summary>Plain C#: the reference the vector paths are tested against.</summary>
+unsafe readonly struct ScalarIntegerDots<TRow> : IIntegerDots where TRow : struct, IIntegerRow
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks)
+    {
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            float scale = (float)scales[b];
+            sum += scale * x.Scales[b] * TRow.Block(row, x.Values, b);
+            if (TRow.Offset) sum -= scale * x.Offsets[b];
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result)
+    {
+        result[0] = Dot1(row, scales, x0, blocks);
+        result[1] = Dot1(row, scales, x1, blocks);
+        result[2] = Dot1(row, scales, x2, blocks);
+        result[3] = Dot1(row, scales, x3, blocks);
+    }
+}
+
+/// <summary>One stored block's integer dot product, in plain C#.</summary>
+unsafe interface IIntegerRow
+{
+    /// <summary>True for int4: the caller subtracts the offset term.</summary>
+    static abstract bool Offset { get; }
+    static abstract int Block(byte* row, sbyte* q, int block);
+}
+
+unsafe readonly struct Int8Row : IIntegerRow
+{
+    public static bool Offset => false;
+
+    public static int Block(byte* row, sbyte* q, int block)
+    {
+        int sum = 0;
+        var w = (sbyte*)row + block * 32;
+        var x = q + block * 32;
+        for (int i = 0; i < 32; i++) sum += w[i] * x[i];
+        return sum;
+    }
+}
+
+unsafe readonly struct Int4Row : IIntegerRow
+{
+    public static bool Offset => true;
+
+    public static int Block(byte* row, sbyte* q, int block)
+    {
+        int sum = 0;
+        byte* p = row + block * 16;
+        sbyte* x = q + block * 32;
+        for (int i = 0; i < 16; i++) sum += (p[i] & 15) * x[i] + (p[i] >> 4) * x[i + 16];
+        return sum;
+    }
+}
+
+/// <summary>How one 256-bit path decodes a block of its format into the two operands of a u8 x s8 product.</summary>
+unsafe interface IBlockBytes256
+{
+    static abstract bool Offset { get; }
+    /// <summary>The unsigned operand for block <paramref name="block"/>, and what the activations' signs must be flipped by (int8: the weights; int4: nothing).</summary>
+    static abstract Vector256<byte> Unsigned(byte* row, int block, out Vector256<sbyte> signs);
+    static abstract Vector256<sbyte> Signed(Vector256<sbyte> x, Vector256<sbyte> signs);
+}
+
+/// <summary>int8: |w| times x carrying w's sign (the instructions multiply u8 by s8).</summary>
+unsafe readonly struct Int8Bytes : IBlockBytes256
+{
+    public static bool Offset => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unsigned(byte* row, int block, out Vector256<sbyte> signs)
+    {
+        signs = Vector256.Load((sbyte*)row + block * 32);
+        return Avx2.Abs(signs);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Signed(Vector256<sbyte> x, Vector256<sbyte> signs) => Avx2.Sign(x, signs);
+}
+
+/// <summary>int4: the 16 bytes' low nibbles (values 0-15) then high nibbles (16-31), unsigned.</summary>
+unsafe readonly struct Int4Bytes : IBlockBytes256
+{
+    public static bool Offset => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unsigned(byte* row, int block, out Vector256<sbyte> signs)
+    {
+        signs = default;
+        var bytes = Vector128.Load(row + block * 16);
+        var mask = Vector128.Create((byte)15);
+        return Vector256.Create(bytes & mask, Vector128.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> Signed(Vector256<sbyte> x, Vector256<sbyte> signs) => x;
+}
+
+/// <summary>AVX2 (with VNNI where the CPU has it): one block per vector, the scales of 8 blocks widened at once.</summary>
+unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TBytes : struct, IBlockBytes256 where TPairs : struct, IBytePairs
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> RowScales(Half* scales) => F16Block.Widen(Avx2.ConvertToVector256Int32((ushort*)scales).AsUInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Block(Vector256<byte> unsigned, Vector256<sbyte> signs, sbyte* x, Vector256<float> scales, int lane, Vector256<float> sum) =>
+        Fma.MultiplyAdd(Avx.ConvertToVector256Single(TPairs.Sum(unsigned, TBytes.Signed(Vector256.Load(x), signs))), Avx2.PermuteVar8x32(scales, Vector256.Create(lane)), sum);
+
+    /// <summary>The offset term over 8 blocks; lanes past the row's last block (another row's scales, or padding) masked off.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Offsets(Vector256<float> rowScales, float* offsets, int count, Vector256<float> sum) =>
+        sum + Vector256.ConditionalSelect(Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(count)).AsSingle(), rowScales * Vector256.Load(offsets), default);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks)
+    {
+        Vector256<float> s0 = default, s1 = default, offset = default;
+        for (int b0 = 0; b0 < blocks; b0 += 8)
+        {
+            var rowScales = RowScales(scales + b0);
+            var c = rowScales * Vector256.Load(x.Scales + b0);
+            int n = Math.Min(8, blocks - b0);
+            if (TBytes.Offset) offset = Offsets(rowScales, x.Offsets + b0, n, offset);
+            int j = 0;
+            for (; j + 1 < n; j += 2)
+            {
+                int b = b0 + j;
+                s0 = Block(TBytes.Unsigned(row, b, out var signs0), signs0, x.Values + b * 32, c, j, s0);
+                s1 = Block(TBytes.Unsigned(row, b + 1, out var signs1), signs1, x.Values + b * 32 + 32, c, j + 1, s1);
+            }
+            if (j < n) s0 = Block(TBytes.Unsigned(row, b0 + j, out var signs), signs, x.Values + (b0 + j) * 32, c, j, s0);
+        }
+        return Vector256.Sum(s0 + s1 - offset);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result)
+    {
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        Vector256<float> o0 = default, o1 = default, o2 = default, o3 = default;
+        for (int b0 = 0; b0 < blocks; b0 += 8)
+        {
+            var rowScales = RowScales(scales + b0);
+            var c0 = rowScales * Vector256.Load(x0.Scales + b0);
+            var c1 = rowScales * Vector256.Load(x1.Scales + b0);
+            var c2 = rowScales * Vector256.Load(x2.Scales + b0);
+            var c3 = rowScales * Vector256.Load(x3.Scales + b0);
+            int n = Math.Min(8, blocks - b0);
+            if (TBytes.Offset)
+            {
+                o0 = Offsets(rowScales, x0.Offsets + b0, n, o0);
+                o1 = Offsets(rowScales, x1.Offsets + b0, n, o1);
+                o2 = Offsets(rowScales, x2.Offsets + b0, n, o2);
+                o3 = Offsets(rowScales, x3.Offsets + b0, n, o3);
+            }
+            for (int j = 0; j < n; j++)
+            {
+                int b = b0 + j, o = b * 32;
+                var unsigned = TBytes.Unsigned(row, b, out var signs);
+                s0 = Block(unsigned, signs, x0.Values + o, c0, j, s0);
+                s1 = Block(unsigned, signs, x1.Values + o, c1, j, s1);
+                s2 = Block(unsigned, signs, x2.Values + o, c2, j, s2);
+                s3 = Block(unsigned, signs, x3.Values + o, c3, j, s3);
+            }
+        }
+        result[0] = Vector256.Sum(s0 - o0);
+        result[1] = Vector256.Sum(s1 - o1);
+        result[2] = Vector256.Sum(s2 - o2);
+        result[3] = Vector256.Sum(s3 - o3);
+    }
+}
+
+/// <summary>How the 512-bit path decodes two adjacent blocks into the two operands of a u8 x s8 product.</summary>
+unsafe interface IBlockBytes512
+{
+    static abstract bool Offset { get; }
+    /// <summary>Blocks <paramref name="block"/> and <paramref name="block"/> + 1: the unsigned operand, and a mask of the activations to negate (int8: where w is negative; int4: none).</summary>
+    static abstract Vector512<byte> Unsigned(byte* row, int block, out Vector512<sbyte> negate);
+    static abstract Vector512<sbyte> Signed(Vector512<sbyte> x, Vector512<sbyte> negate);
+}
+
+/// <summary>int8, two blocks: AVX-512 has no byte sign instruction, so x is negated where w is negative.</summary>
+unsafe readonly struct Int8Bytes512 : IBlockBytes512
+{
+    public static bool Offset => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> Unsigned(byte* row, int block, out Vector512<sbyte> negate)
+    {
+        var w = Vector512.Load((sbyte*)row + block * 32);
+        negate = Vector512.LessThan(w, Vector512<sbyte>.Zero);
+        return Avx512BW.Abs(w);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<sbyte> Signed(Vector512<sbyte> x, Vector512<sbyte> negate) => Vector512.ConditionalSelect(negate, -x, x);
+}
+
+/// <summary>int4, two blocks (32 bytes) as 64 nibbles in value order: [low b, high b, low b + 1, high b + 1].</summary>
+unsafe readonly struct Int4Bytes512 : IBlockBytes512
+{
+    public static bool Offset => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<byte> Unsigned(byte* row, int block, out Vector512<sbyte> negate)
+    {
+        negate = default;
+        var bytes = Vector256.Load(row + block * 16);
+        var mask = Vector256.Create((byte)15);
+        var both = Vector512.Create(bytes & mask, Vector256.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask).AsUInt32();
+        return Avx512F.Shuffle4x128(both, both, 0b11_01_10_00).AsByte();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<sbyte> Signed(Vector512<sbyte> x, Vector512<sbyte> negate) => x;
+}
+
+/// <summary>
+/// AVX-512: two blocks per vector (lanes 0-7 sum block b, lanes 8-15 block b + 1, each scaled by its own scale), the
+/// scales of 16 blocks widened at once; an odd last block of 16 goes through the 256-bit path.
+/// </summary>
+unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where TBytes : struct, IBlockBytes512 where TBytes256 : struct, IBlockBytes256
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> RowScales(Half* scales) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)scales)));
+
+    /// <summary>Lanes 0-7 of the result hold scale <c>2k</c>, lanes 8-15 scale <c>2k + 1</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> PairScales(Vector512<float> scales, int k) =>
+        Avx512F.PermuteVar16x32(scales, Vector512.Create(2 * k) + Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Pair(Vector512<byte> unsigned, Vector512<sbyte> negate, sbyte* x, Vector512<float> scales, int k, Vector512<float> sum)
+    {
+        var ints = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(unsigned, TBytes.Signed(Vector512.Load(x), negate)), Vector512.Create((short)1));
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(ints), PairScales(scales, k), sum);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Last(byte* row, int block, sbyte* x, float scale)
+    {
+        var unsigned = TBytes256.Unsigned(row, block, out var signs);
+        return Vector256.Sum(Avx.ConvertToVector256Single(MaddPairs.Sum(unsigned, TBytes256.Signed(Vector256.Load(x), signs)))) * scale;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Offsets(Vector512<float> rowScales, float* offsets, int count, Vector512<float> sum) =>
+        sum + Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(count)).AsSingle(), rowScales * Vector512.Load(offsets), default);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks)
+    {
+        Vector512<float> s0 = default, s1 = default, offset = default;
+        float last = 0;
+        for (int b0 = 0; b0 < blocks; b0 += 16)
+        {
+            var rowScales = RowScales(scales + b0);
+            var c = rowScales * Vector512.Load(x.Scales + b0);
+            int n = Math.Min(16, blocks - b0);
+            if (TBytes.Offset) offset = Offsets(rowScales, x.Offsets + b0, n, offset);
+            int j = 0;
+            for (; j + 3 < n; j += 4)
+            {
+                int b = b0 + j;
+                s0 = Pair(TBytes.Unsigned(row, b, out var negate0), negate0, x.Values + b * 32, c, j / 2, s0);
+                s1 = Pair(TBytes.Unsigned(row, b + 2, out var negate1), negate1, x.Values + b * 32 + 64, c, j / 2 + 1, s1);
+            }
+            for (; j + 1 < n; j += 2)
+                s0 = Pair(TBytes.Unsigned(row, b0 + j, out var negate), negate, x.Values + (b0 + j) * 32, c, j / 2, s0);
+            if (j < n) last += Last(row, b0 + j, x.Values + (b0 + j) * 32, c.GetElement(j));
+        }
+        return Vector512.Sum(s0 + s1 - offset) + last;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result)
+    {
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
+        float l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+        for (int b0 = 0; b0 < blocks; b0 += 16)
+        {
+            var rowScales = RowScales(scales + b0);
+            var c0 = rowScales * Vector512.Load(x0.Scales + b0);
+            var c1 = rowScales * Vector512.Load(x1.Scales + b0);
+            var c2 = rowScales * Vector512.Load(x2.Scales + b0);
+            var c3 = rowScales * Vector512.Load(x3.Scales + b0);
+            int n = Math.Min(16, blocks - b0);
+            if (TBytes.Offset)
+            {
+                o0 = Offsets(rowScales, x0.Offsets + b0, n, o0);
+                o1 = Offsets(rowScales, x1.Offsets + b0, n, o1);
+                o2 = Offsets(rowScales, x2.Offsets + b0, n, o2);
+                o3 = Offsets(rowScales, x3.Offsets + b0, n, o3);
+            }
+            int j = 0;
+            for (; j + 1 < n; j += 2)
+            {
+                int b = b0 + j, o = b * 32;
+                var unsigned = TBytes.Unsigned(row, b, out var negate);
+                s0 = Pair(unsigned, negate, x0.Values + o, c0, j / 2, s0);
+                s1 = Pair(unsigned, negate, x1.Values + o, c1, j / 2, s1);
+                s2 = Pair(unsigned, negate, x2.Values + o, c2, j / 2, s2);
+                s3 = Pair(unsigned, negate, x3.Values + o, c3, j / 2, s3);
+            }
+            if (j < n)
+            {
+                int b = b0 + j, o = b * 32;
+                l0 += Last(row, b, x0.Values + o, c0.GetElement(j));
+                l1 += Last(row, b, x1.Values + o, c1.GetElement(j));
+                l2 += Last(row, b, x2.Values + o, c2.GetElement(j));
+                l3 += Last(row, b, x3.Values + o, c3.GetElement(j));
+            }
+        }
+        result[0] = Vector512.Sum(s0 - o0) + l0;
+        result[1] = Vector512.Sum(s1 - o1) + l1;
+        result[2] = Vector512.Sum(s2 - o2) + l2;
+        result[3] = Vector512.Sum(s3 - o3) + l3;
+    }
+}

@@ -1,0 +1,102 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace LlavaModal.Core.Kernels;
+
+/// <summary>
+/// Activations rounded to int8 per block of 32, for the integer products of the int8 and int4 rows: per block
+/// <c>d = max|x| / 127</c> (f32) and <c>q = round(x / d)</c> (multiplied by <c>1 / d</c>, ties to even), as llama.cpp
+/// pairs Q8_0/Q4_0 weights with Q8 activations; plus <c>8 · d · Σq</c> per block, which int4 rows subtract (their
+/// nibbles are stored offset by 8). A block holding a NaN or an infinity gets a NaN scale, so the product is NaN, as a
+/// float product would be, instead of silently finite.
+/// </summary>
+/// <remarks>One buffer per calling thread, grown to the largest input seen: a decode step allocates nothing.</remarks>
+sealed unsafe class QuantizedActivations
+{
+    const int Block = WeightFormats.BlockSize;
+
+    [ThreadStatic] static QuantizedActivations? current;
+
+    // Pinned arrays (the pinned object heap): their addresses are kept while they live.
+    sbyte[] values = [];
+    float[] scales = [];
+    float[] offsets = [];
+    sbyte* valuesStart;
+    float* scalesStart;
+    float* offsetsStart;
+
+    QuantizedActivations() { }
+
+    /// <summary>Blocks of one token's row.</summary>
+    public int Blocks { get; private set; }
+
+    /// <summary>Columns of one token's row.</summary>
+    public int Columns { get; private set; }
+
+    /// <summary>Token <paramref name="t"/>'s values, block scales <c>d</c> and <c>8 · d · Σq</c> per block (the arrays are pinned).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public QuantizedRow Row(int t) => new(valuesStart + (long)t * Columns, scalesStart + (long)t * Blocks, offsetsStart + (long)t * Blocks);
+
+    /// <summary>Rounds <paramref name="tokens"/> rows of <paramref name="columns"/> floats (a multiple of 32) into this thread's buffer.</summary>
+    public static QuantizedActivations Of(float* x, int tokens, int columns)
+    {
+        var q = current ??= new QuantizedActivations();
+        q.Fill(x, tokens, columns);
+        return q;
+    }
+
+    void Fill(float* x, int tokens, int columns)
+    {
+        Columns = columns;
+        Blocks = columns / Block;
+        long count = (long)tokens * columns;
+        if (values.LongLength < count) values = GC.AllocateUninitializedArray<sbyte>(checked((int)count), pinned: true);
+        // 16 floats of padding: the kernels read scales and offsets 16 blocks at a time.
+        if (scales.Length < tokens * Blocks + 16)
+        {
+            scales = GC.AllocateArray<float>(tokens * Blocks + 16, pinned: true);
+            offsets = GC.AllocateArray<float>(tokens * Blocks + 16, pinned: true);
+        }
+        valuesStart = (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(values));
+        scalesStart = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scales));
+        offsetsStart = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(offsets));
+        for (long b = 0; b < (long)tokens * Blocks; b++)
+            Round(x + b * Block, valuesStart + b * Block, out scalesStart[b], out offsetsStart[b]);
+    }
+
+    /// <summary>One block: its scale, its rounded values and its int4 offset term.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Round(float* x, sbyte* q, out float scale, out float offset)
+    {
+        var v0 = Vector256.Load(x);
+        var v1 = Vector256.Load(x + 8);
+        var v2 = Vector256.Load(x + 16);
+        var v3 = Vector256.Load(x + 24);
+        var exponent = Vector256.Create(0x7F800000u);
+        var special = Vector256.Equals(v0.AsUInt32() & exponent, exponent) | Vector256.Equals(v1.AsUInt32() & exponent, exponent)
+            | Vector256.Equals(v2.AsUInt32() & exponent, exponent) | Vector256.Equals(v3.AsUInt32() & exponent, exponent);
+        if (special != Vector256<uint>.Zero)
+        {
+            scale = float.NaN;
+            offset = float.NaN;
+            new Span<sbyte>(q, Block).Clear();
+            return;
+        }
+        var m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
+        float max = MathF.Max(MathF.Max(MathF.Max(m[0], m[1]), MathF.Max(m[2], m[3])), MathF.Max(MathF.Max(m[4], m[5]), MathF.Max(m[6], m[7])));
+        scale = max / 127f;
+        var inverse = Vector256.Create(scale == 0 ? 0 : 1 / scale);
+        var i0 = Vector256.ConvertToInt32(Vector256.Round(v0 * inverse));
+        var i1 = Vector256.ConvertToInt32(Vector256.Round(v1 * inverse));
+        var i2 = Vector256.ConvertToInt32(Vector256.Round(v2 * inverse));
+        var i3 = Vector256.ConvertToInt32(Vector256.Round(v3 * inverse));
+        var limit = Vector256.Create(127);
+        i0 = Vector256.Min(Vector256.Max(i0, -limit), limit);
+        i1 = Vector256.Min(Vector256.Max(i1, -limit), limit);
+        i2 = Vector256.Min(Vector256.Max(i2, -limit), limit);
+        i3 = Vector256.Min(Vector256.Max(i3, -limit), limit);
+        Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3)).Store(q);
+        offset = 8 * scale * Vector256.Sum(i0 + i1 + i2 + i3);
+    }
+}
