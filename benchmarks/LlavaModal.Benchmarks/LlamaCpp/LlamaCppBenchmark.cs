@@ -138,7 +138,9 @@ static class LlamaCppBenchmark
     {
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path.");
         string S(int v) => v.ToString(CultureInfo.InvariantCulture);
-        var run = MeasuredProcess.Run(exe, [OursChild.Mode, folder, "--format", format, "--prompt", S(prompt), "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)],
+        // Under `dotnet LlavaModal.Benchmarks.dll` the process is the host, so pass the assembly too.
+        string[] self = Path.GetFileNameWithoutExtension(exe) == "dotnet" ? [typeof(OursChild).Assembly.Location] : [];
+        var run = MeasuredProcess.Run(exe, [.. self, OursChild.Mode, folder, "--format", format, "--prompt", S(prompt), "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)],
             TimeSpan.FromMinutes(30));
         var line = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'))
             ?? throw new InvalidOperationException($"{OursChild.Mode} printed no result:\n{run.StandardError}");

@@ -21,6 +21,13 @@ public interface ILinearFactory
     /// layer that takes them from <paramref name="table"/> once the checkpoint has loaded.
     /// </summary>
     nn.Module<Tensor, Tensor>? CreateTied(LinearSpec spec, Func<Tensor> table, ScalarType dtype, Device device) => null;
+
+    /// <summary>
+    /// The dtype the token embedding table is held in for a model computing in <paramref name="dtype"/> (lookups are
+    /// widened back to <paramref name="dtype"/>): <paramref name="dtype"/> itself by default; packed 8- and 4-bit
+    /// formats keep it in bfloat16, half the memory of an f32 table for one row read a token.
+    /// </summary>
+    ScalarType EmbeddingDType(ScalarType dtype) => dtype;
 }
 
 /// <summary>One linear layer of a model.</summary>

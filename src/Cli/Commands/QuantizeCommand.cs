@@ -13,8 +13,8 @@ static class QuantizeCommand
         var force = Outputs.ForceOption();
         var format = new Option<string>("--format") { Description = "int8 (blocks of 32 with an f16 scale, 8.5 bits a weight) or int4 (4.5 bits a weight).", Required = true };
         var command = new Command("quantize",
-            "Store a model's decoder projections (q/k/v/o, gate/up/down) as int8 or int4 blocks: the new folder loads directly, with no quantization at load; " +
-            "embeddings, norms, lm_head, vision tower, projector and the tokenizer and config files are copied unchanged.")
+            "Store a model's decoder projections (q/k/v/o, gate/up/down) as int8 or int4 blocks, and an untied lm_head as int8: the new folder loads directly, with no quantization at load; " +
+            "embeddings, norms, vision tower, projector and the tokenizer and config files are copied unchanged.")
         {
             model, output, format, force,
         };

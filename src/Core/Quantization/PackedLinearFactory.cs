@@ -10,8 +10,8 @@ namespace LlavaModal.Core.Quantization;
 /// <c>gate/up/down_proj</c>) in <see cref="Format"/>; <c>lm_head</c> (or, when tied, a packed copy of the embedding
 /// table) packed too, in <see cref="WeightFormat.Int8"/> under both quantized formats (its error goes straight into
 /// the logits, so never 4 bits; llama.cpp's q4_0 mixture keeps it at 6 bits); anything else (a vision tower or
-/// projector built with it) gets TorchSharp's layers. Quantized formats need widths that are multiples of 32; a layer
-/// that is not stays at the model's dtype.
+/// projector built with it) gets TorchSharp's layers; under int8/int4 an f32 model keeps its embedding table in
+/// bfloat16. Quantized formats need widths that are multiples of 32; a layer that is not stays at the model's dtype.
 /// </summary>
 public sealed class PackedLinearFactory : ILinearFactory
 {
@@ -36,6 +36,9 @@ public sealed class PackedLinearFactory : ILinearFactory
             throw new ArgumentException($"Weight format {Format.Name()} runs on the CPU kernels only; device '{device}' asks for another (load with the default weights instead).", nameof(device));
         return new PackedLinear(spec.Name, spec.InFeatures, spec.OutFeatures, spec.Bias, format.Value, dtype);
     }
+
+    /// <inheritdoc />
+    public ScalarType EmbeddingDType(ScalarType dtype) => Format.IsQuantized() && dtype == ScalarType.Float32 ? ScalarType.BFloat16 : dtype;
 
     /// <inheritdoc />
     public nn.Module<Tensor, Tensor>? CreateTied(LinearSpec spec, Func<Tensor> table, ScalarType dtype, Device device)

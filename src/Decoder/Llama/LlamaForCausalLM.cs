@@ -30,7 +30,7 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
     public new LlamaConfig Config { get; }
 
     /// <inheritdoc />
-    public override Tensor Embed(Tensor inputIds) => model.EmbedTokens.forward(inputIds);
+    public override Tensor Embed(Tensor inputIds) => model.Embed(inputIds);
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding = null, IKvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null) =>

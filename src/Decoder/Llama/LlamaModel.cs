@@ -21,14 +21,23 @@ sealed class LlamaModel : nn.Module
     public LlamaModel(ILlamaLayers c, ModelBuildContext build) : base(nameof(LlamaModel))
     {
         windows = Enumerable.Range(0, c.NumHiddenLayers).Select(c.SlidingWindowOf).ToArray();
-        embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: build.Device, dtype: build.DType);
+        dtype = build.DType;
+        embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: build.Device, dtype: build.Linear.EmbeddingDType(build.DType));
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, i, build)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, build.DType, build.Device);
         rotary = new RotaryEmbedding(c.HeadDim, c.RopeTheta, c.RopeScaling, c.MaxPositionEmbeddings, c.MropeSection);
         RegisterComponents();
     }
 
-    public Embedding EmbedTokens => embed_tokens;
+    readonly ScalarType dtype;
+
+    /// <summary>The embeddings of <paramref name="inputIds"/> in the model's dtype (the table may be held narrower: <see cref="ILinearFactory.EmbeddingDType"/>).</summary>
+    public Tensor Embed(Tensor inputIds)
+    {
+        var e = embed_tokens.forward(inputIds);
+        if (e.dtype == dtype) return e;
+        using (e) return e.to(dtype);
+    }
 
     /// <summary>
     /// The vocabulary head of a decoder shaped as <paramref name="c"/> says: <c>lm_head</c>; when tied, what the linear
@@ -53,7 +62,8 @@ sealed class LlamaModel : nn.Module
         var h = forward(inputsEmbeds, positionIds, padding, cache, hiddenStates);
         for (int i = firstState; i < (hiddenStates?.Count ?? 0); i++) hiddenStates![i].MoveToOuterDisposeScope();
         if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
-        var logits = head is not null ? head.forward(h) : nn.functional.linear(h, embed_tokens.weight!);
+        var table = embed_tokens.weight!;
+        var logits = head is not null ? head.forward(h) : nn.functional.linear(h, table.dtype == h.dtype ? table : table.to(h.dtype));
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

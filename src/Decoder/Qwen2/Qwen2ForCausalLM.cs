@@ -31,7 +31,7 @@ public sealed class Qwen2ForCausalLM : CausalLanguageModel
     public new Qwen2Config Config { get; }
 
     /// <inheritdoc />
-    public override Tensor Embed(Tensor inputIds) => model.EmbedTokens.forward(inputIds);
+    public override Tensor Embed(Tensor inputIds) => model.Embed(inputIds);
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding = null, IKvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null) =>

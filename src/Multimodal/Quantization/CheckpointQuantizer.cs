@@ -20,9 +20,10 @@ namespace LlavaModal.Multimodal.Quantization;
 public sealed record QuantizeResult(string Directory, WeightFormat Format, int PackedLayers, long BytesBefore, long BytesAfter, IReadOnlyList<string> SkippedDirectories);
 
 /// <summary>
-/// Converts a model folder once into one whose decoder projections are stored packed (<see cref="PackedTensors"/>):
-/// loading it needs no quantization step and reads a quarter (int8) or an eighth (int4) of the f32 bytes. Every other
-/// tensor (embeddings, norms, <c>lm_head</c>, vision tower, projector) and every other file is copied as it is.
+/// Converts a model folder once into one whose decoder projections are stored packed (<see cref="PackedTensors"/>),
+/// and an untied <c>lm_head</c> as int8: loading it needs no quantization step and reads a quarter (int8) or an eighth
+/// (int4) of the f32 bytes. Every other tensor (embeddings, norms, vision tower, projector) and every other file is
+/// copied as it is.
 /// </summary>
 public static class CheckpointQuantizer
 {

@@ -65,6 +65,27 @@ public class WeightFormatLoadingTests
         Assert.True(Parity.RelativeError(last[0, -1], whole[0, -1]) < 1e-5);
     }
 
+    [Theory]
+    [InlineData(WeightFormat.F32, ScalarType.Float32)]
+    [InlineData(WeightFormat.BF16, ScalarType.Float32)]
+    [InlineData(WeightFormat.Int8, ScalarType.BFloat16)]
+    [InlineData(WeightFormat.Int4, ScalarType.BFloat16)]
+    public void Quantized_formats_hold_an_f32_models_embedding_table_in_bf16_and_embed_in_f32(WeightFormat format, ScalarType table)
+    {
+        using var scope = NewDisposeScope();
+        using var folder = ModelFolder.Open(Fixtures.Qwen2Tiny);
+        using var reference = folder.LoadDecoder(new ModelLoadOptions());
+        using var packed = folder.LoadDecoder(new ModelLoadOptions { Weights = format });
+        var weight = packed.named_parameters().Single(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;
+        Assert.Equal(table, weight.dtype);
+        var ids = tensor(new long[] { 1, 5, 9, 42 }).unsqueeze(0);
+        var embedded = packed.Embed(ids);
+        Assert.Equal(ScalarType.Float32, embedded.dtype);
+        // The rows are the f32 table's, rounded to bf16 when held in bf16.
+        var expected = reference.Embed(ids);
+        Assert.Equal((table == ScalarType.BFloat16 ? expected.to(ScalarType.BFloat16).to(ScalarType.Float32) : expected).data<float>().ToArray(), embedded.data<float>().ToArray());
+    }
+
     [Fact]
     public void A_weight_format_and_another_linear_factory_are_refused_together()
     {
