@@ -152,6 +152,12 @@ public static unsafe class MatMul
         public float* Y { get; } = y;
     }
 
+    /// <summary>
+    /// Tokens taken against each row before the next row: a chunk's activations (64 x 8 KiB at width 2048) stay in
+    /// the core's cache while every row passes, and the rows are streamed once per chunk.
+    /// </summary>
+    const int TokenChunk = 64;
+
     /// <summary>Rows of an int8/int4 matrix times activations rounded to int8 (<see cref="QuantizedActivations"/>), four tokens at a time.</summary>
     sealed class IntegerRows<TDots>(RowWork args, QuantizedActivations x) : IRangeWork where TDots : struct, IIntegerDots
     {
@@ -163,13 +169,14 @@ public static unsafe class MatMul
             Span<float> four = stackalloc float[4];
             fixed (float* sums = four)
             {
+                for (int chunk = 0; chunk < tokens; chunk += TokenChunk)
                 for (int o = start; o < end; o++)
                 {
                     byte* row = w.DataPointer + o * w.RowBytes;
                     Half* scales = w.ScalesPointer + (long)o * blocks;
-                    for (int t = 0; t < tokens; t += 4)
+                    for (int t = chunk, last = Math.Min(tokens, chunk + TokenChunk); t < last; t += 4)
                     {
-                        int n = Math.Min(4, tokens - t);
+                        int n = Math.Min(4, last - t);
                         if (n == 1) sums[0] = TDots.Dot1(row, scales, x.Row(t), blocks);
                         // Fewer than four tokens left: the missing ones repeat the last, and their sums are dropped.
                         else TDots.Dot4(row, scales, x.Row(t), x.Row(t + 1), x.Row(t + Math.Min(2, n - 1)), x.Row(t + Math.Min(3, n - 1)), blocks, sums);
@@ -200,6 +207,7 @@ public static unsafe class MatMul
             fixed (float* scales = scaleFloats)
             fixed (float* sums = four)
             {
+                for (int chunk = 0; chunk < Math.Max(1, tokens); chunk += TokenChunk)
                 for (int o = start; o < end; o++)
                 {
                     byte* row = w.DataPointer + o * w.RowBytes;
@@ -212,9 +220,9 @@ public static unsafe class MatMul
                         for (int i = tail; i < columns; i++) target[i] = BlockQuantizer.Element(format, row, halfScales, i);
                         continue;
                     }
-                    for (int t = 0; t < tokens; t += 4)
+                    for (int t = chunk, last = Math.Min(tokens, chunk + TokenChunk); t < last; t += 4)
                     {
-                        int n = Math.Min(4, tokens - t);
+                        int n = Math.Min(4, last - t);
                         float* x0 = args.X + (long)t * columns;
                         if (n == 1) sums[0] = TDots.Dot1(row, scales, x0, blocks);
                         else

@@ -44,7 +44,8 @@ public class MatMulTests
                 var (packed, _) = Random(format, rows, columns, rows * 1000 + columns);
                 using (packed)
                 {
-                    foreach (int tokens in new[] { 1, 2, 3, 4, 5, 9 })
+                    // 67 tokens: two chunks of 64 and a ragged third (each row meets every chunk).
+                    foreach (int tokens in new[] { 1, 2, 3, 4, 5, 9, 67 })
                     {
                         var x = randn([tokens, columns], generator: new Generator((ulong)tokens));
                         var y = new float[tokens * rows];
