@@ -8,12 +8,12 @@ sealed class VideoOptions
 {
     readonly Option<string[]> videos = new("--video")
     {
-        Description = "Video (repeatable; LLaVA-OneVision, Qwen2-VL): a folder of its frame images (PNG, JPEG, ...) read in name order, an animated GIF, WebP or PNG, or a video file (MP4, WebM, MKV, MOV, AVI, ...; needs ffmpeg); spliced where <video> stands, else put before the prompt on its own line.",
+        Description = "Video (repeatable; LLaVA-OneVision, LLaVA-NeXT-Video, Qwen2-VL): a folder of its frame images (PNG, JPEG, ...) read in name order, an animated GIF, WebP or PNG, or a video file (MP4, WebM, MKV, MOV, AVI, ...; needs ffmpeg); spliced where <video> stands, else put before the prompt on its own line.",
     };
 
     readonly Option<int?> frames = new("--video-frames")
     {
-        Description = "Use N frames of each --video, evenly spaced (default: every frame of a folder, up to the plugin's limit of 64; 16 of an animation; of a video file 16 for LLaVA-OneVision, 2 per second for Qwen2-VL).",
+        Description = "Use N frames of each --video, evenly spaced (default: every frame of a folder, up to the plugin's limit of 64; 16 of an animation; of a video file 16 for LLaVA-OneVision and LLaVA-NeXT-Video, 2 per second for Qwen2-VL).",
     };
 
     readonly Option<string?> ffmpeg = new("--ffmpeg")
