@@ -13,7 +13,7 @@ sealed class VideoOptions
 
     readonly Option<int?> frames = new("--video-frames")
     {
-        Description = "Use N frames of each --video, evenly spaced (default: every frame of a folder, up to the plugin's limit of 64; 16 of an animation; of a video file 16 for LLaVA-OneVision and LLaVA-NeXT-Video, 2 per second for Qwen2-VL).",
+        Description = "Use N frames of each --video, evenly spaced (default: every frame of a folder, up to the plugin's limit of 64; of an animation or a video file 16 for LLaVA-OneVision and LLaVA-NeXT-Video, 2 per second for Qwen2-VL).",
     };
 
     readonly Option<string?> ffmpeg = new("--ffmpeg")

@@ -13,13 +13,13 @@ public sealed record VideoOptions
     /// </summary>
     public int MaxFrames { get; init; } = DefaultMaxFrames;
 
-    /// <summary>Frames taken from an animation, and from a video file by LLaVA-OneVision, when <see cref="SampledFrames"/> is not set.</summary>
+    /// <summary>Frames LLaVA-OneVision and LLaVA-NeXT-Video take from a video file or animation when <see cref="SampledFrames"/> is not set.</summary>
     public const int DefaultSampledFrames = 16;
 
     /// <summary>
-    /// Frames taken, evenly spaced, from a video given as one file (at most <see cref="MaxFrames"/>; a shorter video gives all
-    /// its frames); null for each family's default: 16 from an animated GIF, WebP or PNG and, for LLaVA-OneVision, from a
-    /// video file; <see cref="FramesPerSecond"/> for Qwen2-VL's video files (which rounds a set count to an even one). A video
+    /// Frames taken, evenly spaced, from a video given as one file, a video file or an animated GIF, WebP or PNG alike (at most
+    /// <see cref="MaxFrames"/>; a shorter video gives all its frames); null for each family's default: 16 for LLaVA-OneVision
+    /// and LLaVA-NeXT-Video, <see cref="FramesPerSecond"/> for Qwen2-VL (which rounds a set count to an even one). A video
     /// given as frame images uses them all.
     /// </summary>
     public int? SampledFrames { get; init; }
@@ -27,7 +27,7 @@ public sealed record VideoOptions
     /// <summary>Default <see cref="FramesPerSecond"/>: <c>qwen_vl_utils</c>' <c>FPS</c>.</summary>
     public const double DefaultFramesPerSecond = 2.0;
 
-    /// <summary>Frames per second of video Qwen2-VL samples from a video file when <see cref="SampledFrames"/> is not set (default 2, as <c>qwen_vl_utils</c>).</summary>
+    /// <summary>Frames per second of video Qwen2-VL samples from a video file or animation when <see cref="SampledFrames"/> is not set (default 2, as <c>qwen_vl_utils</c>).</summary>
     public double FramesPerSecond { get; init; } = DefaultFramesPerSecond;
 
     /// <summary>
