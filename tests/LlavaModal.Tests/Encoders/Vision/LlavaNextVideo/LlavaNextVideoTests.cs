@@ -138,6 +138,23 @@ public class LlavaNextVideoTests
     }
 
     [Fact]
+    public void An_animation_is_sampled_as_for_llava_onevision()
+    {
+        using var dir = new TempDir();
+        NextVideoCheckpoint.Write(dir.Path);
+        using (var gif = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(40, 30))
+        {
+            for (int i = 1; i < 20; i++)
+                gif.Frames.AddFrame(new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(40, 30, new SixLabors.ImageSharp.PixelFormats.Rgb24((byte)(10 * i), 90, 10)).Frames.RootFrame);
+            SixLabors.ImageSharp.ImageExtensions.SaveAsGif(gif, dir.File("clip.gif"));
+        }
+        using var model = Load(dir.Path);
+        var layout = model.Layout(new MultimodalPrompt(Prompt, [ModalityInput.FromFile(dir.File("clip.gif"), "video")]));
+        // VideoOptions.SampledFrames' default 16 of the 20 frames, 4 positions each.
+        Assert.Equal(16 * 4, layout.Inputs.Single().Tokens);
+    }
+
+    [Fact]
     public void A_video_past_the_context_is_refused_before_encoding_naming_the_limit()
     {
         using var dir = new TempDir();
