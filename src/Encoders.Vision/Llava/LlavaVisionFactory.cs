@@ -5,6 +5,7 @@ using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
 using LlavaModal.Encoders.Vision.LlavaNext;
+using LlavaModal.Encoders.Vision.LlavaNextVideo;
 using LlavaModal.Encoders.Vision.LlavaOnevision;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Encoders.Vision.Qwen2VL;
@@ -28,14 +29,14 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
     /// <inheritdoc />
     public string Modality => "image";
 
-    /// <summary>The image binding (a LLaVA-OneVision folder's video binding is not made; the model loads through <see cref="LoadAll"/>).</summary>
+    /// <summary>The image binding (a LLaVA-OneVision, LLaVA-NeXT-Video or Qwen2-VL folder's video binding is not made; the model loads through <see cref="LoadAll"/>).</summary>
     public ModalityBinding? TryLoad(ModalityLoadContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var config = context.Config;
         if (!config.Has("vision_config")) return null;
         if (LlavaNextVisionLoader.Handles(config)) return LlavaNextVisionLoader.Load(context, options);
-        if (OnevisionVisionLoader.Handles(config) || Qwen2VLVisionLoader.Handles(config))
+        if (OnevisionVisionLoader.Handles(config) || Qwen2VLVisionLoader.Handles(config) || NextVideoVisionLoader.Handles(config))
         {
             var all = LoadAll(context);
             foreach (var other in all.Skip(1)) other.Dispose();
@@ -71,12 +72,13 @@ public sealed class LlavaVisionFactory(LlavaVisionOptions? options = null) : IMo
         }
     }
 
-    /// <summary>The image binding, and for a LLaVA-OneVision or Qwen2-VL folder the video binding too, sharing its tower (and projector).</summary>
+    /// <summary>The image binding, and for a LLaVA-OneVision, LLaVA-NeXT-Video or Qwen2-VL folder the video binding too, sharing its tower (and projector).</summary>
     public IReadOnlyList<ModalityBinding> LoadAll(ModalityLoadContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (context.Config.Has("vision_config") && OnevisionVisionLoader.Handles(context.Config)) return OnevisionVisionLoader.Load(context, options);
         if (context.Config.Has("vision_config") && Qwen2VLVisionLoader.Handles(context.Config)) return Qwen2VLVisionLoader.Load(context, options);
+        if (context.Config.Has("vision_config") && NextVideoVisionLoader.Handles(context.Config)) return NextVideoVisionLoader.Load(context, options);
         return TryLoad(context) is { } binding ? [binding] : [];
     }
 

@@ -29,7 +29,10 @@ static class LlavaNextVisionLoader
 
     /// <exception cref="ConfigException">A key the AnyRes path cannot work with (named with its file).</exception>
     /// <exception cref="CheckpointException">A tensor is missing or has the wrong shape.</exception>
-    public static ModalityBinding Load(ModalityLoadContext context, LlavaVisionOptions options)
+    /// <param name="context">The folder's config, weights and build settings.</param>
+    /// <param name="options">Image limits.</param>
+    /// <param name="defaultImageTokenId">The family config's default <c>image_token_index</c> (LLaVA-NeXT's 32000; LLaVA-NeXT-Video's 32001).</param>
+    public static LlavaNextBinding Load(ModalityLoadContext context, LlavaVisionOptions options, int defaultImageTokenId = 32000)
     {
         var config = context.Config;
         if (config.String("vision_feature_select_strategy", "default") is var strategy && strategy != "default")
@@ -45,7 +48,7 @@ static class LlavaNextVisionLoader
             projector = LlavaProjector.Load(context, tower.OutputWidth);
             newline = ReadNewline(context);
             var encoder = new LlavaNextImageEncoder(tower, processor, new ImageLoader(options.Loader));
-            return new LlavaNextBinding(encoder, projector, newline, config.OptionalInt("image_token_index") ?? 32000);
+            return new LlavaNextBinding(encoder, projector, newline, config.OptionalInt("image_token_index") ?? defaultImageTokenId);
         }
         catch
         {

@@ -1,5 +1,6 @@
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Modality;
+using LlavaModal.Encoders.Vision.Llava;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.LlavaOnevision;
@@ -50,17 +51,5 @@ public sealed class OnevisionVideoBinding : ModalityBinding
         if (video.shape[0] != input.TokenCount)
             throw new LlavaModalException($"{input.Source}: video features and tokens do not match: the plugin announced {input.TokenCount} tokens but pooling produced {video.shape[0]}.");
         return video.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>The image modality's projector, used without taking ownership (not disposable, so the binding leaves it alone).</summary>
-    sealed class SharedProjector(IProjector inner) : IProjector
-    {
-        public string Type => inner.Type;
-
-        public int InputWidth => inner.InputWidth;
-
-        public int OutputWidth => inner.OutputWidth;
-
-        public Tensor Project(Tensor features) => inner.Project(features);
     }
 }

@@ -87,14 +87,7 @@ public sealed class OnevisionVideoEncoder : IModalityEncoder
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
         var frames = VideoFrames.Read(input, loader, Options, FrameRule.Uniform, cancellation);
-        int size = tower.ImageSize, plane = 3 * size * size;
-        var pixels = new float[(long)plane * frames.Count];
-        for (int i = 0; i < frames.Count; i++, cancellation.ThrowIfCancellationRequested())
-            Array.Copy(FrameProcessor.Preprocess(frames[i], $"{source} frame {i}").PixelValues, 0, pixels, (long)i * plane, plane);
-        return new PreparedInput(tensor(pixels, [frames.Count, 3, size, size], ScalarType.Float32), TokenCount(frames.Count), source)
-        {
-            Metadata = new InputMetadata(Width: frames[0].Width, Height: frames[0].Height, Frames: frames.Count),
-        };
+        return VideoPixels.Prepare(frames, FrameProcessor, tower.ImageSize, TokenCount(frames.Count), source, cancellation);
     }
 
     /// <summary>The selected features of every frame, [frames × tokens per frame, <see cref="OutputWidth"/>], in order.</summary>

@@ -5,7 +5,7 @@ using LlavaModal.Encoders.Vision.Preprocessing;
 namespace LlavaModal.Encoders.Vision.Qwen2VL;
 
 /// <summary>
-/// transformers' <c>Qwen2VLImageProcessor</c> with Pillow: <see cref="SmartResize"/> to multiples of patch x merge within
+/// transformers' <c>Qwen2VLImageProcessor</c> with Pillow: <see cref="SmartResize(int, int)"/> to multiples of patch x merge within
 /// [min_pixels, max_pixels], bicubic resize, rescale and normalise, then the frames cut into patches of
 /// <c>temporal_patch_size</c> frames x patch² pixels, listed window by window (each merge window's patches consecutive),
 /// each patch flattened as (channel, frame, y, x). An image is one frame repeated <c>temporal_patch_size</c> times.
@@ -65,24 +65,26 @@ public sealed class Qwen2VLImageProcessor
     /// ceiled when too small), keeping the aspect ratio.
     /// </summary>
     /// <returns>The resized (height, width), or the reason the reference refuses the size.</returns>
-    public (int Height, int Width, string? Refusal) SmartResize(int height, int width)
+    public (int Height, int Width, string? Refusal) SmartResize(int height, int width) => SmartResize(height, width, Factor, MinPixels, MaxPixels);
+
+    /// <summary><c>smart_resize</c> with the given factor and pixel range (also <c>qwen_vl_utils</c>' video budget, <see cref="VideoPixelBudget"/>).</summary>
+    internal static (int Height, int Width, string? Refusal) SmartResize(int height, int width, int factor, double minPixels, double maxPixels)
     {
-        int factor = Factor;
         if (height < factor || width < factor)
             return (0, 0, $"height:{height} or width:{width} must be larger than factor:{factor}");
         if ((double)Math.Max(height, width) / Math.Min(height, width) > 200)
             return (0, 0, $"absolute aspect ratio must be smaller than 200, got {(double)Math.Max(height, width) / Math.Min(height, width)}");
         double hBar = Math.Round((double)height / factor, MidpointRounding.ToEven) * factor;
         double wBar = Math.Round((double)width / factor, MidpointRounding.ToEven) * factor;
-        if (hBar * wBar > MaxPixels)
+        if (hBar * wBar > maxPixels)
         {
-            double beta = Math.Sqrt((double)height * width / MaxPixels);
+            double beta = Math.Sqrt((double)height * width / maxPixels);
             hBar = Math.Floor(height / beta / factor) * factor;
             wBar = Math.Floor(width / beta / factor) * factor;
         }
-        else if (hBar * wBar < MinPixels)
+        else if (hBar * wBar < minPixels)
         {
-            double beta = Math.Sqrt(MinPixels / ((double)height * width));
+            double beta = Math.Sqrt(minPixels / ((double)height * width));
             hBar = Math.Ceiling(height * beta / factor) * factor;
             wBar = Math.Ceiling(width * beta / factor) * factor;
         }

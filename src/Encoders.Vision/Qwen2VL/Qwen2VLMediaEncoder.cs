@@ -85,7 +85,8 @@ public sealed class Qwen2VLMediaEncoder : IModalityEncoder
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
-        IReadOnlyList<RgbImage> frames = Video is null ? [loader.Load(input.Data.ToArray(), source)] : VideoFrames.Read(input, loader, Video, FrameRule.FramesPerSecond, cancellation);
+        IReadOnlyList<RgbImage> frames = Video is null ? [loader.Load(input.Data.ToArray(), source)]
+            : VideoPixelBudget.Apply(VideoFrames.Read(input, loader, Video, FrameRule.FramesPerSecond, cancellation), Video, source);
         var patches = Processor.Preprocess(frames, source);
         int m = Processor.MergeSize;
         return new PreparedInput(tensor(patches.Values, [patches.Count, tower.Config.PatchValues], ScalarType.Float32), patches.Count / (m * m), source)

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using LlavaModal.Abstractions.Modality;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using SkiaSharp;
 
@@ -7,8 +6,8 @@ namespace LlavaModal.Encoders.Vision.Video;
 
 /// <summary>
 /// The frames of an animated GIF or WebP, each composited onto the canvas as a viewer shows it (Skia's codec applies
-/// each frame's blend and disposal over the frame it depends on), then evenly sampled as the reference's video
-/// examples sample a clip (<c>np.linspace(0, total - 1, n)</c>). Alpha is dropped, as the image loader does.
+/// each frame's blend and disposal over the frame it depends on), then sampled by the family's rule as a video file is,
+/// the frame rate coming from the frames' durations (<see cref="AnimationTiming"/>). Alpha is dropped, as the image loader does.
 /// </summary>
 static class AnimatedFrames
 {
@@ -16,10 +15,10 @@ static class AnimatedFrames
     public static bool IsAnimatedFormat(ReadOnlySpan<byte> data) =>
         data.StartsWith("GIF8"u8) || (data.Length >= 12 && data.StartsWith("RIFF"u8) && data[8..12].SequenceEqual("WEBP"u8));
 
-    /// <summary>Decodes the frames at <see cref="ModalityInput.Sample"/>'s indices for <paramref name="count"/> of them (all when fewer).</summary>
+    /// <summary>Decodes the frames <paramref name="rule"/> picks (<see cref="AnimationTiming.Pick"/>), in order.</summary>
     /// <exception cref="InvalidImageException">Undecodable, truncated, or frames over the loader's pixel limit.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled (checked between frames).</exception>
-    public static IReadOnlyList<RgbImage> Read(ReadOnlyMemory<byte> data, string source, ImageLoaderOptions limits, int count, CancellationToken cancellation)
+    public static IReadOnlyList<RgbImage> Read(ReadOnlyMemory<byte> data, string source, ImageLoaderOptions limits, FrameRule rule, VideoOptions options, CancellationToken cancellation)
     {
         // A cut file would decode to its first frames without complaint: refuse it, as the loader refuses a cut PNG or JPEG.
         if (Truncated(data.Span) is { } problem) throw new InvalidImageException(source, problem);
@@ -31,7 +30,7 @@ static class AnimatedFrames
             throw new InvalidImageException(source, $"{width}x{height} frames are over the limit of {limits.MaxPixels} pixels (ImageLoaderOptions.MaxPixels).");
         var infos = codec.FrameInfo;
         int total = Math.Max(1, codec.FrameCount);
-        var wanted = ModalityInput.Sample(total, Math.Min(total, count));
+        var wanted = AnimationTiming.Pick(rule, Durations(infos, total), options);
         // Compositing needs the frames a frame builds on: each canvas is kept until the last frame that starts from it.
         int last = wanted[^1];
         var lastUse = new int[last + 1];
@@ -39,7 +38,7 @@ static class AnimatedFrames
             if (infos.Length > i && infos[i].RequiredFrame is int r and >= 0 && r < i) lastUse[r] = i;
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var canvases = new byte[]?[last + 1];
-        var frames = new List<RgbImage>(wanted.Length);
+        var frames = new Dictionary<int, RgbImage>(wanted.Length);
         for (int i = 0; i <= last; i++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -53,12 +52,24 @@ static class AnimatedFrames
             if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
                 throw new InvalidImageException(source, $"frame {i} does not decode ({result}).");
             if (result == SKCodecResult.IncompleteInput) throw new InvalidImageException(source, $"truncated image data: frame {i} is incomplete.");
-            if (Array.IndexOf(wanted, i) >= 0) frames.Add(Rgb(canvas, width, height));
+            if (Array.IndexOf(wanted, i) >= 0) frames[i] = Rgb(canvas, width, height);
             canvases[i] = lastUse[i] > i ? canvas : null;
             for (int j = 0; j < i; j++)
                 if (lastUse[j] <= i) canvases[j] = null;
         }
-        return frames;
+        return [.. wanted.Select(i => frames[i])];
+    }
+
+    /// <summary>Each frame's stored duration in milliseconds (GIF delays are kept by Skia in ms); a still file has one frame of unknown (0) duration.</summary>
+    static double[] Durations(SKCodecFrameInfo[] infos, int total) => [.. Enumerable.Range(0, total).Select(i => i < infos.Length ? (double)infos[i].Duration : 0)];
+
+    /// <summary>The stored frame durations of a GIF or WebP, in milliseconds.</summary>
+    /// <exception cref="InvalidImageException">Not a file Skia can decode.</exception>
+    internal static double[] Durations(ReadOnlySpan<byte> data, string source)
+    {
+        using var encoded = SKData.CreateCopy(data);
+        using var codec = SKCodec.Create(encoded) ?? throw new InvalidImageException(source, "not a GIF or WebP image Skia can decode.");
+        return Durations(codec.FrameInfo, Math.Max(1, codec.FrameCount));
     }
 
     /// <summary>A GIF ends with its trailer byte (0x3B); a WebP's RIFF header gives the file's length.</summary>

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using LlavaModal.Abstractions.Modality;
 using LlavaModal.Encoders.Vision.Preprocessing;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -9,7 +8,8 @@ namespace LlavaModal.Encoders.Vision.Video;
 /// <summary>
 /// The frames of an animated PNG (APNG), composited as the APNG specification says (each frame's region blended with
 /// <c>blend_op</c> SOURCE or OVER, then disposed with <c>dispose_op</c> NONE, BACKGROUND or PREVIOUS before the next),
-/// then evenly sampled; a PNG without animation is a one-frame video. Hand-written because ImageSharp 2.1 decodes
+/// then sampled by the family's rule with the frames' delays (<c>delay_num / delay_den</c> s, a zero denominator meaning
+/// 100, as the specification says; <see cref="AnimationTiming"/>); a PNG without animation is a one-frame video. Hand-written because ImageSharp 2.1 decodes
 /// only the default image: each frame's data is rewrapped as a still PNG (its size in IHDR, <c>fdAT</c> as <c>IDAT</c>)
 /// and decoded by ImageSharp. Alpha is dropped after compositing, as the image loader drops it.
 /// </summary>
@@ -17,7 +17,7 @@ static class ApngFrames
 {
     static readonly byte[] Signature = [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
-    sealed record Control(int Width, int Height, int X, int Y, byte Dispose, byte Blend);
+    sealed record Control(int Width, int Height, int X, int Y, byte Dispose, byte Blend, double DelayMs);
 
     sealed class Frame(Control control)
     {
@@ -28,18 +28,18 @@ static class ApngFrames
     /// <summary>Whether <paramref name="data"/> is a PNG file.</summary>
     public static bool IsPng(ReadOnlySpan<byte> data) => data.StartsWith(Signature);
 
-    /// <summary>Decodes the frames at <see cref="ModalityInput.Sample"/>'s indices for <paramref name="count"/> of them (all when fewer).</summary>
+    /// <summary>Decodes the frames <paramref name="rule"/> picks (<see cref="AnimationTiming.Pick"/>), in order.</summary>
     /// <exception cref="InvalidImageException">Malformed chunks or frames, a frame outside the canvas, or frames over the loader's pixel limit.</exception>
-    public static IReadOnlyList<RgbImage> Read(ReadOnlyMemory<byte> data, string source, ImageLoader loader, int count, CancellationToken cancellation)
+    public static IReadOnlyList<RgbImage> Read(ReadOnlyMemory<byte> data, string source, ImageLoader loader, FrameRule rule, VideoOptions options, CancellationToken cancellation)
     {
         var (header, shared, frames) = Parse(data.Span, source);
         if (frames is null) return [loader.Load(data.ToArray(), source)];
         int width = BinaryPrimitives.ReadInt32BigEndian(header), height = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4));
         if ((long)width * height > loader.Options.MaxPixels)
             throw new InvalidImageException(source, $"{width}x{height} frames are over the limit of {loader.Options.MaxPixels} pixels (ImageLoaderOptions.MaxPixels).");
-        var wanted = ModalityInput.Sample(frames.Count, Math.Min(frames.Count, count));
+        var wanted = AnimationTiming.Pick(rule, [.. frames.Select(f => f.Control.DelayMs)], options);
         var canvas = new Rgba32[width * height];
-        var result = new List<RgbImage>(wanted.Length);
+        var result = new Dictionary<int, RgbImage>(wanted.Length);
         for (int i = 0; i <= wanted[^1]; i++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -49,13 +49,18 @@ static class ApngFrames
             var saved = c.Dispose == 2 ? (Rgba32[])canvas.Clone() : null;
             using (var image = DecodeFrame(header, shared, frames[i], source, i))
                 Blend(canvas, width, image, c);
-            if (Array.IndexOf(wanted, i) >= 0) result.Add(Rgb(canvas, width, height));
+            if (Array.IndexOf(wanted, i) >= 0) result[i] = Rgb(canvas, width, height);
             if (c.Dispose == 1)
                 for (int y = c.Y; y < c.Y + c.Height; y++) canvas.AsSpan(y * width + c.X, c.Width).Clear();
             else if (saved is not null) canvas = saved;
         }
-        return result;
+        return [.. wanted.Select(i => result[i])];
     }
+
+    /// <summary>The frames' delays in milliseconds (none for a still PNG).</summary>
+    /// <exception cref="InvalidImageException">Malformed chunks.</exception>
+    internal static double[] Durations(ReadOnlySpan<byte> data, string source) =>
+        Parse(data, source).Frames is { } frames ? [.. frames.Select(f => f.Control.DelayMs)] : [];
 
     /// <summary>IHDR, the chunks every frame needs (PLTE, tRNS, colour information) and the frames, or null frames when there is no acTL.</summary>
     static (byte[] Header, List<(string Type, byte[] Data)> Shared, List<Frame>? Frames) Parse(ReadOnlySpan<byte> png, string source)
@@ -80,7 +85,8 @@ static class ApngFrames
                 case "fcTL":
                     if (!animated || body.Length < 26) throw new InvalidImageException(source, "an APNG frame control (fcTL) without acTL or shorter than 26 bytes.");
                     current = new Frame(new Control(BinaryPrimitives.ReadInt32BigEndian(body[4..]), BinaryPrimitives.ReadInt32BigEndian(body[8..]),
-                        BinaryPrimitives.ReadInt32BigEndian(body[12..]), BinaryPrimitives.ReadInt32BigEndian(body[16..]), body[24], body[25]));
+                        BinaryPrimitives.ReadInt32BigEndian(body[12..]), BinaryPrimitives.ReadInt32BigEndian(body[16..]), body[24], body[25],
+                        DelayMs(BinaryPrimitives.ReadUInt16BigEndian(body[20..]), BinaryPrimitives.ReadUInt16BigEndian(body[22..]))));
                     frames!.Add(current);
                     break;
                 case "IDAT":
@@ -103,6 +109,9 @@ static class ApngFrames
         if (frames is { Count: 0 }) throw new InvalidImageException(source, "an APNG with an acTL chunk but no frames.");
         return (header, shared, frames);
     }
+
+    /// <summary><c>delay_num / delay_den</c> seconds in milliseconds; a denominator of 0 means 100 (the APNG specification).</summary>
+    static double DelayMs(ushort numerator, ushort denominator) => numerator * 1000.0 / (denominator == 0 ? 100 : denominator);
 
     /// <summary>One frame as a still PNG (the frame's size in IHDR, its data as IDAT), decoded.</summary>
     static Image<Rgba32> DecodeFrame(byte[] header, List<(string Type, byte[] Data)> shared, Frame frame, string source, int index)

@@ -7,9 +7,9 @@ namespace LlavaModal.Encoders.Vision.Video;
 /// <summary>
 /// The frames of a video input, decoded: a video is given as its frame images (<see cref="ModalityInput.Frames"/>, e.g.
 /// <see cref="ModalityInput.FromFolder"/>), every one used, in order, as the reference's video processors use the
-/// frames they are handed; or as an animated GIF, WebP or PNG, whose frames are composited and evenly sampled
-/// (<see cref="VideoOptions.SampledFrames"/>); or as any other video file, decoded by an ffmpeg executable
-/// (<see cref="FfmpegFrames"/>) and sampled by the family's rule (<see cref="FrameRule"/>).
+/// frames they are handed; or as an animated GIF, WebP or PNG, whose frames are composited and sampled by the family's
+/// rule (<see cref="FrameRule"/>) as a video file's are, at the rate its frame durations give (<see cref="AnimationTiming"/>);
+/// or as any other video file, decoded by an ffmpeg executable (<see cref="FfmpegFrames"/>) and sampled by that rule.
 /// </summary>
 static class VideoFrames
 {
@@ -31,11 +31,10 @@ static class VideoFrames
     {
         ArgumentNullException.ThrowIfNull(input);
         var source = input.Describe();
-        int sampled = Math.Clamp(options.SampledFrames ?? VideoOptions.DefaultSampledFrames, 1, options.MaxFrames);
         if (input.Frames is null && AnimatedFrames.IsAnimatedFormat(input.Data.Span))
-            return AnimatedFrames.Read(input.Data, source, loader.Options, sampled, cancellation);
+            return AnimatedFrames.Read(input.Data, source, loader.Options, rule, options, cancellation);
         if (input.Frames is null && ApngFrames.IsPng(input.Data.Span))
-            return ApngFrames.Read(input.Data, source, loader, sampled, cancellation);
+            return ApngFrames.Read(input.Data, source, loader, rule, options, cancellation);
         if (input.Frames is not { } frames)
             return FfmpegFrames.Read(input.Data, source, input.MediaType, loader.Options, options, rule, cancellation);
         if (frames.Count == 0) throw new LlavaModalException($"{source}: the video has no frames.");

@@ -13,13 +13,13 @@ public sealed record VideoOptions
     /// </summary>
     public int MaxFrames { get; init; } = DefaultMaxFrames;
 
-    /// <summary>Frames taken from an animation, and from a video file by LLaVA-OneVision, when <see cref="SampledFrames"/> is not set.</summary>
+    /// <summary>Frames LLaVA-OneVision and LLaVA-NeXT-Video take from a video file or animation when <see cref="SampledFrames"/> is not set.</summary>
     public const int DefaultSampledFrames = 16;
 
     /// <summary>
-    /// Frames taken, evenly spaced, from a video given as one file (at most <see cref="MaxFrames"/>; a shorter video gives all
-    /// its frames); null for each family's default: 16 from an animated GIF, WebP or PNG and, for LLaVA-OneVision, from a
-    /// video file; <see cref="FramesPerSecond"/> for Qwen2-VL's video files (which rounds a set count to an even one). A video
+    /// Frames taken, evenly spaced, from a video given as one file, a video file or an animated GIF, WebP or PNG alike (at most
+    /// <see cref="MaxFrames"/>; a shorter video gives all its frames); null for each family's default: 16 for LLaVA-OneVision
+    /// and LLaVA-NeXT-Video, <see cref="FramesPerSecond"/> for Qwen2-VL (which rounds a set count to an even one). A video
     /// given as frame images uses them all.
     /// </summary>
     public int? SampledFrames { get; init; }
@@ -27,8 +27,26 @@ public sealed record VideoOptions
     /// <summary>Default <see cref="FramesPerSecond"/>: <c>qwen_vl_utils</c>' <c>FPS</c>.</summary>
     public const double DefaultFramesPerSecond = 2.0;
 
-    /// <summary>Frames per second of video Qwen2-VL samples from a video file when <see cref="SampledFrames"/> is not set (default 2, as <c>qwen_vl_utils</c>).</summary>
+    /// <summary>Frames per second of video Qwen2-VL samples from a video file or animation when <see cref="SampledFrames"/> is not set (default 2, as <c>qwen_vl_utils</c>).</summary>
     public double FramesPerSecond { get; init; } = DefaultFramesPerSecond;
+
+    /// <summary><c>qwen_vl_utils</c>' <c>VIDEO_MAX_PIXELS</c> (768 × 28 × 28 = 602,112): the value to give <see cref="MaxPixelsPerFrame"/> to size video frames as it does.</summary>
+    public const long QwenVideoMaxPixels = 768 * 28 * 28;
+
+    /// <summary>Default <see cref="TotalPixels"/>: <c>qwen_vl_utils</c>' <c>VIDEO_TOTAL_PIXELS</c> of the Qwen2-VL release (24,576 × 28 × 28).</summary>
+    public const long DefaultTotalPixels = 24576L * 28 * 28;
+
+    /// <summary>
+    /// Qwen2-VL only; null (the default) leaves video frames to the image processor's own <c>min_pixels</c>..<c>max_pixels</c>, as
+    /// transformers' processor does. Set (e.g. <see cref="QwenVideoMaxPixels"/>), each frame of a video of n frames is first
+    /// resized as <c>qwen_vl_utils</c>' <c>fetch_video</c> does: <c>smart_resize</c> (multiples of 28 px) within
+    /// <c>VIDEO_MIN_PIXELS</c> (128 × 28 × 28) and <c>max(min(MaxPixelsPerFrame, TotalPixels / n × 2), ⌊128 × 28 × 28 × 1.05⌋)</c>,
+    /// so long videos take fewer tokens a frame. CLI: <c>--video-max-pixels N</c>.
+    /// </summary>
+    public long? MaxPixelsPerFrame { get; init; }
+
+    /// <summary>The pixels all frames of one video may share when <see cref="MaxPixelsPerFrame"/> is set (<c>VIDEO_TOTAL_PIXELS</c>; default <see cref="DefaultTotalPixels"/>).</summary>
+    public long TotalPixels { get; init; } = DefaultTotalPixels;
 
     /// <summary>
     /// The <c>ffmpeg</c> executable that decodes video files (MP4, WebM, MKV, MOV, AVI, ...); null (the default) looks for

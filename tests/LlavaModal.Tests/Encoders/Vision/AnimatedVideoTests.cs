@@ -16,7 +16,7 @@ using SkiaSharp;
 
 namespace LlavaModal.Tests.Encoders.Vision;
 
-/// <summary>An animated GIF or WebP is a video: its frames, composited and evenly sampled, are exactly the frames of the same clip given as PNG files.</summary>
+/// <summary>An animated GIF, WebP or PNG is a video: its frames, composited and sampled by the family's rule as a video file's, are exactly the frames of the same clip given as PNG files.</summary>
 public sealed class AnimatedVideoTests : IDisposable
 {
     const int Width = 40, Height = 30, Count = 7;
@@ -34,18 +34,22 @@ public sealed class AnimatedVideoTests : IDisposable
 
     public void Dispose() => Directory.Delete(folder, true);
 
-    /// <summary>A few flat colours (a GIF palette holds them exactly) in a pattern that moves from frame to frame.</summary>
+    /// <summary>
+    /// A few flat colours (a GIF palette holds them exactly) in a pattern that moves from frame to frame, under a top bar
+    /// whose length (index + 1) × 5 px tells the frames apart.
+    /// </summary>
     static Rgb24[] Frame(int index)
     {
         Rgb24[] palette = [new(250, 20, 20), new(20, 200, 40), new(30, 40, 230), new(240, 240, 240), new(0, 0, 0)];
         var pixels = new Rgb24[Width * Height];
         for (int y = 0; y < Height; y++)
             for (int x = 0; x < Width; x++)
-                pixels[y * Width + x] = palette[((x / 5) + (y / 6) + index) % palette.Length];
+                pixels[y * Width + x] = y < 3 ? palette[x < (index + 1) * 5 ? 3 : 4] : palette[((x / 5) + (y / 6) + index) % palette.Length];
         return pixels;
     }
 
-    byte[] Gif()
+    /// <summary>The clip as a GIF whose frames show for <paramref name="delay"/> hundredths of a second (0: unset).</summary>
+    byte[] Gif(int delay = 0)
     {
         using var image = SixLabors.ImageSharp.Image.LoadPixelData(frames[0], Width, Height);
         for (int i = 1; i < Count; i++)
@@ -53,13 +57,14 @@ public sealed class AnimatedVideoTests : IDisposable
             using var next = SixLabors.ImageSharp.Image.LoadPixelData(frames[i], Width, Height);
             image.Frames.AddFrame(next.Frames.RootFrame);
         }
+        foreach (var frame in image.Frames) frame.Metadata.GetGifMetadata().FrameDelay = delay;
         using var stream = new MemoryStream();
         image.SaveAsGif(stream, new GifEncoder { ColorTableMode = GifColorTableMode.Local });
         return stream.ToArray();
     }
 
-    /// <summary>An animated WebP container (VP8X, ANIM, one ANMF per frame) around lossless single-frame encodes.</summary>
-    byte[] Webp()
+    /// <summary>An animated WebP container (VP8X, ANIM, one ANMF per frame of <paramref name="duration"/> ms) around lossless single-frame encodes.</summary>
+    byte[] Webp(int duration = 100)
     {
         var body = new MemoryStream();
         body.Write("WEBP"u8);
@@ -74,8 +79,8 @@ public sealed class AnimatedVideoTests : IDisposable
             var still = encoded.ToArray();
             // The still file is RIFF, size, WEBP, then its VP8L chunk: that chunk is the frame's data.
             var image = still.AsSpan(12).ToArray();
-            // x/2, y/2, width-1, height-1, duration (100 ms), flags: no blending, no disposal.
-            Chunk(body, "ANMF", [.. U24(0), .. U24(0), .. U24(Width - 1), .. U24(Height - 1), .. U24(100), 0x02, .. image]);
+            // x/2, y/2, width-1, height-1, duration, flags: no blending, no disposal.
+            Chunk(body, "ANMF", [.. U24(0), .. U24(0), .. U24(Width - 1), .. U24(Height - 1), .. U24(duration), 0x02, .. image]);
         }
         var file = new MemoryStream();
         file.Write("RIFF"u8);
@@ -97,8 +102,8 @@ public sealed class AnimatedVideoTests : IDisposable
         }
     }
 
-    /// <summary>An APNG: IHDR of the canvas, acTL, then per frame an fcTL and its image data (IDAT for the first, fdAT after).</summary>
-    byte[] Apng()
+    /// <summary>An APNG: IHDR of the canvas, acTL, then per frame an fcTL (delay <paramref name="numerator"/> / <paramref name="denominator"/> s) and its image data (IDAT for the first, fdAT after).</summary>
+    byte[] Apng(int numerator = 1, int denominator = 10)
     {
         var file = new MemoryStream();
         file.Write(PngChunks.Signature);
@@ -111,8 +116,9 @@ public sealed class AnimatedVideoTests : IDisposable
                 PngChunks.Write(file, "IHDR", ihdr);
                 PngChunks.Write(file, "acTL", [.. BigEndian(Count), .. BigEndian(0)]);
             }
-            // sequence, width, height, x, y, delay 1/10 s, dispose NONE, blend SOURCE
-            PngChunks.Write(file, "fcTL", [.. BigEndian(sequence++), .. BigEndian(Width), .. BigEndian(Height), .. BigEndian(0), .. BigEndian(0), 0, 1, 0, 10, 0, 0]);
+            // sequence, width, height, x, y, delay, dispose NONE, blend SOURCE
+            PngChunks.Write(file, "fcTL", [.. BigEndian(sequence++), .. BigEndian(Width), .. BigEndian(Height), .. BigEndian(0), .. BigEndian(0),
+                (byte)(numerator >> 8), (byte)numerator, (byte)(denominator >> 8), (byte)denominator, 0, 0]);
             if (i == 0) PngChunks.Write(file, "IDAT", data);
             else PngChunks.Write(file, "fdAT", [.. BigEndian(sequence++), .. data]);
         }
@@ -142,8 +148,22 @@ public sealed class AnimatedVideoTests : IDisposable
         return (header!, [.. data]);
     }
 
-    static MultimodalModel Load(int sampled) => MultimodalModel.Load(Fixtures.Path_("llava-onevision-tiny"),
+    static MultimodalModel Load(int? sampled, string fixture = "llava-onevision-tiny") => MultimodalModel.Load(Fixtures.Path_(fixture),
         [new LlavaVisionFactory(new LlavaVisionOptions { Video = new VideoOptions { SampledFrames = sampled } })]);
+
+    /// <summary>The clip's PNG files at <paramref name="indices"/>, as a video given frame by frame.</summary>
+    ModalityInput Files(IEnumerable<int> indices) => new(ReadOnlyMemory<byte>.Empty, MediaTypes.FrameSequence, "files")
+    {
+        Modality = "video",
+        Frames = [.. indices.Select(i => ModalityInput.FromFile(Path.Combine(folder, $"frame{i + 1}.png")))],
+    };
+
+    byte[] Animation(string format, int durationMs) => format switch
+    {
+        "gif" => Gif(durationMs / 10),
+        "webp" => Webp(durationMs),
+        _ => Apng(durationMs, 1000),
+    };
 
     static float[] Embeds(MultimodalModel model, ModalityInput video)
     {
@@ -164,8 +184,50 @@ public sealed class AnimatedVideoTests : IDisposable
         var data = format switch { "gif" => Gif(), "webp" => Webp(), _ => Apng() };
         using var model = Load(sampled);
         var animated = new ModalityInput(data, $"image/{format}", $"clip.{format}") { Modality = "video" };
-        var files = ModalityInput.FromFolder(folder, "video", sample: Math.Min(sampled, Count));
-        Assert.Equal(Embeds(model, files), Embeds(model, animated));
+        Assert.Equal(Embeds(model, Files(FrameSampling.Uniform(Count, sampled))), Embeds(model, animated));
+    }
+
+    /// <summary>
+    /// Which of the 7 frames each family takes, worked out by hand from the references' rules. LLaVA-OneVision and
+    /// LLaVA-NeXT-Video: <c>np.arange(0, 7, 7 / N).astype(int)</c>, whatever the durations. Qwen2-VL: 2 frames a second of
+    /// the animation, at least 4, at most 6 (the even count within 7), at <c>torch.linspace(0, 6, n).round()</c>: 7 frames
+    /// of 100 ms (0.7 s) give 4 frames, 0, 2, 4, 6; of 500 ms (3.5 s) 7, capped to 6: 0, 1.2, 2.4, 3.6, 4.8, 6 rounded.
+    /// A GIF's unset (0) delay and an APNG delay of 10 ms count as 100 ms, as browsers play them.
+    /// </summary>
+    [Theory]
+    [InlineData("gif", false, 3, 500, new[] { 0, 2, 4 })]
+    [InlineData("webp", false, 4, 100, new[] { 0, 1, 3, 5 })]
+    [InlineData("png", false, 5, 500, new[] { 0, 1, 2, 4, 5 })]
+    [InlineData("gif", false, 16, 0, new[] { 0, 1, 2, 3, 4, 5, 6 })]
+    [InlineData("gif", true, null, 0, new[] { 0, 2, 4, 6 })]
+    [InlineData("gif", true, null, 500, new[] { 0, 1, 2, 4, 5, 6 })]
+    [InlineData("webp", true, null, 100, new[] { 0, 2, 4, 6 })]
+    [InlineData("webp", true, null, 500, new[] { 0, 1, 2, 4, 5, 6 })]
+    [InlineData("png", true, null, 10, new[] { 0, 2, 4, 6 })]
+    [InlineData("png", true, null, 500, new[] { 0, 1, 2, 4, 5, 6 })]
+    [InlineData("png", true, 3, 500, new[] { 0, 2, 4, 6 })]
+    public void An_animation_is_sampled_by_the_familys_rule_at_the_rate_of_its_frame_durations(string format, bool perSecond, int? sampled, int durationMs, int[] expected)
+    {
+        var input = new ModalityInput(Animation(format, durationMs), $"image/{format}", $"clip.{format}") { Modality = "video" };
+        var taken = VideoFrames.Read(input, new ImageLoader(), new VideoOptions { SampledFrames = sampled }, perSecond ? FrameRule.FramesPerSecond : FrameRule.Uniform, CancellationToken.None);
+        Assert.Equal(expected.Select(i => frames[i].SelectMany(p => new[] { p.R, p.G, p.B })), taken.Select(f => f.Pixels));
+    }
+
+    [Fact]
+    public void An_apng_delay_with_a_zero_denominator_is_in_hundredths_of_a_second()
+    {
+        Assert.Equal(Enumerable.Repeat(500.0, Count), ApngFrames.Durations(Apng(50, 0), "clip.png"));
+        Assert.Equal(Enumerable.Repeat(500.0, Count), AnimatedFrames.Durations(Gif(50), "clip.gif"));
+        Assert.Equal(Enumerable.Repeat(250.0, Count), AnimatedFrames.Durations(Webp(250), "clip.webp"));
+        Assert.Equal(10, AnimationTiming.Rate(AnimatedFrames.Durations(Gif(0), "clip.gif")));
+    }
+
+    [Fact]
+    public void Qwen2_vl_takes_from_an_animation_the_frames_it_takes_as_files()
+    {
+        using var model = Load(null, "qwen2-vl-tiny");
+        var animated = new ModalityInput(Gif(50), "image/gif", "clip.gif") { Modality = "video" };
+        Assert.Equal(Embeds(model, Files([0, 1, 2, 4, 5, 6])), Embeds(model, animated));
     }
 
     [Fact]
@@ -212,7 +274,7 @@ public sealed class AnimatedVideoTests : IDisposable
         PngChunks.Write(file, "fdAT", [0, 0, 0, 4, .. StillPng(Solid(2, green), 2, 2).Data]);
         PngChunks.Write(file, "IEND", []);
 
-        var frames = ApngFrames.Read(file.ToArray(), "moves.png", new ImageLoader(), 16, CancellationToken.None);
+        var frames = ApngFrames.Read(file.ToArray(), "moves.png", new ImageLoader(), FrameRule.Uniform, new VideoOptions(), CancellationToken.None);
         Assert.Equal(3, frames.Count);
         Rgb24 At(int frame, int x, int y) { var p = frames[frame].Pixels; int i = (y * 8 + x) * 3; return new(p[i], p[i + 1], p[i + 2]); }
         Assert.Equal(red, At(0, 3, 3));
