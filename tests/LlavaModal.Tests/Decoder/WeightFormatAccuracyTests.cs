@@ -20,7 +20,8 @@ public class WeightFormatAccuracyTests(ITestOutputHelper output)
         { "llama-tiny", WeightFormat.F32, 1e-5, 20 },
         { "llama-tiny", WeightFormat.BF16, 2e-2, 20 },
         { "llama-tiny", WeightFormat.F16, 3e-3, 20 },
-        { "llama-tiny", WeightFormat.Int8, 6e-2, 20 },
+        // int8 rounds the activations to int8 as well (prompt and steps, as llama.cpp's q8_0): llama-tiny's path parts after 17 tokens.
+        { "llama-tiny", WeightFormat.Int8, 6e-2, 17 },
         { "llama-tiny", WeightFormat.Int4, 0.8, 0 },
         { "qwen2-tiny", WeightFormat.F32, 1e-5, 20 },
         { "qwen2-tiny", WeightFormat.BF16, 2e-2, 20 },
@@ -80,13 +81,14 @@ public class WeightFormatAccuracyTests(ITestOutputHelper output)
         var ours = Greedy(packed, prompt, 20);
         var theirs = Greedy(reference, prompt, 20);
         int agreement = ours.Zip(theirs).TakeWhile(p => p.First == p.Second).Count();
-        // Decode steps: one row through the kernels, whose int8/int4 products also round the activations to int8.
+        // Decode steps: one row at a time through the kernels.
         double stepError = Parity.RelativeError(StepLogits(packed, prompt, theirs), StepLogits(reference, prompt, theirs));
         output.WriteLine($"{fixture} {format.Name()}: logit relative error {error:E2} (prompt), {stepError:E2} (decode steps), greedy prefix agreement {agreement}/20");
-        Assert.True(error <= maxError, $"{fixture} {format.Name()}: logit relative error {error:E2} > {maxError:E1}");
-        // Rounding the activations to int8 adds about half again to int8/int4's error on these random models (measured: 3.6-4.4% → 5.7%).
-        double maxStepError = format.IsQuantized() ? 1.5 * maxError : maxError;
-        Assert.True(stepError <= maxStepError, $"{fixture} {format.Name()}: decode-step logit relative error {stepError:E2} > {maxStepError:E1}");
+        // Int8/int4 products round the activations to int8 too (prompt and decode alike), which adds about half again to
+        // their error on these random models (measured: weights alone 3.6-4.4%, with the activations 5.7-5.9%).
+        double bound = format.IsQuantized() ? 1.5 * maxError : maxError;
+        Assert.True(error <= bound, $"{fixture} {format.Name()}: logit relative error {error:E2} > {bound:E1}");
+        Assert.True(stepError <= bound, $"{fixture} {format.Name()}: decode-step logit relative error {stepError:E2} > {bound:E1}");
         Assert.True(agreement >= minAgreement, $"{fixture} {format.Name()}: the first {agreement} of 20 greedy tokens agree with f32 (fewest allowed {minAgreement}).");
     }
 }
