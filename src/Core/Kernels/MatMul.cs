@@ -210,16 +210,14 @@ public static unsafe class MatMul
                 for (int chunk = 0; chunk < Math.Max(1, tokens); chunk += TokenChunk)
                 for (int o = start; o < end; o++)
                 {
+                    if (args.X is null)
+                    {
+                        RowDecoder.Decode<TDots>(w, o, scales, args.Y + (long)o * columns);
+                        continue;
+                    }
                     byte* row = w.DataPointer + o * w.RowBytes;
                     Half* halfScales = w.ScalesPointer + (long)o * perRow;
                     if (perRow > 0 && vectorised) TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(halfScales, perRow), scaleFloats);
-                    if (args.X is null)
-                    {
-                        float* target = args.Y + (long)o * columns;
-                        TDots.Decode(row, scales, blocks, target);
-                        for (int i = tail; i < columns; i++) target[i] = BlockQuantizer.Element(format, row, halfScales, i);
-                        continue;
-                    }
                     for (int t = chunk, last = Math.Min(tokens, chunk + TokenChunk); t < last; t += 4)
                     {
                         int n = Math.Min(4, last - t);

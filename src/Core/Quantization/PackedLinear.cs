@@ -8,23 +8,20 @@ namespace LlavaModal.Core.Quantization;
 
 /// <summary>
 /// A linear layer <c>x Wᵀ + b</c> whose weight is a <see cref="PackedMatrix"/> run by the C# kernels: a few tokens
-/// (decode), and any number with int8/int4 weights, go through <see cref="MatMul"/>; longer inputs with float weights
-/// (prefill) dequantize the weight to f32 once and let libtorch multiply. Reads either a full-precision <c>weight</c> (packed as it is read) or a packed checkpoint's
+/// (decode) go through <see cref="MatMul"/>'s row kernels, longer inputs (prefill) through <see cref="Gemm"/>'s tiled
+/// product. Reads either a full-precision <c>weight</c> (packed as it is read) or a packed checkpoint's
 /// <c>qweight</c> and <c>scales</c> (<see cref="PackedTensors"/>), or, for a head tied to the embeddings, packs the
 /// loaded table (it reads no tensor of its own). Activations keep the model's dtype; the products accumulate in f32.
 /// </summary>
 sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
 {
     /// <summary>
-    /// Up to this many rows of f32/bf16/f16 weights go through the small-batch kernel; above, dequantize and GEMM.
-    /// Int8/int4 always take the integer kernels: measured on a Qwen2-0.5B shape (2 threads, AMD EPYC, load 1-2), a
-    /// 134-token prefill took 1.74 s against 2.26 s dequantized (int8) and 1.28 s against 1.84 s (int4), while the
-    /// float formats were no faster on the kernels.
+    /// Up to this many rows go through the small-batch row kernels (<see cref="MatMul"/>); above, the tiled product
+    /// (<see cref="Gemm"/>). Int8/int4 rows use integer dot products, which beat decoding to f32 panels up to a few
+    /// dozen tokens; f32/bf16/f16 rows only for the tokens of a decode step. Measured with the <c>gemm</c> benchmark
+    /// on 1.1B and 70m matrix shapes (2 threads, AMD EPYC; the README's Performance section).
     /// </summary>
-    internal const int KernelRowLimit = 8;
-
-    /// <summary>True when <paramref name="rows"/> rows go through the kernels rather than dequantize-and-GEMM.</summary>
-    internal static bool UsesKernels(WeightFormat format, long rows) => rows <= KernelRowLimit || format.IsQuantized();
+    internal static int RowKernelLimit(WeightFormat format) => format.IsQuantized() ? 32 : 8;
 
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
     readonly TorchSharp.Modules.Parameter? bias;
@@ -59,43 +56,20 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
         using var scope = NewDisposeScope();
         long rows = x.numel() / shape.In;
         long[] outShape = [.. x.shape[..^1], shape.Out];
-        Tensor y;
-        if (UsesKernels(format, rows))
+        // f32 contiguous activations (a decode step's) are read where they are; the output is made in its final shape.
+        var input = x.dtype == ScalarType.Float32 && x.is_contiguous() ? x : x.to(ScalarType.Float32).contiguous();
+        var y = empty(outShape, ScalarType.Float32);
+        unsafe
         {
-            // f32 contiguous activations (a decode step's) are read where they are; the output is made in its final shape.
-            var input = x.dtype == ScalarType.Float32 && x.is_contiguous() ? x : x.to(ScalarType.Float32).contiguous();
-            y = empty(outShape, ScalarType.Float32);
-            unsafe
+            fixed (byte* px = input.bytes)
+            fixed (byte* py = y.bytes)
             {
-                fixed (byte* px = input.bytes)
-                fixed (byte* py = y.bytes)
-                    MatMul.Multiply(w, (float*)px, (int)rows, (float*)py, KernelIsas.Best, KernelPool.Shared);
+                if (rows <= RowKernelLimit(format)) MatMul.Multiply(w, (float*)px, (int)rows, (float*)py, KernelIsas.Best, KernelPool.Shared);
+                else Gemm.Multiply(w, (float*)px, checked((int)rows), (float*)py, KernelIsas.Best, KernelPool.Shared);
             }
-        }
-        else
-        {
-            var weights = Scratch((long)shape.Out * shape.In).view(shape.Out, shape.In);
-            MatMul.Dequantize(w, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(weights.bytes));
-            y = x.to(ScalarType.Float32).reshape(rows, shape.In).matmul(weights.t()).view(outShape);
         }
         if (bias is not null) y.Plus_(bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32));
         return (y.dtype == x.dtype ? y : y.to(x.dtype)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// This thread's f32 buffer for dequantized weights, as large as the largest layer it has served: a fresh tensor per
-    /// layer and prefill would page-fault its whole size in again every time.
-    /// </summary>
-    [ThreadStatic] static Tensor? scratch;
-
-    static Tensor Scratch(long elements)
-    {
-        if (scratch is null || scratch.numel() < elements)
-        {
-            scratch?.Dispose();
-            scratch = empty(elements, ScalarType.Float32).DetachFromDisposeScope();
-        }
-        return scratch.narrow(0, 0, elements);
     }
 
     public (IReadOnlyList<string> Reads, IReadOnlyList<string> Missing, IReadOnlyList<string> Wrong) Inspect(IWeightSource checkpoint, Func<string, string> key)

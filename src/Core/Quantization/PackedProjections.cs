@@ -80,7 +80,7 @@ static class PackedProjections
             if (layers[m] is not PackedLinear p || p.Weight.Columns != x.shape[^1]) return null;
             packed[m] = p;
         }
-        return packed.Length > 0 && x.numel() / x.shape[^1] <= PackedLinear.KernelRowLimit ? packed : null;
+        return packed.Length > 0 && x.numel() / x.shape[^1] <= packed.Min(p => PackedLinear.RowKernelLimit(p.Format)) ? packed : null;
     }
 
     static int Tokens(PackedLinear first, Tensor x) => (int)(x.numel() / first.Weight.Columns);

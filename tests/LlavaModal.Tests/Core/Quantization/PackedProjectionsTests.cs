@@ -49,7 +49,8 @@ public class PackedProjectionsTests
             // bf16 activations come back in bf16, as from the layers.
             Assert.Equal(ScalarType.BFloat16, PackedProjections.Forward(layers, x.to(ScalarType.BFloat16))![0].dtype);
         }
-        Assert.Null(PackedProjections.Forward(layers, randn([1, 20, 128], generator: generator)));     // prefill: dequantize and GEMM per layer
+        // Past the row kernels' limit (prefill): the tiled product, layer by layer.
+        Assert.Null(PackedProjections.Forward(layers, randn([1, PackedLinear.RowKernelLimit(format) + 1, 128], generator: generator)));
         Assert.Null(PackedProjections.Forward([layers[0], nn.Linear(128, 32)], randn([1, 1, 128])));  // a layer that is not packed
     }
 
