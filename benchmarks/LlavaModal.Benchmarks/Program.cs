@@ -23,6 +23,8 @@ static class Program
             {
                 "decode" => DecodeBenchmark.Run(options),
                 "kernels" => KernelBenchmark.Run(options),
+                "gemm" => GemmBenchmark.Run(options),
+                "prefill-attention" => PrefillAttentionBenchmark.Run(options),
                 "attention" => AttentionBenchmark.Run(options),
                 "load-rss" => LoadRssBenchmark.Run(options),
                 "vision" => VisionBenchmark.Run(options),
@@ -55,8 +57,12 @@ static class Program
                     [--llama-batched-bench PATH] [--models 70m,1b] [--formats f32,bf16,int8,int4] [--prompt 511] [--new-tokens 33]
                     [--reps 3] [--rounds 2] [--threads 2] [--cache DIR] [--json]
           attention one decode step's attention per layer: libtorch eager against sdpa [--depths 16,512,2048] [--reps 200]
+          prefill-attention  a prompt's causal attention per layer: eager and sdpa with the decoder's mask, libtorch's is_causal
+                    [--lengths 134,512,2048] [--reps 10] [--threads N]
           kernels   GB/s of the weight-format kernels (f32, bf16, f16, int8, int4; 1 and 4 tokens) on 1.1B LLaMA matrices, against
                     libtorch's f32/bf16 matrix-vector products and a read-bandwidth probe [--layers 4] [--reps 10] [--threads N] [--formats ...]
+          gemm      prefill-sized products, GFLOP/s: our tiled product and row kernels per weight format against libtorch's f32
+                    GEMM on 1.1B and 70m matrix shapes [--tokens 16,134,512] [--formats f32,bf16,int8,int4] [--reps 5] [--threads N] [--skip-rows]
           load-rss  peak RSS of loading a >= 1 GB checkpoint (single file and sharded) in a child process
                     [--preset 1b] [--dtype bf16|f32] [--shard-mb 512] [--forward-tokens 8] [--cache DIR] [--keep] [--json]
           vision    time per image: decode + preprocess, CLIP tower, projector (llava-tiny-a and a ViT-L/14-336 shape)

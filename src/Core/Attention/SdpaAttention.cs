@@ -36,4 +36,31 @@ public sealed class SdpaAttention : IAttentionKernel
         var output = nn.functional.scaled_dot_product_attention(q, key, value, m).view(b, heads, t, d);
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Causal attention of T positions over the same T keys, with no mask tensor: libtorch's <c>is_causal</c> path skips
+    /// the blocks above the diagonal. Its diagonal is aligned top-left, so this is only right with nothing cached before
+    /// the queries. Grouped key/value heads are repeated to the query heads (folding them would break the alignment).
+    /// </summary>
+    /// <param name="query">[B, heads, T, head_dim].</param>
+    /// <param name="key">[B, kv_heads, T, head_dim].</param>
+    /// <param name="value">[B, kv_heads, T, head_dim].</param>
+    /// <param name="scale">Score scale.</param>
+    public static Tensor AttendCausal(Tensor query, Tensor key, Tensor value, double scale)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        if (key.shape[2] != query.shape[2]) throw new ArgumentException($"Causal attention without a mask needs as many keys as queries; got {key.shape[2]} keys for {query.shape[2]} queries.", nameof(key));
+        using var scope = NewDisposeScope();
+        long heads = query.shape[1], groups = heads / key.shape[1];
+        if (groups > 1)
+        {
+            key = key.repeat_interleave(groups, 1);
+            value = value.repeat_interleave(groups, 1);
+        }
+        double defaultScale = 1 / Math.Sqrt(query.shape[3]);
+        var q = Math.Abs(scale - defaultScale) > 1e-12 * defaultScale ? query.MulScalar(scale / defaultScale) : query;
+        return nn.functional.scaled_dot_product_attention(q, key, value, null, 0, true).MoveToOuterDisposeScope();
+    }
 }

@@ -21,7 +21,7 @@ sealed class LlamaAttention : nn.Module
     readonly int heads, kvHeads, headDim;
     readonly int layerIndex;
     readonly IAttentionKernel kernel;
-    static readonly SdpaAttention DecodeKernel = new();
+    static readonly SdpaAttention FusedKernel = new();
 
     public LlamaAttention(ILlamaLayers c, int layerIndex, ModelBuildContext build) : base(nameof(LlamaAttention))
     {
@@ -50,7 +50,8 @@ sealed class LlamaAttention : nn.Module
     /// <param name="signedSin">[B, 1, T, head_dim], <see cref="RotaryEmbedding.SignedSin"/> of the angles' sine.</param>
     /// <param name="mask">Additive mask [B, 1, T, S] (S = cached + T), or null when every query sees every key (one new position, nothing padded).</param>
     /// <param name="cache">Cache to append to, or null for a cache-free forward.</param>
-    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache)
+    /// <param name="causal">True when <paramref name="mask"/> is exactly the causal mask of these positions with nothing before them (no cache, padding or window cuts in).</param>
+    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache, bool causal = false)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
@@ -65,10 +66,20 @@ sealed class LlamaAttention : nn.Module
         var v = (qkv?[2] ?? v_proj.forward(x)).view(b, t, kvHeads, headDim).transpose(1, 2);
 
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
-        double scale = 1 / Math.Sqrt(headDim);
-        // One new position: libtorch's fused kernel also when eager was chosen (measured fastest for decode, see the
-        // README's Performance section); a kernel of the user's own is always called.
-        var output = (t == 1 && kernel is EagerAttention ? DecodeKernel : kernel).Attend(q, k, v, mask, scale);
+        var output = Attend(q, k, v, mask, causal, 1 / Math.Sqrt(headDim));
         return o_proj.forward(output.transpose(1, 2).reshape(b, t, heads * headDim)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Inference takes libtorch's fused kernel also when eager was chosen: it gives the reference's values within
+    /// rounding and was the fastest on every shape measured (decode steps: the <c>attention</c> benchmark; prompts: the
+    /// <c>prefill-attention</c> benchmark, 18x at 512 positions, and 2-5x more without a mask when the prompt is plainly
+    /// causal). Training keeps the chosen kernel, and a kernel of the user's own is always called.
+    /// </summary>
+    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal, double scale)
+    {
+        bool builtIn = kernel is EagerAttention or SdpaAttention;
+        if (!builtIn || (q.requires_grad && is_grad_enabled())) return kernel.Attend(q, k, v, mask, scale);
+        return causal ? SdpaAttention.AttendCausal(q, k, v, scale) : FusedKernel.Attend(q, k, v, mask, scale);
     }
 }

@@ -24,10 +24,11 @@ sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache)
+    // causal: the mask is exactly the causal mask of these positions with nothing before them (see LlamaAttention).
+    public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache, bool causal = false)
     {
         using var scope = NewDisposeScope();
-        var h = x.Plus(self_attn.forward(input_layernorm.forward(x), cos, signedSin, mask, cache));
+        var h = x.Plus(self_attn.forward(input_layernorm.forward(x), cos, signedSin, mask, cache, causal));
         var output = h.Plus(mlp.forward(post_attention_layernorm.forward(h)));
         return output.MoveToOuterDisposeScope();
     }

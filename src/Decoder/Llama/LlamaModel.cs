@@ -92,7 +92,9 @@ sealed class LlamaModel : nn.Module
         for (int i = 0; i < layers.Count; i++)
         {
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
-            h = layers[i].forward(h, cos, signedSin, MaskFor(windows[i]), cache);
+            // A prompt with nothing cached or padded, inside the layer's window: plain causal (kernels may skip the mask).
+            bool causal = t > 1 && past == 0 && padding is null && (windows[i] is not int w || t <= w);
+            h = layers[i].forward(h, cos, signedSin, MaskFor(windows[i]), cache, causal);
         }
         cache?.Advance(t);
         var output = norm.forward(h).MoveToOuterDisposeScope();

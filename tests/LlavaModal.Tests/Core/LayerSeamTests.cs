@@ -58,6 +58,25 @@ public class LayerSeamTests
         Parity.AssertClose(kernel.Attend(q, k, v, null, 1 / Math.Sqrt(8)), RepeatedReference(q, k, v, null, 1 / Math.Sqrt(8)), 1e-5, $"{kernelName} without mask");
     }
 
+    [Theory]
+    [InlineData(8, 8, 1)]
+    [InlineData(4, 2, 9)]
+    [InlineData(14, 2, 37)]
+    public void Causal_attention_without_a_mask_equals_the_masked_reference(int heads, int kvHeads, int length)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator(5);
+        var q = randn([2, heads, length, 16], generator: generator);
+        var k = randn([2, kvHeads, length, 16], generator: generator);
+        var v = randn([2, kvHeads, length, 16], generator: generator);
+        var mask = AttentionMask.Build(null, 2, 0, length, null, ScalarType.Float32, CPU);
+        foreach (double scale in new[] { 0.25, 0.3 })
+            Parity.AssertClose(SdpaAttention.AttendCausal(q, k, v, scale), RepeatedReference(q, k, v, mask, scale), 1e-5, $"{heads} heads over {kvHeads}, {length} positions, scale {scale}");
+        // Its diagonal is top-left: keys beyond the queries (a cache) would be misaligned, so they are refused.
+        var error = Assert.Throws<ArgumentException>(() => SdpaAttention.AttendCausal(q, cat([k, k], 2), cat([v, v], 2), 0.25));
+        Assert.Contains($"{2 * length} keys for {length} queries", error.Message);
+    }
+
     [Fact]
     public void Sdpa_selected_in_load_options_gives_the_reference_logits()
     {
