@@ -1,7 +1,12 @@
 using System.Diagnostics;
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Modality;
 using LlavaModal.Abstractions.Vision;
+using LlavaModal.Core.Attention;
+using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Modules;
+using LlavaModal.Core.Quantization;
 using LlavaModal.Encoders.Vision.Clip;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Encoders.Vision.Preprocessing;
@@ -45,6 +50,30 @@ static class VisionBenchmark
             using var encoder = new LlavaImageEncoder(tower, processor);
             foreach (var image in images)
                 rows.Add(Measure("ViT-L/14-336 + mlp2x_gelu 1024→4096 (random)", image, encoder, projector, warmup, reps));
+            // The same weights as a weight format loads them for encoders: every linear layer packed in f32 (tiled product).
+            var folder = Directory.CreateTempSubdirectory("llavamodal-vision-bench").FullName;
+            try
+            {
+                var tensors = tower.state_dict().Select(p => new KeyValuePair<string, Tensor>($"tower.{p.Key}", p.Value))
+                    .Concat(projector.state_dict().Select(p => new KeyValuePair<string, Tensor>($"projector.{p.Key}", p.Value)));
+                SafeTensorsWriter.Write(Path.Combine(folder, "model.safetensors"), tensors);
+                var build = new ModelBuildContext(ScalarType.Float32, CPU, new PackedLinearFactory(WeightFormat.F32).ForEncoders(ScalarType.Float32), new EagerAttention());
+                using var packedTower = new ClipVisionModel(config, new FeatureSelection([-2]), build);
+                using var packedProjector = Projectors.Create("mlp2x_gelu", 1024, 4096, linear: build.Linear);
+                using (var checkpoint = SafeTensorsCheckpoint.Open(folder))
+                {
+                    StateDictLoader.Load(packedTower, checkpoint, "tower.");
+                    StateDictLoader.Load(packedProjector, checkpoint, "projector.");
+                }
+                packedTower.eval();
+                using var packedEncoder = new LlavaImageEncoder(packedTower, processor);
+                foreach (var image in images)
+                    rows.Add(Measure("same, packed f32 (a weight format's encoders)", image, packedEncoder, packedProjector, warmup, reps));
+            }
+            finally
+            {
+                Directory.Delete(folder, true);
+            }
         }
         Console.WriteLine($"vision: per image, {warmup} warm-up + {reps} runs, median ms; {Report.Machine()}");
         Report.Table(["tower", "image", "decode + preprocess", "tower", "projector", "total"], rows);

@@ -45,6 +45,7 @@ unsafe readonly struct Avx512Packer<TBlock> : IPanelPacker where TBlock : struct
     {
         int columns = w.Columns, perRow = w.ScalesPerRow, blocks = columns / WeightFormats.BlockSize;
         var vectors = stackalloc Vector512<float>[32];
+        var transposing = stackalloc Vector512<float>[16];
         for (int j = 0; j < count && perRow > 0; j++)
             TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(w.ScalesPointer + (long)(first + j) * perRow, perRow), new Span<float>(scratch + (long)j * perRow, perRow));
         for (int group = 0; group < width; group += 16)
@@ -62,8 +63,8 @@ unsafe readonly struct Avx512Packer<TBlock> : IPanelPacker where TBlock : struct
                     else vectors[r] = vectors[16 + r] = default;
                 }
                 float* target = panel + (long)b * 32 * width + group;
-                Transpose(vectors, target, width);
-                Transpose(vectors + 16, target + 16L * width, width);
+                Transpose(vectors, target, width, transposing);
+                Transpose(vectors + 16, target + 16L * width, width, transposing);
             }
             // Float formats may end in a partial block.
             for (int k = blocks * WeightFormats.BlockSize; k < columns; k++)
@@ -75,12 +76,11 @@ unsafe readonly struct Avx512Packer<TBlock> : IPanelPacker where TBlock : struct
         }
     }
 
-    /// <summary>Writes column <c>c</c> of the 16 × 16 matrix whose rows are <paramref name="rows"/> to <c>target + c · stride</c>.</summary>
+    /// <summary>Writes column <c>c</c> of the 16 × 16 matrix whose rows are <paramref name="rows"/> to <c>target + c · stride</c> (<paramref name="u"/>: room for 16 vectors).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose(Vector512<float>* rows, float* target, int stride)
+    static void Transpose(Vector512<float>* rows, float* target, int stride, Vector512<float>* u)
     {
         // Within each 128-bit lane: 4 × 4 transposes of rows 4g .. 4g + 3 (unpack pairs of floats, then pairs of pairs).
-        var u = stackalloc Vector512<float>[16];
         for (int g = 0; g < 4; g++)
         {
             var r0 = rows[4 * g];

@@ -8,7 +8,7 @@ namespace LlavaModal.Core.Modules;
 /// <summary>
 /// The unmasked multi-head self-attention that encoders (CLIP, Whisper) share: queries scaled by <c>head_dim^-0.5</c>
 /// after their projection (bias included), as the references do, then the attention kernel (eager by default: softmax
-/// in float32 so half-precision weights keep fp32 accuracy).
+/// in float32 so half-precision weights keep fp32 accuracy; at inference libtorch's fused kernel, see <see cref="InferenceAttention"/>).
 /// </summary>
 public static class EncoderSelfAttention
 {
@@ -31,7 +31,7 @@ public static class EncoderSelfAttention
         q = q.MulScalar(Math.Pow(headDim, -0.5)).view(b, t, heads, headDim).transpose(1, 2);
         var k = kProj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
         var v = vProj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
-        var output = (kernel ?? Eager).Attend(q, k, v, mask: null, scale: 1).transpose(1, 2).reshape(b, t, heads * headDim);
+        var output = InferenceAttention.For(kernel ?? Eager, q).Attend(q, k, v, mask: null, scale: 1).transpose(1, 2).reshape(b, t, heads * headDim);
         return outProj.forward(output).MoveToOuterDisposeScope();
     }
 }

@@ -9,16 +9,33 @@ namespace LlavaModal.Core.Quantization;
 /// Linear layers for a weight format on the CPU kernels: the decoder's projections (<c>q/k/v/o_proj</c>,
 /// <c>gate/up/down_proj</c>) in <see cref="Format"/>; <c>lm_head</c> (or, when tied, a packed copy of the embedding
 /// table) packed too, in <see cref="WeightFormat.Int8"/> under both quantized formats (its error goes straight into
-/// the logits, so never 4 bits; llama.cpp's q4_0 mixture keeps it at 6 bits); anything else (a vision tower or
-/// projector built with it) gets TorchSharp's layers; under int8/int4 an f32 model keeps its embedding table in
-/// bfloat16. Quantized formats need widths that are multiples of 32; a layer that is not stays at the model's dtype.
+/// the logits, so never 4 bits; llama.cpp's q4_0 mixture keeps it at 6 bits); any other layer gets TorchSharp's;
+/// under int8/int4 an f32 model keeps its embedding table in bfloat16. Quantized formats need widths that are
+/// multiples of 32; a layer that is not stays at the model's dtype. Encoders and projectors get
+/// <see cref="ForEncoders"/>: their own precision, on the same kernels.
 /// </summary>
 public sealed class PackedLinearFactory : ILinearFactory
 {
     static readonly HashSet<string> Projections = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    readonly bool everyLayer;
 
     /// <summary>A factory packing to <paramref name="format"/>.</summary>
     public PackedLinearFactory(WeightFormat format) => Format = format;
+
+    PackedLinearFactory(WeightFormat format, bool everyLayer) : this(format) => this.everyLayer = everyLayer;
+
+    /// <summary>
+    /// The factory for the encoders and projectors of a model loaded in this format: every linear layer packed in the
+    /// float format of <paramref name="dtype"/> (f32, bf16 or f16: the weights keep the precision they would have as
+    /// TorchSharp layers, and media run on the tiled product); TorchSharp's layers for any other dtype.
+    /// </summary>
+    public ILinearFactory ForEncoders(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => new PackedLinearFactory(WeightFormat.F32, everyLayer: true),
+        ScalarType.BFloat16 => new PackedLinearFactory(WeightFormat.BF16, everyLayer: true),
+        ScalarType.Float16 => new PackedLinearFactory(WeightFormat.F16, everyLayer: true),
+        _ => TorchLinearFactory.Instance,
+    };
 
     /// <summary>The weight format of the decoder's projections.</summary>
     public WeightFormat Format { get; }
@@ -54,6 +71,7 @@ public sealed class PackedLinearFactory : ILinearFactory
     public WeightFormat? FormatOf(LinearSpec spec, ScalarType dtype)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        if (everyLayer) return Format;
         bool head = spec.Name == "lm_head";
         if (!head && !Projections.Contains(spec.Name)) return null;
         var format = head && Format.IsQuantized() ? WeightFormat.Int8 : Format;

@@ -21,7 +21,6 @@ sealed class LlamaAttention : nn.Module
     readonly int heads, kvHeads, headDim;
     readonly int layerIndex;
     readonly IAttentionKernel kernel;
-    static readonly SdpaAttention FusedKernel = new();
 
     public LlamaAttention(ILlamaLayers c, int layerIndex, ModelBuildContext build) : base(nameof(LlamaAttention))
     {
@@ -70,16 +69,8 @@ sealed class LlamaAttention : nn.Module
         return o_proj.forward(output.transpose(1, 2).reshape(b, t, heads * headDim)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// Inference takes libtorch's fused kernel also when eager was chosen: it gives the reference's values within
-    /// rounding and was the fastest on every shape measured (decode steps: the <c>attention</c> benchmark; prompts: the
-    /// <c>prefill-attention</c> benchmark, 18x at 512 positions, and 2-5x more without a mask when the prompt is plainly
-    /// causal). Training keeps the chosen kernel, and a kernel of the user's own is always called.
-    /// </summary>
-    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal, double scale)
-    {
-        bool builtIn = kernel is EagerAttention or SdpaAttention;
-        if (!builtIn || (q.requires_grad && is_grad_enabled())) return kernel.Attend(q, k, v, mask, scale);
-        return causal ? SdpaAttention.AttendCausal(q, k, v, scale) : FusedKernel.Attend(q, k, v, mask, scale);
-    }
+    // A plainly causal prompt skips its mask where the kernel allows (2-5x at 2048 positions, `prefill-attention`).
+    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal, double scale) =>
+        causal && InferenceAttention.MaySkipCausalMask(kernel, q) ? SdpaAttention.AttendCausal(q, k, v, scale)
+            : InferenceAttention.For(kernel, q).Attend(q, k, v, mask, scale);
 }

@@ -1,5 +1,6 @@
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Tensors;
+using LlavaModal.Core.Attention;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Encoders.Vision.Qwen2VL;
@@ -41,7 +42,7 @@ sealed class Qwen2VLVisionAttention : nn.Module
         var v = parts[2];
         // [patches, heads, d] → [groups, heads, per group, d]
         Tensor Grouped(Tensor t) => t.reshape(groups, per, heads, headDim).transpose(1, 2);
-        var output = kernel.Attend(Grouped(q), Grouped(k), Grouped(v), null, 1 / Math.Sqrt(headDim))
+        var output = InferenceAttention.For(kernel, q).Attend(Grouped(q), Grouped(k), Grouped(v), null, 1 / Math.Sqrt(headDim))
             .transpose(1, 2).reshape(n, heads * headDim);
         return proj.forward(output).MoveToOuterDisposeScope();
     }

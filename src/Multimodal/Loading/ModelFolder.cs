@@ -8,7 +8,6 @@ using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Adapters;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Kernels;
-using LlavaModal.Core.Modules;
 using LlavaModal.Core.Quantization;
 using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.Chat;
@@ -213,8 +212,9 @@ public sealed class ModelFolder : IDisposable
         var bindings = new List<ModalityBinding>();
         try
         {
-            // Packed weight formats are for the decoder; vision towers, projectors and audio encoders keep the model's dtype.
-            if (build.Linear is PackedLinearFactory) build = build with { Linear = TorchLinearFactory.Instance };
+            // Packed weight formats are for the decoder; vision towers, projectors and audio encoders keep the model's
+            // dtype, packed as it is so their many-token products run on the tiled kernels too.
+            if (build.Linear is PackedLinearFactory packed) build = build with { Linear = packed.ForEncoders(build.DType) };
             var context = new ModalityLoadContext(Directory, Config, Weights, decoderHiddenSize, build, catalog, logger);
             foreach (var factory in factories)
             {

@@ -3,6 +3,7 @@ using LlavaModal.Core.Quantization;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
 using LlavaModal.Multimodal.Loading;
+using LlavaModal.Multimodal.Prompts;
 using LlavaModal.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using static TorchSharp.torch;
@@ -14,7 +15,7 @@ public class WeightFormatLoadingTests
     static IEnumerable<nn.Module> Modules(object part) => part is nn.Module m ? m.modules().Prepend(m) : [];
 
     [Fact]
-    public void A_weight_format_packs_the_decoder_and_leaves_the_vision_tower_and_projector_to_torch()
+    public void A_weight_format_packs_the_decoder_and_keeps_the_vision_tower_and_projector_at_the_models_precision()
     {
         var options = new ModelLoadOptions { Weights = WeightFormat.Int8 };
         using var folder = ModelFolder.Open(Fixtures.LlavaTinyA);
@@ -30,12 +31,35 @@ public class WeightFormatLoadingTests
         {
             Assert.NotEmpty(bindings);
             foreach (var binding in bindings)
-                Assert.Empty(Modules(binding.Encoder).Concat(Modules(binding.Projector)).OfType<PackedLinear>());
+            {
+                // Every linear layer of the tower and projector is packed in f32 (the model's dtype): no torch Linear left, nothing quantized.
+                var layers = Modules(binding.Encoder).Concat(Modules(binding.Projector)).ToList();
+                Assert.Empty(layers.OfType<TorchSharp.Modules.Linear>());
+                var encoderLayers = layers.OfType<PackedLinear>().ToList();
+                Assert.NotEmpty(encoderLayers);
+                Assert.All(encoderLayers, p => Assert.Equal(WeightFormat.F32, p.Format));
+            }
         }
         finally
         {
             foreach (var b in bindings) b.Dispose();
         }
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.F32, 1e-5)]
+    [InlineData(WeightFormat.BF16, 3e-2)]
+    public void Image_prompts_on_packed_encoders_give_the_torch_models_logits(WeightFormat format, double maxError)
+    {
+        // The image's 576 patches go through the tower and projector on the tiled product; with f32 weights the logits
+        // differ from libtorch's only by summation order.
+        using var scope = NewDisposeScope();
+        using var reference = MultimodalModel.Load(Fixtures.LlavaTinyA, [new LlavaVisionFactory()]);
+        using var packed = MultimodalModel.Load(Fixtures.LlavaTinyA, [new LlavaVisionFactory()], new ModelLoadOptions { Weights = format });
+        var prompt = new MultimodalPrompt("USER: <image>\nWhat is shown? ASSISTANT:", [LlavaTinyFixture.ImageFile("img0")]);
+        var (expected, _, _) = reference.PromptLogits(prompt);
+        var (actual, _, _) = packed.PromptLogits(prompt);
+        Parity.AssertClose(actual, expected, maxError, $"{format.Name()} image prompt");
     }
 
     [Theory]
