@@ -11,12 +11,17 @@ namespace LlavaModal.Core.Kernels;
 /// nibbles are stored offset by 8). A block holding a NaN or an infinity gets a NaN scale, so the product is NaN, as a
 /// float product would be, instead of silently finite.
 /// </summary>
-/// <remarks>One buffer per calling thread, grown to the largest input seen: a decode step allocates nothing.</remarks>
+/// <remarks>One buffer per calling thread, grown to the largest input seen, so a decode step allocates nothing; past
+/// <see cref="KeptValues"/> it is given back at the next smaller input (models send at most
+/// <c>PackedLinear.RowKernelLimit</c> tokens here; a caller of <see cref="MatMul"/> may send any number).</remarks>
 sealed unsafe class QuantizedActivations
 {
     const int Block = WeightFormats.BlockSize;
 
     [ThreadStatic] static QuantizedActivations? current;
+
+    /// <summary>Values a thread keeps between calls (4 MiB: 32 tokens of a 131,072-wide row).</summary>
+    internal const long KeptValues = 1 << 22;
 
     // Pinned arrays (the pinned object heap): their addresses are kept while they live.
     sbyte[] values = [];
@@ -46,14 +51,18 @@ sealed unsafe class QuantizedActivations
         return q;
     }
 
+    /// <summary>Bytes of values this thread's buffer holds now.</summary>
+    internal static long HeldValues => current?.values.LongLength ?? 0;
+
     void Fill(float* x, int tokens, int columns)
     {
         Columns = columns;
         Blocks = columns / Block;
         long count = (long)tokens * columns;
-        if (values.LongLength < count) values = GC.AllocateUninitializedArray<sbyte>(checked((int)count), pinned: true);
+        bool shrink = values.LongLength > KeptValues && count <= KeptValues;
+        if (values.LongLength < count || shrink) values = GC.AllocateUninitializedArray<sbyte>(checked((int)count), pinned: true);
         // 16 floats of padding: the kernels read scales and offsets 16 blocks at a time.
-        if (scales.Length < tokens * Blocks + 16)
+        if (scales.Length < tokens * Blocks + 16 || shrink)
         {
             scales = GC.AllocateArray<float>(tokens * Blocks + 16, pinned: true);
             offsets = GC.AllocateArray<float>(tokens * Blocks + 16, pinned: true);

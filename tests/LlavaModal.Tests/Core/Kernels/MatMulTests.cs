@@ -275,4 +275,26 @@ public class MatMulTests
             foreach (var m in matrices) m.Dispose();
         }
     }
+
+    [Fact]
+    public void A_long_input_s_rounded_activations_are_not_kept_after_it()
+    {
+        using var scope = NewDisposeScope();
+        using var pool = new KernelPool(1);
+        var (packed, _) = Random(WeightFormat.Int8, 3, 4096, 5);
+        using (packed)
+        {
+            int tokens = (int)(QuantizedActivations.KeptValues / 4096) + 10;
+            var x = randn([tokens, 4096], generator: new Generator(6));
+            var y = new float[tokens * 3];
+            MatMul.Multiply(packed, x.data<float>().ToArray(), tokens, y, pool: pool);
+            Assert.True(QuantizedActivations.HeldValues >= (long)tokens * 4096);
+            // The next, smaller input gives the long one's buffer back and still computes right.
+            var one = randn([1, 4096], generator: new Generator(7));
+            var single = new float[3];
+            MatMul.Multiply(packed, one.data<float>().ToArray(), 1, single, pool: pool);
+            Assert.True(QuantizedActivations.HeldValues <= QuantizedActivations.KeptValues, $"{QuantizedActivations.HeldValues} bytes kept");
+            Parity.AssertClose(tensor(single, [1, 3]), KernelReference.Product(packed, one), 2e-6, "after shrinking");
+        }
+    }
 }
