@@ -16,6 +16,8 @@ static unsafe class Gemm
 {
     /// <summary>Tokens run against a panel before the next part of its depth: their activations for one depth chunk stay in L2.</summary>
     const int TokenBlock = 128;
+    /// <summary>Tokens per pass over all panels (a panel's packing is then under 3% of its products).</summary>
+    const int TokenSlice = 256;
     /// <summary>Depth taken per tile call: a tile's share of the panel (256 × 32 floats, 32 KiB) stays in L1.</summary>
     const int DepthChunk = 256;
 
@@ -37,13 +39,20 @@ static unsafe class Gemm
     /// <summary>Computes <paramref name="y"/> [tokens, rows] from <paramref name="x"/> [tokens, columns] on <paramref name="isa"/>'s tile.</summary>
     internal static void Multiply(PackedMatrix weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool)
     {
-        var work = isa switch
+        // Long inputs go a slice of tokens at a time, every panel packed again for each: a slice's activations stay in
+        // cache while all panels pass (an image's 3,645 patches at width 1152 are 17 MB, read once per panel otherwise).
+        for (int first = 0; first < tokens; first += TokenSlice)
         {
-            KernelIsa.Avx512 => Work<Avx512Tile>(weights, x, tokens, y, isa),
-            KernelIsa.Avx2 => Work<Avx2Tile>(weights, x, tokens, y, isa),
-            _ => Work<ScalarTile>(weights, x, tokens, y, isa),
-        };
-        pool.For(work.Panels, 1, work);
+            int count = Math.Min(TokenSlice, tokens - first);
+            float* xs = x + (long)first * weights.Columns, ys = y + (long)first * weights.Rows;
+            var work = isa switch
+            {
+                KernelIsa.Avx512 => Work<Avx512Tile>(weights, xs, count, ys, isa),
+                KernelIsa.Avx2 => Work<Avx2Tile>(weights, xs, count, ys, isa),
+                _ => Work<ScalarTile>(weights, xs, count, ys, isa),
+            };
+            pool.For(work.Panels, 1, work);
+        }
     }
 
     static PanelWork Work<TTile>(PackedMatrix w, float* x, int tokens, float* y, KernelIsa isa) where TTile : struct, IGemmTile => (isa, w.Format) switch

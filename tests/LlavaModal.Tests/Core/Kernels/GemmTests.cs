@@ -35,7 +35,7 @@ public class GemmTests
                 var values = randn([rows, columns], generator: new Generator((ulong)(rows * 1000 + columns))).data<float>().ToArray();
                 using var packed = PackedMatrix.Pack(format, rows, columns, values);
                 using var weights = KernelReference.Weights(packed).to(ScalarType.Float64);
-                foreach (int tokens in new[] { 1, 7, 9, 131 })
+                foreach (int tokens in new[] { 1, 7, 9, 131, 300 })
                 {
                     var x = randn([tokens, columns], generator: new Generator((ulong)tokens));
                     var y = new float[tokens * rows];
