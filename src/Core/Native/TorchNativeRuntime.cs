@@ -104,6 +104,7 @@ public static class TorchNativeRuntime
         lock (Gate)
         {
             if (Status != NativeCompatStatus.NotChecked) return Status;
+            HugePages.PreferForTorch();
             var log = new System.Text.StringBuilder();
             try
             {
