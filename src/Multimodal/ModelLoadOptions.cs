@@ -30,7 +30,7 @@ public sealed record ModelLoadOptions
     /// <summary>
     /// Weight format of the decoder's linear layers, run by LlavaModal's CPU kernels: <c>F32</c>, <c>BF16</c>, <c>F16</c>,
     /// or block-quantized <c>Int8</c> / <c>Int4</c>, packed from the checkpoint as it is read (the vision tower and projector
-    /// keep <see cref="DType"/>, which stays the dtype of activations and the KV cache). Null: TorchSharp's layers in
+    /// keep <see cref="DType"/>, which stays the dtype of activations and, unless <see cref="KvCache"/> says otherwise, of the KV cache). Null: TorchSharp's layers in
     /// <see cref="DType"/>, or the stored format of a folder written by <c>llava-modal quantize</c>. CPU only.
     /// </summary>
     public WeightFormat? Weights { get; init; }

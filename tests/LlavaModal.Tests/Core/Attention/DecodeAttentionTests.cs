@@ -33,6 +33,7 @@ public sealed class DecodeAttentionTests : IDisposable
     [InlineData(2, 7, 1, 37, 65)]
     [InlineData(1, 6, 3, 128, 64)]
     [InlineData(2, 2, 2, 5, 129)]
+    [InlineData(2, 2, 1, 24, 7)]
     public void Equals_sdpa_and_eager_over_f32_cache_views(int rows, int heads, int kvHeads, int d, int length)
     {
         using var scope = NewDisposeScope();
@@ -62,7 +63,7 @@ public sealed class DecodeAttentionTests : IDisposable
     }
 
     [Fact]
-    public void A_query_with_strided_columns_is_read_as_its_values()
+    public void Queries_with_strided_columns_or_at_an_offset_are_read_as_their_values()
     {
         using var scope = NewDisposeScope();
         var (_, k, v) = CacheViews(2, 4, 2, 16, 40, ScalarType.Float32, 5);
@@ -70,6 +71,10 @@ public sealed class DecodeAttentionTests : IDisposable
         var strided = randn([2, 4, 1, 32]).view(2, 4, 1, 16, 2).select(4, 0);
         Assert.NotEqual(1, strided.stride(3));
         Parity.AssertClose(DecodeAttention.TryAttend(strided, k, v, null, 0.25, pool)!, new EagerAttention().Attend(strided.contiguous(), k, v, null, 0.25), 1e-5, "strided query");
+        // Contiguous but not at the start of its storage (rows 1-2 of three).
+        var offset = randn([3, 4, 1, 16]).narrow(0, 1, 2);
+        Assert.True(offset.is_contiguous());
+        Parity.AssertClose(DecodeAttention.TryAttend(offset, k, v, null, 0.25, pool)!, new EagerAttention().Attend(offset.clone(), k, v, null, 0.25), 1e-5, "query at an offset");
     }
 
     [Fact]
