@@ -9,8 +9,8 @@ namespace LlavaModal.Core.Attention;
 
 /// <summary>
 /// One decode step's attention on the CPU, <c>softmax(q kᵀ · scale) v</c> for one new position per row, read straight
-/// from the KV cache's views ([B, kv_heads, S, head_dim], any strides but the last): one tensor per call instead of the
-/// half-dozen libtorch operations of <see cref="SdpaAttention"/>, and an f16 or bf16 cache widened as it is read. The
+/// from the KV cache's views ([B, kv_heads, S, head_dim], any strides but the last; two 1-D views address them, a third
+/// tensor is the output), and an f16 or bf16 cache widened as it is read. The
 /// <c>heads / kv_heads</c> query heads of a group are served by their key/value head together (each key and value row
 /// is read once for all of them); scores, softmax and sums are f32. The (row, kv head) pairs are split over
 /// <see cref="KernelPool"/>'s threads. No mask: every row attends to all S positions.
