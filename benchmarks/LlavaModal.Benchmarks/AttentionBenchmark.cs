@@ -8,7 +8,8 @@ namespace LlavaModal.Benchmarks;
 /// <summary>
 /// <c>attention</c>: one decode step's attention over a cache view (one query position per row), per layer, for the
 /// decoders measured in <c>decode</c>: libtorch's eager path against <c>scaled_dot_product_attention</c> (both with
-/// query heads folded per key/value head, as the decoder calls them). Decode steps take the faster one.
+/// query heads folded per key/value head, as the decoder calls them) and the C# decode kernel (<see cref="DecodeAttention"/>,
+/// over the f32 cache and 16-bit copies of it). Decode steps take the fastest.
 /// </summary>
 static class AttentionBenchmark
 {
@@ -41,11 +42,18 @@ static class AttentionBenchmark
                 var k = cache.narrow(2, 0, depth);
                 var v = randn([1, kvHeads, depth + 256, d]).narrow(2, 0, depth);
                 double scale = 1 / Math.Sqrt(d);
+                using var k16 = k.to(ScalarType.Float16);
+                using var v16 = v.to(ScalarType.Float16);
+                using var kb16 = k.to(ScalarType.BFloat16);
+                using var vb16 = v.to(ScalarType.BFloat16);
                 double eagerUs = Time(reps, () => eager.Attend(q, k, v, null, scale).Dispose());
                 double sdpaUs = Time(reps, () => sdpa.Attend(q, k, v, null, scale).Dispose());
+                double oursUs = Time(reps, () => DecodeAttention.TryAttend(q, k, v, null, scale, KernelPool.Shared)!.Dispose());
+                double f16Us = Time(reps, () => DecodeAttention.TryAttend(q, k16, v16, null, scale, KernelPool.Shared)!.Dispose());
+                double bf16Us = Time(reps, () => DecodeAttention.TryAttend(q, kb16, vb16, null, scale, KernelPool.Shared)!.Dispose());
                 double mb = 2.0 * kvHeads * depth * d * sizeof(float) / 1e6;
-                rows.Add([name, depth.ToString(), Report.F(mb, 2), Report.F(eagerUs, 1), Report.F(sdpaUs, 1), Report.F(eagerUs / sdpaUs, 2)]);
-                results.Add(new { shape = name, depth, cache_mb = mb, eager_us = eagerUs, sdpa_us = sdpaUs });
+                rows.Add([name, depth.ToString(), Report.F(mb, 2), Report.F(eagerUs, 1), Report.F(sdpaUs, 1), Report.F(oursUs, 1), Report.F(f16Us, 1), Report.F(bf16Us, 1), Report.F(sdpaUs / oursUs, 2)]);
+                results.Add(new { shape = name, depth, cache_mb = mb, eager_us = eagerUs, sdpa_us = sdpaUs, decode_kernel_us = oursUs, decode_kernel_f16_cache_us = f16Us, decode_kernel_bf16_cache_us = bf16Us });
             }
         }
         if (json)
@@ -53,14 +61,17 @@ static class AttentionBenchmark
             Console.WriteLine(Report.ToJson(new { benchmark = "attention", machine = Report.Machine(), reps, results }));
             return 0;
         }
-        Console.WriteLine($"attention: one query position over an f32 cache view, per layer, median of {reps}; {Report.Machine()}");
-        Report.Table(["shape", "depth", "K+V MB", "eager µs", "sdpa µs", "eager / sdpa"], rows);
+        Console.WriteLine($"attention: one query position over a cache view, per layer, median of {reps}; {Report.Machine()}");
+        Console.WriteLine("C# = the decode kernel (DecodeAttention) over the f32 cache; f16 / bf16 = the same over a 16-bit copy of it (K+V MB halves).");
+        Report.Table(["shape", "depth", "K+V MB (f32)", "eager µs", "sdpa µs", "C# µs", "C# f16 µs", "C# bf16 µs", "sdpa / C#"], rows);
         return 0;
     }
 
     static double Time(int reps, Action action)
     {
-        for (int i = 0; i < Math.Min(reps, 10); i++) action();
+        // Warm up for a while, not a count: tiered JIT promotes hot code (TensorPrimitives' included) only after ~100 ms.
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 10 || warm.ElapsedMilliseconds < 300; i++) action();
         var times = new double[reps];
         for (int r = 0; r < reps; r++)
         {

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using LlavaModal.Abstractions.Configuration;
+using LlavaModal.Core.Attention;
 using LlavaModal.Core.Kernels;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Multimodal;
@@ -22,10 +24,15 @@ static class DecodeBenchmark
         var models = args.String("--models", "tiny,100m").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var weights = args.String("--weights", "torch").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(w => w == "torch" ? (WeightFormat?)null : WeightFormats.Parse(w) ?? throw new ArgumentException($"--weights: '{w}' is neither torch nor a weight format.")).ToList();
+        var kvCaches = args.String("--kv-cache", "model").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(c => c == "model" ? (ScalarType?)null : DTypes.TryParse(c) ?? throw new ArgumentException($"--kv-cache: '{c}' is neither model nor f32, bf16, f16.")).ToList();
+        var attentions = args.String("--decode-attention", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--decode-attention: '{a}' is neither on nor off.") }).ToList();
         var promptLengths = args.Ints("--prompt-lengths", "128,512");
         int newTokens = args.Int("--new-tokens", 64, min: 2 * Window + 1);
         int warmup = args.Int("--warmup", 1);
         int reps = args.Int("--reps", 5, min: 1);
+        int rounds = args.Int("--rounds", 1, min: 1);
         var cache = args.String("--cache", Report.DefaultCache());
         int threads = args.Int("--threads", 0);
         bool json = args.Flag("--json");
@@ -39,21 +46,33 @@ static class DecodeBenchmark
         // Read bandwidth on the spot, in this process: decode reads every weight once per token, so bytes / probe is its limit.
         double probeGBs = probe ? KernelBenchmark.Bandwidth(KernelPool.Shared, 5) : double.NaN;
 
-        var rows = new List<DecodeRow>();
+        var measured = new List<DecodeRow>();
+        // Formats and variants alternate within one sitting, round after round, so their ratios are comparable on a shared machine.
+        for (int round = 0; round < rounds; round++)
         foreach (var name in models)
         {
             var dir = ModelFolder(name, cache);
-            // Formats alternate within one sitting, so their ratios are comparable on a shared machine.
             foreach (var format in weights)
-                rows.AddRange(Measure(format is null ? name : $"{name} {format.Value.Name()}", dir, format, promptLengths, newTokens, warmup, reps));
+                foreach (var kvCache in kvCaches)
+                    foreach (bool attention in attentions)
+                    {
+                        // Off: decode steps attend through libtorch (sdpa), as before the C# decode kernel.
+                        DecodeAttention.Enabled = attention;
+                        var label = (format is null ? name : $"{name} {format.Value.Name()}") + (kvCache is { } c ? $" kv {c}" : "") + (attention ? "" : " libtorch-attn");
+                        try { measured.AddRange(Measure(label, dir, format, kvCache, promptLengths, newTokens, warmup, reps)); }
+                        finally { DecodeAttention.Enabled = true; }
+                    }
         }
+        // Each variant and prompt: the round with the median decode speed.
+        var rows = measured.GroupBy(r => (r.Model, r.PromptTokens))
+            .Select(g => g.OrderBy(r => r.DecodeTokensPerSecondMedian).ElementAt(g.Count() / 2)).ToList();
 
         if (json)
         {
             Console.WriteLine(Report.ToJson(new { benchmark = "decode", machine = Report.Machine(), probe_gb_per_s = probeGBs, new_tokens = newTokens, warmup, reps, rows }));
             return 0;
         }
-        Console.WriteLine($"decode: greedy, {newTokens} new tokens, {warmup} warm-up + {reps} runs, median (min/max in brackets); {Report.Machine()}");
+        Console.WriteLine($"decode: greedy, {newTokens} new tokens, {warmup} warm-up + {reps} runs, median (min/max in brackets){(rounds > 1 ? $", the median of {rounds} alternating rounds" : "")}; {Report.Machine()}");
         Console.WriteLine("decode tok/s = (tokens - 1) / decode time (the library's DecodeTokensPerSecond); 1000/median step is the same from the median step, robust to stalls on a shared machine.");
         Console.WriteLine($"tensors/step: TorchSharp tensors created per decode step (median; the whole loop: model, cache, logits processing); "
             + $"weight MB/tok: bytes of weights one token reads; of limit: weight bytes x tok/s (1000/median step) / read-bandwidth probe ({Report.F(probeGBs, 1)} GB/s).");
@@ -93,9 +112,9 @@ static class DecodeBenchmark
         _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 70m, 100m, 1b nor a checkpoint folder."),
     };
 
-    internal static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, int[] promptLengths, int newTokens, int warmup, int reps)
+    internal static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, ScalarType? kvCache, int[] promptLengths, int newTokens, int warmup, int reps)
     {
-        using var lm = LanguageModel.Load(dir, new ModelLoadOptions { Weights = format });
+        using var lm = LanguageModel.Load(dir, new ModelLoadOptions { Weights = format, KvCache = kvCache });
         // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.
         using var engine = new GenerationEngine(lm.Decoder, lm.Tokenizer, [], maxBatch: 1);
         // Checkpoints written by `init` pair a 32000-row head with the repository's small test tokenizer, whose

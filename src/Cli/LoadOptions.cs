@@ -7,7 +7,7 @@ using LlavaModal.Multimodal;
 
 namespace LlavaModal.Cli;
 
-/// <summary>How to load a model: dtype, weight format, device, chat template override, attention kernel, image padding.</summary>
+/// <summary>How to load a model: dtype, weight format, device, chat template override, attention kernel, KV cache dtype, image padding.</summary>
 sealed class LoadOptions
 {
     readonly Option<string?> dtype = new("--dtype") { Description = $"Compute dtype: {DTypes.Accepted} (default: as the checkpoint's torch_dtype)." };
@@ -15,6 +15,7 @@ sealed class LoadOptions
     readonly Option<string> device = new("--device") { Description = "cpu (default), cuda or cuda:N (needs the CUDA build).", DefaultValueFactory = _ => "cpu" };
     readonly Option<string?> template = new("--chat-template") { Description = "Override the detected chat template: vicuna_v1, llama2, llama3, chatml." };
     readonly Option<string> attention = new("--attention") { Description = "Attention kernel: eager (default; the reference's arithmetic) or sdpa (libtorch's fused kernel).", DefaultValueFactory = _ => "eager" };
+    readonly Option<string?> kvCache = new("--kv-cache") { Description = "KV cache dtype: f16 or bf16 store keys and values in 16 bits while the model computes in --dtype (half the cache memory), f32 (default: the model's dtype)." };
     readonly Option<bool> noPad = new("--no-pad") { Description = "Do not pad images to a square before resizing (LLaVA-1.5 pads; without padding the centre crop cuts the sides)." };
     readonly Option<string?> adapter = new("--adapter") { Description = "LoRA adapter folder (PEFT layout) merged into the weights as they load (an adapter folder given as --model loads with the base it names)." };
     readonly Option<int> threads = TorchThreads.Option();
@@ -39,6 +40,7 @@ sealed class LoadOptions
         command.Options.Add(device);
         command.Options.Add(template);
         command.Options.Add(attention);
+        command.Options.Add(kvCache);
         command.Options.Add(noPad);
         command.Options.Add(maxContext);
         command.Options.Add(threads);
@@ -71,6 +73,7 @@ sealed class LoadOptions
         Device = parse.GetValue(device)!,
         ChatTemplate = parse.GetValue(template),
         Attention = parse.GetValue(attention)!,
+        KvCache = parse.GetValue(kvCache) is { } c ? DTypes.Parse(c, "--kv-cache") : null,
         Limits = new ModelLimits { MaxContextTokens = parse.GetValue(maxContext) is int n ? (n >= 1 ? n : throw new ArgumentException($"--max-context-tokens must be at least 1, got {n}.")) : null },
     };
 }

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 
 namespace LlavaModal.Multimodal;
 
-/// <summary>How to load a model: dtype, device, chat template, attention kernel, linear layers, batch size, and the registry of parts.</summary>
+/// <summary>How to load a model: dtype, device, chat template, attention kernel, linear layers, KV cache dtype, batch size, and the registry of parts.</summary>
 public sealed record ModelLoadOptions
 {
     /// <summary>Weights and activations dtype; null keeps the checkpoint's <c>torch_dtype</c>.</summary>
@@ -30,10 +30,18 @@ public sealed record ModelLoadOptions
     /// <summary>
     /// Weight format of the decoder's linear layers, run by LlavaModal's CPU kernels: <c>F32</c>, <c>BF16</c>, <c>F16</c>,
     /// or block-quantized <c>Int8</c> / <c>Int4</c>, packed from the checkpoint as it is read (the vision tower and projector
-    /// keep <see cref="DType"/>, which stays the dtype of activations and the KV cache). Null: TorchSharp's layers in
+    /// keep <see cref="DType"/>, which stays the dtype of activations and, unless <see cref="KvCache"/> says otherwise, of the KV cache). Null: TorchSharp's layers in
     /// <see cref="DType"/>, or the stored format of a folder written by <c>llava-modal quantize</c>. CPU only.
     /// </summary>
     public WeightFormat? Weights { get; init; }
+
+    /// <summary>
+    /// The dtype the KV cache stores keys and values in; null (default): the model's dtype. <c>Float16</c> or <c>BFloat16</c>
+    /// under an f32 model halves the cache's memory (and the prompt cache's entries) and the bytes a decode step's attention
+    /// reads at long contexts; the model still computes in its dtype, widening the cache as it reads it. Keys and values
+    /// are rounded to 16 bits when stored, so logits move slightly (see the README's Performance section for measured bounds).
+    /// </summary>
+    public ScalarType? KvCache { get; init; }
 
     /// <summary>
     /// A LoRA adapter folder in PEFT's layout (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>) to merge into
@@ -100,6 +108,8 @@ public sealed record ModelLoadOptions
             throw new ArgumentException($"Weight format {format.Value.Name()} and linear layer factory '{Linear}' both replace the linear layers; choose one.", nameof(Weights));
         var linear = format is { } f ? new PackedLinearFactory(f) : catalog.FindLinear(Linear)
             ?? throw new ArgumentException($"Unknown linear layer factory '{Linear}' (registered: {string.Join(", ", catalog.LinearNames)}).", nameof(Linear));
-        return new ModelBuildContext(dtype, ResolveDevice(), linear, attention);
+        if (KvCache is { } cache && cache is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
+            throw new ArgumentException($"KV cache dtype {cache} is not one of Float32, Float16, BFloat16 (null: the model's dtype).", nameof(KvCache));
+        return new ModelBuildContext(dtype, ResolveDevice(), linear, attention) { KvCacheDType = KvCache };
     }
 }

@@ -45,6 +45,7 @@ public static class LlavaServer
             o.DType = options.DType;
             o.Device = options.Device;
             o.Attention = options.Attention;
+            o.KvCache = options.KvCache;
             o.MaxBatch = options.MaxBatch;
             o.MaxContextTokens = options.MaxContextTokens;
             o.PromptCacheBytes = options.PromptCacheBytes;

@@ -27,6 +27,9 @@ public sealed class ServerOptions
     /// <summary>Attention kernel: <c>eager</c> (default) or <c>sdpa</c>.</summary>
     public string Attention { get; set; } = "eager";
 
+    /// <summary>KV cache dtype: <c>f16</c> or <c>bf16</c> (half the cache memory under an f32 model) or <c>f32</c>; null: the model's dtype.</summary>
+    public string? KvCache { get; set; }
+
     /// <summary>Most requests decoded together (continuous batching; default 8); more wait for a free row.</summary>
     public int MaxBatch { get; set; } = 8;
 

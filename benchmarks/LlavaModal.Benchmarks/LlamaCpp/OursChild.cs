@@ -28,7 +28,7 @@ static class OursChild
         if (args.Positional.Count != 1) throw new ArgumentException($"{Mode} needs exactly one checkpoint folder.");
         set_num_threads(threads);
         KernelPool.UseThreads(threads);
-        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, [1, prompt], newTokens, warmup: 1, reps).ToList();
+        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache: null, [1, prompt], newTokens, warmup: 1, reps).ToList();
         var shallow = rows.Single(r => r.PromptTokens == 1);
         var deep = rows.Single(r => r.PromptTokens == prompt);
         Console.WriteLine(JsonSerializer.Serialize(new OursResult(

@@ -32,6 +32,15 @@ public abstract class CausalLanguageModel : nn.Module
     /// <summary>The device the model lives on.</summary>
     public Device Device { get; }
 
+    /// <summary>The dtype <see cref="CreateCache"/> stores keys and values in: <see cref="DType"/> unless the model was built with another (<see cref="Layers.ModelBuildContext.KvCacheDType"/>).</summary>
+    public ScalarType CacheDType
+    {
+        get => cacheDType ?? DType;
+        protected init => cacheDType = value;
+    }
+
+    readonly ScalarType? cacheDType;
+
     /// <summary>Number of parameters.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 

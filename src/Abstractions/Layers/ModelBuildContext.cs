@@ -10,4 +10,11 @@ namespace LlavaModal.Abstractions.Layers;
 /// <param name="Device">Device.</param>
 /// <param name="Linear">Creates every linear layer.</param>
 /// <param name="Attention">Computes attention from queries, keys and values.</param>
-public sealed record ModelBuildContext(ScalarType DType, Device Device, ILinearFactory Linear, IAttentionKernel Attention);
+public sealed record ModelBuildContext(ScalarType DType, Device Device, ILinearFactory Linear, IAttentionKernel Attention)
+{
+    /// <summary>
+    /// The dtype the KV cache stores keys and values in; null: <see cref="DType"/>. A 16-bit cache under an f32 model
+    /// halves the cache's memory and the bytes a decode step's attention reads (it widens them as it reads).
+    /// </summary>
+    public ScalarType? KvCacheDType { get; init; }
+}

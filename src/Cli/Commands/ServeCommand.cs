@@ -42,6 +42,7 @@ static class ServeCommand
                 DType = read.DType is { } d ? LlavaModal.Abstractions.Configuration.DTypes.ConfigName(d) : null,
                 Device = read.Device,
                 Attention = read.Attention,
+                KvCache = read.KvCache is { } kv ? LlavaModal.Abstractions.Configuration.DTypes.ConfigName(kv) : null,
                 MaxBatch = parse.GetValue(maxBatch),
                 MaxContextTokens = read.Limits.MaxContextTokens,
                 PromptCacheBytes = parse.GetValue(promptCache) is var mb and >= 0 and <= (long.MaxValue >> 20) ? mb << 20 : throw new ArgumentException($"--prompt-cache-mb must be between 0 (off) and {long.MaxValue >> 20}, got {parse.GetValue(promptCache)}."),

@@ -8,6 +8,8 @@ namespace LlavaModal.Core.Modules;
 /// Rows of preallocated keys and values, [rows, kv_heads, capacity, head_dim] per layer, written in place: a decode step
 /// copies only each row's new position instead of re-concatenating the history, and works on views of the first rows
 /// (active sequences are kept contiguous by <see cref="MoveRow"/>), never on copies of the cache. Grows by doubling.
+/// Its dtype may be narrower than the model's (a 16-bit cache under an f32 model): new keys and values are rounded as
+/// they are written, and the views handed out are in the cache's dtype.
 /// </summary>
 public sealed class KvCache : IBatchKvCache
 {
@@ -197,9 +199,12 @@ public sealed class KvCache : IBatchKvCache
                 throw new InvalidOperationException($"A decode step appends one position for each of its {count} rows; got [{string.Join(", ", keys.shape)}].");
             var runKeys = cache.keys[layer]!.narrow(0, first, count);
             var runValues = cache.values[layer]!.narrow(0, first, count);
-            // Row b's new position goes to lengths[b]: [rows, :, at, :] addresses [count, kv_heads, head_dim].
-            runKeys.index_put_(keys.squeeze(2), TensorIndex.Tensor(rows), TensorIndex.Colon, TensorIndex.Tensor(at), TensorIndex.Colon);
-            runValues.index_put_(values.squeeze(2), TensorIndex.Tensor(rows), TensorIndex.Colon, TensorIndex.Tensor(at), TensorIndex.Colon);
+            // Row b's new position goes to lengths[b]: [rows, :, at, :] addresses [count, kv_heads, head_dim]. index_put_
+            // does not convert, so a 16-bit cache under a wider model gets its dtype first (copy_ converts by itself).
+            using var newKeys = keys.squeeze(2).to(cache.dtype);
+            using var newValues = values.squeeze(2).to(cache.dtype);
+            runKeys.index_put_(newKeys, TensorIndex.Tensor(rows), TensorIndex.Colon, TensorIndex.Tensor(at), TensorIndex.Colon);
+            runValues.index_put_(newValues, TensorIndex.Tensor(rows), TensorIndex.Colon, TensorIndex.Tensor(at), TensorIndex.Colon);
             return (runKeys.narrow(2, 0, Length + 1), runValues.narrow(2, 0, Length + 1));
         }
 

@@ -21,6 +21,7 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
     public LlamaForCausalLM(LlamaConfig config, ModelBuildContext build) : base(nameof(LlamaForCausalLM), config, build.DType, build.Device)
     {
         Config = config;
+        CacheDType = build.KvCacheDType ?? build.DType;
         model = new LlamaModel(config, build);
         lm_head = model.CreateHead(config, build);
         RegisterComponents();
@@ -37,5 +38,5 @@ public sealed class LlamaForCausalLM : CausalLanguageModel
         model.Logits(lm_head, inputsEmbeds, positionIds, padding, cache, lastOnly, hiddenStates);
 
     /// <inheritdoc />
-    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, DType, Device);
+    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, CacheDType, Device);
 }

@@ -23,6 +23,7 @@ public sealed class Qwen2VLForCausalLM : CausalLanguageModel
     public Qwen2VLForCausalLM(Qwen2VLConfig config, ModelBuildContext build) : base(nameof(Qwen2VLForCausalLM), config, build.DType, build.Device)
     {
         Config = config;
+        CacheDType = build.KvCacheDType ?? build.DType;
         model = new LlamaModel(config, build);
         lm_head = model.CreateHead(config, build);
         RegisterComponents();
@@ -39,7 +40,7 @@ public sealed class Qwen2VLForCausalLM : CausalLanguageModel
         model.Logits(lm_head, inputsEmbeds, positionIds, padding, cache, lastOnly, hiddenStates);
 
     /// <inheritdoc />
-    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, DType, Device);
+    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, CacheDType, Device);
 
     /// <summary>M-RoPE positions [3, T] (temporal, height, width) of a prompt, as transformers' <c>get_rope_index</c>.</summary>
     public override Tensor PositionIds(IReadOnlyList<PromptSegment> segments)

@@ -22,6 +22,7 @@ public sealed class Qwen3ForCausalLM : CausalLanguageModel
     public Qwen3ForCausalLM(Qwen3Config config, ModelBuildContext build) : base(nameof(Qwen3ForCausalLM), config, build.DType, build.Device)
     {
         Config = config;
+        CacheDType = build.KvCacheDType ?? build.DType;
         model = new LlamaModel(config, build);
         lm_head = model.CreateHead(config, build);
         RegisterComponents();
@@ -38,5 +39,5 @@ public sealed class Qwen3ForCausalLM : CausalLanguageModel
         model.Logits(lm_head, inputsEmbeds, positionIds, padding, cache, lastOnly, hiddenStates);
 
     /// <inheritdoc />
-    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, DType, Device);
+    public override IBatchKvCache CreateCache(int rows, long capacity) => new KvCache(Config, rows, capacity, CacheDType, Device);
 }

@@ -30,6 +30,9 @@ public sealed class LlavaModalOptions
     /// <summary>Weight format of the decoder's linear layers (<c>f32</c>, <c>bf16</c>, <c>f16</c>, <c>int8</c>, <c>int4</c>; null: torch layers). See <see cref="ModelLoadOptions.Weights"/>.</summary>
     public string? Weights { get; set; }
 
+    /// <summary>The KV cache's dtype: <c>f16</c> or <c>bf16</c> (half the cache memory under an f32 model), <c>f32</c>; null: the model's dtype. See <see cref="ModelLoadOptions.KvCache"/>.</summary>
+    public string? KvCache { get; set; }
+
     /// <summary>A PEFT LoRA adapter folder merged into the weights as they load (null: none). See <see cref="ModelLoadOptions.Adapter"/>.</summary>
     public string? Adapter { get; set; }
 
@@ -52,6 +55,7 @@ public sealed class LlavaModalOptions
         Linear = Linear,
         Weights = Weights is null ? null : WeightFormats.Parse(Weights) ?? throw new ArgumentException($"LlavaModalOptions.Weights: '{Weights}' is not a weight format (f32, bf16, f16, int8, int4)."),
         Adapter = Adapter,
+        KvCache = KvCache is null ? null : DTypes.Parse(KvCache, "LlavaModalOptions.KvCache"),
         MaxBatch = MaxBatch,
         PromptCacheBytes = PromptCacheBytes,
         Architectures = catalog,

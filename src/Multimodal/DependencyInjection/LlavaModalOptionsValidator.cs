@@ -39,6 +39,8 @@ sealed class LlavaModalOptionsValidator(string name, string keyPrefix) : IValida
             errors.Add($"{Key(nameof(options.Linear))} is empty (torch, or a factory added with AddLinearFactory).");
         if (options.Weights is { } weights && WeightFormats.Parse(weights) is null)
             errors.Add($"{Key(nameof(options.Weights))}: '{weights}' is not a weight format (f32, bf16, f16, int8, int4; unset: torch layers).");
+        if (options.KvCache is { } kvCache && DTypes.TryParse(kvCache) is null)
+            errors.Add($"{Key(nameof(options.KvCache))}: '{kvCache}' is not one of {DTypes.Accepted} (unset: the model's dtype).");
         if (options.Adapter is { } adapter && !File.Exists(Path.Combine(adapter, "adapter_config.json")))
             errors.Add($"{Key(nameof(options.Adapter))}: '{adapter}' is not a LoRA adapter folder (no adapter_config.json).");
         if (options.MaxBatch < 1)

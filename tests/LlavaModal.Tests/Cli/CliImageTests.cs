@@ -44,6 +44,19 @@ public class CliImageTests
     }
 
     [Fact]
+    public void A_16_bit_kv_cache_keeps_the_reference_tokens_and_an_unknown_dtype_is_named()
+    {
+        var r = CliRunner.Run("generate", "--model", Fixtures.LlavaTinyA, "--image", Image("gradient_640x480.png"), "--kv-cache", "f16",
+            "--prompt", "Describe this picture in detail.", "--max-new-tokens", "20", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(Case("p1.img0.pad").GetProperty("new_token_ids").EnumerateArray().Select(e => e.GetInt32()),
+            JsonDocument.Parse(r.Stdout).RootElement.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt32()));
+        var bad = CliRunner.Run("generate", "--model", Fixtures.LlavaTinyA, "--kv-cache", "int8", "--prompt", "Hi");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--kv-cache 'int8' is not one of f32, bf16, f16", bad.Stderr);
+    }
+
+    [Fact]
     public void Raw_prompt_with_more_images_than_placeholders_is_refused()
     {
         var r = CliRunner.Run("generate", "--model", Fixtures.LlavaTinyA, "--raw", "--prompt", "USER: <image>\nHi ASSISTANT:",

@@ -36,7 +36,7 @@ public class WeightFormatAccuracyTests(ITestOutputHelper output)
         return folder.LoadDecoder(new ModelLoadOptions { Weights = format, DType = ScalarType.Float32 });
     }
 
-    static long[] Greedy(CausalLanguageModel model, Tensor prompt, int count)
+    internal static long[] Greedy(CausalLanguageModel model, Tensor prompt, int count)
     {
         using var scope = NewDisposeScope();
         long t = prompt.shape[1];
@@ -53,7 +53,7 @@ public class WeightFormatAccuracyTests(ITestOutputHelper output)
     }
 
     /// <summary>The logits of each decode step (one token at a time through the kernels) while feeding <paramref name="ids"/> after the prompt.</summary>
-    static Tensor StepLogits(CausalLanguageModel model, Tensor prompt, long[] ids)
+    internal static Tensor StepLogits(CausalLanguageModel model, Tensor prompt, long[] ids)
     {
         using var scope = NewDisposeScope();
         long t = prompt.shape[1];

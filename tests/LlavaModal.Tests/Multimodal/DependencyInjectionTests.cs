@@ -66,13 +66,25 @@ public class DependencyInjectionTests
             await host.StopAsync();
         }
         var bad = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        bad.Services.AddLlavaModal(o => { o.MaxContextTokens = 0; o.Weights = "int3"; o.Adapter = Fixtures.LlavaTinyA; });
+        bad.Services.AddLlavaModal(o => { o.MaxContextTokens = 0; o.Weights = "int3"; o.Adapter = Fixtures.LlavaTinyA; o.KvCache = "f8"; });
         using var badHost = bad.Build();
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => badHost.StartAsync());
         Assert.Contains("LlavaModalOptions:ModelDirectory is not set", e.Message);
         Assert.Contains("LlavaModalOptions:MaxContextTokens: 0 is below 1", e.Message);
         Assert.Contains("LlavaModalOptions:Weights: 'int3' is not a weight format", e.Message);
         Assert.Contains("LlavaModalOptions:Adapter: '" + Fixtures.LlavaTinyA + "' is not a LoRA adapter folder", e.Message);
+        Assert.Contains("LlavaModalOptions:KvCache: 'f8' is not one of f32, bf16, f16", e.Message);
+    }
+
+    [Fact]
+    public void A_kv_cache_dtype_set_in_options_reaches_the_decoder_s_cache()
+    {
+        var services = new ServiceCollection();
+        services.AddLlavaModal(o => { o.ModelDirectory = Fixtures.LlavaTinyA; o.DType = "f32"; o.KvCache = "f16"; });
+        using var provider = services.BuildServiceProvider();
+        var model = provider.GetRequiredService<MultimodalModel>();
+        Assert.Equal(TorchSharp.torch.ScalarType.Float32, model.Decoder.DType);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float16, model.Decoder.CacheDType);
     }
 
     [Fact]

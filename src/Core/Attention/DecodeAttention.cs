@@ -1,0 +1,321 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using LlavaModal.Core.Kernels;
+using static TorchSharp.torch;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+
+namespace LlavaModal.Core.Attention;
+
+/// <summary>
+/// One decode step's attention on the CPU, <c>softmax(q kᵀ · scale) v</c> for one new position per row, read straight
+/// from the KV cache's views ([B, kv_heads, S, head_dim], any strides but the last; two 1-D views address them, a third
+/// tensor is the output), and an f16 or bf16 cache widened as it is read. The
+/// <c>heads / kv_heads</c> query heads of a group are served by their key/value head together (each key and value row
+/// is read once for all of them); scores, softmax and sums are f32. The (row, kv head) pairs are split over
+/// <see cref="KernelPool"/>'s threads. No mask: every row attends to all S positions.
+/// </summary>
+static class DecodeAttention
+{
+    /// <summary>Positions converted at a time from a 16-bit cache (and the span of one score pass): fits in L1 with head_dim 128.</summary>
+    const int Chunk = 64;
+
+    /// <summary>Fewest cached elements (keys and values) a thread's share should hold: below it the pool's handoff costs more than it saves.</summary>
+    const long MinElementsPerChunk = 16 * 1024;
+
+    /// <summary>Off only for A/B measurements (the <c>decode</c> and <c>attention</c> benchmarks): decode steps then use libtorch.</summary>
+    internal static bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// <c>softmax(q kᵀ · scale) v</c> as a new f32 tensor [B, heads, 1, d], or null when these tensors are not what the
+    /// kernel computes (the caller then uses libtorch): f32 queries [B, heads, 1, d] on the CPU without autograd, keys and
+    /// values [B, kv_heads, S, d] of one dtype (f32, f16 or bf16) with contiguous rows, heads a multiple of kv_heads, no
+    /// mask, and 256-bit SIMD on this machine.
+    /// </summary>
+    public static unsafe Tensor? TryAttend(Tensor query, Tensor key, Tensor value, Tensor? mask, double scale, KernelPool pool)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentNullException.ThrowIfNull(pool);
+        if (!Enabled || mask is not null || !Vector256.IsHardwareAccelerated || query.dtype != ScalarType.Float32 || key.dtype != value.dtype
+            || key.dtype is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16)
+            || query.device_type != TorchSharp.DeviceType.CPU || key.device_type != TorchSharp.DeviceType.CPU || value.device_type != TorchSharp.DeviceType.CPU
+            || is_grad_enabled() && (query.requires_grad || key.requires_grad || value.requires_grad))
+            return null;
+        long[] qs = query.shape, ks = key.shape, vs = value.shape;
+        if (qs.Length != 4 || ks.Length != 4 || !vs.SequenceEqual(ks) || qs[2] != 1 || ks[0] != qs[0] || ks[3] != qs[3] || ks[1] == 0 || ks[2] == 0
+            || qs[1] % ks[1] != 0 || qs[0] == 0 || key.stride(3) != 1 || value.stride(3) != 1)
+            return null;
+        using var keys = Flat(key);
+        using var values = Flat(value);
+        if (keys is null || values is null) return null;
+        int b = (int)qs[0], heads = (int)qs[1], d = (int)qs[3], kvHeads = (int)ks[1], s = (int)ks[2];
+        using var copy = query.stride(3) == 1 ? null : query.contiguous();
+        var q = copy ?? query;
+        // A decode step's queries are contiguous (one position): read in place, one view fewer.
+        using var queries = q.is_contiguous() ? null : Flat(q)!;
+        var output = empty([b, heads, 1, d], ScalarType.Float32);
+        var work = new Work
+        {
+            Query = (float*)Address(queries ?? q),
+            QueryBatchStride = q.stride(0),
+            QueryHeadStride = q.stride(1),
+            Keys = Address(keys),
+            Values = Address(values),
+            KeyStrides = (key.stride(0), key.stride(1), key.stride(2)),
+            ValueStrides = (value.stride(0), value.stride(1), value.stride(2)),
+            Output = (float*)Address(output),
+            KvHeads = kvHeads,
+            Groups = heads / kvHeads,
+            Positions = s,
+            HeadDim = d,
+            Scale = (float)scale,
+            Element = key.dtype,
+        };
+        long perItem = 2L * s * d;
+        int grain = (int)Math.Clamp(MinElementsPerChunk / perItem, 1, b * kvHeads);
+        pool.For(b * kvHeads, grain, work);
+        return output;
+    }
+
+    /// <summary>
+    /// A 1-D view from a tensor's first element to its last (its strides' reach), so one pointer addresses all of it; null
+    /// when that is more than a span can hold.
+    /// </summary>
+    static Tensor? Flat(Tensor t)
+    {
+        long[] shape = t.shape;
+        long extent = 1;
+        for (int i = 0; i < shape.Length; i++) extent += (shape[i] - 1) * t.stride(i);
+        return extent * t.ElementSize > int.MaxValue ? null : t.as_strided([extent], [1], t.storage_offset());
+    }
+
+    static unsafe byte* Address(Tensor contiguous) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(contiguous.bytes));
+
+    /// <summary>One (row, kv head) pair per item: its query heads' scores, softmax, and weighted sum of values.</summary>
+    sealed unsafe class Work : IRangeWork
+    {
+        public float* Query;
+        public long QueryBatchStride, QueryHeadStride;
+        public byte* Keys, Values;
+        public (long Batch, long Head, long Position) KeyStrides, ValueStrides;
+        public float* Output;
+        public int KvHeads, Groups, Positions, HeadDim;
+        public float Scale;
+        public ScalarType Element;
+
+        [ThreadStatic] static float[]? scratch;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end)
+        {
+            int d = HeadDim, g = Groups, s = Positions;
+            int needed = g * d + g * s + g * d + Chunk * d;
+            if (scratch is null || scratch.Length < needed) scratch = new float[Math.Max(needed, 2 * (scratch?.Length ?? 0))];
+            fixed (float* buffer = scratch)
+            {
+                float* queries = buffer, scores = queries + g * d, sums = scores + g * s, rows = sums + g * d;
+                for (int item = start; item < end; item++)
+                    Head(item / KvHeads, item % KvHeads, queries, scores, sums, rows);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void Head(int b, int h, float* queries, float* scores, float* sums, float* rows)
+        {
+            int d = HeadDim, g = Groups, s = Positions, elementSize = Element == ScalarType.Float32 ? 4 : 2;
+            for (int j = 0; j < g; j++)
+            {
+                var q = new ReadOnlySpan<float>(Query + b * QueryBatchStride + (h * g + j) * QueryHeadStride, d);
+                TensorPrimitives.Multiply(q, Scale, new Span<float>(queries + j * d, d));
+            }
+            byte* keys = Keys + (b * KeyStrides.Batch + h * KeyStrides.Head) * elementSize;
+            for (int c = 0; c < s; c += Chunk)
+            {
+                int n = Math.Min(Chunk, s - c);
+                float* k = Rows(keys + c * KeyStrides.Position * elementSize, n, KeyStrides.Position, rows, out long stride);
+                for (int j = 0; j < g; j++)
+                    Scores(queries + j * d, k, stride, n, d, scores + j * s + c);
+            }
+            // Softmax numerators in place; the denominators divide the sums at the end.
+            Span<float> inverse = stackalloc float[g];
+            for (int j = 0; j < g; j++)
+            {
+                var p = new Span<float>(scores + j * s, s);
+                TensorPrimitives.Subtract(p, TensorPrimitives.Max(p), p);
+                TensorPrimitives.Exp(p, p);
+                inverse[j] = 1 / TensorPrimitives.Sum(p);
+            }
+            new Span<float>(sums, g * d).Clear();
+            byte* values = Values + (b * ValueStrides.Batch + h * ValueStrides.Head) * elementSize;
+            for (int c = 0; c < s; c += Chunk)
+            {
+                int n = Math.Min(Chunk, s - c);
+                float* v = Rows(values + c * ValueStrides.Position * elementSize, n, ValueStrides.Position, rows, out long stride);
+                for (int j = 0; j < g; j++)
+                    Accumulate(scores + j * s + c, v, stride, n, d, sums + j * d);
+            }
+            for (int j = 0; j < g; j++)
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(sums + j * d, d), inverse[j], new Span<float>(Output + ((long)b * KvHeads * g + h * g + j) * d, d));
+        }
+
+        /// <summary><paramref name="n"/> rows as f32: the cache's own for f32 (no copy), else widened into <paramref name="buffer"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        float* Rows(byte* source, int n, long sourceStride, float* buffer, out long stride)
+        {
+            if (Element == ScalarType.Float32)
+            {
+                stride = sourceStride;
+                return (float*)source;
+            }
+            int d = HeadDim;
+            stride = d;
+            // Rows next to each other (a cache view always) widen in one call.
+            int runs = sourceStride == d ? 1 : n, length = sourceStride == d ? n * d : d;
+            for (int r = 0; r < runs; r++)
+            {
+                ushort* from = (ushort*)source + r * sourceStride;
+                if (Element == ScalarType.Float16)
+                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(from, length), new Span<float>(buffer + r * d, length));
+                else
+                    WidenBFloat16(from, buffer + r * d, length);
+            }
+            return buffer;
+        }
+    }
+
+    /// <summary>
+    /// <c>scores[i] = q · k[i]</c> for <paramref name="n"/> rows <paramref name="stride"/> floats apart, four rows at a
+    /// time so four sums are in flight (256-bit vectors, then scalars; 512-bit ones measured no faster here). By hand:
+    /// <c>TensorPrimitives.Dot</c> per row costs more in its call than the 64 products of a row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Scores(float* q, float* k, long stride, int n, int d, float* scores)
+    {
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+        {
+            float* k0 = k + i * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+            int c = 0;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            if (c + 8 <= d)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; c + 8 <= d; c += 8)
+                {
+                    var x = Vector256.Load(q + c);
+                    a0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k0 + c), a0);
+                    a1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k1 + c), a1);
+                    a2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k2 + c), a2);
+                    a3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k3 + c), a3);
+                }
+                s0 += Vector256.Sum(a0);
+                s1 += Vector256.Sum(a1);
+                s2 += Vector256.Sum(a2);
+                s3 += Vector256.Sum(a3);
+            }
+            for (; c < d; c++)
+            {
+                s0 += q[c] * k0[c];
+                s1 += q[c] * k1[c];
+                s2 += q[c] * k2[c];
+                s3 += q[c] * k3[c];
+            }
+            scores[i] = s0;
+            scores[i + 1] = s1;
+            scores[i + 2] = s2;
+            scores[i + 3] = s3;
+        }
+        for (; i < n; i++)
+        {
+            float* row = k + i * stride;
+            Vector256<float> a = default;
+            int c = 0;
+            for (; c + 8 <= d; c += 8) a = Vector256.FusedMultiplyAdd(Vector256.Load(q + c), Vector256.Load(row + c), a);
+            float sum = Vector256.Sum(a);
+            for (; c < d; c++) sum += q[c] * row[c];
+            scores[i] = sum;
+        }
+    }
+
+    /// <summary>
+    /// <c>sum += Σ p[i] · v[i]</c> over <paramref name="n"/> rows: 64 columns at a time held in four 512-bit registers
+    /// across the rows where the CPU has them (the rows are in L1: one chunk), then 8, then one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Accumulate(float* p, float* v, long stride, int n, int d, float* sum)
+    {
+        int c = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; c + 64 <= d; c += 64)
+            {
+                var a0 = Vector512.Load(sum + c);
+                var a1 = Vector512.Load(sum + c + 16);
+                var a2 = Vector512.Load(sum + c + 32);
+                var a3 = Vector512.Load(sum + c + 48);
+                float* row = v + c;
+                for (int i = 0; i < n; i++, row += stride)
+                {
+                    var w = Vector512.Create(p[i]);
+                    a0 = Vector512.FusedMultiplyAdd(w, Vector512.Load(row), a0);
+                    a1 = Vector512.FusedMultiplyAdd(w, Vector512.Load(row + 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(w, Vector512.Load(row + 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(w, Vector512.Load(row + 48), a3);
+                }
+                a0.Store(sum + c);
+                a1.Store(sum + c + 16);
+                a2.Store(sum + c + 32);
+                a3.Store(sum + c + 48);
+            }
+        }
+        // 8 columns at a time; even and odd rows in two sums, so two FMA chains are in flight.
+        for (; c + 8 <= d; c += 8)
+        {
+            var even = Vector256.Load(sum + c);
+            var odd = Vector256<float>.Zero;
+            float* row = v + c;
+            int i = 0;
+            for (; i + 2 <= n; i += 2, row += 2 * stride)
+            {
+                even = Vector256.FusedMultiplyAdd(Vector256.Create(p[i]), Vector256.Load(row), even);
+                odd = Vector256.FusedMultiplyAdd(Vector256.Create(p[i + 1]), Vector256.Load(row + stride), odd);
+            }
+            if (i < n) even = Vector256.FusedMultiplyAdd(Vector256.Create(p[i]), Vector256.Load(row), even);
+            (even + odd).Store(sum + c);
+        }
+        for (; c < d; c++)
+        {
+            float a = sum[c];
+            for (int i = 0; i < n; i++) a += p[i] * v[i * stride + c];
+            sum[c] = a;
+        }
+    }
+
+    /// <summary>bf16 to f32 is the upper half of the f32 bits: shift left 16 (by hand: no .NET library converts bf16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void WidenBFloat16(ushort* source, float* target, int count)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 32 <= count; i += 32)
+            {
+                var (low, high) = Vector512.Widen(Vector512.Load(source + i));
+                Vector512.ShiftLeft(low, 16).AsSingle().Store(target + i);
+                Vector512.ShiftLeft(high, 16).AsSingle().Store(target + i + 16);
+            }
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= count; i += 16)
+            {
+                var (low, high) = Vector256.Widen(Vector256.Load(source + i));
+                Vector256.ShiftLeft(low, 16).AsSingle().Store(target + i);
+                Vector256.ShiftLeft(high, 16).AsSingle().Store(target + i + 8);
+            }
+        }
+        for (; i < count; i++) target[i] = BitConverter.Int32BitsToSingle(source[i] << 16);
+    }
+}
