@@ -42,7 +42,7 @@ static class GemmBenchmark
                 for (long k = 0; k < x.Length; k++) x[k] = (float)(random.NextDouble() - 0.5);
                 var y = new float[(long)t * o];
                 using var xt = tensor(x, [t, i]);
-                double torchMs = Time(reps, () =>
+                double torchMs = KernelBenchmark.Time(reps, () =>
                 {
                     using var r = xt.matmul(dense.t());
                 });
@@ -50,10 +50,10 @@ static class GemmBenchmark
                 foreach (var format in formats)
                 {
                     using var packed = PackedMatrix.Pack(format, o, i, values);
-                    double gemmMs = Time(reps, () => Multiply(packed, x, t, y, pool, tiled: true));
+                    double gemmMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, pool, tiled: true));
                     table.Add([$"{o}x{i}", t.ToString(), $"ours tiled {format.Name()}", Report.F(gemmMs, 2), Report.F(flops / gemmMs / 1e6, 1), Report.F(torchMs / gemmMs, 2), Share(flops / gemmMs / 1e6, peak)]);
                     if (!rows) continue;
-                    double rowMs = Time(reps, () => Multiply(packed, x, t, y, pool, tiled: false));
+                    double rowMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, pool, tiled: false));
                     table.Add([$"{o}x{i}", t.ToString(), $"ours rows {format.Name()}", Report.F(rowMs, 2), Report.F(flops / rowMs / 1e6, 1), Report.F(torchMs / rowMs, 2), Share(flops / rowMs / 1e6, peak)]);
                 }
             }
@@ -140,18 +140,5 @@ static class GemmBenchmark
     {
         if (tiled) Gemm.Multiply(w, x, tokens, y, pool: pool);
         else MatMul.Multiply(w, x, tokens, y, pool: pool);
-    }
-
-    static double Time(int reps, Action action)
-    {
-        action();
-        var times = new List<double>();
-        for (int r = 0; r < reps; r++)
-        {
-            var clock = Stopwatch.StartNew();
-            action();
-            times.Add(clock.Elapsed.TotalMilliseconds);
-        }
-        return Report.Median(times);
     }
 }

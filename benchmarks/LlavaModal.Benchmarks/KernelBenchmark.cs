@@ -90,7 +90,8 @@ static class KernelBenchmark
         return data.Length * 4.0 / ms / 1e6;
     }
 
-    static double Time(int reps, Action action)
+    /// <summary>Median milliseconds of <paramref name="reps"/> runs after one warm-up run.</summary>
+    internal static double Time(int reps, Action action)
     {
         action();
         var times = new List<double>();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
@@ -33,9 +32,9 @@ static class PrefillAttentionBenchmark
                 var v = randn([1, kvHeads, t, d]);
                 var mask = AttentionMask.Build(null, 1, 0, t, null, ScalarType.Float32, CPU);
                 double scale = 1 / Math.Sqrt(d);
-                double eagerMs = Time(reps, () => eager.Attend(q, k, v, mask, scale).Dispose());
-                double sdpaMs = Time(reps, () => sdpa.Attend(q, k, v, mask, scale).Dispose());
-                double causalMs = Time(reps, () =>
+                double eagerMs = KernelBenchmark.Time(reps, () => eager.Attend(q, k, v, mask, scale).Dispose());
+                double sdpaMs = KernelBenchmark.Time(reps, () => sdpa.Attend(q, k, v, mask, scale).Dispose());
+                double causalMs = KernelBenchmark.Time(reps, () =>
                 {
                     using var inner = NewDisposeScope();
                     var kr = k.repeat_interleave(heads / kvHeads, 1);
@@ -47,18 +46,5 @@ static class PrefillAttentionBenchmark
         Console.WriteLine($"prefill attention: T queries over T keys, f32, per layer, median of {reps}; {Report.Machine()}");
         Report.Table(["shape", "T", "eager ms", "sdpa + mask ms", "sdpa is_causal ms", "eager / is_causal"], rows);
         return 0;
-    }
-
-    static double Time(int reps, Action action)
-    {
-        action();
-        var times = new double[reps];
-        for (int r = 0; r < reps; r++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            action();
-            times[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        return Report.Median(times);
     }
 }

@@ -1,4 +1,5 @@
 using LlavaModal.Abstractions.Layers;
+using LlavaModal.Core.Kernels;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Core.Attention;
@@ -18,6 +19,24 @@ static class InferenceAttention
     public static IAttentionKernel For(IAttentionKernel chosen, Tensor query) =>
         chosen is EagerAttention && !(query.requires_grad && is_grad_enabled()) ? Fused : chosen;
 
-    /// <summary>True when a plainly causal call may skip its mask (<see cref="SdpaAttention.AttendCausal"/>): a built-in kernel, at inference.</summary>
-    public static bool MaySkipCausalMask(IAttentionKernel chosen, Tensor query) => For(chosen, query) is SdpaAttention;
+    /// <summary>
+    /// A decoder's attention with <paramref name="chosen"/> asked for, on the fastest kernel that gives its values: one
+    /// new position on the CPU with nothing masked takes the C# <see cref="DecodeAttention"/> (it reads the cache where
+    /// it is, widening a 16-bit cache); otherwise a 16-bit cache under a wider model is widened for libtorch, and a
+    /// plainly causal prompt skips its mask (2-5x at 2048 positions, <c>prefill-attention</c>).
+    /// </summary>
+    // causal: the mask is exactly the causal mask of these positions with nothing before them.
+    public static Tensor Attend(IAttentionKernel chosen, Tensor query, Tensor key, Tensor value, Tensor? mask, double scale, bool causal)
+    {
+        bool builtIn = chosen is EagerAttention or SdpaAttention;
+        if (builtIn && query.shape[2] == 1 && DecodeAttention.TryAttend(query, key, value, mask, scale, KernelPool.Shared) is { } decoded) return decoded;
+        if (key.dtype != query.dtype)
+        {
+            using var scope = NewDisposeScope();
+            var output = Attend(chosen, query, key.to(query.dtype), value.to(query.dtype), mask, scale, causal);
+            return output.MoveToOuterDisposeScope();
+        }
+        var kernel = For(chosen, query);
+        return causal && kernel is SdpaAttention ? SdpaAttention.AttendCausal(query, key, value, scale) : kernel.Attend(query, key, value, mask, scale);
+    }
 }

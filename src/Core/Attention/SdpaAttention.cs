@@ -27,9 +27,7 @@ public sealed class SdpaAttention : IAttentionKernel
         long b = query.shape[0], heads = query.shape[1], t = query.shape[2], d = query.shape[3];
         long kvHeads = key.shape[1], s = key.shape[2], groups = heads / kvHeads;
         var q = query.reshape(b, kvHeads, groups * t, d);
-        // TorchSharp's binding scales by d^-0.5 and takes no scale argument: fold any other scale into the queries.
-        double defaultScale = 1 / Math.Sqrt(d);
-        if (Math.Abs(scale - defaultScale) > 1e-12 * defaultScale) q = q.MulScalar(scale / defaultScale);
+        q = Scaled(q, scale);
         Tensor? m = null;
         if (mask is not null)
             m = mask.unsqueeze(2).expand(mask.shape[0], 1, groups, t, s).reshape(mask.shape[0], 1, groups * t, s).to(query.dtype);
@@ -59,8 +57,13 @@ public sealed class SdpaAttention : IAttentionKernel
             key = key.repeat_interleave(groups, 1);
             value = value.repeat_interleave(groups, 1);
         }
-        double defaultScale = 1 / Math.Sqrt(query.shape[3]);
-        var q = Math.Abs(scale - defaultScale) > 1e-12 * defaultScale ? query.MulScalar(scale / defaultScale) : query;
-        return nn.functional.scaled_dot_product_attention(q, key, value, null, 0, true).MoveToOuterDisposeScope();
+        return nn.functional.scaled_dot_product_attention(Scaled(query, scale), key, value, null, 0, true).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>TorchSharp's binding scales by <c>d^-0.5</c> and takes no scale argument: any other scale is folded into the queries.</summary>
+    static Tensor Scaled(Tensor query, double scale)
+    {
+        double defaultScale = 1 / Math.Sqrt(query.shape[^1]);
+        return Math.Abs(scale - defaultScale) > 1e-12 * defaultScale ? query.MulScalar(scale / defaultScale) : query;
     }
 }

@@ -1,7 +1,6 @@
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Attention;
-using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Modules;
 using LlavaModal.Core.Quantization;
 using static TorchSharp.torch;
@@ -66,25 +65,7 @@ sealed class LlamaAttention : nn.Module
         var v = (qkv?[2] ?? v_proj.forward(x)).view(b, t, kvHeads, headDim).transpose(1, 2);
 
         if (cache is not null) (k, v) = cache.Append(layerIndex, k, v);
-        double scale = 1 / Math.Sqrt(headDim);
-        // One new position on the CPU with nothing masked: the C# decode kernel reads the cache where it is, widening a
-        // 16-bit cache (measured fastest, see the README's Performance section); a kernel of the user's own is always called.
-        var output = t == 1 && kernel is EagerAttention or SdpaAttention ? DecodeAttention.TryAttend(q, k, v, mask, scale, KernelPool.Shared) : null;
-        if (output is null)
-        {
-            // A 16-bit cache under a wider model (--kv-cache): libtorch attends in the model's dtype.
-            if (k.dtype != q.dtype)
-            {
-                k = k.to(q.dtype);
-                v = v.to(q.dtype);
-            }
-            output = Attend(q, k, v, mask, causal, scale);
-        }
+        var output = InferenceAttention.Attend(kernel, q, k, v, mask, 1 / Math.Sqrt(headDim), causal);
         return o_proj.forward(output.transpose(1, 2).reshape(b, t, heads * headDim)).MoveToOuterDisposeScope();
     }
-
-    // A plainly causal prompt skips its mask where the kernel allows (2-5x at 2048 positions, `prefill-attention`).
-    Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal, double scale) =>
-        causal && InferenceAttention.MaySkipCausalMask(kernel, q) ? SdpaAttention.AttendCausal(q, k, v, scale)
-            : InferenceAttention.For(kernel, q).Attend(q, k, v, mask, scale);
 }
