@@ -3,6 +3,7 @@ using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Attention;
 using LlavaModal.Core.Kernels;
 using LlavaModal.Decoder.Generation;
+using LlavaModal.Decoder.Llama;
 using LlavaModal.Multimodal;
 using static TorchSharp.torch;
 
@@ -28,6 +29,8 @@ static class DecodeBenchmark
             .Select(c => c == "model" ? (ScalarType?)null : DTypes.TryParse(c) ?? throw new ArgumentException($"--kv-cache: '{c}' is neither model nor f32, bf16, f16.")).ToList();
         var attentions = args.String("--decode-attention", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--decode-attention: '{a}' is neither on nor off.") }).ToList();
+        var steps = args.String("--decode-step", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--decode-step: '{a}' is neither on nor off.") }).ToList();
         var promptLengths = args.Ints("--prompt-lengths", "128,512");
         int newTokens = args.Int("--new-tokens", 64, min: 2 * Window + 1);
         int warmup = args.Int("--warmup", 1);
@@ -55,12 +58,19 @@ static class DecodeBenchmark
             foreach (var format in weights)
                 foreach (var kvCache in kvCaches)
                     foreach (bool attention in attentions)
+                    foreach (bool step in steps)
                     {
                         // Off: decode steps attend through libtorch (sdpa), as before the C# decode kernel.
                         DecodeAttention.Enabled = attention;
-                        var label = (format is null ? name : $"{name} {format.Value.Name()}") + (kvCache is { } c ? $" kv {c}" : "") + (attention ? "" : " libtorch-attn");
+                        // Off: packed decode steps run the layers as modules, as before the C# decode step.
+                        LlamaDecodeStep.Enabled = step;
+                        var label = (format is null ? name : $"{name} {format.Value.Name()}") + (kvCache is { } c ? $" kv {c}" : "") + (attention ? "" : " libtorch-attn") + (step ? "" : " module-step");
                         try { measured.AddRange(Measure(label, dir, format, kvCache, promptLengths, newTokens, warmup, reps)); }
-                        finally { DecodeAttention.Enabled = true; }
+                        finally
+                        {
+                            DecodeAttention.Enabled = true;
+                            LlamaDecodeStep.Enabled = true;
+                        }
                     }
         }
         // Each variant and prompt: the round with the median decode speed.

@@ -51,7 +51,8 @@ static class Program
           decode    prefill ms, decode tokens/s (greedy), tensors per step and share of the bandwidth limit on llama-tiny and
                     generated checkpoints (70m: the 69.5M LLaVA's decoder, 100m, 1b: TinyLlama's shape)
                     [--models tiny,100m] [--weights torch,int8,...] [--prompt-lengths 128,512] [--new-tokens 64] [--warmup 1] [--reps 5]
-                    [--kv-cache model,f16,bf16] [--decode-attention on,off (off: libtorch's sdpa, for A/B)] [--rounds 1]
+                    [--kv-cache model,f16,bf16] [--decode-attention on,off (off: libtorch's sdpa, for A/B)]
+                    [--decode-step on,off (off: packed layers run as modules, for A/B)] [--rounds 1]
                     [--cache DIR] [--threads N] [--no-probe] [--json]
           llamacpp  ours against llama.cpp on the same weights (GGUF export, llama-quantize), per format: prefill, decode at depth 0 and
                     --prompt, peak RSS, share of the bandwidth limit; alternating rounds --llama-bench PATH [--llama-quantize PATH]

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using LlavaModal.Core.Kernels;
+using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -68,15 +69,54 @@ static class DecodeAttention
             Output = (float*)Address(output),
             KvHeads = kvHeads,
             Groups = heads / kvHeads,
-            Positions = s,
+            Positions = [.. Enumerable.Repeat(s, b)],
             HeadDim = d,
             Scale = (float)scale,
             Element = key.dtype,
         };
-        long perItem = 2L * s * d;
-        int grain = (int)Math.Clamp(MinElementsPerChunk / perItem, 1, b * kvHeads);
-        pool.For(b * kvHeads, grain, work);
+        Run(work, b, s, pool);
         return output;
+    }
+
+    /// <summary>
+    /// The same attention for a decode step run in C#, each row over its own positions: queries [rows, heads, d] f32 at
+    /// <paramref name="query"/>; row r attends to positions [0, <paramref name="positions"/>[r]) of its keys and values in
+    /// <paramref name="slots"/> (their new position written already); output [rows, heads, d] f32. Needs 256-bit SIMD
+    /// (<see cref="Runs"/>) and a cache of f32, f16 or bf16.
+    /// </summary>
+    internal static unsafe void Attend(float* query, int heads, KvSlots slots, int[] positions, double scale, float* output, KernelPool pool)
+    {
+        int b = positions.Length, d = slots.HeadDim;
+        long size = slots.DType == ScalarType.Float32 ? 4 : 2;
+        var work = new Work
+        {
+            Query = query,
+            QueryBatchStride = (long)heads * d,
+            QueryHeadStride = d,
+            Keys = slots.Keys,
+            Values = slots.Values,
+            KeyStrides = (slots.RowStride, slots.HeadStride, d),
+            ValueStrides = (slots.RowStride, slots.HeadStride, d),
+            Output = output,
+            KvHeads = (int)(slots.RowStride / slots.HeadStride),
+            Groups = heads / (int)(slots.RowStride / slots.HeadStride),
+            Positions = positions,
+            HeadDim = d,
+            Scale = (float)scale,
+            Element = slots.DType,
+        };
+        Run(work, b, positions.Max(), pool);
+    }
+
+    /// <summary>Whether this machine runs the kernel (256-bit SIMD) and it is on.</summary>
+    internal static bool Runs => Enabled && Vector256.IsHardwareAccelerated;
+
+    static void Run(Work work, int rows, int longest, KernelPool pool)
+    {
+        long perItem = 2L * longest * work.HeadDim;
+        int items = rows * work.KvHeads;
+        int grain = (int)Math.Clamp(MinElementsPerChunk / perItem, 1, items);
+        pool.For(items, grain, work);
     }
 
     /// <summary>
@@ -101,7 +141,9 @@ static class DecodeAttention
         public byte* Keys, Values;
         public (long Batch, long Head, long Position) KeyStrides, ValueStrides;
         public float* Output;
-        public int KvHeads, Groups, Positions, HeadDim;
+        public int KvHeads, Groups, HeadDim;
+        /// <summary>Positions each row attends to.</summary>
+        public int[] Positions = [];
         public float Scale;
         public ScalarType Element;
 
@@ -110,7 +152,7 @@ static class DecodeAttention
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
-            int d = HeadDim, g = Groups, s = Positions;
+            int d = HeadDim, g = Groups, s = Positions.Max();
             int needed = g * d + g * s + g * d + Chunk * d;
             if (scratch is null || scratch.Length < needed) scratch = new float[Math.Max(needed, 2 * (scratch?.Length ?? 0))];
             fixed (float* buffer = scratch)
@@ -124,7 +166,7 @@ static class DecodeAttention
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Head(int b, int h, float* queries, float* scores, float* sums, float* rows)
         {
-            int d = HeadDim, g = Groups, s = Positions, elementSize = Element == ScalarType.Float32 ? 4 : 2;
+            int d = HeadDim, g = Groups, s = Positions[b], elementSize = Element == ScalarType.Float32 ? 4 : 2;
             for (int j = 0; j < g; j++)
             {
                 var q = new ReadOnlySpan<float>(Query + b * QueryBatchStride + (h * g + j) * QueryHeadStride, d);

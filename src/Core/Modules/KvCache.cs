@@ -18,6 +18,9 @@ public sealed class KvCache : IBatchKvCache
     readonly Device device;
     readonly Tensor?[] keys;
     readonly Tensor?[] values;
+    // The layers' first elements, for decode steps that write in place (IDirectKvCache): set with each allocation.
+    readonly nint[] keyAddresses;
+    readonly nint[] valueAddresses;
 
     /// <summary>Allocates <paramref name="rows"/> rows of <paramref name="capacity"/> positions of a decoder shaped as <paramref name="config"/> says.</summary>
     public KvCache(IDecoderConfig config, int rows, long capacity, ScalarType dtype, Device device)
@@ -30,6 +33,8 @@ public sealed class KvCache : IBatchKvCache
         this.device = device;
         keys = new Tensor?[config.NumHiddenLayers];
         values = new Tensor?[config.NumHiddenLayers];
+        keyAddresses = new nint[config.NumHiddenLayers];
+        valueAddresses = new nint[config.NumHiddenLayers];
         Allocate(rows, capacity);
     }
 
@@ -47,6 +52,12 @@ public sealed class KvCache : IBatchKvCache
         {
             keys[i] = Grown(keys[i], rows, capacity);
             values[i] = Grown(values[i], rows, capacity);
+            if (device.type == TorchSharp.DeviceType.CPU)
+                unsafe
+                {
+                    keyAddresses[i] = (nint)KvSlots.Address(keys[i]!);
+                    valueAddresses[i] = (nint)KvSlots.Address(values[i]!);
+                }
         }
         Rows = rows;
         Capacity = capacity;
@@ -131,6 +142,15 @@ public sealed class KvCache : IBatchKvCache
         }
     }
 
+    /// <summary>The slots of <paramref name="layer"/> from row <paramref name="first"/> on (CPU caches only).</summary>
+    unsafe KvSlots Slots(int layer, int first)
+    {
+        if (device.type != TorchSharp.DeviceType.CPU) throw new InvalidOperationException("Only a CPU cache is addressed in place.");
+        long headStride = Capacity * config.HeadDim, rowStride = config.NumKeyValueHeads * headStride;
+        long offset = first * rowStride * (dtype == ScalarType.Float32 ? 4 : 2);
+        return new KvSlots((byte*)keyAddresses[layer] + offset, (byte*)valueAddresses[layer] + offset, rowStride, headStride, config.HeadDim, dtype);
+    }
+
     void CheckRows(int first, int count)
     {
         if (first < 0 || count < 0 || first + count > Rows)
@@ -145,8 +165,14 @@ public sealed class KvCache : IBatchKvCache
     }
 
     /// <summary>One row from a given length, written as a batch-1 cache is.</summary>
-    sealed class RowView(KvCache cache, int row, long length) : IKvCache
+    sealed class RowView(KvCache cache, int row, long length) : IKvCache, IDirectKvCache
     {
+        public int Count => 1;
+
+        public long LengthOf(int index) => Length;
+
+        public KvSlots Slots(int layer) => cache.Slots(layer, row);
+
         public long Length { get; private set; } = length;
 
         public long Capacity => cache.Capacity;
@@ -169,19 +195,21 @@ public sealed class KvCache : IBatchKvCache
     }
 
     /// <summary>A run of rows, one new position each at its own length.</summary>
-    sealed class StepView : IKvCache
+    sealed class StepView : IKvCache, IDirectKvCache
     {
         readonly KvCache cache;
         readonly int first;
         readonly int count;
         readonly Tensor rows;
         readonly Tensor at;
+        readonly long[] lengths;
 
         public StepView(KvCache cache, int first, IReadOnlyList<long> lengths)
         {
             this.cache = cache;
             this.first = first;
             count = lengths.Count;
+            this.lengths = [.. lengths];
             Length = lengths.Max();
             if (Length + 1 > cache.Capacity)
                 throw new InvalidOperationException($"KV cache is full: {Length} + 1 positions exceed its capacity of {cache.Capacity}.");
@@ -192,6 +220,12 @@ public sealed class KvCache : IBatchKvCache
         public long Length { get; private set; }
 
         public long Capacity => cache.Capacity;
+
+        public int Count => count;
+
+        public long LengthOf(int row) => lengths[row];
+
+        public KvSlots Slots(int layer) => cache.Slots(layer, first);
 
         public (Tensor Keys, Tensor Values) Append(int layer, Tensor keys, Tensor values)
         {

@@ -28,8 +28,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        if (x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && x.device_type == TorchSharp.DeviceType.CPU && !(weight.requires_grad && is_grad_enabled())
-            && x.is_contiguous() && x.numel() <= DirectRowLimit * weight.shape[0])
+        if (x.dtype == ScalarType.Float32 && x.device_type == TorchSharp.DeviceType.CPU && NormsRows && x.is_contiguous() && x.numel() <= DirectRowLimit * weight.shape[0])
             return Direct(x);
         using var scope = NewDisposeScope();
         bool f32 = x.dtype == ScalarType.Float32;
@@ -41,19 +40,31 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     /// <summary>The same equation over f32 rows with <see cref="TensorPrimitives"/>: <c>w · (x · (1 / √(Σx² / n + eps)))</c>.</summary>
     Tensor Direct(Tensor x)
     {
-        int width = (int)weight.shape[0];
         var y = empty_like(x);
-        var input = MemoryMarshal.Cast<byte, float>(x.bytes);
-        var output = MemoryMarshal.Cast<byte, float>(y.bytes);
-        var w = MemoryMarshal.Cast<byte, float>(weight.bytes);
-        for (int start = 0; start < input.Length; start += width)
+        unsafe
         {
-            var row = input.Slice(start, width);
-            var target = output.Slice(start, width);
+            fixed (byte* input = x.bytes)
+            fixed (byte* output = y.bytes)
+                NormRows((float*)input, (float*)output, (int)(x.numel() / weight.shape[0]));
+        }
+        return y;
+    }
+
+    /// <summary>Whether <see cref="NormRows"/> can run: an f32 weight on the CPU, not being trained.</summary>
+    internal bool NormsRows => weight.dtype == ScalarType.Float32 && weight.device_type == TorchSharp.DeviceType.CPU && !(weight.requires_grad && is_grad_enabled());
+
+    /// <summary><see cref="forward"/>'s arithmetic on <paramref name="rows"/> f32 rows of the norm's width (<paramref name="x"/> and <paramref name="y"/> may be the same); needs <see cref="NormsRows"/>.</summary>
+    internal unsafe void NormRows(float* x, float* y, int rows)
+    {
+        int width = (int)weight.shape[0];
+        var w = MemoryMarshal.Cast<byte, float>(weight.bytes);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = new ReadOnlySpan<float>(x + (long)r * width, width);
+            var target = new Span<float>(y + (long)r * width, width);
             float inverse = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(row) / width + (float)eps);
             TensorPrimitives.Multiply(row, inverse, target);
             TensorPrimitives.Multiply(target, w, target);
         }
-        return y;
     }
 }

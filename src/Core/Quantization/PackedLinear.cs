@@ -1,4 +1,3 @@
-using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Kernels;
@@ -52,7 +51,6 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
 
     public override Tensor forward(Tensor x)
     {
-        var w = Weight;
         using var scope = NewDisposeScope();
         long rows = x.numel() / shape.In;
         long[] outShape = [.. x.shape[..^1], shape.Out];
@@ -63,13 +61,35 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
         {
             fixed (byte* px = input.bytes)
             fixed (byte* py = y.bytes)
-            {
-                if (rows <= RowKernelLimit(format)) MatMul.Multiply(w, (float*)px, (int)rows, (float*)py, KernelIsas.Best, KernelPool.Shared);
-                else Gemm.Multiply(w, (float*)px, checked((int)rows), (float*)py, KernelIsas.Best, KernelPool.Shared);
-            }
+                Multiply((float*)px, checked((int)rows), (float*)py);
         }
-        if (bias is not null) y.Plus_(bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32));
         return (y.dtype == x.dtype ? y : y.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <c>y = x Wᵀ + b</c> on f32 rows in place (<paramref name="x"/> [rows, in], <paramref name="y"/> [rows, out]): the row
+    /// kernels up to <see cref="RowKernelLimit"/> rows, the tiled product above. <see cref="forward"/>'s arithmetic, for
+    /// callers that hold raw buffers (a decode step run in C#).
+    /// </summary>
+    internal unsafe void Multiply(float* x, int rows, float* y)
+    {
+        var w = Weight;
+        if (rows <= RowKernelLimit(format)) MatMul.Multiply(w, x, rows, y, KernelIsas.Best, KernelPool.Shared);
+        else Gemm.Multiply(w, x, rows, y, KernelIsas.Best, KernelPool.Shared);
+        AddBias(y, rows);
+    }
+
+    /// <summary>Adds the bias (if any) to <paramref name="rows"/> f32 outputs of this layer.</summary>
+    internal unsafe void AddBias(float* y, int rows)
+    {
+        if (bias is null) return;
+        using var widened = bias.dtype == ScalarType.Float32 ? null : bias.to(ScalarType.Float32);
+        var b = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>((widened ?? bias).bytes);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = new Span<float>(y + (long)r * shape.Out, shape.Out);
+            System.Numerics.Tensors.TensorPrimitives.Add(row, b, row);
+        }
     }
 
     public (IReadOnlyList<string> Reads, IReadOnlyList<string> Missing, IReadOnlyList<string> Wrong) Inspect(IWeightSource checkpoint, Func<string, string> key)

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-using LlavaModal.Abstractions.Tensors;
 using LlavaModal.Core.Kernels;
 using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
@@ -24,49 +22,87 @@ static class PackedProjections
         if (Packed(layers, x) is not { } packed) return null;
         using var scope = NewDisposeScope();
         int tokens = Tokens(packed[0], x);
-        var y = Multiply(packed, x, tokens);
+        var input = Input(x);
+        var y = empty(tokens * packed.Sum(p => (long)p.Weight.Rows), ScalarType.Float32);
+        unsafe
+        {
+            fixed (byte* px = input.bytes)
+            fixed (byte* py = y.bytes)
+                Multiply(packed, (float*)px, tokens, (float*)py);
+        }
         var outputs = new Tensor[packed.Length];
         long offset = 0;
         for (int m = 0; m < packed.Length; m++)
         {
             int rows = packed[m].Weight.Rows;
-            var part = y.narrow(0, offset, (long)tokens * rows).view(tokens, rows);
-            offset += (long)tokens * rows;
-            if (packed[m].Bias is { } bias) part.Plus_(bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32));
             long[] shape = [.. x.shape[..^1], rows];
-            var output = part.view(shape);
+            var output = y.narrow(0, offset, (long)tokens * rows).view(shape);
+            offset += (long)tokens * rows;
             outputs[m] = (x.dtype == ScalarType.Float32 ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
         }
         return outputs;
     }
 
+    /// <summary>
+    /// The products of <paramref name="packed"/> (one width) with <paramref name="x"/> [tokens, in] in one pass over the
+    /// threads, biases added: <paramref name="y"/> receives each layer's [tokens, out_m] one after another.
+    /// </summary>
+    internal static unsafe void Multiply(PackedLinear[] packed, float* x, int tokens, float* y)
+    {
+        MatMul.MultiplyMany([.. packed.Select(p => p.Weight)], x, tokens, y, KernelIsas.Best, KernelPool.Shared);
+        foreach (var layer in packed)
+        {
+            layer.AddBias(y, tokens);
+            y += (long)tokens * layer.Weight.Rows;
+        }
+    }
+
     /// <summary><c>down(silu(gate(x)) · up(x))</c> in one call, or null when the fused path does not apply (biased gate/up included).</summary>
     public static Tensor? SwiGlu(nn.Module<Tensor, Tensor> gate, nn.Module<Tensor, Tensor> up, nn.Module<Tensor, Tensor> down, Tensor x)
     {
-        if (Packed([gate, up], x) is not { } packed || packed.Any(p => p.Bias is not null)) return null;
-        if (down is not PackedLinear d || d.Weight.Columns != packed[0].Weight.Rows) return null;
+        if (Packed([gate, up], x) is not { } packed || !FusesSwiGlu(packed[0], packed[1], down)) return null;
         using var scope = NewDisposeScope();
         int tokens = Tokens(packed[0], x);
-        int inner = packed[0].Weight.Rows;
-        var y = Multiply(packed, x, tokens);
-        var values = MemoryMarshal.Cast<byte, float>(y.bytes);
-        var gated = values[..(tokens * inner)];
-        var ups = values.Slice(tokens * inner, tokens * inner);
-        // silu(g) · u = g · sigmoid(g) · u, in place over the gate half.
-        var sigmoid = (scratch is { } b && b.Length >= ups.Length ? b : scratch = new float[ups.Length]).AsSpan(0, ups.Length);
-        TensorPrimitives.Sigmoid(gated, sigmoid);
-        TensorPrimitives.Multiply(gated, sigmoid, gated);
-        TensorPrimitives.Multiply(gated, ups, gated);
+        var input = Input(x);
+        var d = (PackedLinear)down;
         long[] shape = [.. x.shape[..^1], d.Weight.Rows];
         var output = empty(shape, ScalarType.Float32);
         unsafe
         {
-            fixed (float* pg = gated)
+            fixed (byte* px = input.bytes)
             fixed (byte* po = output.bytes)
-                MatMul.Multiply(d.Weight, pg, tokens, (float*)po, KernelIsas.Best, KernelPool.Shared);
+                SwiGlu(packed[0], packed[1], d, (float*)px, tokens, (float*)po);
         }
-        if (d.Bias is { } bias) output.Plus_(bias.dtype == ScalarType.Float32 ? bias : bias.to(ScalarType.Float32));
         return (x.dtype == ScalarType.Float32 ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Whether <see cref="SwiGlu(PackedLinear, PackedLinear, PackedLinear, float*, int, float*)"/> computes these three layers: packed, gate and up unbiased, down as wide as they are tall.</summary>
+    internal static bool FusesSwiGlu(nn.Module<Tensor, Tensor> gate, nn.Module<Tensor, Tensor> up, nn.Module<Tensor, Tensor> down) =>
+        gate is PackedLinear g && up is PackedLinear u && down is PackedLinear d && g.Bias is null && u.Bias is null
+        && g.Weight.Columns == u.Weight.Columns && g.Weight.Rows == u.Weight.Rows && d.Weight.Columns == g.Weight.Rows;
+
+    /// <summary>
+    /// <c>y = down(silu(gate(x)) · up(x))</c> on f32 rows (<paramref name="x"/> [tokens, in], <paramref name="y"/>
+    /// [tokens, out]) for a decode step's few tokens; the layers as <see cref="FusesSwiGlu"/> requires.
+    /// </summary>
+    internal static unsafe void SwiGlu(PackedLinear gate, PackedLinear up, PackedLinear down, float* x, int tokens, float* y)
+    {
+        int inner = gate.Weight.Rows;
+        int length = 3 * tokens * inner;
+        var buffer = scratch is { } b && b.Length >= length ? b : scratch = new float[Math.Max(length, 2 * (scratch?.Length ?? 0))];
+        fixed (float* products = buffer)
+        {
+            MatMul.MultiplyMany([gate.Weight, up.Weight], x, tokens, products, KernelIsas.Best, KernelPool.Shared);
+            var gated = new Span<float>(products, tokens * inner);
+            var ups = new Span<float>(products + tokens * inner, tokens * inner);
+            var sigmoid = new Span<float>(products + 2 * tokens * inner, tokens * inner);
+            // silu(g) · u = g · sigmoid(g) · u, in place over the gate half.
+            TensorPrimitives.Sigmoid(gated, sigmoid);
+            TensorPrimitives.Multiply(gated, sigmoid, gated);
+            TensorPrimitives.Multiply(gated, ups, gated);
+            MatMul.Multiply(down.Weight, products, tokens, y, KernelIsas.Best, KernelPool.Shared);
+        }
+        down.AddBias(y, tokens);
     }
 
     [ThreadStatic] static float[]? scratch;
@@ -85,17 +121,5 @@ static class PackedProjections
 
     static int Tokens(PackedLinear first, Tensor x) => (int)(x.numel() / first.Weight.Columns);
 
-    /// <summary>[tokens × Σ rows] f32: each matrix's [tokens, rows] outputs one after another.</summary>
-    static Tensor Multiply(PackedLinear[] packed, Tensor x, int tokens)
-    {
-        var input = x.dtype == ScalarType.Float32 && x.is_contiguous() ? x : x.to(ScalarType.Float32).contiguous();
-        var y = empty(tokens * packed.Sum(p => (long)p.Weight.Rows), ScalarType.Float32);
-        unsafe
-        {
-            fixed (byte* px = input.bytes)
-            fixed (byte* py = y.bytes)
-                MatMul.MultiplyMany([.. packed.Select(p => p.Weight)], (float*)px, tokens, (float*)py, KernelIsas.Best, KernelPool.Shared);
-        }
-        return y;
-    }
+    static Tensor Input(Tensor x) => x.dtype == ScalarType.Float32 && x.is_contiguous() ? x : x.to(ScalarType.Float32).contiguous();
 }

@@ -41,6 +41,12 @@ sealed class LlamaAttention : nn.Module
         RegisterComponents();
     }
 
+    internal (nn.Module<Tensor, Tensor> Q, nn.Module<Tensor, Tensor> K, nn.Module<Tensor, Tensor> V, nn.Module<Tensor, Tensor> O) Projections => (q_proj, k_proj, v_proj, o_proj);
+    internal (RmsNorm? Q, RmsNorm? K) HeadNorms => (q_norm, k_norm);
+    internal int Heads => heads;
+    internal int LayerIndex => layerIndex;
+    internal IAttentionKernel Kernel => kernel;
+
     static nn.Module<Tensor, Tensor> Linear(ModelBuildContext build, ILlamaLayers c, string name, long inputs, long outputs) =>
         build.Linear.Create(new LinearSpec(name, inputs, outputs, c.AttentionProjectionBias(name)), build.DType, build.Device);
 

@@ -24,6 +24,11 @@ sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    internal LlamaAttention SelfAttention => self_attn;
+    internal LlamaMlp Mlp => mlp;
+    internal RmsNorm InputNorm => input_layernorm;
+    internal RmsNorm PostAttentionNorm => post_attention_layernorm;
+
     // causal: the mask is exactly the causal mask of these positions with nothing before them (see LlamaAttention).
     public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache, bool causal = false)
     {

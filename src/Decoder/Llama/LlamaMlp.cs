@@ -19,6 +19,8 @@ sealed class LlamaMlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    internal (nn.Module<Tensor, Tensor> Gate, nn.Module<Tensor, Tensor> Up, nn.Module<Tensor, Tensor> Down) Projections => (gate_proj, up_proj, down_proj);
+
     public override Tensor forward(Tensor x)
     {
         // Decode-sized inputs on packed layers: gate, up, silu · up and down in one call.

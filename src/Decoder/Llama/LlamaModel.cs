@@ -76,6 +76,18 @@ sealed class LlamaModel : nn.Module
     public Tensor forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, List<Tensor>? hiddenStates = null)
     {
         using var scope = NewDisposeScope();
+        // A decode step of packed layers runs in C# where it can (LlamaDecodeStep); the modules run otherwise.
+        var h = hiddenStates is null && inputsEmbeds.shape[1] == 1 ? LlamaDecodeStep.TryRun(layers, rotary, windows, inputsEmbeds, positionIds, padding, cache) : null;
+        h ??= Layers(inputsEmbeds, positionIds, padding, cache, hiddenStates);
+        cache?.Advance(inputsEmbeds.shape[1]);
+        var output = norm.forward(h).MoveToOuterDisposeScope();
+        hiddenStates?.Add(output.alias().MoveToOuterDisposeScope());
+        return output;
+    }
+
+    /// <summary>The decoder layers' output (before the final norm), each layer a module call.</summary>
+    Tensor Layers(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, List<Tensor>? hiddenStates)
+    {
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
         long past = cache?.Length ?? 0;
         var (cos, sin) = rotary.Compute(positionIds, past + t, inputsEmbeds.dtype);
@@ -96,9 +108,6 @@ sealed class LlamaModel : nn.Module
             bool causal = t > 1 && past == 0 && padding is null && (windows[i] is not int w || t <= w);
             h = layers[i].forward(h, cos, signedSin, MaskFor(windows[i]), cache, causal);
         }
-        cache?.Advance(t);
-        var output = norm.forward(h).MoveToOuterDisposeScope();
-        hiddenStates?.Add(output.alias().MoveToOuterDisposeScope());
-        return output;
+        return h;
     }
 }

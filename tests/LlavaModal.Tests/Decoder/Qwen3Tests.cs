@@ -18,13 +18,13 @@ public class Qwen3Tests(ITestOutputHelper output)
 {
     static readonly long[] Ids = [1, 288, 349, 306, 394, 269, 286, 391, 375, 282, 376, 401, 356];
 
-    static ReferenceDecoder Shape(bool bias, bool tied) => new()
+    internal static ReferenceDecoder Shape(bool bias, bool tied) => new()
     {
         Vocab = 511, Hidden = 48, Intermediate = 96, Layers = 2, Heads = 4, KvHeads = 2, HeadDim = 16, Eps = 1e-6, Theta = 1e6,
         QkNorm = true, QkvBias = bias, OutputBias = bias, Tied = tied,
     };
 
-    static string Config(bool bias, bool tied, string extra = "") => $$"""
+    internal static string Config(bool bias, bool tied, string extra = "") => $$"""
         {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "vocab_size": 511, "hidden_size": 48, "intermediate_size": 96,
          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "hidden_act": "silu",
          "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "max_position_embeddings": 128, "attention_bias": {{(bias ? "true" : "false")}},
@@ -33,7 +33,7 @@ public class Qwen3Tests(ITestOutputHelper output)
         """;
 
     /// <summary>A checkpoint folder with the qwen2-tiny tokenizer (vocabulary 511), so the whole loading path runs.</summary>
-    static void Write(string dir, ReferenceDecoder reference, string config, long seed)
+    internal static void Write(string dir, ReferenceDecoder reference, string config, long seed)
     {
         reference.WriteCheckpoint(dir, config, seed);
         foreach (var file in new[] { "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "generation_config.json" })

@@ -12,15 +12,15 @@ namespace LlavaModal.Tests.Decoder;
 /// </summary>
 public class SlidingWindowTests(ITestOutputHelper output)
 {
-    const int Window = 4;
+    internal const int Window = 4;
     static readonly long[] Ids = [5, 17, 33, 2, 60, 41, 8, 19, 27, 50, 3, 44, 12, 38];
 
-    static ReferenceDecoder Shape(bool qwen2) => new()
+    internal static ReferenceDecoder Shape(bool qwen2) => new()
     {
         Vocab = 64, Hidden = 32, Intermediate = 48, Layers = 3, Heads = 4, KvHeads = 2, HeadDim = 8, Eps = 1e-5, Theta = 10000, QkvBias = qwen2,
     };
 
-    static string Config(string modelType, string extra) => $$"""
+    internal static string Config(string modelType, string extra) => $$"""
         {"model_type": "{{modelType}}", "vocab_size": 64, "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 3,
          "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64,
          "tie_word_embeddings": false, "torch_dtype": "float32", "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2{{extra}}}
