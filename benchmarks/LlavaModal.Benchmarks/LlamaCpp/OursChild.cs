@@ -28,7 +28,8 @@ static class OursChild
         if (args.Positional.Count != 1) throw new ArgumentException($"{Mode} needs exactly one checkpoint folder.");
         set_num_threads(threads);
         KernelPool.UseThreads(threads);
-        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache: null, [1, prompt], newTokens, warmup: 1, reps).ToList();
+        // Three warm-up runs: the first tokens of a process run before the runtime has optimised its hot methods (llama-bench warms up too).
+        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache: null, [1, prompt], newTokens, warmup: 3, reps).ToList();
         var shallow = rows.Single(r => r.PromptTokens == 1);
         var deep = rows.Single(r => r.PromptTokens == prompt);
         Console.WriteLine(JsonSerializer.Serialize(new OursResult(

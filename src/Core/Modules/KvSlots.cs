@@ -55,6 +55,7 @@ readonly unsafe struct KvSlots(byte* keys, byte* values, long rowStride, long he
         Store(Values, at, value);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void Store(byte* start, long at, ReadOnlySpan<float> row)
     {
         switch (DType)

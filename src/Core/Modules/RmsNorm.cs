@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using LlavaModal.Abstractions.Tensors;
 using TorchSharp.Modules;
@@ -54,6 +55,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     internal bool NormsRows => weight.dtype == ScalarType.Float32 && weight.device_type == TorchSharp.DeviceType.CPU && !(weight.requires_grad && is_grad_enabled());
 
     /// <summary><see cref="forward"/>'s arithmetic on <paramref name="rows"/> f32 rows of the norm's width (<paramref name="x"/> and <paramref name="y"/> may be the same); needs <see cref="NormsRows"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal unsafe void NormRows(float* x, float* y, int rows)
     {
         int width = (int)weight.shape[0];

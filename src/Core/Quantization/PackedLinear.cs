@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Kernels;
@@ -80,6 +81,7 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
     }
 
     /// <summary>Adds the bias (if any) to <paramref name="rows"/> f32 outputs of this layer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal unsafe void AddBias(float* y, int rows)
     {
         if (bias is null) return;

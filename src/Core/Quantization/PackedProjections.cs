@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using LlavaModal.Core.Kernels;
 using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
@@ -47,6 +48,7 @@ static class PackedProjections
     /// The products of <paramref name="packed"/> (one width) with <paramref name="x"/> [tokens, in] in one pass over the
     /// threads, biases added: <paramref name="y"/> receives each layer's [tokens, out_m] one after another.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void Multiply(PackedLinear[] packed, float* x, int tokens, float* y)
     {
         MatMul.MultiplyMany([.. packed.Select(p => p.Weight)], x, tokens, y, KernelIsas.Best, KernelPool.Shared);
@@ -85,6 +87,7 @@ static class PackedProjections
     /// <c>y = down(silu(gate(x)) · up(x))</c> on f32 rows (<paramref name="x"/> [tokens, in], <paramref name="y"/>
     /// [tokens, out]) for a decode step's few tokens; the layers as <see cref="FusesSwiGlu"/> requires.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void SwiGlu(PackedLinear gate, PackedLinear up, PackedLinear down, float* x, int tokens, float* y)
     {
         int inner = gate.Weight.Rows;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Core.Attention;
@@ -31,6 +32,8 @@ static class LlamaDecodeStep
     internal static long Taken => Interlocked.Read(ref taken);
 
     /// <summary>The last hidden states [B, 1, hidden] (before the final norm) after running <paramref name="layers"/>, or null when this path does not apply.</summary>
+    // Optimised at first call, as the kernels are: a process's first tokens would otherwise run these loops unoptimised.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Tensor? TryRun(IList<LlamaDecoderLayer> layers, RotaryEmbedding rotary, int?[] windows, Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache)
     {
         if (!Enabled || !DecodeAttention.Runs || cache is not IDirectKvCache direct || layers.Count == 0) return null;
@@ -113,6 +116,7 @@ static class LlamaDecodeStep
     /// <paramref name="longest"/> positions: f32 norms, a built-in attention kernel, packed q/k/v/o of the widths the
     /// cache holds, a packed SwiGLU, each row within the layer's window, and a cache of f32, f16 or bf16.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static bool Covers(IList<LlamaDecoderLayer> layers, int?[] windows, IDirectKvCache cache, int rows, long longest)
     {
         for (int i = 0; i < layers.Count; i++)
@@ -151,6 +155,7 @@ static class LlamaDecodeStep
     /// generation engine passes for rows of unequal length); null lets every row see all of them, which is the same when
     /// they are of equal length.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static bool OwnPositions(Tensor? padding, long[] lengths)
     {
         long longest = lengths.Max();
@@ -169,6 +174,7 @@ static class LlamaDecodeStep
     /// (libtorch's <c>addcmul</c> fuses its multiply-add): the first half becomes <c>fma(−x₂, sin₁, x₁ cos₁)</c>, the
     /// second <c>fma(x₁, sin₂, x₂ cos₂)</c>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Rotate(float* x, float* cos, float* sin, int d)
     {
         int half = d / 2, i = 0;

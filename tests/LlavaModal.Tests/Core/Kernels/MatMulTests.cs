@@ -219,6 +219,33 @@ public class MatMulTests
         }
     }
 
+    [Theory]
+    [InlineData(KernelIsa.Avx2)]
+    [InlineData(KernelIsa.Avx512)]
+    public void One_token_s_f32_sums_are_each_row_s_alone_however_rows_are_grouped_and_split(KernelIsa isa)
+    {
+        if (!KernelIsas.IsSupported(isa)) return;
+        // 83 rows x 1030 columns (an odd block count and a tail) f32: 334 KiB, split among threads in chunks of four rows.
+        const int rows = 83, columns = 1030;
+        var (packed, values) = Random(WeightFormat.F32, rows, columns, 9);
+        var x = randn([1, columns], generator: new Generator(10)).data<float>().ToArray();
+        var alone = new float[rows];
+        using (var one = new KernelPool(1))
+            for (int r = 0; r < rows; r++)
+            {
+                using var row = PackedMatrix.Pack(WeightFormat.F32, 1, columns, values.AsSpan(r * columns, columns));
+                MatMul.Multiply(row, x, 1, alone.AsSpan(r, 1), isa, one);
+            }
+        using (packed)
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var pool = new KernelPool(threads);
+                var y = new float[rows];
+                MatMul.Multiply(packed, x, 1, y, isa, pool);
+                Assert.Equal(alone, y);
+            }
+    }
+
     sealed class Failing : IRangeWork
     {
         public void Run(int start, int end)
