@@ -40,6 +40,9 @@ static class LlamaCppBenchmark
         var threadCounts = args.Ints("--threads", "2");
         int threads = threadCounts.Max();
         var cache = args.String("--cache", Report.DefaultCache());
+        // llama.cpp keeps keys and values in f16 whatever the weights; ours follow the model's dtype unless asked.
+        var kvCache = args.String("--kv-cache", "model");
+        if (kvCache is not ("model" or "f16" or "bf16" or "f32")) throw new ArgumentException($"--kv-cache: '{kvCache}' is neither model nor f32, f16, bf16.");
         bool json = args.Flag("--json");
         args.RejectUnknown();
         KernelPool.UseThreads(threads);
@@ -60,7 +63,7 @@ static class LlamaCppBenchmark
                 foreach (var format in formats)
                 {
                     var gguf = model.Ggufs[Pairs[format].Theirs];
-                    var oursRun = RunOurs(model.Folder, format, prompt, newTokens, reps, t);
+                    var oursRun = RunOurs(model.Folder, format, kvCache, prompt, newTokens, reps, t);
                     var theirs = tools.Measure(gguf, t, prompt, prompt, newTokens, reps);
                     var sample = new Sample(round, model.Name, t, format, Pairs[format].Theirs, oursRun.Result, oursRun.PeakRss, theirs, TheirWeightBytesPerToken(gguf), probe);
                     samples.Add(sample);
@@ -75,11 +78,12 @@ static class LlamaCppBenchmark
         if (json)
         {
             Console.WriteLine(Report.ToJson(new { benchmark = "llamacpp", machine = Report.Machine(), llama_cpp = tools.Version, depth_method = tools.DepthMethod,
-                prompt, new_tokens = newTokens, reps, rounds, threads = threadCounts, probes_gb_per_s = probes, load_averages = loads, rows, samples }));
+                prompt, new_tokens = newTokens, reps, rounds, kv_cache = kvCache, threads = threadCounts, probes_gb_per_s = probes, load_averages = loads, rows, samples }));
             return 0;
         }
         Console.WriteLine($"llamacpp: ours / llama.cpp ({tools.Version}), threads {string.Join(",", threadCounts)}, prompt {prompt}, {newTokens} new tokens, decode at depth 0 and {prompt} "
-            + $"(llama.cpp: {tools.DepthMethod}); median of {reps} runs per process, median over {rounds} alternating rounds; {Report.Machine()}");
+            + $"(llama.cpp: {tools.DepthMethod}); KV cache: ours {(kvCache == "model" ? "the model's dtype (f32)" : kvCache)}, llama.cpp f16 (its default); "
+            + $"median of {reps} runs per process, median over {rounds} alternating rounds; {Report.Machine()}");
         Console.WriteLine($"load averages (1/5/15 min) at start and after each round: {string.Join("; ", loads.Select(l => string.Join(' ', l.Split(' ').Take(3))))}; "
             + $"read-bandwidth probe ({threads} threads) per round: {string.Join(", ", probes.Select(p => Report.F(p, 1)))} GB/s");
         Console.WriteLine("tok/s: ours / llama.cpp = ratio; of limit: weight bytes read per token x decode tok/s (depth 0) / the round's probe; RSS: peak VmHWM of the processes.");
@@ -134,13 +138,13 @@ static class LlamaCppBenchmark
         }
     }
 
-    static (OursResult Result, long PeakRss) RunOurs(string folder, string format, int prompt, int newTokens, int reps, int threads)
+    static (OursResult Result, long PeakRss) RunOurs(string folder, string format, string kvCache, int prompt, int newTokens, int reps, int threads)
     {
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path.");
         string S(int v) => v.ToString(CultureInfo.InvariantCulture);
         // Under `dotnet LlavaModal.Benchmarks.dll` the process is the host, so pass the assembly too.
         string[] self = Path.GetFileNameWithoutExtension(exe) == "dotnet" ? [typeof(OursChild).Assembly.Location] : [];
-        var run = MeasuredProcess.Run(exe, [.. self, OursChild.Mode, folder, "--format", format, "--prompt", S(prompt), "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)],
+        var run = MeasuredProcess.Run(exe, [.. self, OursChild.Mode, folder, "--format", format, "--kv-cache", kvCache, "--prompt", S(prompt), "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)],
             TimeSpan.FromMinutes(30));
         var line = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'))
             ?? throw new InvalidOperationException($"{OursChild.Mode} printed no result:\n{run.StandardError}");

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Kernels;
 using static TorchSharp.torch;
 
@@ -20,6 +21,8 @@ static class OursChild
     public static int Run(BenchArgs args)
     {
         var format = WeightFormats.Parse(args.String("--format", "f32")) ?? throw new ArgumentException("--format: not a weight format.");
+        var kv = args.String("--kv-cache", "model");
+        var kvCache = kv == "model" ? (ScalarType?)null : DTypes.TryParse(kv) ?? throw new ArgumentException($"--kv-cache: '{kv}' is not a dtype.");
         int prompt = args.Int("--prompt", 511, min: 1);
         int newTokens = args.Int("--new-tokens", 33, min: 33);
         int reps = args.Int("--reps", 3, min: 1);
@@ -29,7 +32,7 @@ static class OursChild
         set_num_threads(threads);
         KernelPool.UseThreads(threads);
         // Three warm-up runs: the first tokens of a process run before the runtime has optimised its hot methods (llama-bench warms up too).
-        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache: null, [1, prompt], newTokens, warmup: 3, reps).ToList();
+        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache, [1, prompt], newTokens, warmup: 3, reps).ToList();
         var shallow = rows.Single(r => r.PromptTokens == 1);
         var deep = rows.Single(r => r.PromptTokens == prompt);
         Console.WriteLine(JsonSerializer.Serialize(new OursResult(
