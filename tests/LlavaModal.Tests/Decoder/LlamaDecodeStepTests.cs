@@ -113,6 +113,47 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_padding_mask_other_than_the_rows_own_positions_runs_the_modules()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var model = Load(Fixtures.LlamaTiny, WeightFormat.F32);
+        long[] prompt = [1, 45, 99, 173, 17];
+        Tensor Step(Tensor? padding, bool csharp, out long taken)
+        {
+            using var rows = model.CreateCache(2, 16);
+            for (int r = 0; r < 2; r++)
+            {
+                using var view = rows.Prefill(r);
+                model.Forward(model.Embed(tensor(prompt).unsqueeze(0)), arange(prompt.Length).unsqueeze(0), cache: view, lastOnly: true);
+            }
+            long before = LlamaDecodeStep.Taken;
+            LlamaDecodeStep.Enabled = csharp;
+            try
+            {
+                using var step = rows.Step(0, [prompt.Length, prompt.Length]);
+                var logits = model.Forward(model.Embed(tensor(new long[] { 201, 201 }).unsqueeze(1)), full([2, 1], (long)prompt.Length), padding, step);
+                taken = LlamaDecodeStep.Taken - before;
+                return logits;
+            }
+            finally { LlamaDecodeStep.Enabled = true; }
+        }
+        // Row 1 hides its first position (left padding): not a row's own positions, so the modules apply the mask.
+        var hidden = ones([2, prompt.Length + 1], ScalarType.Bool);
+        hidden[1, 0] = tensor(false);
+        var masked = Step(hidden, csharp: true, out long maskedTaken);
+        var reference = Step(hidden, csharp: false, out long _);
+        Assert.Equal(0, maskedTaken);
+        Parity.AssertClose(masked, reference, 1e-6, "masked step");
+        // Every position visible: the rows' own positions, which the C# step takes, and the same logits as no mask.
+        var open = Step(ones([2, prompt.Length + 1], ScalarType.Bool), csharp: true, out long openTaken);
+        var unmasked = Step(null, csharp: false, out long _);
+        Assert.Equal(1, openTaken);
+        Parity.AssertClose(open, unmasked, 1e-6, "open step");
+        Assert.True(Parity.RelativeError(masked[1], unmasked[1]) > 1e-4, "hiding a position must change row 1's logits");
+    }
+
+    [Fact]
     public async Task Rows_of_unequal_length_decoded_together_give_their_lone_logits()
     {
         using var model = LanguageModel.Load(Fixtures.LlamaTiny, new ModelLoadOptions { Weights = WeightFormat.F32 });
