@@ -63,7 +63,8 @@ static class Program
           prefill-attention  a prompt's causal attention per layer: eager and sdpa with the decoder's mask, libtorch's is_causal
                     [--lengths 134,512,2048] [--reps 10] [--threads N]
           kernels   GB/s of the weight-format kernels (f32, bf16, f16, int8, int4; 1 and 4 tokens) on 1.1B LLaMA matrices, against
-                    libtorch's f32/bf16 matrix-vector products and a read-bandwidth probe [--layers 4] [--reps 10] [--threads N] [--formats ...]
+                    libtorch's f32/bf16 matrix-vector products and a read-bandwidth probe [--shape 1b|70m (70m: 512-wide rows and a 32000-row head)]
+                    [--layers 4] [--reps 10] [--threads N] [--formats ...]
           gemm      prefill-sized products, GFLOP/s: our tiled product and row kernels per weight format against libtorch's f32
                     GEMM on 1.1B and 70m matrix shapes [--tokens 16,134,512] [--formats f32,bf16,int8,int4] [--reps 5] [--threads N] [--skip-rows]
           load-rss  peak RSS of loading a >= 1 GB checkpoint (single file and sharded) in a child process
