@@ -59,21 +59,25 @@ static class PackedProjections
         }
     }
 
-    /// <summary><c>down(silu(gate(x)) · up(x))</c> in one call, or null when the fused path does not apply (biased gate/up included).</summary>
+    /// <summary>
+    /// <c>down(silu(gate(x)) · up(x))</c> on the kernels for any number of tokens, or null when the fused path does not
+    /// apply (layers not packed or wrapped, biased gate/up, autograd, a GPU).
+    /// </summary>
     public static Tensor? SwiGlu(nn.Module<Tensor, Tensor> gate, nn.Module<Tensor, Tensor> up, nn.Module<Tensor, Tensor> down, Tensor x)
     {
-        if (Packed([gate, up], x) is not { } packed || !FusesSwiGlu(packed[0], packed[1], down)) return null;
+        if (x.requires_grad || x.device_type != TorchSharp.DeviceType.CPU || !FusesSwiGlu(gate, up, down)) return null;
+        var (g, u, d) = ((PackedLinear)gate, (PackedLinear)up, (PackedLinear)down);
+        if (g.Weight.Columns != x.shape[^1]) return null;
         using var scope = NewDisposeScope();
-        int tokens = Tokens(packed[0], x);
+        int tokens = Tokens(g, x);
         var input = Input(x);
-        var d = (PackedLinear)down;
         long[] shape = [.. x.shape[..^1], d.Weight.Rows];
         var output = empty(shape, ScalarType.Float32);
         unsafe
         {
             fixed (byte* px = input.bytes)
             fixed (byte* po = output.bytes)
-                SwiGlu(packed[0], packed[1], d, (float*)px, tokens, (float*)po);
+                SwiGlu(g, u, d, (float*)px, tokens, (float*)po);
         }
         return (x.dtype == ScalarType.Float32 ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
     }
@@ -83,29 +87,49 @@ static class PackedProjections
         gate is PackedLinear g && up is PackedLinear u && down is PackedLinear d && g.Bias is null && u.Bias is null
         && g.Weight.Columns == u.Weight.Columns && g.Weight.Rows == u.Weight.Rows && d.Weight.Columns == g.Weight.Rows;
 
+    /// <summary>Tokens a prompt's MLP takes at a time: the tiled product's own slice, whose gate and up outputs (and their product) stay in cache for <c>down</c>.</summary>
+    const int PromptSlice = 256;
+
     /// <summary>
     /// <c>y = down(silu(gate(x)) · up(x))</c> on f32 rows (<paramref name="x"/> [tokens, in], <paramref name="y"/>
-    /// [tokens, out]) for a decode step's few tokens; the layers as <see cref="FusesSwiGlu"/> requires.
+    /// [tokens, out]); the layers as <see cref="FusesSwiGlu"/> requires. A decode step's few tokens take gate and up in
+    /// one pass over the row kernels; a prompt goes <see cref="PromptSlice"/> tokens at a time through the tiled product,
+    /// so neither libtorch's SiLU and product nor a [tokens, inner] tensor is needed.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void SwiGlu(PackedLinear gate, PackedLinear up, PackedLinear down, float* x, int tokens, float* y)
     {
-        int inner = gate.Weight.Rows;
-        int length = 3 * tokens * inner;
-        var buffer = scratch is { } b && b.Length >= length ? b : scratch = new float[Math.Max(length, 2 * (scratch?.Length ?? 0))];
-        fixed (float* products = buffer)
+        int inner = gate.Weight.Rows, width = gate.Weight.Columns, outputs = down.Weight.Rows;
+        bool rows = tokens <= Math.Min(PackedLinear.RowKernelLimit(gate.Format), PackedLinear.RowKernelLimit(up.Format));
+        int slice = rows ? tokens : Math.Min(tokens, PromptSlice);
+        long length = 3L * slice * inner;
+        // A step's buffer is kept by the thread; a prompt's (megabytes) is libtorch's, given back at once.
+        using var large = rows ? null : empty(length, ScalarType.Float32);
+        var kept = rows ? scratch is { } b && b.Length >= length ? b : scratch = new float[Math.Max(length, 2 * (scratch?.Length ?? 0))] : null;
+        fixed (float* keptStart = kept)
+        fixed (byte* largeStart = large is null ? default : large.bytes)
         {
-            MatMul.MultiplyMany([gate.Weight, up.Weight], x, tokens, products, KernelIsas.Best, KernelPool.Shared);
-            var gated = new Span<float>(products, tokens * inner);
-            var ups = new Span<float>(products + tokens * inner, tokens * inner);
-            var sigmoid = new Span<float>(products + 2 * tokens * inner, tokens * inner);
-            // silu(g) · u = g · sigmoid(g) · u, in place over the gate half.
-            TensorPrimitives.Sigmoid(gated, sigmoid);
-            TensorPrimitives.Multiply(gated, sigmoid, gated);
-            TensorPrimitives.Multiply(gated, ups, gated);
-            MatMul.Multiply(down.Weight, products, tokens, y, KernelIsas.Best, KernelPool.Shared);
+            float* gated = rows ? keptStart : (float*)largeStart;
+            float* ups = gated + (long)slice * inner, sigmoid = ups + (long)slice * inner;
+            for (int t = 0; t < tokens; t += slice)
+            {
+                int n = Math.Min(slice, tokens - t);
+                float* xs = x + (long)t * width;
+                if (rows) MatMul.MultiplyMany([gate.Weight, up.Weight], xs, n, gated, KernelIsas.Best, KernelPool.Shared);
+                else
+                {
+                    gate.Multiply(xs, n, gated);
+                    up.Multiply(xs, n, ups);
+                }
+                var g = new Span<float>(gated, n * inner);
+                var s = new Span<float>(sigmoid, n * inner);
+                // silu(g) · u = g · sigmoid(g) · u, in place over the gate's outputs.
+                TensorPrimitives.Sigmoid(g, s);
+                TensorPrimitives.Multiply(g, s, g);
+                TensorPrimitives.Multiply(g, new ReadOnlySpan<float>(ups, n * inner), g);
+                down.Multiply(gated, n, y + (long)t * outputs);
+            }
         }
-        down.AddBias(y, tokens);
     }
 
     [ThreadStatic] static float[]? scratch;

@@ -65,7 +65,8 @@ public class PackedProjectionsTests
         var gate = Layer(format, "gate_proj", 64, 160, false, generator);
         var up = Layer(format, "up_proj", 64, 160, false, generator);
         var down = Layer(format, "down_proj", 160, 64, false, generator);
-        foreach (var shape in new long[][] { [1, 1, 64], [2, 1, 64] })
+        // Decode steps (row kernels), a prompt past the row kernels, and one past the 256-token slice with a ragged last slice (tiled product).
+        foreach (var shape in new long[][] { [1, 1, 64], [2, 1, 64], [1, 40, 64], [2, 150, 64] })
         {
             var x = randn(shape, generator: generator);
             var expected = down.forward(nn.functional.silu(gate.forward(x)) * up.forward(x));
