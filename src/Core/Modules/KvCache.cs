@@ -145,6 +145,8 @@ public sealed class KvCache : IBatchKvCache
     /// <summary>The slots of <paramref name="layer"/> from row <paramref name="first"/> on (CPU caches only).</summary>
     unsafe KvSlots Slots(int layer, int first)
     {
+        // The addresses die with the tensors: a disposed cache must fail as its tensors would, not be written through.
+        ObjectDisposedException.ThrowIf(disposed, this);
         if (device.type != TorchSharp.DeviceType.CPU) throw new InvalidOperationException("Only a CPU cache is addressed in place.");
         long headStride = Capacity * config.HeadDim, rowStride = config.NumKeyValueHeads * headStride;
         long offset = first * rowStride * (dtype == ScalarType.Float32 ? 4 : 2);
@@ -160,9 +162,12 @@ public sealed class KvCache : IBatchKvCache
     /// <inheritdoc />
     public void Dispose()
     {
+        disposed = true;
         foreach (var t in keys) t?.Dispose();
         foreach (var t in values) t?.Dispose();
     }
+
+    bool disposed;
 
     /// <summary>One row from a given length, written as a batch-1 cache is.</summary>
     sealed class RowView(KvCache cache, int row, long length) : IKvCache, IDirectKvCache

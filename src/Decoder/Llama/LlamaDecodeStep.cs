@@ -44,7 +44,8 @@ static class LlamaDecodeStep
         int rows = direct.Count, hidden = (int)shape[2];
         var lengths = new long[rows];
         for (int b = 0; b < rows; b++) lengths[b] = direct.LengthOf(b);
-        if (lengths.Max() + 1 > int.MaxValue || !OwnPositions(padding, lengths) || !Covers(layers, windows, direct, rows, lengths.Max() + 1)) return null;
+        // A full cache is the modules' to refuse (with its error): this path writes where the lengths say.
+        if (lengths.Max() + 1 > Math.Min(cache.Capacity, int.MaxValue) || !OwnPositions(padding, lengths) || !Covers(layers, windows, direct, rows, lengths.Max() + 1)) return null;
 
         using var scope = NewDisposeScope();
         var (cos, sin) = rotary.Compute(positionIds, cache.Length + 1, ScalarType.Float32);

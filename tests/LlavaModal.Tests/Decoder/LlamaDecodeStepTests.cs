@@ -113,6 +113,33 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_full_or_disposed_cache_is_refused_not_written_past()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var model = Load(Fixtures.LlamaTiny, WeightFormat.F32);
+        long[] prompt = [1, 45, 99, 173, 17];
+        Tensor Step(IKvCache view, long position) =>
+            model.Forward(model.Embed(tensor(new long[] { 201 }).unsqueeze(0)), tensor(new[] { position }).unsqueeze(0), cache: view);
+        using (var rows = model.CreateCache(1, prompt.Length + 1))
+        using (var view = rows.Prefill(0))
+        {
+            model.Forward(model.Embed(tensor(prompt).unsqueeze(0)), arange(prompt.Length).unsqueeze(0), cache: view, lastOnly: true);
+            long before = LlamaDecodeStep.Taken;
+            Step(view, prompt.Length);
+            Assert.Equal(1, LlamaDecodeStep.Taken - before);
+            // The cache's last position is taken: the next step is the modules' to refuse, with the cache's own error.
+            var full = Assert.Throws<InvalidOperationException>(() => Step(view, prompt.Length + 1));
+            Assert.Contains("KV cache is full", full.Message);
+            Assert.Equal(1, LlamaDecodeStep.Taken - before);
+        }
+        var disposed = model.CreateCache(1, 16);
+        var stale = disposed.Prefill(0);
+        disposed.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => Step(stale, 0));
+    }
+
+    [Fact]
     public void A_padding_mask_other_than_the_rows_own_positions_runs_the_modules()
     {
         using var scope = NewDisposeScope();
