@@ -60,7 +60,7 @@ static class Program
                     [--reps 3] [--rounds 2] [--threads 2] [--kv-cache model|f16|bf16 (ours; llama.cpp's is f16)] [--cache DIR] [--json]
           attention one decode step's attention per layer: libtorch eager and sdpa against the C# decode kernel (f32, f16 and bf16
                     caches) [--depths 16,512,2048] [--reps 200]
-          prefill-attention  a prompt's causal attention per layer: eager and sdpa with the decoder's mask, libtorch's is_causal
+          prefill-attention  a prompt's causal attention per layer: eager and sdpa with the decoder's mask, libtorch's is_causal, the C# kernel
                     [--lengths 134,512,2048] [--reps 10] [--threads N]
           kernels   GB/s of the weight-format kernels (f32, bf16, f16, int8, int4; 1 and 4 tokens) on 1.1B LLaMA matrices, against
                     libtorch's f32/bf16 matrix-vector products and a read-bandwidth probe [--shape 1b|70m (70m: 512-wide rows and a 32000-row head)]

@@ -23,7 +23,8 @@ static class InferenceAttention
     /// A decoder's attention with <paramref name="chosen"/> asked for, on the fastest kernel that gives its values: one
     /// new position on the CPU with nothing masked takes the C# <see cref="DecodeAttention"/> (it reads the cache where
     /// it is, widening a 16-bit cache); otherwise a 16-bit cache under a wider model is widened for libtorch, and a
-    /// plainly causal prompt skips its mask (2-5x at 2048 positions, <c>prefill-attention</c>).
+    /// plainly causal prompt skips its mask (2-5x at 2048 positions, <c>prefill-attention</c>), on the C#
+    /// <see cref="PromptAttention"/> where it applies.
     /// </summary>
     // causal: the mask is exactly the causal mask of these positions with nothing before them.
     public static Tensor Attend(IAttentionKernel chosen, Tensor query, Tensor key, Tensor value, Tensor? mask, double scale, bool causal)
@@ -37,6 +38,7 @@ static class InferenceAttention
             return output.MoveToOuterDisposeScope();
         }
         var kernel = For(chosen, query);
-        return causal && kernel is SdpaAttention ? SdpaAttention.AttendCausal(query, key, value, scale) : kernel.Attend(query, key, value, mask, scale);
+        if (!causal || kernel is not SdpaAttention) return kernel.Attend(query, key, value, mask, scale);
+        return PromptAttention.TryAttendCausal(query, key, value, scale, KernelPool.Shared) ?? SdpaAttention.AttendCausal(query, key, value, scale);
     }
 }

@@ -27,8 +27,8 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         // f32 rows on the CPU are normed in C#: one pass and one tensor instead of six libtorch operations (prompts too: a
-        // row's two passes stay in cache).
-        if (x.dtype == ScalarType.Float32 && x.device_type == TorchSharp.DeviceType.CPU && NormsRows && x.is_contiguous())
+        // row's two passes stay in cache). Not where autograd must see it: a frozen norm still passes gradients to its input.
+        if (x.dtype == ScalarType.Float32 && x.device_type == TorchSharp.DeviceType.CPU && NormsRows && x.is_contiguous() && !(x.requires_grad && is_grad_enabled()))
             return Direct(x);
         using var scope = NewDisposeScope();
         bool f32 = x.dtype == ScalarType.Float32;

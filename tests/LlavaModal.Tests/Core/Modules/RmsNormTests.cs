@@ -21,7 +21,7 @@ public class RmsNormTests
     [InlineData(40)]
     public void Decode_rows_in_csharp_and_longer_inputs_in_torch_compute_the_same_norm(int rows)
     {
-        // Up to 8 rows take the C# path, more the torch operations: both against the equation.
+        // Contiguous f32 rows take the C# path (any count), views the torch operations: both against the equation.
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         using var norm = new RmsNorm(96, 1e-6, ScalarType.Float32);
@@ -47,5 +47,18 @@ public class RmsNormTests
         var grad = norm.named_parameters().Single().parameter.grad;
         Assert.NotNull(grad);
         Assert.True(grad!.abs().sum().item<float>() > 0);
+    }
+
+    [Fact]
+    public void A_frozen_norm_still_passes_gradients_to_its_input()
+    {
+        // Stage 1 training: the decoder's norms are frozen, the projector's outputs flowing through them are not.
+        using var scope = NewDisposeScope();
+        using var norm = new RmsNorm(32, 1e-6, ScalarType.Float32);
+        norm.named_parameters().Single().parameter.requires_grad_(false);
+        var x = randn([1, 40, 32], generator: new Generator(6)).requires_grad_();
+        norm.forward(x).sum().backward();
+        Assert.NotNull(x.grad);
+        Assert.True(x.grad!.abs().sum().item<float>() > 0);
     }
 }

@@ -1,0 +1,256 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using LlavaModal.Core.Kernels;
+using static TorchSharp.torch;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+
+namespace LlavaModal.Core.Attention;
+
+/// <summary>
+/// A prompt's causal attention on the CPU, <c>softmax(q kᵀ · scale + causal) v</c> with nothing cached before the
+/// queries, blockwise with an online softmax (no [T, T] scores): for each key/value head and block of
+/// <see cref="QueryBlock"/> positions, keys are taken <see cref="KeyBlock"/> at a time up to the diagonal, transposed
+/// once for all the group's query heads; each query row keeps its running maximum, denominator and weighted sum.
+/// Scores, softmax and sums are f32. (key/value head, query block) items are split over <see cref="KernelPool"/>.
+/// </summary>
+/// <remarks>By hand: libtorch's fused CPU kernel (<c>is_causal</c>) repeats grouped key/value heads and runs its
+/// blocks through MKL calls sized for larger heads; the <c>prefill-attention</c> benchmark compares both.</remarks>
+static class PromptAttention
+{
+    const int KeyBlock = 64;
+    const int QueryBlock = 32;
+
+    /// <summary>Off only for A/B measurements: prompts then attend through libtorch.</summary>
+    internal static bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// The attention as a new f32 tensor [B, heads, T, d], or null when these tensors are not what the kernel computes
+    /// (the caller uses libtorch): f32 on the CPU without autograd, queries [B, heads, T, d] and keys and values [B,
+    /// kv_heads, T, d] (as many keys as queries) with contiguous rows, heads a multiple of kv_heads, d a multiple of 64,
+    /// and 512-bit SIMD on this machine.
+    /// </summary>
+    public static unsafe Tensor? TryAttendCausal(Tensor query, Tensor key, Tensor value, double scale, KernelPool pool)
+    {
+        if (!Enabled || !Vector512.IsHardwareAccelerated || query.dtype != ScalarType.Float32 || key.dtype != ScalarType.Float32 || value.dtype != ScalarType.Float32
+            || query.device_type != TorchSharp.DeviceType.CPU || key.device_type != TorchSharp.DeviceType.CPU || value.device_type != TorchSharp.DeviceType.CPU
+            || is_grad_enabled() && (query.requires_grad || key.requires_grad || value.requires_grad))
+            return null;
+        long[] qs = query.shape, ks = key.shape;
+        if (qs.Length != 4 || ks.Length != 4 || !value.shape.SequenceEqual(ks) || ks[0] != qs[0] || ks[2] != qs[2] || ks[3] != qs[3] || ks[1] == 0
+            || qs[1] % ks[1] != 0 || qs[3] % 64 != 0 || qs[0] == 0 || qs[2] == 0 || qs[2] > int.MaxValue)
+            return null;
+        using var q = query.contiguous();
+        using var k = key.contiguous();
+        using var v = value.contiguous();
+        if (q.numel() * 4 > int.MaxValue || k.numel() * 4 > int.MaxValue) return null;
+        int b = (int)qs[0], heads = (int)qs[1], t = (int)qs[2], d = (int)qs[3], kvHeads = (int)ks[1];
+        var output = empty([b, heads, t, d], ScalarType.Float32);
+        fixed (byte* pq = q.bytes)
+        fixed (byte* pk = k.bytes)
+        fixed (byte* pv = v.bytes)
+        fixed (byte* po = output.bytes)
+        {
+            var work = new Work
+            {
+                Query = (float*)pq, Keys = (float*)pk, Values = (float*)pv, Output = (float*)po,
+                KvHeads = kvHeads, Groups = heads / kvHeads, Positions = t, HeadDim = d, Scale = (float)scale,
+                Blocks = (t + QueryBlock - 1) / QueryBlock,
+            };
+            pool.For(b * kvHeads * work.Blocks, 1, work);
+        }
+        return output;
+    }
+
+    /// <summary>One (row, kv head, query block) per item.</summary>
+    sealed unsafe class Work : IRangeWork
+    {
+        public float* Query, Keys, Values, Output;
+        public int KvHeads, Groups, Positions, HeadDim, Blocks;
+        public float Scale;
+
+        [ThreadStatic] static float[]? scratch;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int start, int end)
+        {
+            int d = HeadDim, rows = Groups * QueryBlock;
+            // Transposed key block, two rows of scores, per row (and a spare for an odd last row): maximum, denominator, weighted sum.
+            int needed = d * KeyBlock + 2 * KeyBlock + 2 * (rows + 1) + (rows + 1) * d;
+            if (scratch is null || scratch.Length < needed) scratch = new float[needed];
+            fixed (float* buffer = scratch)
+                for (int item = start; item < end; item++)
+                    Block(item, buffer);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        void Block(int item, float* buffer)
+        {
+            int d = HeadDim, g = Groups, t = Positions;
+            int block = item % Blocks, pair = item / Blocks, h = pair % KvHeads, b = pair / KvHeads;
+            int first = block * QueryBlock, count = Math.Min(QueryBlock, t - first);
+            int spare = g * QueryBlock;
+            float* transposed = buffer, scores = transposed + d * KeyBlock, maxima = scores + 2 * KeyBlock, sums = maxima + spare + 1, weighted = sums + spare + 1;
+            float* keys = Keys + ((long)b * KvHeads + h) * t * d, values = Values + ((long)b * KvHeads + h) * t * d;
+            for (int r = 0; r <= spare; r++)
+            {
+                maxima[r] = float.NegativeInfinity;
+                sums[r] = 0;
+            }
+            new Span<float>(weighted, (spare + 1) * d).Clear();
+            int last = first + count - 1;
+            for (int k0 = 0; k0 <= last; k0 += KeyBlock)
+            {
+                int n = Math.Min(KeyBlock, last + 1 - k0);
+                Transpose(keys + (long)k0 * d, n, d, transposed);
+                for (int j = 0; j < g; j++)
+                {
+                    float* queries = Query + (((long)b * KvHeads + h) * g + j) * t * d;
+                    // Two query rows at a time share each key and value load; an odd last row pairs with a spare. Every
+                    // query here is at or past k0 (query blocks start on 32, key blocks on 64), so each sees key k0.
+                    for (int r = 0; r < count; r += 2)
+                    {
+                        int second = r + 1 < count ? r + 1 : -1;
+                        int row0 = j * QueryBlock + r, row1 = second < 0 ? spare : j * QueryBlock + second;
+                        int position0 = first + r, position1 = first + (second < 0 ? r : second);
+                        float* scores1 = scores + KeyBlock;
+                        Scores(queries + (long)position0 * d, queries + (long)position1 * d, transposed, d, Scale, scores, scores1);
+                        // Keys past a query's position are masked: only the diagonal block has any.
+                        int visible0 = Math.Min(n, position0 - k0 + 1), visible1 = Math.Min(n, position1 - k0 + 1);
+                        float c0 = Softmax(scores, visible0, maxima + row0, sums + row0);
+                        float c1 = Softmax(scores1, visible1, maxima + row1, sums + row1);
+                        Accumulate(scores, scores1, c0, c1, values + (long)k0 * d, visible1, d, weighted + (long)row0 * d, weighted + (long)row1 * d);
+                    }
+                }
+            }
+            for (int j = 0; j < g; j++)
+            {
+                float* output = Output + (((long)b * KvHeads + h) * g + j) * t * d;
+                for (int r = 0; r < count; r++)
+                {
+                    int row = j * QueryBlock + r;
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(weighted + (long)row * d, d), 1 / sums[row], new Span<float>(output + (long)(first + r) * d, d));
+                }
+            }
+        }
+    }
+
+    static float MaxOf(Vector512<float> v)
+    {
+        var half = Vector256.Max(v.GetLower(), v.GetUpper());
+        var quarter = Vector128.Max(half.GetLower(), half.GetUpper());
+        return MathF.Max(MathF.Max(quarter[0], quarter[1]), MathF.Max(quarter[2], quarter[3]));
+    }
+
+    /// <summary><paramref name="n"/> key rows [n, d] into [d, 64] (columns past n zero), so a query's 64 scores are 4 vectors of products.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Transpose(float* keys, int n, int d, float* target)
+    {
+        if (n < KeyBlock) new Span<float>(target, d * KeyBlock).Clear();
+        for (int j = 0; j < n; j++)
+        {
+            float* row = keys + (long)j * d;
+            for (int c = 0; c < d; c++) target[c * KeyBlock + j] = row[c];
+        }
+    }
+
+    /// <summary><c>scores[j] = scale · q · k[j]</c> for two query rows and the 64 keys of a transposed block: per column, two broadcasts and eight products on four loads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Scores(float* q0, float* q1, float* transposed, int d, float scale, float* scores0, float* scores1)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        for (int c = 0; c < d; c++)
+        {
+            var x = Vector512.Create(q0[c]);
+            var y = Vector512.Create(q1[c]);
+            float* k = transposed + c * KeyBlock;
+            var (k0, k1, k2, k3) = (Vector512.Load(k), Vector512.Load(k + 16), Vector512.Load(k + 32), Vector512.Load(k + 48));
+            a0 = Vector512.FusedMultiplyAdd(x, k0, a0);
+            a1 = Vector512.FusedMultiplyAdd(x, k1, a1);
+            a2 = Vector512.FusedMultiplyAdd(x, k2, a2);
+            a3 = Vector512.FusedMultiplyAdd(x, k3, a3);
+            b0 = Vector512.FusedMultiplyAdd(y, k0, b0);
+            b1 = Vector512.FusedMultiplyAdd(y, k1, b1);
+            b2 = Vector512.FusedMultiplyAdd(y, k2, b2);
+            b3 = Vector512.FusedMultiplyAdd(y, k3, b3);
+        }
+        var factor = Vector512.Create(scale);
+        (a0 * factor).Store(scores0);
+        (a1 * factor).Store(scores0 + 16);
+        (a2 * factor).Store(scores0 + 32);
+        (a3 * factor).Store(scores0 + 48);
+        (b0 * factor).Store(scores1);
+        (b1 * factor).Store(scores1 + 16);
+        (b2 * factor).Store(scores1 + 32);
+        (b3 * factor).Store(scores1 + 48);
+    }
+
+    /// <summary>
+    /// The online softmax's step for one query row over the first <paramref name="visible"/> of a block's 64 scores: the
+    /// new running maximum, the scores turned into exponentials against it (masked ones -inf, so 0), the denominator
+    /// rescaled and increased; returns the factor that rescales the row's weighted sum.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe float Softmax(float* scores, int visible, float* maximum, float* sum)
+    {
+        for (int j = visible; j < KeyBlock; j++) scores[j] = float.NegativeInfinity;
+        var (s0, s1, s2, s3) = (Vector512.Load(scores), Vector512.Load(scores + 16), Vector512.Load(scores + 32), Vector512.Load(scores + 48));
+        float top = Math.Max(*maximum, MaxOf(Vector512.Max(Vector512.Max(s0, s1), Vector512.Max(s2, s3))));
+        float correction = MathF.Exp(*maximum - top);
+        var shift = Vector512.Create(top);
+        (s0 - shift).Store(scores);
+        (s1 - shift).Store(scores + 16);
+        (s2 - shift).Store(scores + 32);
+        (s3 - shift).Store(scores + 48);
+        var p = new Span<float>(scores, KeyBlock);
+        TensorPrimitives.Exp(p, p);
+        *maximum = top;
+        *sum = *sum * correction + Vector512.Sum((Vector512.Load(scores) + Vector512.Load(scores + 16)) + (Vector512.Load(scores + 32) + Vector512.Load(scores + 48)));
+        return correction;
+    }
+
+    /// <summary>
+    /// Two rows' weighted sums rescaled (<paramref name="c0"/>, <paramref name="c1"/>) and increased by their weights
+    /// times the block's first <paramref name="n"/> value rows, 64 columns at a time held in registers, each value load
+    /// serving both rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void Accumulate(float* p0, float* p1, float c0, float c1, float* values, int n, int d, float* w0, float* w1)
+    {
+        var r0 = Vector512.Create(c0);
+        var r1 = Vector512.Create(c1);
+        for (int c = 0; c < d; c += 64)
+        {
+            var a0 = Vector512.Load(w0 + c) * r0;
+            var a1 = Vector512.Load(w0 + c + 16) * r0;
+            var a2 = Vector512.Load(w0 + c + 32) * r0;
+            var a3 = Vector512.Load(w0 + c + 48) * r0;
+            var b0 = Vector512.Load(w1 + c) * r1;
+            var b1 = Vector512.Load(w1 + c + 16) * r1;
+            var b2 = Vector512.Load(w1 + c + 32) * r1;
+            var b3 = Vector512.Load(w1 + c + 48) * r1;
+            float* row = values + c;
+            for (int j = 0; j < n; j++, row += d)
+            {
+                var (v0, v1, v2, v3) = (Vector512.Load(row), Vector512.Load(row + 16), Vector512.Load(row + 32), Vector512.Load(row + 48));
+                var x = Vector512.Create(p0[j]);
+                var y = Vector512.Create(p1[j]);
+                a0 = Vector512.FusedMultiplyAdd(x, v0, a0);
+                a1 = Vector512.FusedMultiplyAdd(x, v1, a1);
+                a2 = Vector512.FusedMultiplyAdd(x, v2, a2);
+                a3 = Vector512.FusedMultiplyAdd(x, v3, a3);
+                b0 = Vector512.FusedMultiplyAdd(y, v0, b0);
+                b1 = Vector512.FusedMultiplyAdd(y, v1, b1);
+                b2 = Vector512.FusedMultiplyAdd(y, v2, b2);
+                b3 = Vector512.FusedMultiplyAdd(y, v3, b3);
+            }
+            a0.Store(w0 + c);
+            a1.Store(w0 + c + 16);
+            a2.Store(w0 + c + 32);
+            a3.Store(w0 + c + 48);
+            b0.Store(w1 + c);
+            b1.Store(w1 + c + 16);
+            b2.Store(w1 + c + 32);
+            b3.Store(w1 + c + 48);
+        }
+    }
+}
