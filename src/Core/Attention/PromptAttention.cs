@@ -141,16 +141,19 @@ static class PromptAttention
         return MathF.Max(MathF.Max(quarter[0], quarter[1]), MathF.Max(quarter[2], quarter[3]));
     }
 
-    /// <summary><paramref name="n"/> key rows [n, d] into [d, 64] (columns past n zero), so a query's 64 scores are 4 vectors of products.</summary>
+    /// <summary><paramref name="n"/> key rows [n, d] into [d, 64] (columns past n zero), so a query's 64 scores are 4 vectors of products; 16 × 16 tiles transposed in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Transpose(float* keys, int n, int d, float* target)
     {
-        if (n < KeyBlock) new Span<float>(target, d * KeyBlock).Clear();
-        for (int j = 0; j < n; j++)
-        {
-            float* row = keys + (long)j * d;
-            for (int c = 0; c < d; c++) target[c * KeyBlock + j] = row[c];
-        }
+        var rows = stackalloc Vector512<float>[16];
+        var scratch = stackalloc Vector512<float>[16];
+        for (int j0 = 0; j0 < KeyBlock; j0 += 16)
+            for (int c0 = 0; c0 < d; c0 += 16)
+            {
+                for (int r = 0; r < 16; r++)
+                    rows[r] = j0 + r < n ? Vector512.Load(keys + (long)(j0 + r) * d + c0) : default;
+                RegisterTranspose.Transpose(rows, target + c0 * KeyBlock + j0, KeyBlock, scratch);
+            }
     }
 
     /// <summary><c>scores[j] = scale · q · k[j]</c> for two query rows and the 64 keys of a transposed block: per column, two broadcasts and eight products on four loads.</summary>

@@ -63,8 +63,8 @@ unsafe readonly struct Avx512Packer<TBlock> : IPanelPacker where TBlock : struct
                     else vectors[r] = vectors[16 + r] = default;
                 }
                 float* target = panel + (long)b * 32 * width + group;
-                Transpose(vectors, target, width, transposing);
-                Transpose(vectors + 16, target + 16L * width, width, transposing);
+                RegisterTranspose.Transpose(vectors, target, width, transposing);
+                RegisterTranspose.Transpose(vectors + 16, target + 16L * width, width, transposing);
             }
             // Float formats may end in a partial block.
             for (int k = blocks * WeightFormats.BlockSize; k < columns; k++)
@@ -75,10 +75,14 @@ unsafe readonly struct Avx512Packer<TBlock> : IPanelPacker where TBlock : struct
                 }
         }
     }
+}
 
+/// <summary>A 16 × 16 f32 transpose in AVX-512 registers: weight panels and the prompt attention's key blocks.</summary>
+static unsafe class RegisterTranspose
+{
     /// <summary>Writes column <c>c</c> of the 16 × 16 matrix whose rows are <paramref name="rows"/> to <c>target + c · stride</c> (<paramref name="u"/>: room for 16 vectors).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose(Vector512<float>* rows, float* target, int stride, Vector512<float>* u)
+    internal static void Transpose(Vector512<float>* rows, float* target, int stride, Vector512<float>* u)
     {
         // Within each 128-bit lane: 4 × 4 transposes of rows 4g .. 4g + 3 (unpack pairs of floats, then pairs of pairs).
         for (int g = 0; g < 4; g++)
