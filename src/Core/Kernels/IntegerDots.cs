@@ -6,13 +6,16 @@ namespace LlavaModal.Core.Kernels;
 
 /// <summary>
 /// One activation row rounded to int8 (<see cref="QuantizedActivations"/>): its values, block scales and int4 offset
-/// terms; the scales and offsets may be read up to 16 floats past the last block.
+/// terms; the scales, offsets and biases may be read up to 16 past the last block. <see cref="Halves"/> holds the values
+/// regrouped for int4 rows, <see cref="Biases"/> <c>-128 · Σq</c> per block for int8 rows.
 /// </summary>
-readonly unsafe struct QuantizedRow(sbyte* values, float* scales, float* offsets)
+readonly unsafe struct QuantizedRow(sbyte* values, float* scales, float* offsets, sbyte* halves, int* biases)
 {
     public sbyte* Values { get; } = values;
     public float* Scales { get; } = scales;
     public float* Offsets { get; } = offsets;
+    public sbyte* Halves { get; } = halves;
+    public int* Biases { get; } = biases;
 }
 
 /// <summary>
@@ -28,6 +31,16 @@ unsafe interface IIntegerDots
     static abstract float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks);
     /// <summary>Four activation rows at once: the weight row is read and decoded once for all four.</summary>
     static abstract void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result);
+}
+
+/// <summary>A row's f16 block scales widened to f32 8 or 16 at a time (what lies past the row's last block is read too, never used).</summary>
+static unsafe class IntegerScales
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Eight(Half* scales) => F16Block.Widen(Avx2.ConvertToVector256Int32((ushort*)scales).AsUInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Sixteen(Half* scales) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)scales)));
 }
 
 /// <summary>Sums of four adjacent u8 x s8 products into int32 lanes: VNNI's one instruction, or two without it.</summary>
@@ -158,8 +171,6 @@ unsafe readonly struct Int4Bytes : IBlockBytes256
 /// <summary>AVX2 (with VNNI where the CPU has it): one block per vector, the scales of 8 blocks widened at once.</summary>
 unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TBytes : struct, IBlockBytes256 where TPairs : struct, IBytePairs
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> RowScales(Half* scales) => F16Block.Widen(Avx2.ConvertToVector256Int32((ushort*)scales).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Block(Vector256<byte> unsigned, Vector256<sbyte> signs, sbyte* x, Vector256<float> scales, int lane, Vector256<float> sum) =>
@@ -176,7 +187,7 @@ unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TByt
         Vector256<float> s0 = default, s1 = default, offset = default;
         for (int b0 = 0; b0 < blocks; b0 += 8)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Eight(scales + b0);
             var c = rowScales * Vector256.Load(x.Scales + b0);
             int n = Math.Min(8, blocks - b0);
             if (TBytes.Offset) offset = Offsets(rowScales, x.Offsets + b0, n, offset);
@@ -199,7 +210,7 @@ unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TByt
         Vector256<float> o0 = default, o1 = default, o2 = default, o3 = default;
         for (int b0 = 0; b0 < blocks; b0 += 8)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Eight(scales + b0);
             var c0 = rowScales * Vector256.Load(x0.Scales + b0);
             var c1 = rowScales * Vector256.Load(x1.Scales + b0);
             var c2 = rowScales * Vector256.Load(x2.Scales + b0);
@@ -280,8 +291,6 @@ unsafe readonly struct Int4Bytes512 : IBlockBytes512
 /// </summary>
 unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where TBytes : struct, IBlockBytes512 where TBytes256 : struct, IBlockBytes256
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> RowScales(Half* scales) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)scales)));
 
     /// <summary>Lanes 0-7 of the result hold scale <c>2k</c>, lanes 8-15 scale <c>2k + 1</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -296,14 +305,14 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float Last(byte* row, int block, sbyte* x, float scale)
+    internal static float Last(byte* row, int block, sbyte* x, float scale)
     {
         var unsigned = TBytes256.Unsigned(row, block, out var signs);
         return Vector256.Sum(Avx.ConvertToVector256Single(MaddPairs.Sum(unsigned, TBytes256.Signed(Vector256.Load(x), signs)))) * scale;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Offsets(Vector512<float> rowScales, float* offsets, int count, Vector512<float> sum) =>
+    internal static Vector512<float> Offsets(Vector512<float> rowScales, float* offsets, int count, Vector512<float> sum) =>
         sum + Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(count)).AsSingle(), rowScales * Vector512.Load(offsets), default);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -313,7 +322,7 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
         float last = 0;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             int n = Math.Min(16, blocks - b0);
             if (TBytes.Offset) offset = Offsets(rowScales, x.Offsets + b0, n, offset);
@@ -339,7 +348,7 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
         float l0 = 0, l1 = 0, l2 = 0, l3 = 0;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Sixteen(scales + b0);
             var c0 = rowScales * Vector512.Load(x0.Scales + b0);
             var c1 = rowScales * Vector512.Load(x1.Scales + b0);
             var c2 = rowScales * Vector512.Load(x2.Scales + b0);
