@@ -14,25 +14,28 @@ namespace LlavaModal.Core.Kernels;
 unsafe readonly struct Avx512Int4Dots : IIntegerDots
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Nibbles(byte* row, int group, out Vector512<byte> low, out Vector512<byte> high)
+    static void Nibbles(byte* w, out Vector512<byte> low, out Vector512<byte> high)
     {
-        var bytes = Vector512.Load(row + group * 16);
+        var bytes = Vector512.Load(w);
         var mask = Vector512.Create((byte)15);
         low = bytes & mask;
         high = Vector512.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask;
     }
 
-    /// <summary>Four blocks' int32 sums (lanes 4k to 4k + 3: block <paramref name="group"/> + k) times their scales.</summary>
+    /// <summary>Four blocks' int32 sums (lanes 4k to 4k + 3: the group's block k) times their scales, picked by <paramref name="lanes"/>; <paramref name="q"/>: the group's regrouped values.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Group(Vector512<byte> low, Vector512<byte> high, QuantizedRow x, int group, Vector512<float> scales, Vector512<int> lanes, Vector512<float> sum)
+    static Vector512<float> Group(Vector512<byte> low, Vector512<byte> high, sbyte* q, Vector512<float> scales, Vector512<int> lanes, Vector512<float> sum)
     {
-        sbyte* q = x.Halves + group * 32;
         var pairs = Avx512BW.MultiplyAddAdjacent(low, Vector512.Load(q)) + Avx512BW.MultiplyAddAdjacent(high, Vector512.Load(q + 64));
         var ints = Avx512BW.MultiplyAddAdjacent(pairs, Vector512.Create((short)1));
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(ints), Avx512F.PermuteVar16x32(scales, lanes), sum);
     }
 
-    static Vector512<int> FirstLanes => Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    /// <summary>The scale lanes of group <c>k</c> of a step of 16 blocks: each block's scale four times.</summary>
+    static Vector512<int> Lanes0 => Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    static Vector512<int> Lanes1 => Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+    static Vector512<int> Lanes2 => Vector512.Create(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11);
+    static Vector512<int> Lanes3 => Vector512.Create(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks)
@@ -46,21 +49,30 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
             var c = rowScales * Vector512.Load(x.Scales + b0);
             int n = Math.Min(16, blocks - b0), grouped = Math.Min(n, whole - b0);
             offset = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x.Offsets + b0, n, offset);
-            var lanes = FirstLanes;
+            byte* w = row + b0 * 16;
+            sbyte* q = x.Halves + b0 * 32;
             int j = 0;
-            for (; j + 8 <= grouped; j += 8)
+            if (grouped == 16)
             {
-                Nibbles(row, b0 + j, out var low0, out var high0);
-                Nibbles(row, b0 + j + 4, out var low1, out var high1);
-                s0 = Group(low0, high0, x, b0 + j, c, lanes, s0);
-                s1 = Group(low1, high1, x, b0 + j + 4, c, lanes + Vector512.Create(4), s1);
-                lanes += Vector512.Create(8);
+                // Pointers and lanes constant within the step: no index arithmetic between the vector instructions.
+                Nibbles(w, out var low0, out var high0);
+                Nibbles(w + 64, out var low1, out var high1);
+                s0 = Group(low0, high0, q, c, Lanes0, s0);
+                s1 = Group(low1, high1, q + 128, c, Lanes1, s1);
+                Nibbles(w + 128, out var low2, out var high2);
+                Nibbles(w + 192, out var low3, out var high3);
+                s0 = Group(low2, high2, q + 256, c, Lanes2, s0);
+                s1 = Group(low3, high3, q + 384, c, Lanes3, s1);
+                j = 16;
             }
-            if (j < grouped)
+            else
             {
-                Nibbles(row, b0 + j, out var low, out var high);
-                s0 = Group(low, high, x, b0 + j, c, lanes, s0);
-                j += 4;
+                var lanes = Lanes0;
+                for (; j < grouped; j += 4, lanes += Vector512.Create(4))
+                {
+                    Nibbles(w + j * 16, out var low, out var high);
+                    s0 = Group(low, high, q + j * 32, c, lanes, s0);
+                }
             }
             for (; j < n; j++) last += Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Last(row, b0 + j, x.Values + (b0 + j) * 32, c.GetElement(j));
         }
@@ -86,17 +98,16 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
             o1 = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x1.Offsets + b0, n, o1);
             o2 = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x2.Offsets + b0, n, o2);
             o3 = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x3.Offsets + b0, n, o3);
-            var lanes = FirstLanes;
+            var lanes = Lanes0;
             int j = 0;
-            for (; j < grouped; j += 4)
+            for (; j < grouped; j += 4, lanes += Vector512.Create(4))
             {
-                int g = b0 + j;
-                Nibbles(row, g, out var low, out var high);
-                s0 = Group(low, high, x0, g, c0, lanes, s0);
-                s1 = Group(low, high, x1, g, c1, lanes, s1);
-                s2 = Group(low, high, x2, g, c2, lanes, s2);
-                s3 = Group(low, high, x3, g, c3, lanes, s3);
-                lanes += Vector512.Create(4);
+                int o = (b0 + j) * 32;
+                Nibbles(row + (b0 + j) * 16, out var low, out var high);
+                s0 = Group(low, high, x0.Halves + o, c0, lanes, s0);
+                s1 = Group(low, high, x1.Halves + o, c1, lanes, s1);
+                s2 = Group(low, high, x2.Halves + o, c2, lanes, s2);
+                s3 = Group(low, high, x3.Halves + o, c3, lanes, s3);
             }
             for (; j < n; j++)
             {
