@@ -31,6 +31,11 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(ints), Avx512F.PermuteVar16x32(scales, lanes), sum);
     }
 
+    /// <summary>The int4 offset term over 16 blocks (see <see cref="IIntegerDots"/>); lanes past the row's last block (another row's scales, or padding) masked off.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Offsets(Vector512<float> rowScales, float* offsets, int count, Vector512<float> sum) =>
+        sum + Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(count)).AsSingle(), rowScales * Vector512.Load(offsets), default);
+
     /// <summary>The scale lanes of group <c>k</c> of a step of 16 blocks: each block's scale four times.</summary>
     static Vector512<int> Lanes0 => Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     static Vector512<int> Lanes1 => Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
@@ -48,7 +53,7 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
             var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             int n = Math.Min(16, blocks - b0), grouped = Math.Min(n, whole - b0);
-            offset = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x.Offsets + b0, n, offset);
+            offset = Offsets(rowScales, x.Offsets + b0, n, offset);
             byte* w = row + b0 * 16;
             sbyte* q = x.Halves + b0 * 32;
             int j = 0;
@@ -74,7 +79,7 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
                     s0 = Group(low, high, q + j * 32, c, lanes, s0);
                 }
             }
-            for (; j < n; j++) last += Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Last(row, b0 + j, x.Values + (b0 + j) * 32, c.GetElement(j));
+            for (; j < n; j++) last += OneBlock.Dot<Int4Bytes>(row, b0 + j, x.Values + (b0 + j) * 32, c.GetElement(j));
         }
         return Vector512.Sum(s0 + s1 - offset) + last;
     }
@@ -94,10 +99,10 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
             var c2 = rowScales * Vector512.Load(x2.Scales + b0);
             var c3 = rowScales * Vector512.Load(x3.Scales + b0);
             int n = Math.Min(16, blocks - b0), grouped = Math.Min(n, whole - b0);
-            o0 = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x0.Offsets + b0, n, o0);
-            o1 = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x1.Offsets + b0, n, o1);
-            o2 = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x2.Offsets + b0, n, o2);
-            o3 = Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Offsets(rowScales, x3.Offsets + b0, n, o3);
+            o0 = Offsets(rowScales, x0.Offsets + b0, n, o0);
+            o1 = Offsets(rowScales, x1.Offsets + b0, n, o1);
+            o2 = Offsets(rowScales, x2.Offsets + b0, n, o2);
+            o3 = Offsets(rowScales, x3.Offsets + b0, n, o3);
             var lanes = Lanes0;
             int j = 0;
             for (; j < grouped; j += 4, lanes += Vector512.Create(4))
@@ -112,10 +117,10 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
             for (; j < n; j++)
             {
                 int b = b0 + j, o = b * 32;
-                l0 += Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Last(row, b, x0.Values + o, c0.GetElement(j));
-                l1 += Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Last(row, b, x1.Values + o, c1.GetElement(j));
-                l2 += Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Last(row, b, x2.Values + o, c2.GetElement(j));
-                l3 += Avx512IntegerDots<Int4Bytes512, Int4Bytes>.Last(row, b, x3.Values + o, c3.GetElement(j));
+                l0 += OneBlock.Dot<Int4Bytes>(row, b, x0.Values + o, c0.GetElement(j));
+                l1 += OneBlock.Dot<Int4Bytes>(row, b, x1.Values + o, c1.GetElement(j));
+                l2 += OneBlock.Dot<Int4Bytes>(row, b, x2.Values + o, c2.GetElement(j));
+                l3 += OneBlock.Dot<Int4Bytes>(row, b, x3.Values + o, c3.GetElement(j));
             }
         }
         result[0] = Vector512.Sum(s0 - o0) + l0;
