@@ -6,13 +6,16 @@ namespace LlavaModal.Core.Kernels;
 
 /// <summary>
 /// One activation row rounded to int8 (<see cref="QuantizedActivations"/>): its values, block scales and int4 offset
-/// terms; the scales and offsets may be read up to 16 floats past the last block.
+/// terms; the scales, offsets and biases may be read up to 16 past the last block. <see cref="Halves"/> holds the values
+/// regrouped for int4 rows, <see cref="Biases"/> <c>-128 · Σq</c> per block for int8 rows.
 /// </summary>
-readonly unsafe struct QuantizedRow(sbyte* values, float* scales, float* offsets)
+readonly unsafe struct QuantizedRow(sbyte* values, float* scales, float* offsets, sbyte* halves, int* biases)
 {
     public sbyte* Values { get; } = values;
     public float* Scales { get; } = scales;
     public float* Offsets { get; } = offsets;
+    public sbyte* Halves { get; } = halves;
+    public int* Biases { get; } = biases;
 }
 
 /// <summary>
@@ -28,6 +31,16 @@ unsafe interface IIntegerDots
     static abstract float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks);
     /// <summary>Four activation rows at once: the weight row is read and decoded once for all four.</summary>
     static abstract void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result);
+}
+
+/// <summary>A row's f16 block scales widened to f32 8 or 16 at a time (what lies past the row's last block is read too, never used).</summary>
+static unsafe class IntegerScales
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Eight(Half* scales) => F16Block.Widen(Avx2.ConvertToVector256Int32((ushort*)scales).AsUInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Sixteen(Half* scales) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)scales)));
 }
 
 /// <summary>Sums of four adjacent u8 x s8 products into int32 lanes: VNNI's one instruction, or two without it.</summary>
@@ -158,8 +171,6 @@ unsafe readonly struct Int4Bytes : IBlockBytes256
 /// <summary>AVX2 (with VNNI where the CPU has it): one block per vector, the scales of 8 blocks widened at once.</summary>
 unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TBytes : struct, IBlockBytes256 where TPairs : struct, IBytePairs
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> RowScales(Half* scales) => F16Block.Widen(Avx2.ConvertToVector256Int32((ushort*)scales).AsUInt32());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Block(Vector256<byte> unsigned, Vector256<sbyte> signs, sbyte* x, Vector256<float> scales, int lane, Vector256<float> sum) =>
@@ -176,7 +187,7 @@ unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TByt
         Vector256<float> s0 = default, s1 = default, offset = default;
         for (int b0 = 0; b0 < blocks; b0 += 8)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Eight(scales + b0);
             var c = rowScales * Vector256.Load(x.Scales + b0);
             int n = Math.Min(8, blocks - b0);
             if (TBytes.Offset) offset = Offsets(rowScales, x.Offsets + b0, n, offset);
@@ -199,7 +210,7 @@ unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TByt
         Vector256<float> o0 = default, o1 = default, o2 = default, o3 = default;
         for (int b0 = 0; b0 < blocks; b0 += 8)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Eight(scales + b0);
             var c0 = rowScales * Vector256.Load(x0.Scales + b0);
             var c1 = rowScales * Vector256.Load(x1.Scales + b0);
             var c2 = rowScales * Vector256.Load(x2.Scales + b0);
@@ -232,8 +243,7 @@ unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TByt
 /// <summary>How the 512-bit path decodes two adjacent blocks into the two operands of a u8 x s8 product.</summary>
 unsafe interface IBlockBytes512
 {
-    static abstract bool Offset { get; }
-    /// <summary>Blocks <paramref name="block"/> and <paramref name="block"/> + 1: the unsigned operand, and a mask of the activations to negate (int8: where w is negative; int4: none).</summary>
+    /// <summary>Blocks <paramref name="block"/> and <paramref name="block"/> + 1: the unsigned operand, and a mask of the activations to negate.</summary>
     static abstract Vector512<byte> Unsigned(byte* row, int block, out Vector512<sbyte> negate);
     static abstract Vector512<sbyte> Signed(Vector512<sbyte> x, Vector512<sbyte> negate);
 }
@@ -241,8 +251,6 @@ unsafe interface IBlockBytes512
 /// <summary>int8, two blocks: AVX-512 has no byte sign instruction, so x is negated where w is negative.</summary>
 unsafe readonly struct Int8Bytes512 : IBlockBytes512
 {
-    public static bool Offset => false;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<byte> Unsigned(byte* row, int block, out Vector512<sbyte> negate)
     {
@@ -255,33 +263,23 @@ unsafe readonly struct Int8Bytes512 : IBlockBytes512
     public static Vector512<sbyte> Signed(Vector512<sbyte> x, Vector512<sbyte> negate) => Vector512.ConditionalSelect(negate, -x, x);
 }
 
-/// <summary>int4, two blocks (32 bytes) as 64 nibbles in value order: [low b, high b, low b + 1, high b + 1].</summary>
-unsafe readonly struct Int4Bytes512 : IBlockBytes512
+/// <summary>One block on 256 bits, its sum scaled: the block a 512-bit step leaves over (int4's offset is the caller's).</summary>
+static unsafe class OneBlock
 {
-    public static bool Offset => true;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<byte> Unsigned(byte* row, int block, out Vector512<sbyte> negate)
+    public static float Dot<TBytes256>(byte* row, int block, sbyte* x, float scale) where TBytes256 : struct, IBlockBytes256
     {
-        negate = default;
-        var bytes = Vector256.Load(row + block * 16);
-        var mask = Vector256.Create((byte)15);
-        var both = Vector512.Create(bytes & mask, Vector256.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask).AsUInt32();
-        return Avx512F.Shuffle4x128(both, both, 0b11_01_10_00).AsByte();
+        var unsigned = TBytes256.Unsigned(row, block, out var signs);
+        return Vector256.Sum(Avx.ConvertToVector256Single(MaddPairs.Sum(unsigned, TBytes256.Signed(Vector256.Load(x), signs)))) * scale;
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<sbyte> Signed(Vector512<sbyte> x, Vector512<sbyte> negate) => x;
 }
 
 /// <summary>
-/// AVX-512: two blocks per vector (lanes 0-7 sum block b, lanes 8-15 block b + 1, each scaled by its own scale), the
+/// AVX-512 int8: two blocks per vector (lanes 0-7 sum block b, lanes 8-15 block b + 1, each scaled by its own scale), the
 /// scales of 16 blocks widened at once; an odd last block of 16 goes through the 256-bit path.
 /// </summary>
 unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where TBytes : struct, IBlockBytes512 where TBytes256 : struct, IBlockBytes256
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> RowScales(Half* scales) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)scales)));
 
     /// <summary>Lanes 0-7 of the result hold scale <c>2k</c>, lanes 8-15 scale <c>2k + 1</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -295,28 +293,16 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(ints), PairScales(scales, k), sum);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float Last(byte* row, int block, sbyte* x, float scale)
-    {
-        var unsigned = TBytes256.Unsigned(row, block, out var signs);
-        return Vector256.Sum(Avx.ConvertToVector256Single(MaddPairs.Sum(unsigned, TBytes256.Signed(Vector256.Load(x), signs)))) * scale;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Offsets(Vector512<float> rowScales, float* offsets, int count, Vector512<float> sum) =>
-        sum + Vector512.ConditionalSelect(Vector512.LessThan(Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(count)).AsSingle(), rowScales * Vector512.Load(offsets), default);
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks)
     {
-        Vector512<float> s0 = default, s1 = default, offset = default;
+        Vector512<float> s0 = default, s1 = default;
         float last = 0;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             int n = Math.Min(16, blocks - b0);
-            if (TBytes.Offset) offset = Offsets(rowScales, x.Offsets + b0, n, offset);
             int j = 0;
             for (; j + 3 < n; j += 4)
             {
@@ -326,32 +312,24 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
             }
             for (; j + 1 < n; j += 2)
                 s0 = Pair(TBytes.Unsigned(row, b0 + j, out var negate), negate, x.Values + (b0 + j) * 32, c, j / 2, s0);
-            if (j < n) last += Last(row, b0 + j, x.Values + (b0 + j) * 32, c.GetElement(j));
+            if (j < n) last += OneBlock.Dot<TBytes256>(row, b0 + j, x.Values + (b0 + j) * 32, c.GetElement(j));
         }
-        return Vector512.Sum(s0 + s1 - offset) + last;
+        return Vector512.Sum(s0 + s1) + last;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result)
     {
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
         float l0 = 0, l1 = 0, l2 = 0, l3 = 0;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
-            var rowScales = RowScales(scales + b0);
+            var rowScales = IntegerScales.Sixteen(scales + b0);
             var c0 = rowScales * Vector512.Load(x0.Scales + b0);
             var c1 = rowScales * Vector512.Load(x1.Scales + b0);
             var c2 = rowScales * Vector512.Load(x2.Scales + b0);
             var c3 = rowScales * Vector512.Load(x3.Scales + b0);
             int n = Math.Min(16, blocks - b0);
-            if (TBytes.Offset)
-            {
-                o0 = Offsets(rowScales, x0.Offsets + b0, n, o0);
-                o1 = Offsets(rowScales, x1.Offsets + b0, n, o1);
-                o2 = Offsets(rowScales, x2.Offsets + b0, n, o2);
-                o3 = Offsets(rowScales, x3.Offsets + b0, n, o3);
-            }
             int j = 0;
             for (; j + 1 < n; j += 2)
             {
@@ -365,15 +343,15 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
             if (j < n)
             {
                 int b = b0 + j, o = b * 32;
-                l0 += Last(row, b, x0.Values + o, c0.GetElement(j));
-                l1 += Last(row, b, x1.Values + o, c1.GetElement(j));
-                l2 += Last(row, b, x2.Values + o, c2.GetElement(j));
-                l3 += Last(row, b, x3.Values + o, c3.GetElement(j));
+                l0 += OneBlock.Dot<TBytes256>(row, b, x0.Values + o, c0.GetElement(j));
+                l1 += OneBlock.Dot<TBytes256>(row, b, x1.Values + o, c1.GetElement(j));
+                l2 += OneBlock.Dot<TBytes256>(row, b, x2.Values + o, c2.GetElement(j));
+                l3 += OneBlock.Dot<TBytes256>(row, b, x3.Values + o, c3.GetElement(j));
             }
         }
-        result[0] = Vector512.Sum(s0 - o0) + l0;
-        result[1] = Vector512.Sum(s1 - o1) + l1;
-        result[2] = Vector512.Sum(s2 - o2) + l2;
-        result[3] = Vector512.Sum(s3 - o3) + l3;
+        result[0] = Vector512.Sum(s0) + l0;
+        result[1] = Vector512.Sum(s1) + l1;
+        result[2] = Vector512.Sum(s2) + l2;
+        result[3] = Vector512.Sum(s3) + l3;
     }
 }

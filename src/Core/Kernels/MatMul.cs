@@ -97,12 +97,14 @@ public static unsafe class MatMul
             {
                 (KernelIsa.Scalar, WeightFormat.Int8, _) => new IntegerRows<ScalarIntegerDots<Int8Row>>(args, quantized),
                 (KernelIsa.Scalar, WeightFormat.Int4, _) => new IntegerRows<ScalarIntegerDots<Int4Row>>(args, quantized),
-                (KernelIsa.Avx2, WeightFormat.Int8, true) => new IntegerRows<Avx2IntegerDots<Int8Bytes, VnniPairs>>(args, quantized),
+                (KernelIsa.Avx2, WeightFormat.Int8, true) => new IntegerRows<VnniInt8Dots>(args, quantized),
                 (KernelIsa.Avx2, WeightFormat.Int8, false) => new IntegerRows<Avx2IntegerDots<Int8Bytes, MaddPairs>>(args, quantized),
                 (KernelIsa.Avx2, WeightFormat.Int4, true) => new IntegerRows<Avx2IntegerDots<Int4Bytes, VnniPairs>>(args, quantized),
                 (KernelIsa.Avx2, WeightFormat.Int4, false) => new IntegerRows<Avx2IntegerDots<Int4Bytes, MaddPairs>>(args, quantized),
-                (KernelIsa.Avx512, WeightFormat.Int8, _) => new IntegerRows<Avx512IntegerDots<Int8Bytes512, Int8Bytes>>(args, quantized),
-                (KernelIsa.Avx512, WeightFormat.Int4, _) => new IntegerRows<Avx512IntegerDots<Int4Bytes512, Int4Bytes>>(args, quantized),
+                // One token: the 256-bit VNNI kernel beats the 512-bit one without VNNI; four tokens: the reverse (README, Performance).
+                (KernelIsa.Avx512, WeightFormat.Int8, true) => new IntegerRows<Avx512VnniInt8Dots>(args, quantized),
+                (KernelIsa.Avx512, WeightFormat.Int8, false) => new IntegerRows<Avx512IntegerDots<Int8Bytes512, Int8Bytes>>(args, quantized),
+                (KernelIsa.Avx512, WeightFormat.Int4, _) => new IntegerRows<Avx512Int4Dots>(args, quantized),
                 _ => throw new ArgumentOutOfRangeException(nameof(isa)),
             };
         }
@@ -159,6 +161,20 @@ public static unsafe class MatMul
     /// </summary>
     const int TokenChunk = 64;
 
+    /// <summary>How far ahead of the row being multiplied the one-token integer loop asks for weights (whole rows, at least one).</summary>
+    const long PrefetchBytes = 4096;
+
+    /// <summary>
+    /// Asks for <paramref name="bytes"/> from <paramref name="start"/> into the cache. The integer kernels alone leave a
+    /// core with too few reads in flight: on Zen 5 this took one thread from 19 to 22 GB/s (README, Performance).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Prefetch(byte* start, long bytes)
+    {
+        if (!Sse.IsSupported) return;
+        for (long k = 0; k < bytes; k += 64) Sse.Prefetch0(start + k);
+    }
+
     /// <summary>Rows of an int8/int4 matrix times activations rounded to int8 (<see cref="QuantizedActivations"/>), four tokens at a time.</summary>
     sealed class IntegerRows<TDots>(RowWork args, QuantizedActivations x) : IRangeWork where TDots : struct, IIntegerDots
     {
@@ -167,6 +183,22 @@ public static unsafe class MatMul
         {
             var w = args.Weights;
             int blocks = w.ScalesPerRow, rows = w.Rows, tokens = args.Tokens;
+            if (tokens == 1)
+            {
+                // Decode: one activation row against every row of the range, pointers stepped instead of recomputed.
+                var x0 = x.Row(0);
+                long rowBytes = w.RowBytes;
+                byte* row = w.DataPointer + start * rowBytes;
+                Half* rowScales = w.ScalesPointer + (long)start * blocks;
+                float* y = args.Y;
+                int ahead = (int)Math.Max(1, PrefetchBytes / rowBytes);
+                for (int o = start; o < end; o++, row += rowBytes, rowScales += blocks)
+                {
+                    if (o + ahead < end) Prefetch(row + ahead * rowBytes, rowBytes);
+                    y[o] = TDots.Dot1(row, rowScales, x0, blocks);
+                }
+                return;
+            }
             Span<float> four = stackalloc float[4];
             fixed (float* sums = four)
             {

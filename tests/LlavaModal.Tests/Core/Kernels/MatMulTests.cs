@@ -34,8 +34,8 @@ public class MatMulTests
         }
         using var pool = new KernelPool(3);
         // Float formats take any width (a scalar tail past the last block of 32); quantized ones whole blocks.
-        // Quantized widths cover odd block counts and more than one group of 16 blocks (the AVX-512 scale loads).
-        int[] widths = format.IsQuantized() ? [32, 96, 320, 544, 1056] : [1, 31, 100, 320];
+        // Quantized widths cover odd block counts, whole and ragged groups of 4, 8 and 16 blocks (the kernels' steps).
+        int[] widths = format.IsQuantized() ? [32, 96, 320, 384, 544, 1056] : [1, 31, 100, 320];
         foreach (int columns in widths)
         {
             foreach (int rows in new[] { 1, 37, 130 })
@@ -58,34 +58,49 @@ public class MatMulTests
         }
     }
 
-    [Theory]
-    [InlineData(WeightFormat.Int8)]
-    [InlineData(WeightFormat.Int4)]
-    public void The_avx2_integer_products_give_the_same_sums_with_and_without_vnni(WeightFormat format)
+    public static TheoryData<KernelIsa, WeightFormat, bool> IntegerPaths()
     {
-        if (!KernelIsas.IsSupported(KernelIsa.Avx2)) return;
-        using var scope = NewDisposeScope();
-        using var pool = new KernelPool(1);
-        var (packed, _) = Random(format, 67, 544, 11);
-        using (packed)
+        var data = new TheoryData<KernelIsa, WeightFormat, bool>();
+        foreach (var isa in new[] { KernelIsa.Avx2, KernelIsa.Avx512 })
+            foreach (var format in new[] { WeightFormat.Int8, WeightFormat.Int4 })
+            {
+                data.Add(isa, format, true);
+                data.Add(isa, format, false);
+            }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(IntegerPaths))]
+    public void The_integer_products_match_the_reference_with_and_without_vnni(KernelIsa isa, WeightFormat format, bool vnni)
+    {
+        if (!KernelIsas.IsSupported(isa) || (vnni && !System.Runtime.Intrinsics.X86.AvxVnni.IsSupported)) return;
+        using var pool = new KernelPool(2);
+        bool saved = MatMul.UseVnni;
+        try
         {
-            var x = randn([5, 544], generator: new Generator(12)).data<float>().ToArray();
-            var with = new float[5 * 67];
-            var without = new float[5 * 67];
-            bool saved = MatMul.UseVnni;
-            try
+            MatMul.UseVnni = vnni;
+            // Block counts 1, 7, 12, 16, 17, 64: groups of 4, 8 and 16 blocks whole and ragged; 37 rows split among threads.
+            foreach (int columns in new[] { 32, 224, 384, 512, 544, 2048 })
             {
-                MatMul.UseVnni = true;
-                MatMul.Multiply(packed, x, 5, with, KernelIsa.Avx2, pool);
-                MatMul.UseVnni = false;
-                MatMul.Multiply(packed, x, 5, without, KernelIsa.Avx2, pool);
+                using var scope = NewDisposeScope();
+                var (packed, _) = Random(format, 37, columns, columns);
+                using (packed)
+                {
+                    foreach (int tokens in new[] { 1, 4, 6 })
+                    {
+                        var x = randn([tokens, columns], generator: new Generator((ulong)(tokens + columns)));
+                        var y = new float[tokens * 37];
+                        MatMul.Multiply(packed, x.data<float>().ToArray(), tokens, y, isa, pool);
+                        Parity.AssertClose(tensor(y, [tokens, 37]), KernelReference.Product(packed, x), 2e-6,
+                            $"{isa} {format.Name()} vnni {vnni} [37, {columns}] x {tokens} tokens");
+                    }
+                }
             }
-            finally
-            {
-                MatMul.UseVnni = saved;
-            }
-            Assert.Equal(with, without);
-            Parity.AssertClose(tensor(without, [5, 67]), KernelReference.Product(packed, tensor(x, [5, 544])), 2e-6, $"avx2 without vnni {format.Name()}");
+        }
+        finally
+        {
+            MatMul.UseVnni = saved;
         }
     }
 
