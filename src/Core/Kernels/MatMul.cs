@@ -232,8 +232,7 @@ public static unsafe class MatMul
             var w = args.Weights;
             int columns = w.Columns, rows = w.Rows, perRow = w.ScalesPerRow, tokens = args.Tokens;
             bool vectorised = TDots.Vectorised;
-            // f32 only: four rows of bf16 or f16 widen too many registers at once (measured 1 thread, 1.1B rows: f32 +11%, bf16 -28%, f16 -21%).
-            if (args.X is not null && tokens == 1 && vectorised && w.Format == WeightFormat.F32)
+            if (args.X is not null && tokens == 1 && vectorised && perRow == 0)
             {
                 OneToken(start, end);
                 return;
@@ -281,9 +280,10 @@ public static unsafe class MatMul
         }
 
         /// <summary>
-        /// One token (a decode step) against f32 rows: groups of four rows at indices that are multiples of four
-        /// through <see cref="IDots.DotRows4"/>, the rest one by one; both give Dot1's sums, so a row's result never
-        /// depends on how the rows were split among threads.
+        /// One token (a decode step) against unscaled rows (f32, bf16, f16), the weights prefetched a few KiB ahead as
+        /// the integer loop does: f32 in groups of four rows at indices that are multiples of four through
+        /// <see cref="IDots.DotRows4"/>, the rest one by one; both give Dot1's sums, so a row's result never depends on
+        /// how the rows were split among threads.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void OneToken(int start, int end)
@@ -292,13 +292,17 @@ public static unsafe class MatMul
             int columns = w.Columns, blocks = columns / WeightFormats.BlockSize, tail = blocks * WeightFormats.BlockSize;
             var format = w.Format;
             float* x = args.X, y = args.Y;
+            // Groups for f32 only: four rows of bf16 or f16 widen too many registers at once (measured 1 thread, 1.1B rows: f32 +11%, bf16 -28%, f16 -21%).
+            bool grouped = format == WeightFormat.F32;
+            int ahead = (int)Math.Max(4, PrefetchBytes / w.RowBytes);
             Span<float> four = stackalloc float[4];
             fixed (float* sums = four)
             {
                 for (int o = start; o < end;)
                 {
                     byte* row = w.DataPointer + o * w.RowBytes;
-                    int n = o % 4 == 0 && o + 4 <= end ? 4 : 1;
+                    int n = grouped && o % 4 == 0 && o + 4 <= end ? 4 : 1;
+                    if (o + ahead + n <= end) Prefetch(row + ahead * w.RowBytes, n * w.RowBytes);
                     if (n == 4) TDots.DotRows4(row, w.RowBytes, x, blocks, sums);
                     else sums[0] = TDots.Dot1(row, null, x, blocks);
                     for (int k = 0; k < n; k++)
