@@ -23,9 +23,9 @@ public sealed unsafe class PackedMatrix : IDisposable
         Rows = rows;
         Columns = columns;
         RowBytes = format.RowBytes(columns);
-        data = (byte*)NativeMemory.AlignedAlloc((nuint)(RowBytes * rows), 64);
+        data = (byte*)Native.HugePages.Allocate((nuint)(RowBytes * rows));
         // 64 bytes past the last scale: the integer kernels read the scales 16 at a time (what lies past a row is never used).
-        if (format.IsQuantized()) scales = (Half*)NativeMemory.AlignedAlloc((nuint)(ScalesPerRow * rows * sizeof(Half) + 64), 64);
+        if (format.IsQuantized()) scales = (Half*)Native.HugePages.Allocate((nuint)(ScalesPerRow * rows * sizeof(Half) + 64));
     }
 
     /// <summary>The storage format.</summary>
@@ -106,8 +106,8 @@ public sealed unsafe class PackedMatrix : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        NativeMemory.AlignedFree(data);
-        NativeMemory.AlignedFree(scales);
+        Native.HugePages.Free(data);
+        Native.HugePages.Free(scales);
         data = null;
         scales = null;
         GC.SuppressFinalize(this);
