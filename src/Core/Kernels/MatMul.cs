@@ -65,11 +65,13 @@ public static unsafe class MatMul
         long bytes = 0;
         float* target = y;
         QuantizedActivations? quantized = null;
+        float* paired = null;
         for (int m = 0; m < weights.Count; m++)
         {
             if (weights[m].Columns != weights[0].Columns) throw new ArgumentException($"Matrix {m} has {weights[m].Columns} columns, matrix 0 {weights[0].Columns}: one input needs one width.", nameof(weights));
             if (weights[m].Format.IsQuantized()) quantized ??= QuantizedActivations.Of(x, tokens, weights[m].Columns);
-            parts[m] = Work(new RowWork(weights[m], x, tokens, target), isa, quantized);
+            if (paired is null && Bf16Pairs.Serves(isa, weights[m], tokens)) paired = Bf16Pairs.Pair(x, weights[m].Columns);
+            parts[m] = Work(new RowWork(weights[m], x, tokens, target), isa, quantized, paired);
             starts[m + 1] = starts[m] + weights[m].Rows;
             target += (long)tokens * weights[m].Rows;
             bytes += weights[m].ByteCount;
@@ -80,15 +82,17 @@ public static unsafe class MatMul
     static void Run(RowWork args, KernelIsa isa, KernelPool pool, int rows)
     {
         var quantized = args.X is not null && args.Weights.Format.IsQuantized() ? QuantizedActivations.Of(args.X, args.Tokens, args.Weights.Columns) : null;
-        Split(Work(args, isa, quantized), rows, args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4), pool);
+        var paired = args.X is not null && Bf16Pairs.Serves(isa, args.Weights, args.Tokens) ? Bf16Pairs.Pair(args.X, args.Weights.Columns) : null;
+        Split(Work(args, isa, quantized, paired), rows, args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4), pool);
     }
 
     /// <summary>Whether the AVX2 integer products use AVX-VNNI where the CPU has it (tests turn it off to run the other path; both give the same sums).</summary>
     internal static bool UseVnni { get; set; } = AvxVnni.IsSupported;
 
-    static IRangeWork Work(RowWork args, KernelIsa isa, QuantizedActivations? quantized)
+    static IRangeWork Work(RowWork args, KernelIsa isa, QuantizedActivations? quantized, float* paired)
     {
         if (!KernelIsas.IsSupported(isa)) throw new ArgumentException($"This CPU does not support {isa}.", nameof(isa));
+        if (paired is not null && args.X is not null && Bf16Pairs.Serves(isa, args.Weights, args.Tokens)) return new PairedRows(args, paired);
         // Int8/int4 products multiply integers with the activations rounded to int8 per block, as llama.cpp does.
         if (quantized is not null)
         {
@@ -162,14 +166,14 @@ public static unsafe class MatMul
     const int TokenChunk = 64;
 
     /// <summary>How far ahead of the row being multiplied the one-token integer loop asks for weights (whole rows, at least one).</summary>
-    const long PrefetchBytes = 4096;
+    internal const long PrefetchBytes = 4096;
 
     /// <summary>
     /// Asks for <paramref name="bytes"/> from <paramref name="start"/> into the cache. The integer kernels alone leave a
     /// core with too few reads in flight: on Zen 5 this took one thread from 19 to 22 GB/s (README, Performance).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Prefetch(byte* start, long bytes)
+    internal static void Prefetch(byte* start, long bytes)
     {
         if (!Sse.IsSupported) return;
         for (long k = 0; k < bytes; k += 64) Sse.Prefetch0(start + k);
@@ -218,6 +222,12 @@ public static unsafe class MatMul
                 }
             }
         }
+    }
+
+    /// <summary>One token against bf16 rows through <see cref="Bf16Pairs"/>, the activations already regrouped.</summary>
+    sealed class PairedRows(RowWork args, float* paired) : IRangeWork
+    {
+        public void Run(int start, int end) => Bf16Pairs.Rows(args.Weights, args.X, paired, args.Y, start, end);
     }
 
     sealed class Rows<TDots>(RowWork args) : IRangeWork where TDots : struct, IDots
