@@ -23,10 +23,13 @@ public sealed unsafe class PackedMatrix : IDisposable
         Rows = rows;
         Columns = columns;
         RowBytes = format.RowBytes(columns);
-        data = (byte*)Native.HugePages.Allocate((nuint)(RowBytes * rows));
+        data = (byte*)Native.HugePages.Allocate(DataBytes);
         // 64 bytes past the last scale: the integer kernels read the scales 16 at a time (what lies past a row is never used).
-        if (format.IsQuantized()) scales = (Half*)Native.HugePages.Allocate((nuint)(ScalesPerRow * rows * sizeof(Half) + 64));
+        if (format.IsQuantized()) scales = (Half*)Native.HugePages.Allocate(ScaleBytes);
     }
+
+    nuint DataBytes => (nuint)(RowBytes * Rows);
+    nuint ScaleBytes => (nuint)(ScalesPerRow * Rows * sizeof(Half) + 64);
 
     /// <summary>The storage format.</summary>
     public WeightFormat Format { get; }
@@ -106,8 +109,8 @@ public sealed unsafe class PackedMatrix : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        Native.HugePages.Free(data);
-        Native.HugePages.Free(scales);
+        Native.HugePages.Free(data, DataBytes);
+        Native.HugePages.Free(scales, ScaleBytes);
         data = null;
         scales = null;
         GC.SuppressFinalize(this);
