@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
@@ -219,7 +220,7 @@ static class DecodeAttention
             {
                 ushort* from = (ushort*)source + r * sourceStride;
                 if (Element == ScalarType.Float16)
-                    TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(from, length), new Span<float>(buffer + r * d, length));
+                    WidenHalf(from, buffer + r * d, length);
                 else
                     WidenBFloat16(from, buffer + r * d, length);
             }
@@ -333,6 +334,21 @@ static class DecodeAttention
             for (int i = 0; i < n; i++) a += p[i] * v[i * stride + c];
             sum[c] = a;
         }
+    }
+
+    /// <summary>
+    /// f16 to f32 with the weight kernels' in-register widening (<see cref="F16Block.Widen(Vector512{uint})"/>, exact for
+    /// every half, subnormals, infinities and NaNs included) where AVX-512 is there, else <c>TensorPrimitives</c>, whose
+    /// conversion took 1.4-2.6x the f32 attention time at 70m.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void WidenHalf(ushort* source, float* target, int count)
+    {
+        int i = 0;
+        if (Avx512F.IsSupported)
+            for (; i + 16 <= count; i += 16)
+                F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load(source + i))).Store(target + i);
+        if (i < count) TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)source + i, count - i), new Span<float>(target + i, count - i));
     }
 
     /// <summary>bf16 to f32 is the upper half of the f32 bits: shift left 16 (by hand: no .NET library converts bf16).</summary>

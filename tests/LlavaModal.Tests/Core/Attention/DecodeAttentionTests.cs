@@ -92,4 +92,21 @@ public sealed class DecodeAttentionTests : IDisposable
         Assert.Null(Try(q, k.transpose(2, 3).contiguous().transpose(2, 3), v));            // rows not contiguous
         Assert.Null(Try(q.detach().requires_grad_(), k, v));                               // autograd
     }
+
+    [Fact]
+    public unsafe void Every_half_widens_to_the_float_dotnet_gives_it()
+    {
+        // All 65,536 bit patterns (subnormals, infinities, NaNs, both zeros), plus a ragged tail past the vector loop.
+        var halves = Enumerable.Range(0, 65536 + 5).Select(i => (ushort)(i * 40503 % 65536)).ToArray();
+        var floats = new float[halves.Length];
+        fixed (ushort* source = halves)
+        fixed (float* target = floats)
+            DecodeAttention.WidenHalf(source, target, halves.Length);
+        for (int i = 0; i < halves.Length; i++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf(halves[i]);
+            if (float.IsNaN(expected)) Assert.True(float.IsNaN(floats[i]), $"0x{halves[i]:x4}: {floats[i]}");
+            else Assert.Equal(BitConverter.SingleToInt32Bits(expected), BitConverter.SingleToInt32Bits(floats[i]));
+        }
+    }
 }
