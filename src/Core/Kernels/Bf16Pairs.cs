@@ -48,11 +48,18 @@ static unsafe class Bf16Pairs
         }
     }
 
+    /// <summary>The even elements of 16 bf16 pairs as floats: the low halves moved up.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Even(Vector512<uint> pairs) => Avx512F.ShiftLeftLogical(pairs, 16).AsSingle();
+
+    /// <summary>The odd elements of 16 bf16 pairs as floats: the low halves cleared.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Odd(Vector512<uint> pairs) => (pairs & Vector512.Create(0xFFFF0000u)).AsSingle();
+
     /// <summary>Four rows against one token, each sum exactly <see cref="Dot"/>'s: four weight streams in flight, the activations read once.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Dot4(byte* row, long rowBytes, float* paired, int blocks, float* result)
     {
-        var high = Vector512.Create(0xFFFF0000u);
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, c0 = default, c1 = default, c2 = default, c3 = default;
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, g0 = default, g1 = default, g2 = default, g3 = default;
         uint* p = (uint*)row, q = (uint*)(row + rowBytes), r = (uint*)(row + 2 * rowBytes), s = (uint*)(row + 3 * rowBytes);
@@ -65,45 +72,45 @@ static unsafe class Bf16Pairs
             var x3 = Vector512.Load(paired + 48);
             var v0 = Vector512.Load(p);
             var v1 = Vector512.Load(p + 16);
-            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, a0);
-            a1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, a1);
-            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v1, 16).AsSingle(), x2, a2);
-            a3 = Avx512F.FusedMultiplyAdd((v1 & high).AsSingle(), x3, a3);
+            a0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, a0);
+            a1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, a1);
+            a2 = Avx512F.FusedMultiplyAdd(Even(v1), x2, a2);
+            a3 = Avx512F.FusedMultiplyAdd(Odd(v1), x3, a3);
             v0 = Vector512.Load(q);
             v1 = Vector512.Load(q + 16);
-            c0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, c0);
-            c1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, c1);
-            c2 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v1, 16).AsSingle(), x2, c2);
-            c3 = Avx512F.FusedMultiplyAdd((v1 & high).AsSingle(), x3, c3);
+            c0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, c1);
+            c2 = Avx512F.FusedMultiplyAdd(Even(v1), x2, c2);
+            c3 = Avx512F.FusedMultiplyAdd(Odd(v1), x3, c3);
             v0 = Vector512.Load(r);
             v1 = Vector512.Load(r + 16);
-            e0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, e0);
-            e1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, e1);
-            e2 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v1, 16).AsSingle(), x2, e2);
-            e3 = Avx512F.FusedMultiplyAdd((v1 & high).AsSingle(), x3, e3);
+            e0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, e0);
+            e1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, e1);
+            e2 = Avx512F.FusedMultiplyAdd(Even(v1), x2, e2);
+            e3 = Avx512F.FusedMultiplyAdd(Odd(v1), x3, e3);
             v0 = Vector512.Load(s);
             v1 = Vector512.Load(s + 16);
-            g0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, g0);
-            g1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, g1);
-            g2 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v1, 16).AsSingle(), x2, g2);
-            g3 = Avx512F.FusedMultiplyAdd((v1 & high).AsSingle(), x3, g3);
+            g0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, g0);
+            g1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, g1);
+            g2 = Avx512F.FusedMultiplyAdd(Even(v1), x2, g2);
+            g3 = Avx512F.FusedMultiplyAdd(Odd(v1), x3, g3);
         }
         if (b < blocks)
         {
             var x0 = Vector512.Load(paired);
             var x1 = Vector512.Load(paired + 16);
             var v0 = Vector512.Load(p);
-            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, a0);
-            a1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, a1);
+            a0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, a0);
+            a1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, a1);
             v0 = Vector512.Load(q);
-            c0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, c0);
-            c1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, c1);
+            c0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, c0);
+            c1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, c1);
             v0 = Vector512.Load(r);
-            e0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, e0);
-            e1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, e1);
+            e0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, e0);
+            e1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, e1);
             v0 = Vector512.Load(s);
-            g0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), x0, g0);
-            g1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), x1, g1);
+            g0 = Avx512F.FusedMultiplyAdd(Even(v0), x0, g0);
+            g1 = Avx512F.FusedMultiplyAdd(Odd(v0), x1, g1);
         }
         result[0] = Vector512.Sum((a0 + a1) + (a2 + a3));
         result[1] = Vector512.Sum((c0 + c1) + (c2 + c3));
@@ -114,7 +121,6 @@ static unsafe class Bf16Pairs
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static float Dot(byte* row, float* paired, int blocks)
     {
-        var high = Vector512.Create(0xFFFF0000u);
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         var p = (uint*)row;
         int b = 0;
@@ -123,16 +129,16 @@ static unsafe class Bf16Pairs
         {
             var v0 = Vector512.Load(p);
             var v1 = Vector512.Load(p + 16);
-            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), Vector512.Load(paired), a0);
-            a1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), Vector512.Load(paired + 16), a1);
-            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v1, 16).AsSingle(), Vector512.Load(paired + 32), a2);
-            a3 = Avx512F.FusedMultiplyAdd((v1 & high).AsSingle(), Vector512.Load(paired + 48), a3);
+            a0 = Avx512F.FusedMultiplyAdd(Even(v0), Vector512.Load(paired), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Odd(v0), Vector512.Load(paired + 16), a1);
+            a2 = Avx512F.FusedMultiplyAdd(Even(v1), Vector512.Load(paired + 32), a2);
+            a3 = Avx512F.FusedMultiplyAdd(Odd(v1), Vector512.Load(paired + 48), a3);
         }
         if (b < blocks)
         {
             var v0 = Vector512.Load(p);
-            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ShiftLeftLogical(v0, 16).AsSingle(), Vector512.Load(paired), a0);
-            a1 = Avx512F.FusedMultiplyAdd((v0 & high).AsSingle(), Vector512.Load(paired + 16), a1);
+            a0 = Avx512F.FusedMultiplyAdd(Even(v0), Vector512.Load(paired), a0);
+            a1 = Avx512F.FusedMultiplyAdd(Odd(v0), Vector512.Load(paired + 16), a1);
         }
         return Vector512.Sum((a0 + a1) + (a2 + a3));
     }

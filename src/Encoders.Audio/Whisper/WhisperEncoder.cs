@@ -187,7 +187,10 @@ public sealed class WhisperEncoder : nn.Module
         foreach (var layer in layers)
         {
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
-            h = layer.forward(h);
+            var next = layer.forward(h);
+            // Freed once the next exists, as the decoder and CLIP do: every layer's [T, d] output would otherwise live until the encoder returns.
+            if (hiddenStates is null) h.Dispose();
+            h = next;
         }
         return h.MoveToOuterDisposeScope();
     }
