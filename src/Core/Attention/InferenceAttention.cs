@@ -24,9 +24,10 @@ static class InferenceAttention
     /// new position on the CPU with nothing masked takes the C# <see cref="DecodeAttention"/> (it reads the cache where
     /// it is, widening a 16-bit cache); otherwise a 16-bit cache under a wider model is widened for libtorch, and a
     /// plainly causal prompt skips its mask (2-5x at 2048 positions, <c>prefill-attention</c>), on the C#
-    /// <see cref="PromptAttention"/> where it applies.
+    /// <see cref="PromptAttention"/> where it applies (also for a prompt's later pieces, whose keys run ahead of the
+    /// queries), else on libtorch's <c>is_causal</c> path when nothing is cached before the queries.
     /// </summary>
-    // causal: the mask is exactly the causal mask of these positions with nothing before them.
+    // causal: the mask is exactly causal, the queries being the last positions of the keys (no padding or window cuts in).
     public static Tensor Attend(IAttentionKernel chosen, Tensor query, Tensor key, Tensor value, Tensor? mask, double scale, bool causal)
     {
         bool builtIn = chosen is EagerAttention or SdpaAttention;
@@ -39,6 +40,7 @@ static class InferenceAttention
         }
         var kernel = For(chosen, query);
         if (!causal || kernel is not SdpaAttention) return kernel.Attend(query, key, value, mask, scale);
-        return PromptAttention.TryAttendCausal(query, key, value, scale, KernelPool.Shared) ?? SdpaAttention.AttendCausal(query, key, value, scale);
+        return PromptAttention.TryAttendCausal(query, key, value, scale, KernelPool.Shared)
+            ?? (key.shape[2] == query.shape[2] ? SdpaAttention.AttendCausal(query, key, value, scale) : kernel.Attend(query, key, value, mask, scale));
     }
 }

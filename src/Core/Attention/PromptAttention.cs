@@ -7,9 +7,10 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 namespace LlavaModal.Core.Attention;
 
 /// <summary>
-/// A prompt's causal attention on the CPU, <c>softmax(q kᵀ · scale + causal) v</c> with nothing cached before the
-/// queries, blockwise with an online softmax (no [T, T] scores): for each key/value head and block of
-/// <see cref="QueryBlock"/> positions, keys are taken <see cref="KeyBlock"/> at a time up to the diagonal, transposed
+/// A prompt's causal attention on the CPU, <c>softmax(q kᵀ · scale + causal) v</c>, the T queries being the last T of
+/// the keys' positions (P = keys - T cached before them, as a prompt prefilled in pieces has), blockwise with an online
+/// softmax (no [T, P + T] scores): for each key/value head and block of <see cref="QueryBlock"/> queries, keys are
+/// taken <see cref="KeyBlock"/> at a time up to the diagonal, transposed
 /// once for all the group's query heads; each query row keeps its running maximum, denominator and weighted sum.
 /// Scores, softmax and sums are f32. (key/value head, query block) items are split over <see cref="KernelPool"/>.
 /// </summary>
@@ -26,8 +27,8 @@ static class PromptAttention
     /// <summary>
     /// The attention as a new f32 tensor [B, heads, T, d], or null when these tensors are not what the kernel computes
     /// (the caller uses libtorch): f32 on the CPU without autograd, queries [B, heads, T, d] and keys and values [B,
-    /// kv_heads, T, d] (as many keys as queries) with contiguous rows, heads a multiple of kv_heads, d a multiple of 64,
-    /// and 512-bit SIMD on this machine.
+    /// kv_heads, P + T, d] (P >= 0 positions before the queries, each query seeing the keys up to its own position),
+    /// heads a multiple of kv_heads, d a multiple of 64, and 512-bit SIMD on this machine.
     /// </summary>
     public static unsafe Tensor? TryAttendCausal(Tensor query, Tensor key, Tensor value, double scale, KernelPool pool)
     {
@@ -36,8 +37,8 @@ static class PromptAttention
             || is_grad_enabled() && (query.requires_grad || key.requires_grad || value.requires_grad))
             return null;
         long[] qs = query.shape, ks = key.shape;
-        if (qs.Length != 4 || ks.Length != 4 || !value.shape.SequenceEqual(ks) || ks[0] != qs[0] || ks[2] != qs[2] || ks[3] != qs[3] || ks[1] == 0
-            || qs[1] % ks[1] != 0 || qs[3] % 64 != 0 || qs[0] == 0 || qs[2] == 0 || qs[2] > int.MaxValue)
+        if (qs.Length != 4 || ks.Length != 4 || !value.shape.SequenceEqual(ks) || ks[0] != qs[0] || ks[2] < qs[2] || ks[3] != qs[3] || ks[1] == 0
+            || qs[1] % ks[1] != 0 || qs[3] % 64 != 0 || qs[0] == 0 || qs[2] == 0 || ks[2] > int.MaxValue)
             return null;
         using var q = query.contiguous();
         using var k = key.contiguous();
@@ -53,7 +54,7 @@ static class PromptAttention
             var work = new Work
             {
                 Query = (float*)pq, Keys = (float*)pk, Values = (float*)pv, Output = (float*)po,
-                KvHeads = kvHeads, Groups = heads / kvHeads, Positions = t, HeadDim = d, Scale = (float)scale,
+                KvHeads = kvHeads, Groups = heads / kvHeads, Positions = t, Past = (int)ks[2] - t, HeadDim = d, Scale = (float)scale,
                 Blocks = (t + QueryBlock - 1) / QueryBlock,
             };
             pool.For(b * kvHeads * work.Blocks, 1, work);
@@ -65,7 +66,7 @@ static class PromptAttention
     sealed unsafe class Work : IRangeWork
     {
         public float* Query, Keys, Values, Output;
-        public int KvHeads, Groups, Positions, HeadDim, Blocks;
+        public int KvHeads, Groups, Positions, Past, HeadDim, Blocks;
         public float Scale;
 
         [ThreadStatic] static float[]? scratch;
@@ -85,37 +86,40 @@ static class PromptAttention
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void Block(int item, float* buffer)
         {
-            int d = HeadDim, g = Groups, t = Positions;
+            int d = HeadDim, g = Groups, t = Positions, past = Past;
             int block = item % Blocks, pair = item / Blocks, h = pair % KvHeads, b = pair / KvHeads;
             int first = block * QueryBlock, count = Math.Min(QueryBlock, t - first);
             int spare = g * QueryBlock;
             float* transposed = buffer, scores = transposed + d * KeyBlock, maxima = scores + 2 * KeyBlock, sums = maxima + spare + 1, weighted = sums + spare + 1;
-            float* keys = Keys + ((long)b * KvHeads + h) * t * d, values = Values + ((long)b * KvHeads + h) * t * d;
+            float* keys = Keys + ((long)b * KvHeads + h) * (past + t) * d, values = Values + ((long)b * KvHeads + h) * (past + t) * d;
             for (int r = 0; r <= spare; r++)
             {
                 maxima[r] = float.NegativeInfinity;
                 sums[r] = 0;
             }
             new Span<float>(weighted, (spare + 1) * d).Clear();
-            int last = first + count - 1;
+            int last = past + first + count - 1; // the block's last query, as a key position
             for (int k0 = 0; k0 <= last; k0 += KeyBlock)
             {
                 int n = Math.Min(KeyBlock, last + 1 - k0);
+                // Queries before k0 (possible once keys run ahead of the queries) see none of this block: they wait for the next pair.
+                int firstSeeing = Math.Max(0, k0 - past - first);
                 Transpose(keys + (long)k0 * d, n, d, transposed);
                 for (int j = 0; j < g; j++)
                 {
                     float* queries = Query + (((long)b * KvHeads + h) * g + j) * t * d;
                     // Two query rows at a time share each key and value load; an odd last row pairs with a spare. Every
-                    // query here is at or past k0 (query blocks start on 32, key blocks on 64), so each sees key k0.
-                    for (int r = 0; r < count; r += 2)
+                    // query from firstSeeing on is at or past k0, so it sees key k0.
+                    for (int r = firstSeeing; r < count; r += 2)
                     {
                         int second = r + 1 < count ? r + 1 : -1;
                         int row0 = j * QueryBlock + r, row1 = second < 0 ? spare : j * QueryBlock + second;
-                        int position0 = first + r, position1 = first + (second < 0 ? r : second);
+                        // Query rows count from the first query; their positions among the keys from the first key.
+                        int query0 = first + r, query1 = first + (second < 0 ? r : second);
                         float* scores1 = scores + KeyBlock;
-                        Scores(queries + (long)position0 * d, queries + (long)position1 * d, transposed, d, Scale, scores, scores1);
+                        Scores(queries + (long)query0 * d, queries + (long)query1 * d, transposed, d, Scale, scores, scores1);
                         // Keys past a query's position are masked: only the diagonal block has any.
-                        int visible0 = Math.Min(n, position0 - k0 + 1), visible1 = Math.Min(n, position1 - k0 + 1);
+                        int visible0 = Math.Min(n, past + query0 - k0 + 1), visible1 = Math.Min(n, past + query1 - k0 + 1);
                         float c0 = Softmax(scores, visible0, maxima + row0, sums + row0);
                         float c1 = Softmax(scores1, visible1, maxima + row1, sums + row1);
                         Accumulate(scores, scores1, c0, c1, values + (long)k0 * d, visible1, d, weighted + (long)row0 * d, weighted + (long)row1 * d);

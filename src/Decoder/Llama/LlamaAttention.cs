@@ -55,7 +55,7 @@ sealed class LlamaAttention : nn.Module
     /// <param name="signedSin">[B, 1, T, head_dim], <see cref="RotaryEmbedding.SignedSin"/> of the angles' sine.</param>
     /// <param name="mask">Additive mask [B, 1, T, S] (S = cached + T), or null when every query sees every key (one new position, nothing padded).</param>
     /// <param name="cache">Cache to append to, or null for a cache-free forward.</param>
-    /// <param name="causal">True when <paramref name="mask"/> is exactly the causal mask of these positions with nothing before them (no cache, padding or window cuts in).</param>
+    /// <param name="causal">True when <paramref name="mask"/> is exactly causal: these positions are the last of the keys (a cache may hold earlier ones), with no padding or window cutting in.</param>
     public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache, bool causal = false)
     {
         using var scope = NewDisposeScope();

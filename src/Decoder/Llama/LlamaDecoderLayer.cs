@@ -29,7 +29,7 @@ sealed class LlamaDecoderLayer : nn.Module
     internal RmsNorm InputNorm => input_layernorm;
     internal RmsNorm PostAttentionNorm => post_attention_layernorm;
 
-    // causal: the mask is exactly the causal mask of these positions with nothing before them (see LlamaAttention).
+    // causal: the mask is exactly causal over the cached and new positions, nothing padded or windowed (see LlamaAttention).
     public Tensor forward(Tensor x, Tensor cos, Tensor signedSin, Tensor? mask, IKvCache? cache, bool causal = false)
     {
         using var scope = NewDisposeScope();

@@ -104,8 +104,8 @@ sealed class LlamaModel : nn.Module
         for (int i = 0; i < layers.Count; i++)
         {
             hiddenStates?.Add(h.alias().MoveToOuterDisposeScope());
-            // A prompt with nothing cached or padded, inside the layer's window: plain causal (kernels may skip the mask).
-            bool causal = t > 1 && past == 0 && padding is null && (windows[i] is not int w || t <= w);
+            // A prompt (or a later piece of one) with nothing padded, inside the layer's window: plain causal (kernels may skip the mask).
+            bool causal = t > 1 && padding is null && (windows[i] is not int w || past + t <= w);
             var next = layers[i].forward(h, cos, signedSin, MaskFor(windows[i]), cache, causal);
             // A layer's input is freed as soon as the next exists (unless it is the caller's or kept in hiddenStates):
             // a prompt otherwise holds every layer's [T, hidden] output until the forward ends (88 MiB at 1.1B, T = 511).
