@@ -36,6 +36,7 @@ static class DecodeBenchmark
         int warmup = args.Int("--warmup", 1);
         int reps = args.Int("--reps", 5, min: 1);
         int rounds = args.Int("--rounds", 1, min: 1);
+        int prefillChunk = args.Int("--prefill-chunk", GenerationEngine.DefaultPrefillChunkTokens, min: 1);
         var cache = args.String("--cache", Report.DefaultCache());
         int threads = args.Int("--threads", 0);
         bool json = args.Flag("--json");
@@ -65,7 +66,7 @@ static class DecodeBenchmark
                         // Off: packed decode steps run the layers as modules, as before the C# decode step.
                         LlamaDecodeStep.Enabled = step;
                         var label = (format is null ? name : $"{name} {format.Value.Name()}") + (kvCache is { } c ? $" kv {c}" : "") + (attention ? "" : " libtorch-attn") + (step ? "" : " module-step");
-                        try { measured.AddRange(Measure(label, dir, format, kvCache, promptLengths, newTokens, warmup, reps)); }
+                        try { measured.AddRange(Measure(label, dir, format, kvCache, promptLengths, newTokens, warmup, reps, prefillChunk)); }
                         finally
                         {
                             DecodeAttention.Enabled = true;
@@ -122,11 +123,14 @@ static class DecodeBenchmark
         _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 70m, 100m, 1b nor a checkpoint folder."),
     };
 
-    internal static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, ScalarType? kvCache, int[] promptLengths, int newTokens, int warmup, int reps)
+    internal static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, ScalarType? kvCache, int[] promptLengths, int newTokens, int warmup, int reps, int prefillChunk)
     {
+        var loading = System.Diagnostics.Stopwatch.StartNew();
         using var lm = LanguageModel.Load(dir, new ModelLoadOptions { Weights = format, KvCache = kvCache });
+        // What the load alone holds, so a run's peak RSS can be split between weights and a prompt's activations.
+        Console.Error.WriteLine($"  {name}: loaded in {Report.F(loading.Elapsed.TotalSeconds)} s, RSS {Environment.WorkingSet >> 20} MiB");
         // No end-of-sequence ids: random weights may emit EOS early, and every run must produce exactly newTokens.
-        using var engine = new GenerationEngine(lm.Decoder, lm.Tokenizer, [], maxBatch: 1);
+        using var engine = new GenerationEngine(lm.Decoder, lm.Tokenizer, [], maxBatch: 1, prefillChunkTokens: prefillChunk);
         // Checkpoints written by `init` pair a 32000-row head with the repository's small test tokenizer, whose
         // detokenizer rejects ids past its vocabulary. Mask those logits in place (one fill per step, negligible)
         // so the real generation loop, detokenizer included, can run on them.

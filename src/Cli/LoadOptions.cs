@@ -1,6 +1,7 @@
 using System.CommandLine;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Kernels;
+using LlavaModal.Decoder.Generation;
 using LlavaModal.Encoders.Audio.Plugin;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
@@ -19,6 +20,7 @@ sealed class LoadOptions
     readonly Option<bool> noPad = new("--no-pad") { Description = "Do not pad images to a square before resizing (LLaVA-1.5 pads; without padding the centre crop cuts the sides)." };
     readonly Option<string?> adapter = new("--adapter") { Description = "LoRA adapter folder (PEFT layout) merged into the weights as they load (an adapter folder given as --model loads with the base it names)." };
     readonly Option<int> threads = TorchThreads.Option();
+    readonly Option<int?> prefillChunk = new("--prefill-chunk-tokens") { Description = $"Most prompt positions computed in one forward (default {GenerationEngine.DefaultPrefillChunkTokens}): longer prompts are prefilled in pieces, so their memory grows with the piece, not the prompt." };
     readonly Option<int?> maxContext = new("--max-context-tokens") { Description = $"Most positions of a request, prompt (media included) and answer together (default: the model's max_position_embeddings, at most {ModelLimits.DefaultContextCap}); generation stops when it is reached." };
 
     /// <summary>The <c>--weights</c> option (also used by commands that take no other load option, such as <c>eval</c>).</summary>
@@ -43,6 +45,7 @@ sealed class LoadOptions
         command.Options.Add(kvCache);
         command.Options.Add(noPad);
         command.Options.Add(maxContext);
+        command.Options.Add(prefillChunk);
         command.Options.Add(threads);
     }
 
@@ -74,6 +77,10 @@ sealed class LoadOptions
         ChatTemplate = parse.GetValue(template),
         Attention = parse.GetValue(attention)!,
         KvCache = parse.GetValue(kvCache) is { } c ? DTypes.Parse(c, "--kv-cache") : null,
-        Limits = new ModelLimits { MaxContextTokens = parse.GetValue(maxContext) is int n ? (n >= 1 ? n : throw new ArgumentException($"--max-context-tokens must be at least 1, got {n}.")) : null },
+        Limits = new ModelLimits
+        {
+            MaxContextTokens = parse.GetValue(maxContext) is int n ? (n >= 1 ? n : throw new ArgumentException($"--max-context-tokens must be at least 1, got {n}.")) : null,
+            PrefillChunkTokens = parse.GetValue(prefillChunk) is int p ? (p >= 1 ? p : throw new ArgumentException($"--prefill-chunk-tokens must be at least 1, got {p}.")) : null,
+        },
     };
 }

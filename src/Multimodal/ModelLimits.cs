@@ -21,6 +21,20 @@ public sealed record ModelLimits
     /// </summary>
     public int? MaxContextTokens { get; init; }
 
+    /// <summary>
+    /// Most prompt positions computed in one forward (default <c>GenerationEngine.DefaultPrefillChunkTokens</c>, 256):
+    /// a longer prompt, media included, is prefilled in pieces of this many, so its activations grow with the piece,
+    /// not the prompt. Larger pieces can be a little faster on long prompts and take more memory; the answer is the same
+    /// within rounding.
+    /// </summary>
+    public int? PrefillChunkTokens
+    {
+        get => prefillChunkTokens;
+        init => prefillChunkTokens = value is < 1 ? throw new ArgumentOutOfRangeException(nameof(PrefillChunkTokens), value, "must be 1 or more (null: the default).") : value;
+    }
+
+    readonly int? prefillChunkTokens;
+
     /// <summary>The context in force for a decoder.</summary>
     public int ContextFor(IDecoderConfig config)
     {

@@ -38,7 +38,8 @@ public sealed class MultimodalModel : IDisposable
         Modalities = modalities;
         PlaceholderIds = byPlaceholderId.ToDictionary(kv => kv.Value.Modality, kv => kv.Key);
         Router = new ModalityRouter(modalities);
-        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch, limits.ContextFor(decoder.Config), promptCacheBytes);
+        Engine = new GenerationEngine(decoder, tokenizer, defaults.EosTokenIds, maxBatch, limits.ContextFor(decoder.Config), promptCacheBytes,
+            limits.PrefillChunkTokens ?? GenerationEngine.DefaultPrefillChunkTokens);
         prompts = new PromptEncoder(tokenizer, Router, byPlaceholderId, decoder);
     }
 

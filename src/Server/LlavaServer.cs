@@ -48,6 +48,7 @@ public static class LlavaServer
             o.KvCache = options.KvCache;
             o.MaxBatch = options.MaxBatch;
             o.MaxContextTokens = options.MaxContextTokens;
+            o.PrefillChunkTokens = options.PrefillChunkTokens;
             o.PromptCacheBytes = options.PromptCacheBytes;
         }).AddAudio();
         builder.Services.AddLlavaChatClient(o =>

@@ -36,6 +36,9 @@ public sealed class ServerOptions
     /// <summary>Most positions of a request, prompt (media included) and answer together; null: the model's context (see <c>ModelLimits</c>). Longer prompts get 400 <c>context_length_exceeded</c>.</summary>
     public int? MaxContextTokens { get; set; }
 
+    /// <summary>Most prompt positions computed in one forward (null: 256); longer prompts are prefilled in pieces, which bounds their memory.</summary>
+    public int? PrefillChunkTokens { get; set; }
+
     /// <summary>Memory for the prompt cache in bytes (default 1 GiB; 0: off): a request starting like an earlier one (a chat's next turn) reuses its computed prefix, images included.</summary>
     public long PromptCacheBytes { get; set; } = LlavaModal.Multimodal.ModelLoadOptions.DefaultPromptCacheBytes;
 
@@ -66,6 +69,7 @@ public sealed class ServerOptions
         if (MaxRequestBytes < 1024) throw new ArgumentException($"--max-request-bytes {MaxRequestBytes} is below 1024.");
         if (MaxMediaPerRequest < 0) throw new ArgumentException($"--max-media {MaxMediaPerRequest} must be 0 or more.");
         if (MaxContextTokens is < 1) throw new ArgumentException($"--max-context-tokens {MaxContextTokens} must be 1 or more.");
+        if (PrefillChunkTokens is < 1) throw new ArgumentException($"--prefill-chunk-tokens {PrefillChunkTokens} must be 1 or more.");
         if (PromptCacheBytes < 0) throw new ArgumentException($"--prompt-cache-mb must be 0 (off) or more, got {PromptCacheBytes / (1024 * 1024)}.");
         if (MaxBatch < 1) throw new ArgumentException($"--max-batch {MaxBatch} must be 1 or more.");
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"--request-timeout {RequestTimeout} must be positive.");

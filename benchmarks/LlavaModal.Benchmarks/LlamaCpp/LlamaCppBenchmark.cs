@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using LlavaModal.Benchmarks.Gguf;
 using LlavaModal.Core.Kernels;
+using LlavaModal.Decoder.Generation;
 
 namespace LlavaModal.Benchmarks.LlamaCpp;
 
@@ -43,6 +44,7 @@ static class LlamaCppBenchmark
         // llama.cpp keeps keys and values in f16 whatever the weights; ours follow the model's dtype unless asked.
         var kvCache = args.String("--kv-cache", "model");
         if (kvCache is not ("model" or "f16" or "bf16" or "f32")) throw new ArgumentException($"--kv-cache: '{kvCache}' is neither model nor f32, f16, bf16.");
+        int prefillChunk = args.Int("--prefill-chunk", GenerationEngine.DefaultPrefillChunkTokens, min: 1);
         bool json = args.Flag("--json");
         args.RejectUnknown();
         KernelPool.UseThreads(threads);
@@ -63,7 +65,7 @@ static class LlamaCppBenchmark
                 foreach (var format in formats)
                 {
                     var gguf = model.Ggufs[Pairs[format].Theirs];
-                    var oursRun = RunOurs(model.Folder, format, kvCache, prompt, newTokens, reps, t);
+                    var oursRun = RunOurs(model.Folder, format, kvCache, prefillChunk, prompt, newTokens, reps, t);
                     var theirs = tools.Measure(gguf, t, prompt, prompt, newTokens, reps);
                     var sample = new Sample(round, model.Name, t, format, Pairs[format].Theirs, oursRun.Result, oursRun.PeakRss, theirs, TheirWeightBytesPerToken(gguf), probe);
                     samples.Add(sample);
@@ -138,13 +140,13 @@ static class LlamaCppBenchmark
         }
     }
 
-    static (OursResult Result, long PeakRss) RunOurs(string folder, string format, string kvCache, int prompt, int newTokens, int reps, int threads)
+    static (OursResult Result, long PeakRss) RunOurs(string folder, string format, string kvCache, int prefillChunk, int prompt, int newTokens, int reps, int threads)
     {
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path.");
         string S(int v) => v.ToString(CultureInfo.InvariantCulture);
         // Under `dotnet LlavaModal.Benchmarks.dll` the process is the host, so pass the assembly too.
         string[] self = Path.GetFileNameWithoutExtension(exe) == "dotnet" ? [typeof(OursChild).Assembly.Location] : [];
-        var run = MeasuredProcess.Run(exe, [.. self, OursChild.Mode, folder, "--format", format, "--kv-cache", kvCache, "--prompt", S(prompt), "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)],
+        var run = MeasuredProcess.Run(exe, [.. self, OursChild.Mode, folder, "--format", format, "--kv-cache", kvCache, "--prefill-chunk", S(prefillChunk), "--prompt", S(prompt), "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)],
             TimeSpan.FromMinutes(30));
         var line = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'))
             ?? throw new InvalidOperationException($"{OursChild.Mode} printed no result:\n{run.StandardError}");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Kernels;
+using LlavaModal.Decoder.Generation;
 using static TorchSharp.torch;
 
 namespace LlavaModal.Benchmarks.LlamaCpp;
@@ -27,6 +28,7 @@ static class OursChild
         int newTokens = args.Int("--new-tokens", 33, min: 33);
         int reps = args.Int("--reps", 3, min: 1);
         int threads = args.Int("--threads", 2, min: 1);
+        int prefillChunk = args.Int("--prefill-chunk", GenerationEngine.DefaultPrefillChunkTokens, min: 1);
         args.RejectUnknown();
         if (args.Positional.Count != 1) throw new ArgumentException($"{Mode} needs exactly one checkpoint folder.");
         set_num_threads(threads);
@@ -34,7 +36,7 @@ static class OursChild
         // Three warm-up runs: the first tokens of a process run before the runtime has optimised its hot methods (llama-bench warms up too).
         // The long prompt first: its prefill and decode let the runtime optimise the step's methods before the depth-0
         // runs, whose 33-token runs alone measured slower than depth 511 (still partly unoptimised code).
-        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache, [prompt, 1], newTokens, warmup: 3, reps).ToList();
+        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache, [prompt, 1], newTokens, warmup: 3, reps, prefillChunk).ToList();
         var shallow = rows.Single(r => r.PromptTokens == 1);
         var deep = rows.Single(r => r.PromptTokens == prompt);
         Console.WriteLine(JsonSerializer.Serialize(new OursResult(

@@ -45,6 +45,7 @@ static class ServeCommand
                 KvCache = read.KvCache is { } kv ? LlavaModal.Abstractions.Configuration.DTypes.ConfigName(kv) : null,
                 MaxBatch = parse.GetValue(maxBatch),
                 MaxContextTokens = read.Limits.MaxContextTokens,
+                PrefillChunkTokens = read.Limits.PrefillChunkTokens,
                 PromptCacheBytes = parse.GetValue(promptCache) is var mb and >= 0 and <= (long.MaxValue >> 20) ? mb << 20 : throw new ArgumentException($"--prompt-cache-mb must be between 0 (off) and {long.MaxValue >> 20}, got {parse.GetValue(promptCache)}."),
                 MaxRequestBytes = parse.GetValue(maxRequest),
                 MaxMediaPerRequest = parse.GetValue(maxMedia),

@@ -37,9 +37,13 @@ sealed class GenerationEngine : IDisposable
     /// <param name="maxBatch">Most sequences decoded together; more wait for a free row.</param>
     /// <param name="contextTokens">Most positions of a sequence, prompt and answer: generation ends (as <see cref="FinishReason.Length"/>) when its context is full.</param>
     /// <param name="promptCacheBytes">Memory for keys and values of finished sequences that later prompts may start with (0: no prompt cache).</param>
-    public GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxBatch = 8, int contextTokens = int.MaxValue, long promptCacheBytes = 0)
+    /// <param name="prefillChunkTokens">Most prompt positions one forward computes (<see cref="PrefillChunkTokens"/>).</param>
+    public GenerationEngine(CausalLanguageModel model, HfTokenizer tokenizer, IReadOnlyList<int> eosTokenIds, int maxBatch = 8, int contextTokens = int.MaxValue, long promptCacheBytes = 0,
+        int prefillChunkTokens = DefaultPrefillChunkTokens)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(promptCacheBytes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefillChunkTokens, 1);
+        PrefillChunkTokens = prefillChunkTokens;
         if (promptCacheBytes > 0) prompts = new PromptCache(promptCacheBytes);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(contextTokens, 1);
@@ -57,6 +61,17 @@ sealed class GenerationEngine : IDisposable
 
     /// <summary>Most positions of a sequence, prompt and answer together.</summary>
     public int ContextTokens { get; }
+
+    /// <summary>The default of <see cref="PrefillChunkTokens"/>.</summary>
+    public const int DefaultPrefillChunkTokens = 256;
+
+    /// <summary>
+    /// Most prompt positions one forward computes: a longer prompt is prefilled in pieces of this many, each attending
+    /// to the keys and values of the pieces before it in the cache (as llama.cpp's micro-batches). A prompt's
+    /// activations (every layer's [T, hidden] and [T, intermediate] temporaries, the attention's work) then grow with
+    /// the piece, not the prompt; the logits are the same within rounding.
+    /// </summary>
+    public int PrefillChunkTokens { get; }
 
     /// <summary>Sequences decoding now (for metrics).</summary>
     public int Active => Volatile.Read(ref activeCount);
@@ -177,11 +192,7 @@ sealed class GenerationEngine : IDisposable
                 // A cached prefix is loaded instead of computed (its media never encoded); the last position is always computed, for its logits.
                 var (prefix, reused) = prompt.Keys is { } keys && prompts is not null ? prompts.Find(keys, length - 1) : (null, 0);
                 if (prefix is not null) rows.Load(row, prefix, reused);
-                using var view = rows.Prefill(row, reused);
-                // [axes, T] → [1, T] for one axis, [axes, 1, T] otherwise.
-                var suffix = positions.narrow(1, reused, length - reused);
-                var ids = (axes == 1 ? suffix : suffix.unsqueeze(1)).to(model.Device);
-                var logits = model.Forward(prompt.EmbedFrom(reused).unsqueeze(0), ids, padding: null, view, lastOnly: true).squeeze(1);
+                var logits = Prefill(rows, row, prompt.EmbedFrom(reused), positions, reused, length);
                 sequence.Length = length;
                 sequence.CachedTokens = (int)reused;
                 StepLogitsObserver?.Invoke(logits);
@@ -206,6 +217,27 @@ sealed class GenerationEngine : IDisposable
         {
             active.Add(sequence);
             Volatile.Write(ref activeCount, active.Count);
+        }
+    }
+
+    /// <summary>
+    /// Computes positions <paramref name="reused"/>..<paramref name="length"/> of a prompt into <paramref name="row"/>, in
+    /// pieces of <see cref="PrefillChunkTokens"/>, and returns the last position's logits [1, V].
+    /// </summary>
+    Tensor Prefill(IBatchKvCache rows, int row, Tensor embeds, Tensor positions, long reused, long length)
+    {
+        int axes = model.Config.PositionDimensions;
+        for (long start = reused; ; start += PrefillChunkTokens)
+        {
+            // Each piece's activations are freed before the next runs.
+            long n = Math.Min(PrefillChunkTokens, length - start);
+            using var piece = NewDisposeScope();
+            using var view = rows.Prefill(row, start);
+            // [axes, T] → [1, T] for one axis, [axes, 1, T] otherwise.
+            var suffix = positions.narrow(1, start, n);
+            var ids = (axes == 1 ? suffix : suffix.unsqueeze(1)).to(model.Device);
+            var logits = model.Forward(embeds.narrow(0, start - reused, n).unsqueeze(0), ids, padding: null, view, lastOnly: true);
+            if (start + n == length) return logits.squeeze(1).MoveToOuterDisposeScope();
         }
     }
 

@@ -45,9 +45,12 @@ public sealed class LlavaModalOptions
     /// <summary>Most positions of a request, prompt and answer together (null: the model's context; see <see cref="ModelLimits.MaxContextTokens"/>).</summary>
     public int? MaxContextTokens { get; set; }
 
+    /// <summary>Most prompt positions computed in one forward (null: 256; see <see cref="ModelLimits.PrefillChunkTokens"/>).</summary>
+    public int? PrefillChunkTokens { get; set; }
+
     internal ModelLoadOptions ToLoadOptions(IArchitectureCatalog catalog) => new()
     {
-        Limits = new ModelLimits { MaxContextTokens = MaxContextTokens },
+        Limits = new ModelLimits { MaxContextTokens = MaxContextTokens, PrefillChunkTokens = PrefillChunkTokens },
         Device = Device,
         ChatTemplate = ChatTemplate,
         DType = DType is null ? null : DTypes.Parse(DType, "LlavaModalOptions.DType"),

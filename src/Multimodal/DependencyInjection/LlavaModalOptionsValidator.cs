@@ -47,6 +47,8 @@ sealed class LlavaModalOptionsValidator(string name, string keyPrefix) : IValida
             errors.Add($"{Key(nameof(options.MaxBatch))}: {options.MaxBatch} is below 1.");
         if (options.MaxContextTokens is < 1)
             errors.Add($"{Key(nameof(options.MaxContextTokens))}: {options.MaxContextTokens} is below 1 (unset: the model's context).");
+        if (options.PrefillChunkTokens is < 1)
+            errors.Add($"{Key(nameof(options.PrefillChunkTokens))}: {options.PrefillChunkTokens} is below 1 (unset: 256).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -9,6 +9,19 @@ public class CliTests
     const string Q0 = "The quick brown fox jumps over the lazy dog.";
 
     [Fact]
+    public void A_prompt_prefilled_a_few_positions_at_a_time_gives_the_reference_ids_and_a_piece_below_one_is_refused()
+    {
+        var r = CliRunner.Run("generate", "--model", Fixtures.LlamaTiny, "--prompt", Q0, "--raw", "--max-new-tokens", "20", "--json", "--prefill-chunk-tokens", "4");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        using var expected = SafeTensorsFile.Open(Path.Combine(Fixtures.LlamaTiny, "expected", "expected.safetensors"));
+        Assert.Equal(Parity.Ids(expected.Read("q0.sequences")).Skip(27), doc.RootElement.GetProperty("generated_ids").EnumerateArray().Select(e => e.GetInt64()));
+        var bad = CliRunner.Run("generate", "--model", Fixtures.LlamaTiny, "--prompt", Q0, "--prefill-chunk-tokens", "0");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("--prefill-chunk-tokens must be at least 1, got 0", bad.Stderr);
+    }
+
+    [Fact]
     public void Generate_json_reports_the_reference_ids_and_all_fields()
     {
         var r = CliRunner.Run("generate", "--model", Fixtures.LlamaTiny, "--prompt", Q0, "--raw", "--max-new-tokens", "20", "--json");

@@ -21,13 +21,14 @@ public class DependencyInjectionTests
     [Fact]
     public void Options_bind_from_a_configuration_section()
     {
-        var config = Config(("LlavaModal:ModelDirectory", Fixtures.LlavaTinyA), ("LlavaModal:MaxBatch", "3"), ("LlavaModal:MaxContextTokens", "100"), ("LlavaModal:Attention", "sdpa"));
+        var config = Config(("LlavaModal:ModelDirectory", Fixtures.LlavaTinyA), ("LlavaModal:MaxBatch", "3"), ("LlavaModal:MaxContextTokens", "100"), ("LlavaModal:Attention", "sdpa"), ("LlavaModal:PrefillChunkTokens", "48"));
         var services = new ServiceCollection();
         services.AddLlavaModal(config.GetSection("LlavaModal"));
         using var provider = services.BuildServiceProvider();
         var options = provider.GetRequiredService<IOptions<LlavaModalOptions>>().Value;
         Assert.Equal((Fixtures.LlavaTinyA, 3, 100, "sdpa"), (options.ModelDirectory, options.MaxBatch, options.MaxContextTokens, options.Attention));
         var model = provider.GetRequiredService<MultimodalModel>();
+        Assert.Equal(48, model.Engine.PrefillChunkTokens);
         // The bound context limit is the model's: 101 positions are refused.
         var e = Assert.Throws<InputLimitException>(() => model.Generate(new MultimodalPrompt(string.Join(' ', Enumerable.Repeat("word", 120)), []), new GenerationOptions { MaxNewTokens = 1 }));
         Assert.Contains("the context is 100 positions", e.Message);
@@ -66,11 +67,12 @@ public class DependencyInjectionTests
             await host.StopAsync();
         }
         var bad = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        bad.Services.AddLlavaModal(o => { o.MaxContextTokens = 0; o.Weights = "int3"; o.Adapter = Fixtures.LlavaTinyA; o.KvCache = "f8"; });
+        bad.Services.AddLlavaModal(o => { o.MaxContextTokens = 0; o.PrefillChunkTokens = 0; o.Weights = "int3"; o.Adapter = Fixtures.LlavaTinyA; o.KvCache = "f8"; });
         using var badHost = bad.Build();
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => badHost.StartAsync());
         Assert.Contains("LlavaModalOptions:ModelDirectory is not set", e.Message);
         Assert.Contains("LlavaModalOptions:MaxContextTokens: 0 is below 1", e.Message);
+        Assert.Contains("LlavaModalOptions:PrefillChunkTokens: 0 is below 1", e.Message);
         Assert.Contains("LlavaModalOptions:Weights: 'int3' is not a weight format", e.Message);
         Assert.Contains("LlavaModalOptions:Adapter: '" + Fixtures.LlavaTinyA + "' is not a LoRA adapter folder", e.Message);
         Assert.Contains("LlavaModalOptions:KvCache: 'f8' is not one of f32, bf16, f16", e.Message);

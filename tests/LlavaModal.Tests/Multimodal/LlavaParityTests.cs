@@ -128,6 +128,41 @@ public class LlavaParityTests(LlavaTinyFixture fx) : IClassFixture<LlavaTinyFixt
         foreach (var t in stepLogits) t.Dispose();
     }
 
+    [Theory]
+    [InlineData("p1.img0.pad", 1)]
+    [InlineData("p1.img0.pad", 5)]
+    [InlineData("p3.text", 3)]
+    public void A_prompt_prefilled_in_pieces_matches_the_whole_prompt_and_the_reference(string caseName, int piece)
+    {
+        var parts = caseName.Split('.');
+        ModalityInput[] inputs = parts[1] == "text" ? [] : [LlavaTinyFixture.ImageFile(parts[1])];
+        var prompt = new MultimodalPrompt(fx.Prompt(parts[0]), inputs);
+        using var chunked = MultimodalModel.Load(Fixtures.LlavaTinyA, [new LlavaVisionFactory()], new ModelLoadOptions { Limits = new ModelLimits { PrefillChunkTokens = piece } });
+        (GenerationResult Result, Tensor Logits) Run(MultimodalModel model)
+        {
+            var stepLogits = new List<Tensor>();
+            model.Engine.StepLogitsObserver = l => stepLogits.Add(l.clone().DetachFromDisposeScope());
+            try { return (model.Generate(prompt, new GenerationOptions { MaxNewTokens = 20, SkipSpecialTokens = false }), cat(stepLogits, 0)); }
+            finally
+            {
+                model.Engine.StepLogitsObserver = null;
+                foreach (var t in stepLogits) t.Dispose();
+            }
+        }
+        var (whole, wholeLogits) = Run(fx.Pad);
+        var (pieces, pieceLogits) = Run(chunked);
+        using (wholeLogits)
+        using (pieceLogits)
+        {
+            Assert.True(pieces.PromptTokens > piece, $"{caseName}: {pieces.PromptTokens} positions fit one piece");
+            Assert.Equal(whole.GeneratedIds, pieces.GeneratedIds);
+            Parity.AssertClose(pieceLogits, wholeLogits, 1e-5, $"{caseName} step logits, {piece} positions at a time against the whole prompt");
+            var sequences = Parity.Ids(fx.Generate.Read($"{caseName}.sequences"));
+            Assert.Equal(sequences.Skip(sequences.Length - 20).Select(i => (int)i), pieces.GeneratedIds);
+            Parity.AssertClose(pieceLogits, fx.Generate.Read($"{caseName}.step_logits"), 1e-3, $"{caseName} step logits, {piece} positions at a time");
+        }
+    }
+
     [Fact]
     public void Logits_from_our_own_decoding_of_the_png_and_the_jpeg_match_the_reference()
     {

@@ -37,10 +37,10 @@ public class PromptCacheTests
 {
     static readonly ModalityInput Image = ModalityInput.FromFile(Path.Combine(Fixtures.Images, "gradient_640x480.png"), "image");
 
-    static (MultimodalModel Model, CountingVisionFactory Vision) Load(long cacheBytes)
+    static (MultimodalModel Model, CountingVisionFactory Vision) Load(long cacheBytes, int? prefillChunk = null)
     {
         var vision = new CountingVisionFactory();
-        return (MultimodalModel.Load(Fixtures.LlavaTinyA, [vision], new ModelLoadOptions { PromptCacheBytes = cacheBytes }), vision);
+        return (MultimodalModel.Load(Fixtures.LlavaTinyA, [vision], new ModelLoadOptions { PromptCacheBytes = cacheBytes, Limits = new ModelLimits { PrefillChunkTokens = prefillChunk } }), vision);
     }
 
     static MultimodalPrompt Turns(MultimodalModel model, params string[] texts) =>
@@ -49,7 +49,8 @@ public class PromptCacheTests
     [Fact]
     public void A_second_chat_turn_reuses_the_image_and_answers_as_without_the_cache()
     {
-        var (cached, vision) = Load(ModelLoadOptions.DefaultPromptCacheBytes);
+        // The cached model prefills 7 positions at a time: the second turn's new positions go in pieces after the reused prefix.
+        var (cached, vision) = Load(ModelLoadOptions.DefaultPromptCacheBytes, prefillChunk: 7);
         var (plain, plainVision) = Load(0);
         using var _ = cached;
         using var __ = plain;
@@ -65,6 +66,7 @@ public class PromptCacheTests
 
         // The whole first prompt (its 576 image positions included) came from the cache, and the image was not encoded again.
         Assert.True(withCache.CachedPromptTokens >= first.PromptTokens, $"reused {withCache.CachedPromptTokens} of the first prompt's {first.PromptTokens} positions");
+        Assert.True(withCache.PromptTokens - withCache.CachedPromptTokens > 7, "the new positions fit one piece");
         Assert.Equal(1, vision.Embeds);
         Assert.Equal(1, plainVision.Embeds);   // it ran only the second turn
         Assert.Equal(without.GeneratedIds, withCache.GeneratedIds);

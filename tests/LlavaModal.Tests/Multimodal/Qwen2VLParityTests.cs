@@ -202,6 +202,29 @@ public class Qwen2VLParityTests(Qwen2VLFixture fx, ITestOutputHelper output) : I
     }
 
     [Fact]
+    public void A_prompt_prefilled_in_pieces_generates_the_reference_s_tokens()
+    {
+        // Pieces of 7 positions: boundaries fall inside images and videos, and M-RoPE positions are cut with them.
+        using var chunked = MultimodalModel.Load(Qwen2VLReference.Directory, [new LlavaVisionFactory()],
+            new ModelLoadOptions { Limits = new ModelLimits { PrefillChunkTokens = 7 } });
+        Assert.Equal(7, chunked.Engine.PrefillChunkTokens);
+        foreach (string caseName in Qwen2VLReference.Cases())
+        {
+            var stepLogits = new List<Tensor>();
+            chunked.Engine.StepLogitsObserver = l => stepLogits.Add(l.clone().DetachFromDisposeScope());
+            GenerationResult result;
+            try { result = chunked.Generate(fx.Prompt(caseName), new GenerationOptions { MaxNewTokens = 20, SkipSpecialTokens = false }); }
+            finally { chunked.Engine.StepLogitsObserver = null; }
+            var c = Qwen2VLReference.Case(caseName);
+            Assert.True(result.PromptTokens > 7, $"{caseName}: {result.PromptTokens} positions fit one piece");
+            Assert.Equal(Qwen2VLReference.Ints(c.GetProperty("new_token_ids")), result.GeneratedIds);
+            using var ours = cat(stepLogits, 0);
+            Close(ours, fx.Generate.Read($"{caseName}.step_logits"), 1e-4, $"{caseName} step logits, prefilled 7 at a time");
+            foreach (var t in stepLogits) t.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task Batch_matches_the_reference_s_left_padded_batch_and_one_by_one()
     {
         var rows = Qwen2VLReference.Index.GetProperty("cases").GetProperty("batch").GetProperty("rows").EnumerateArray()
