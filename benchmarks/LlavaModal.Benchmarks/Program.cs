@@ -53,11 +53,11 @@ static class Program
                     [--models tiny,100m] [--weights torch,int8,...] [--prompt-lengths 128,512] [--new-tokens 64] [--warmup 1] [--reps 5]
                     [--kv-cache model,f16,bf16] [--decode-attention on,off (off: libtorch's sdpa, for A/B)]
                     [--decode-step on,off (off: packed layers run as modules, for A/B)] [--rounds 1]
-                    [--cache DIR] [--threads N] [--no-probe] [--json]
+                    [--prefill-chunk 256 (prompt positions per forward)] [--cache DIR] [--threads N] [--no-probe] [--json]
           llamacpp  ours against llama.cpp on the same weights (GGUF export, llama-quantize), per format: prefill, decode at depth 0 and
                     --prompt, peak RSS, share of the bandwidth limit; alternating rounds --llama-bench PATH [--llama-quantize PATH]
                     [--llama-batched-bench PATH] [--models 70m,1b] [--formats f32,bf16,int8,int4] [--prompt 511] [--new-tokens 33]
-                    [--reps 3] [--rounds 2] [--threads 2] [--kv-cache model|f16|bf16 (ours; llama.cpp's is f16)] [--cache DIR] [--json]
+                    [--reps 3] [--rounds 2] [--threads 2] [--kv-cache model|f16|bf16 (ours; llama.cpp's is f16)] [--prefill-chunk 256] [--cache DIR] [--json]
           attention one decode step's attention per layer: libtorch eager and sdpa against the C# decode kernel (f32, f16 and bf16
                     caches) [--depths 16,512,2048] [--reps 200]
           prefill-attention  a prompt's causal attention per layer: eager and sdpa with the decoder's mask, libtorch's is_causal, the C# kernel
