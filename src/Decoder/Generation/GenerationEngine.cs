@@ -192,7 +192,7 @@ sealed class GenerationEngine : IDisposable
                 // A cached prefix is loaded instead of computed (its media never encoded); the last position is always computed, for its logits.
                 var (prefix, reused) = prompt.Keys is { } keys && prompts is not null ? prompts.Find(keys, length - 1) : (null, 0);
                 if (prefix is not null) rows.Load(row, prefix, reused);
-                var logits = Prefill(rows, row, prompt.EmbedFrom(reused), positions, reused, length);
+                var logits = Prefill(rows, row, prompt.EmbedFrom(reused), positions, reused, length, sequence.Cancellation);
                 sequence.Length = length;
                 sequence.CachedTokens = (int)reused;
                 StepLogitsObserver?.Invoke(logits);
@@ -222,13 +222,15 @@ sealed class GenerationEngine : IDisposable
 
     /// <summary>
     /// Computes positions <paramref name="reused"/>..<paramref name="length"/> of a prompt into <paramref name="row"/>, in
-    /// pieces of <see cref="PrefillChunkTokens"/>, and returns the last position's logits [1, V].
+    /// pieces of <see cref="PrefillChunkTokens"/>, and returns the last position's logits [1, V]. A cancelled request
+    /// stops before its next piece (a long prompt need not run to its end).
     /// </summary>
-    Tensor Prefill(IBatchKvCache rows, int row, Tensor embeds, Tensor positions, long reused, long length)
+    Tensor Prefill(IBatchKvCache rows, int row, Tensor embeds, Tensor positions, long reused, long length, CancellationToken cancellation)
     {
         int axes = model.Config.PositionDimensions;
         for (long start = reused; ; start += PrefillChunkTokens)
         {
+            cancellation.ThrowIfCancellationRequested();
             // Each piece's activations are freed before the next runs.
             long n = Math.Min(PrefillChunkTokens, length - start);
             using var piece = NewDisposeScope();

@@ -146,6 +146,29 @@ public class GenerationTests(LanguageModelFixture fx) : IClassFixture<LanguageMo
     }
 
     [Fact]
+    public async Task A_request_cancelled_once_its_prompt_is_prepared_stops_before_the_prefill()
+    {
+        using var cts = new CancellationTokenSource();
+        int forwards = 0;
+        fx.Model.Engine.StepLogitsObserver = _ => forwards++;
+        try
+        {
+            // The prompt is built on the worker; cancelling there leaves the prefill's pieces to notice.
+            var task = fx.Model.Engine.Submit(() =>
+            {
+                cts.Cancel();
+                return new PromptSequence(fx.Model.Tokenizer.Encode("Hello"), fx.Model.Decoder.Embed(tensor(new long[] { 1, 2 })));
+            }, new GenerationOptions { MaxNewTokens = 5 }, cts.Token);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => task);
+            Assert.True(task.IsCanceled);
+            Assert.Equal(0, forwards);
+            // The engine goes on with the next request.
+            Assert.Equal(5, fx.Model.Generate(fx.Prompts["q0"], new GenerationOptions { MaxNewTokens = 5 }).GeneratedIds.Count);
+        }
+        finally { fx.Model.Engine.StepLogitsObserver = null; }
+    }
+
+    [Fact]
     public void Invalid_options_are_refused_by_name()
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => fx.Model.Generate("x", new GenerationOptions { TopP = 0 }));
