@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Tensors;
 using static TorchSharp.torch;
 
@@ -41,8 +42,8 @@ public abstract class CausalLanguageModel : nn.Module
 
     readonly ScalarType? cacheDType;
 
-    /// <summary>Number of parameters.</summary>
-    public long ParameterCount => parameters().Sum(p => p.numel());
+    /// <summary>Number of parameters, those of packed layers (<see cref="IHoldsOwnWeights"/>) included.</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel()) + modules().OfType<IHoldsOwnWeights>().Sum(m => m.WeightCount);
 
     /// <summary>Token embeddings of <paramref name="inputIds"/> [B, T] (or [T]).</summary>
     public abstract Tensor Embed(Tensor inputIds);

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using LlavaModal.Abstractions.Layers;
 using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Kernels;
@@ -13,7 +14,7 @@ namespace LlavaModal.Core.Quantization;
 /// <c>qweight</c> and <c>scales</c> (<see cref="PackedTensors"/>), or, for a head tied to the embeddings, packs the
 /// loaded table (it reads no tensor of its own). Activations keep the model's dtype; the products accumulate in f32.
 /// </summary>
-sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
+sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHoldsOwnWeights
 {
     /// <summary>
     /// Up to this many rows go through the small-batch row kernels (<see cref="MatMul"/>); above, the tiled product
@@ -46,6 +47,9 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights
 
     /// <summary>The bias, or null.</summary>
     internal TorchSharp.Modules.Parameter? Bias => bias;
+
+    /// <summary>out x in, or 0 for a head tied to the embeddings (its values are the table's, counted there).</summary>
+    public long WeightCount => tiedTable is null ? (long)shape.Out * shape.In : 0;
 
     /// <summary>The packed weight (after loading).</summary>
     public PackedMatrix Weight => matrix ?? throw new InvalidOperationException($"{GetName()}: the packed weight has not been loaded.");

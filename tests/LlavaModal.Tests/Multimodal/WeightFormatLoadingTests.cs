@@ -90,6 +90,24 @@ public class WeightFormatLoadingTests
     }
 
     [Theory]
+    [InlineData(WeightFormat.Int8)]
+    [InlineData(WeightFormat.Int4)]
+    public void A_packed_model_counts_the_parameters_of_its_packed_layers(WeightFormat format)
+    {
+        // llava-interleave-tiny's Qwen2 ties its head to the embeddings: the head's packed copy is not counted twice.
+        foreach (var dir in new[] { Fixtures.LlamaTiny, Fixtures.LlavaInterleaveTiny })
+        {
+            using var scope = NewDisposeScope();
+            using var folder = ModelFolder.Open(dir);
+            using var reference = folder.LoadDecoder(new ModelLoadOptions());
+            using var packed = folder.LoadDecoder(new ModelLoadOptions { Weights = format });
+            Assert.NotEmpty(Modules(packed).OfType<PackedLinear>());
+            Assert.True(packed.parameters().Sum(p => p.numel()) < reference.ParameterCount, "the packed layers hold no TorchSharp parameters");
+            Assert.Equal(reference.ParameterCount, packed.ParameterCount);
+        }
+    }
+
+    [Theory]
     [InlineData(WeightFormat.F32, ScalarType.Float32)]
     [InlineData(WeightFormat.BF16, ScalarType.Float32)]
     [InlineData(WeightFormat.Int8, ScalarType.BFloat16)]
