@@ -102,7 +102,7 @@ static class PromptAttention
             for (int k0 = 0; k0 <= last; k0 += KeyBlock)
             {
                 int n = Math.Min(KeyBlock, last + 1 - k0);
-                // Queries before k0 (possible once keys run ahead of the queries) see none of this block: they wait for the next pair.
+                // Queries before k0 (possible once keys run ahead of the queries) see none of this block and skip it.
                 int firstSeeing = Math.Max(0, k0 - past - first);
                 Transpose(keys + (long)k0 * d, n, d, transposed);
                 for (int j = 0; j < g; j++)
