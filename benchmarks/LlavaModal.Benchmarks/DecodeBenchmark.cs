@@ -125,7 +125,7 @@ static class DecodeBenchmark
 
     internal static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, ScalarType? kvCache, int[] promptLengths, int newTokens, int warmup, int reps, int prefillChunk)
     {
-        var loading = System.Diagnostics.Stopwatch.StartNew();
+        var loading = Stopwatch.StartNew();
         using var lm = LanguageModel.Load(dir, new ModelLoadOptions { Weights = format, KvCache = kvCache });
         // What the load alone holds, so a run's peak RSS can be split between weights and a prompt's activations.
         Console.Error.WriteLine($"  {name}: loaded in {Report.F(loading.Elapsed.TotalSeconds)} s, RSS {Environment.WorkingSet >> 20} MiB");

@@ -1,6 +1,7 @@
 using System.Globalization;
 using LlavaModal.Abstractions.Configuration;
 using LlavaModal.Core.Kernels;
+using LlavaModal.Decoder.Generation;
 using LlavaModal.Tokenizers.Chat;
 using Microsoft.Extensions.Options;
 
@@ -48,7 +49,7 @@ sealed class LlavaModalOptionsValidator(string name, string keyPrefix) : IValida
         if (options.MaxContextTokens is < 1)
             errors.Add($"{Key(nameof(options.MaxContextTokens))}: {options.MaxContextTokens} is below 1 (unset: the model's context).");
         if (options.PrefillChunkTokens is < 1)
-            errors.Add($"{Key(nameof(options.PrefillChunkTokens))}: {options.PrefillChunkTokens} is below 1 (unset: 256).");
+            errors.Add($"{Key(nameof(options.PrefillChunkTokens))}: {options.PrefillChunkTokens} is below 1 (unset: {GenerationEngine.DefaultPrefillChunkTokens}).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
