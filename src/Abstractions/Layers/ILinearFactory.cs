@@ -23,11 +23,13 @@ public interface ILinearFactory
     nn.Module<Tensor, Tensor>? CreateTied(LinearSpec spec, Func<Tensor> table, ScalarType dtype, Device device) => null;
 
     /// <summary>
-    /// The dtype the token embedding table is held in for a model computing in <paramref name="dtype"/> (lookups are
-    /// widened back to <paramref name="dtype"/>): <paramref name="dtype"/> itself by default; packed 8- and 4-bit
-    /// formats keep it in bfloat16, half the memory of an f32 table for one row read a token.
+    /// The token embedding table [<paramref name="count"/>, <paramref name="dimensions"/>] of a model computing in
+    /// <paramref name="dtype"/>, whose lookups return <paramref name="dtype"/>; null, the default, makes a TorchSharp
+    /// <c>Embedding</c> whose <c>weight</c> loads as a parameter. Packed formats leave the table in the checkpoint file
+    /// and read the rows a step needs. <paramref name="tiedHead"/> is the vocabulary head when it is tied to the table
+    /// (it must then be able to read the table too), null otherwise.
     /// </summary>
-    ScalarType EmbeddingDType(ScalarType dtype) => dtype;
+    nn.Module<Tensor, Tensor>? CreateEmbedding(long count, long dimensions, LinearSpec? tiedHead, ScalarType dtype, Device device) => null;
 }
 
 /// <summary>One linear layer of a model.</summary>

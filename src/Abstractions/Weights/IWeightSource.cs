@@ -28,4 +28,10 @@ public interface IWeightSource
 
     /// <summary>Reads a tensor into an existing one (shape-checked, dtype converted).</summary>
     void ReadInto(string name, Tensor destination);
+
+    /// <summary>
+    /// The rows of a two-dimensional tensor, kept readable from its file after the source is disposed; null when the
+    /// source cannot (the tensor is computed, as a merged adapter's layer, or is not 2-D). The caller disposes it.
+    /// </summary>
+    ITensorRows? OpenRows(string name) => null;
 }

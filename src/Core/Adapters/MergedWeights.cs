@@ -32,6 +32,11 @@ sealed class MergedWeights(PeftAdapter adapter, IWeightSource baseWeights) : IWe
         return merged.to(dtype ?? baseWeights.StoredType(name) ?? ScalarType.Float32, device ?? CPU).MoveToOuterDisposeScope();
     }
 
+    // A merged layer is computed, so it has no rows in a file; a saved module's rows are the adapter's.
+    public ITensorRows? OpenRows(string name) =>
+        adapter.TryWhole(name, out var stored) ? adapter.Weights.OpenRows(stored)
+        : adapter.TryLayer(name, out _) ? null : baseWeights.OpenRows(name);
+
     public void ReadInto(string name, Tensor destination)
     {
         if (adapter.TryWhole(name, out var stored)) { adapter.Weights.ReadInto(stored, destination); return; }

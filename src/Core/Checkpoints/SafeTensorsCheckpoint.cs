@@ -125,6 +125,9 @@ public sealed class SafeTensorsCheckpoint : IWeightSource, IDisposable
     /// <inheritdoc />
     public void ReadInto(string name, Tensor destination) => FileOf(name).ReadInto(name, destination);
 
+    /// <inheritdoc />
+    public ITensorRows? OpenRows(string name) => FileOf(name).OpenRows(name);
+
     SafeTensorsFile FileOf(string name) =>
         owner.TryGetValue(name, out var file) ? file : throw new CheckpointException(Directory, $"no tensor named '{name}'.");
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Unicode;
 using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.IO;
+using LlavaModal.Abstractions.Weights;
 using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,6 +38,10 @@ public sealed class SafeTensorsFile : IDisposable
 
     readonly SafeFileHandle handle;
     readonly long dataStart;
+    // Row readers (OpenRows) keep the handle open past Dispose: it closes when the last of them is done.
+    readonly Lock gate = new();
+    int leases;
+    bool disposed;
 
     SafeTensorsFile(string path, SafeFileHandle handle, long dataStart, Dictionary<string, SafeTensorInfo> tensors, Dictionary<string, string> metadata)
     {
@@ -166,8 +171,12 @@ public sealed class SafeTensorsFile : IDisposable
         }
     }
 
-    SafeTensorInfo Info(string name) =>
-        Tensors.TryGetValue(name, out var info) ? info : throw new CheckpointException(Path, $"no tensor named '{name}'.");
+    SafeTensorInfo Info(string name)
+    {
+        // The handle may outlive Dispose (a row reader's lease); this object may not.
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return Tensors.TryGetValue(name, out var info) ? info : throw new CheckpointException(Path, $"no tensor named '{name}'.");
+    }
 
     /// <summary>Reads a tensor's raw little-endian bytes.</summary>
     public byte[] ReadBytes(string name)
@@ -233,7 +242,30 @@ public sealed class SafeTensorsFile : IDisposable
         }
     }
 
-    static void ReadExactly(SafeFileHandle handle, Span<byte> buffer, long offset, string path)
+    /// <summary>
+    /// The rows of 2-D tensor <paramref name="name"/>, read from this file on demand until the reader is disposed (it
+    /// keeps the file open after this object is disposed); null for a tensor of another rank.
+    /// </summary>
+    public ITensorRows? OpenRows(string name)
+    {
+        var info = Info(name);
+        if (info.Shape.Length != 2) return null;
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            leases++;
+        }
+        return new SafeTensorsRows(this, handle, dataStart + info.Begin, info);
+    }
+
+    /// <summary>Ends a lease <see cref="OpenRows"/> took; the last one after <see cref="Dispose"/> closes the file.</summary>
+    internal void Release()
+    {
+        lock (gate)
+            if (--leases == 0 && disposed) handle.Dispose();
+    }
+
+    internal static void ReadExactly(SafeFileHandle handle, Span<byte> buffer, long offset, string path)
     {
         while (buffer.Length > 0)
         {
@@ -245,5 +277,13 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => handle.Dispose();
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (disposed) return;
+            disposed = true;
+            if (leases == 0) handle.Dispose();
+        }
+    }
 }

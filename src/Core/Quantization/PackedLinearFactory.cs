@@ -55,7 +55,17 @@ public sealed class PackedLinearFactory : ILinearFactory
     }
 
     /// <inheritdoc />
-    public ScalarType EmbeddingDType(ScalarType dtype) => Format.IsQuantized() && dtype == ScalarType.Float32 ? ScalarType.BFloat16 : dtype;
+    /// <remarks>
+    /// On the CPU, a <see cref="FileEmbedding"/>, unless the head is tied and stays a TorchSharp layer (it then multiplies by
+    /// the table every step). A table that must be held (an adapter merged in) is held in bfloat16 by the 8- and 4-bit
+    /// formats (half an f32 table, for one row read a token).
+    /// </remarks>
+    public nn.Module<Tensor, Tensor>? CreateEmbedding(long count, long dimensions, LinearSpec? tiedHead, ScalarType dtype, Device device)
+    {
+        if (device.type != TorchSharp.DeviceType.CPU || (tiedHead is not null && FormatOf(tiedHead, dtype) is null)) return null;
+        var held = Format.IsQuantized() && dtype == ScalarType.Float32 ? ScalarType.BFloat16 : dtype;
+        return new FileEmbedding("embed_tokens", count, dimensions, dtype, held);
+    }
 
     /// <inheritdoc />
     public nn.Module<Tensor, Tensor>? CreateTied(LinearSpec spec, Func<Tensor> table, ScalarType dtype, Device device)

@@ -2,6 +2,7 @@ using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
+using LlavaModal.Core.Quantization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -11,7 +12,7 @@ namespace LlavaModal.Decoder.Llama;
 sealed class LlamaModel : nn.Module
 {
 #pragma warning disable IDE1006 // field names are checkpoint tensor names
-    readonly Embedding embed_tokens;
+    readonly nn.Module<Tensor, Tensor> embed_tokens;
     readonly ModuleList<LlamaDecoderLayer> layers;
     readonly RmsNorm norm;
 #pragma warning restore IDE1006
@@ -22,7 +23,9 @@ sealed class LlamaModel : nn.Module
     {
         windows = Enumerable.Range(0, c.NumHiddenLayers).Select(c.SlidingWindowOf).ToArray();
         dtype = build.DType;
-        embed_tokens = WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: build.Device, dtype: build.Linear.EmbeddingDType(build.DType));
+        var tiedHead = c.TieWordEmbeddings ? HeadSpec(c) : null;
+        embed_tokens = build.Linear.CreateEmbedding(c.VocabSize, c.HiddenSize, tiedHead, build.DType, build.Device)
+            ?? WeightInit.Embedding(c.VocabSize, c.HiddenSize, device: build.Device, dtype: build.DType);
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(i => new LlamaDecoderLayer(c, i, build)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps, build.DType, build.Device);
         rotary = new RotaryEmbedding(c.HeadDim, c.RopeTheta, c.RopeScaling, c.MaxPositionEmbeddings, c.MropeSection);
@@ -31,7 +34,7 @@ sealed class LlamaModel : nn.Module
 
     readonly ScalarType dtype;
 
-    /// <summary>The embeddings of <paramref name="inputIds"/> in the model's dtype (the table may be held narrower: <see cref="ILinearFactory.EmbeddingDType"/>).</summary>
+    /// <summary>The embeddings of <paramref name="inputIds"/> in the model's dtype (the table may be held otherwise: <see cref="ILinearFactory.CreateEmbedding"/>).</summary>
     public Tensor Embed(Tensor inputIds)
     {
         var e = embed_tokens.forward(inputIds);
@@ -39,14 +42,24 @@ sealed class LlamaModel : nn.Module
         using (e) return e.to(dtype);
     }
 
+    static LinearSpec HeadSpec(ILlamaLayers c) => new("lm_head", c.HiddenSize, c.VocabSize, Bias: false);
+
+    /// <summary>The embedding table [vocab, hidden]: the parameter, or (a table left in the file) a copy read for a tied head to pack.</summary>
+    Tensor Table() => embed_tokens switch
+    {
+        Embedding e => e.weight!,
+        FileEmbedding f => f.ReadTable(),
+        _ => throw new InvalidOperationException($"{embed_tokens.GetType().Name} does not expose its table; a head tied to it must be made by the same linear factory."),
+    };
+
     /// <summary>
     /// The vocabulary head of a decoder shaped as <paramref name="c"/> says: <c>lm_head</c>; when tied, what the linear
     /// factory makes of the embedding table, or null for the table itself.
     /// </summary>
     public nn.Module<Tensor, Tensor>? CreateHead(ILlamaLayers c, ModelBuildContext build)
     {
-        var spec = new LinearSpec("lm_head", c.HiddenSize, c.VocabSize, Bias: false);
-        return c.TieWordEmbeddings ? build.Linear.CreateTied(spec, () => embed_tokens.weight!, build.DType, build.Device)
+        var spec = HeadSpec(c);
+        return c.TieWordEmbeddings ? build.Linear.CreateTied(spec, Table, build.DType, build.Device)
             : build.Linear.Create(spec, build.DType, build.Device);
     }
 
@@ -62,8 +75,8 @@ sealed class LlamaModel : nn.Module
         var h = forward(inputsEmbeds, positionIds, padding, cache, hiddenStates);
         for (int i = firstState; i < (hiddenStates?.Count ?? 0); i++) hiddenStates![i].MoveToOuterDisposeScope();
         if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
-        var table = embed_tokens.weight!;
-        var logits = head is not null ? head.forward(h) : nn.functional.linear(h, table.dtype == h.dtype ? table : table.to(h.dtype));
+        var table = head is null ? Table() : null;
+        var logits = head is not null ? head.forward(h) : nn.functional.linear(h, table!.dtype == h.dtype ? table : table.to(h.dtype));
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 

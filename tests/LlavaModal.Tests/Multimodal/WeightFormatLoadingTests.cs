@@ -108,24 +108,26 @@ public class WeightFormatLoadingTests
     }
 
     [Theory]
-    [InlineData(WeightFormat.F32, ScalarType.Float32)]
-    [InlineData(WeightFormat.BF16, ScalarType.Float32)]
-    [InlineData(WeightFormat.Int8, ScalarType.BFloat16)]
-    [InlineData(WeightFormat.Int4, ScalarType.BFloat16)]
-    public void Quantized_formats_hold_an_f32_models_embedding_table_in_bf16_and_embed_in_f32(WeightFormat format, ScalarType table)
+    [InlineData(WeightFormat.F32)]
+    [InlineData(WeightFormat.BF16)]
+    [InlineData(WeightFormat.Int8)]
+    [InlineData(WeightFormat.Int4)]
+    public void Weight_formats_leave_the_embedding_table_in_the_file_and_embed_the_checkpoints_rows(WeightFormat format)
     {
         using var scope = NewDisposeScope();
         using var folder = ModelFolder.Open(Fixtures.Qwen2Tiny);
         using var reference = folder.LoadDecoder(new ModelLoadOptions());
         using var packed = folder.LoadDecoder(new ModelLoadOptions { Weights = format });
-        var weight = packed.named_parameters().Single(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;
-        Assert.Equal(table, weight.dtype);
-        var ids = tensor(new long[] { 1, 5, 9, 42 }).unsqueeze(0);
+        Assert.DoesNotContain(packed.named_parameters(), p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal));
+        Assert.True(Modules(packed).OfType<FileEmbedding>().Single().ReadsFromFile);
+        // Repeated and adjacent ids (read as one run), in a [2, 3] batch: the checkpoint's rows in the compute dtype.
+        var ids = tensor(new long[] { 1, 5, 6, 7, 42, 5 }).reshape(2, 3);
         var embedded = packed.Embed(ids);
-        Assert.Equal(ScalarType.Float32, embedded.dtype);
-        // The rows are the f32 table's, rounded to bf16 when held in bf16.
-        var expected = reference.Embed(ids);
-        Assert.Equal((table == ScalarType.BFloat16 ? expected.to(ScalarType.BFloat16).to(ScalarType.Float32) : expected).data<float>().ToArray(), embedded.data<float>().ToArray());
+        Assert.Equal(reference.Embed(ids).shape, embedded.shape);
+        Assert.Equal(packed.DType, embedded.dtype);
+        Assert.Equal(reference.Embed(ids).to(packed.DType).to(ScalarType.Float32).data<float>().ToArray(), embedded.to(ScalarType.Float32).data<float>().ToArray());
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => packed.Embed(tensor(new long[] { 3, reference.Config.VocabSize }).unsqueeze(0)));
+        Assert.Contains($"token id {reference.Config.VocabSize} is outside the embedding table's {reference.Config.VocabSize} rows", error.Message);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using LlavaModal.Abstractions.Modality;
 using LlavaModal.Cli.Toy;
 using LlavaModal.Core.Adapters;
 using LlavaModal.Core.Checkpoints;
+using LlavaModal.Core.Kernels;
 using LlavaModal.Decoder.Generation;
 using LlavaModal.Encoders.Vision.Llava;
 using LlavaModal.Multimodal;
@@ -165,6 +166,9 @@ public class LoraTests
         Assert.True(unmerged.allclose(mergedAtLoad, rtol: 1e-4, atol: 1e-5), $"max difference {(unmerged - mergedAtLoad).abs().max().item<float>()}");
         Assert.True(mergedAtLoad.equal(withOption).all().item<bool>());
         Assert.True(mergedAtLoad.equal(mergedFolder).all().item<bool>());
+        // On the kernels, the merged source hands the untouched embedding table's rows on from the base's file.
+        using var onKernels = LoadedLogits(adapterPath, new ModelLoadOptions { Weights = WeightFormat.F32 });
+        Assert.True(mergedAtLoad.allclose(onKernels, rtol: 1e-4, atol: 1e-5), $"max difference {(mergedAtLoad - onKernels).abs().max().item<float>()}");
 
         // The merged folder holds the trained projector and is an ordinary model folder.
         using var weights = SafeTensorsCheckpoint.Open(mergedPath);
