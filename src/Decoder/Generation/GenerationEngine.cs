@@ -9,7 +9,9 @@ namespace LlavaModal.Decoder.Generation;
 /// <summary>
 /// Continuous batching over any <see cref="CausalLanguageModel"/>. Requests queue; one worker thread owns the model.
 /// Between decode steps it admits waiting requests into free rows of the KV cache, each prompt prefilled alone (batch 1,
-/// so its numbers are those of a lone request), then runs one decode step for every active row at once: row b feeds its
+/// so its numbers are those of a lone request) in pieces of <see cref="PrefillChunkTokens"/>; a prompt of several pieces
+/// takes one piece per decode step of the rows already running, so their answers do not stall behind it. Each step runs
+/// one decode step for every active row at once: row b feeds its
 /// last token at its own position, writes its keys at its own length and attends to its own positions only (a padding
 /// mask over the longest row). A finished row leaves at once and the last row moves into its place, so the active rows
 /// stay contiguous and a step works on views of the cache. The only host read per step is the chosen ids, which stop
@@ -28,6 +30,7 @@ sealed class GenerationEngine : IDisposable
     readonly Thread worker;
     readonly PromptCache? prompts;
     IBatchKvCache? cache;
+    Prefilling? prefilling;
     int activeCount;
     volatile bool stopping;
 
@@ -139,7 +142,7 @@ sealed class GenerationEngine : IDisposable
         using var noGrad = no_grad();
         while (true)
         {
-            if (active.Count == 0 && work.IsEmpty && waiting.IsEmpty)
+            if (active.Count == 0 && prefilling is null && work.IsEmpty && waiting.IsEmpty)
             {
                 // Idle: give the cache's memory back, then sleep until something arrives.
                 cache?.Dispose();
@@ -149,13 +152,16 @@ sealed class GenerationEngine : IDisposable
                 continue;
             }
             while (work.TryDequeue(out var job)) job.Run();
-            while (active.Count < MaxBatch && waiting.TryDequeue(out var sequence)) Admit(sequence);
+            // A prompt longer than a piece takes one piece per decode step of the others, so their answers keep flowing;
+            // no other is admitted until it is in (its row sits past the active ones).
+            if (prefilling is not null) Continue();
+            while (prefilling is null && active.Count < MaxBatch && waiting.TryDequeue(out var sequence)) Admit(sequence);
             if (active.Count > 0) Step();
         }
         while (work.TryDequeue(out var job)) job.Run();
     }
 
-    /// <summary>Prepares and prefills one sequence into the next free row, then picks its first token.</summary>
+    /// <summary>Prepares one sequence and computes the first piece of its prompt into the next free row (<see cref="Continue"/>).</summary>
     void Admit(SequenceState sequence)
     {
         if (stopping)
@@ -181,6 +187,7 @@ sealed class GenerationEngine : IDisposable
                 sequence.NextPosition = (prompt.Positions is null ? length - 1 : positions.max().item<long>()) + 1;
                 if (sequence.Options.MaxNewTokens == 0)
                 {
+                    prompt.Resources?.Dispose();
                     sequence.FinishEmpty();
                     sequence.Complete();
                     return;
@@ -192,54 +199,105 @@ sealed class GenerationEngine : IDisposable
                 // A cached prefix is loaded instead of computed (its media never encoded); the last position is always computed, for its logits.
                 var (prefix, reused) = prompt.Keys is { } keys && prompts is not null ? prompts.Find(keys, length - 1) : (null, 0);
                 if (prefix is not null) rows.Load(row, prefix, reused);
-                var logits = Prefill(rows, row, prompt.EmbedFrom(reused), positions, reused, length, sequence.Cancellation);
-                sequence.Length = length;
-                sequence.CachedTokens = (int)reused;
-                StepLogitsObserver?.Invoke(logits);
-                var decodable = Decodable(logits);
-                sequence.Restrict(decodable);
-                var next = LogitsProcessor.NextTokens(decodable, sequence.Seen, sequence.Options, sequence.Random);
-                sequence.Accept((int)next.item<long>());
+                // The prompt's inputs outlive this scope (the pieces after the first run in later turns of the loop).
+                // Own handles (alias): a caller's prepared prompt may be run again, so its tensors are never disposed here.
+                prefilling = new Prefilling(sequence, prompt.Resources, row, prompt.EmbedFrom(reused).alias().DetachFromDisposeScope(),
+                    positions.alias().DetachFromDisposeScope(), reused, length);
             }
-            finally { prompt.Resources?.Dispose(); }
+            catch
+            {
+                prompt.Resources?.Dispose();
+                throw;
+            }
         }
         catch (Exception e)
         {
             sequence.Fail(e);
             return;
         }
-        if (sequence.Finish is not null)
-        {
-            Remember(cache!, active.Count, sequence);
-            sequence.Complete();
-        }
-        else
-        {
-            active.Add(sequence);
-            Volatile.Write(ref activeCount, active.Count);
-        }
+        Continue();
     }
 
     /// <summary>
-    /// Computes positions <paramref name="reused"/>..<paramref name="length"/> of a prompt into <paramref name="row"/>, in
-    /// pieces of <see cref="PrefillChunkTokens"/>, and returns the last position's logits [1, V]. A cancelled request
-    /// stops before its next piece (a long prompt need not run to its end).
+    /// Computes the next piece of the prompt being prefilled; after its last, picks its first token and moves it into the
+    /// first free row (it joins the decode steps), or completes it. A failed or cancelled piece fails its request only.
     /// </summary>
-    Tensor Prefill(IBatchKvCache rows, int row, Tensor embeds, Tensor positions, long reused, long length, CancellationToken cancellation)
+    void Continue()
     {
-        int axes = model.Config.PositionDimensions;
-        for (long start = reused; ; start += PrefillChunkTokens)
+        var p = prefilling!;
+        var sequence = p.Sequence;
+        try
         {
-            cancellation.ThrowIfCancellationRequested();
-            // Each piece's activations are freed before the next runs.
-            long n = Math.Min(PrefillChunkTokens, length - start);
-            using var piece = NewDisposeScope();
-            using var view = rows.Prefill(row, start);
-            // [axes, T] → [1, T] for one axis, [axes, 1, T] otherwise.
-            var suffix = positions.narrow(1, start, n);
-            var ids = (axes == 1 ? suffix : suffix.unsqueeze(1)).to(model.Device);
-            var logits = model.Forward(embeds.narrow(0, start - reused, n).unsqueeze(0), ids, padding: null, view, lastOnly: true);
-            if (start + n == length) return logits.squeeze(1).MoveToOuterDisposeScope();
+            using var scope = NewDisposeScope();
+            if (Prefill(cache!, p) is not { } logits) return;
+            sequence.Length = p.Length;
+            sequence.CachedTokens = (int)p.Reused;
+            StepLogitsObserver?.Invoke(logits);
+            var decodable = Decodable(logits);
+            sequence.Restrict(decodable);
+            var next = LogitsProcessor.NextTokens(decodable, sequence.Seen, sequence.Options, sequence.Random);
+            sequence.Accept((int)next.item<long>());
+        }
+        catch (Exception e)
+        {
+            prefilling = null;
+            p.Dispose();
+            sequence.Fail(e);
+            return;
+        }
+        prefilling = null;
+        p.Dispose();
+        if (sequence.Finish is not null)
+        {
+            Remember(cache!, p.Row, sequence);
+            sequence.Complete();
+            return;
+        }
+        // Rows that finished meanwhile moved the last active one down: close the gap.
+        cache!.MoveRow(p.Row, active.Count, sequence.Length);
+        active.Add(sequence);
+        Volatile.Write(ref activeCount, active.Count);
+    }
+
+    /// <summary>
+    /// Computes the next piece (at most <see cref="PrefillChunkTokens"/> positions) of <paramref name="p"/>'s prompt into
+    /// its row, attending to the pieces before it in the cache; returns the last position's logits [1, V] after the last
+    /// piece, else null. A cancelled request stops before its next piece (a long prompt need not run to its end).
+    /// </summary>
+    Tensor? Prefill(IBatchKvCache rows, Prefilling p)
+    {
+        p.Sequence.Cancellation.ThrowIfCancellationRequested();
+        int axes = model.Config.PositionDimensions;
+        long start = p.Next, n = Math.Min(PrefillChunkTokens, p.Length - start);
+        using var view = rows.Prefill(p.Row, start);
+        // [axes, T] → [1, T] for one axis, [axes, 1, T] otherwise.
+        var suffix = p.Positions.narrow(1, start, n);
+        var ids = (axes == 1 ? suffix : suffix.unsqueeze(1)).to(model.Device);
+        var logits = model.Forward(p.Embeds.narrow(0, start - p.Reused, n).unsqueeze(0), ids, padding: null, view, lastOnly: true);
+        p.Next = start + n;
+        return p.Next == p.Length ? logits.squeeze(1) : null;
+    }
+
+    /// <summary>A prompt being prefilled into <see cref="Row"/>, a piece a turn, from <see cref="Next"/> on.</summary>
+    sealed class Prefilling(SequenceState sequence, IDisposable? resources, int row, Tensor embeds, Tensor positions, long reused, long length) : IDisposable
+    {
+        public SequenceState Sequence => sequence;
+        public int Row => row;
+        /// <summary>Inputs of positions <see cref="Reused"/>..<see cref="Length"/> [Length - Reused, hidden].</summary>
+        public Tensor Embeds => embeds;
+        /// <summary>Position ids [axes, Length].</summary>
+        public Tensor Positions => positions;
+        /// <summary>Positions loaded from the prompt cache.</summary>
+        public long Reused { get; } = reused;
+        public long Length => length;
+        public long Next { get; set; } = reused;
+
+        /// <summary>Releases the prompt's inputs and resources (once it is in the cache, or failed).</summary>
+        public void Dispose()
+        {
+            embeds.Dispose();
+            positions.Dispose();
+            resources?.Dispose();
         }
     }
 
@@ -275,8 +333,15 @@ sealed class GenerationEngine : IDisposable
         }
         catch (Exception e)
         {
-            // The batch's state is unknown after a failed forward: fail every active request and start over.
+            // The batch's state is unknown after a failed forward: fail every active request (and a prompt being
+            // prefilled: its row goes with the cache) and start over.
             foreach (var sequence in active) sequence.Fail(e);
+            if (prefilling is { } p)
+            {
+                prefilling = null;
+                p.Dispose();
+                p.Sequence.Fail(e);
+            }
             active.Clear();
             Volatile.Write(ref activeCount, 0);
             cache?.Dispose();

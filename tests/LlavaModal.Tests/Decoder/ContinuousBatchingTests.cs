@@ -19,7 +19,8 @@ public sealed class BatchingFixture : IDisposable
     /// <summary>Prompts of different lengths.</summary>
     public string[] Prompts { get; }
 
-    internal GenerationEngine Engine(int maxBatch, IReadOnlyList<int>? eos = null) => new(Model.Decoder, Model.Tokenizer, eos ?? Model.EosTokenIds, maxBatch);
+    internal GenerationEngine Engine(int maxBatch, IReadOnlyList<int>? eos = null, int prefillChunkTokens = GenerationEngine.DefaultPrefillChunkTokens) =>
+        new(Model.Decoder, Model.Tokenizer, eos ?? Model.EosTokenIds, maxBatch, prefillChunkTokens: prefillChunkTokens);
 
     /// <summary>Builds the prompt on the engine's worker, as the model does.</summary>
     internal Func<PromptSequence> Sequence(string text) => () =>
@@ -116,6 +117,69 @@ public class ContinuousBatchingTests(BatchingFixture fx) : IClassFixture<Batchin
         int twoRows = rowsPerStep.IndexOf(2L);
         Assert.True(twoRows > 0, $"rows per step: {string.Join(",", rowsPerStep)}");
         Assert.Contains(3L, rowsPerStep.Skip(twoRows));
+    }
+
+    [Fact]
+    public async Task A_long_prompt_is_prefilled_a_piece_per_step_of_the_running_rows_and_both_answers_are_the_lone_ones()
+    {
+        var (shortPrompt, longPrompt) = (fx.Prompts[0], fx.Prompts[2]);
+        var (running, joining) = (new GenerationOptions { MaxNewTokens = 30 }, new GenerationOptions { MaxNewTokens = 6 });
+        // No end-of-sequence id: the running request is still decoding when the other's prefill ends.
+        var expectedRunning = Alone(shortPrompt, running, eos: []);
+        var expectedJoining = Alone(longPrompt, joining, eos: []);
+        const int piece = 2;
+        int pieces = (fx.Model.Tokenizer.Encode(longPrompt).Count + piece - 1) / piece;
+        Assert.True(pieces >= 3, $"{pieces} pieces");
+
+        using var engine = fx.Engine(4, eos: [], prefillChunkTokens: piece);
+        var rowsPerStep = new List<long>();
+        engine.StepLogitsObserver = l => rowsPerStep.Add(l.shape[0]);
+        // Callbacks run on the worker, in the order of its work: the running request's tokens count its steps.
+        int steps = 0, atAdmission = -1, atFirstToken = -1;
+        Task<GenerationResult>? joined = null;
+        var build = fx.Sequence(longPrompt);
+        var first = engine.Submit(fx.Sequence(shortPrompt), running, onChunk: _ =>
+        {
+            if (++steps == 3)
+                joined = engine.Submit(() => { atAdmission = steps; return build(); }, joining, onChunk: _ => { if (atFirstToken < 0) atFirstToken = steps; });
+        });
+        var result = await first;
+        var joinedResult = await joined!;
+
+        Assert.Equal(expectedRunning.GeneratedIds, result.GeneratedIds);
+        Assert.Equal(expectedJoining.GeneratedIds, joinedResult.GeneratedIds);
+        Assert.Equal(expectedJoining.Text, joinedResult.Text);
+        // One decode step of the running row between consecutive pieces (before: none until the whole prompt was in) ...
+        Assert.Equal(pieces - 1, atFirstToken - atAdmission);
+        // ... and then both rows decode together.
+        Assert.Contains(2L, rowsPerStep);
+    }
+
+    [Fact]
+    public async Task A_request_cancelled_between_its_prompts_pieces_stops_there_and_the_running_row_is_untouched()
+    {
+        var (shortPrompt, longPrompt) = (fx.Prompts[0], fx.Prompts[2]);
+        var (running, joining) = (new GenerationOptions { MaxNewTokens = 30 }, new GenerationOptions { MaxNewTokens = 6 });
+        var expectedRunning = Alone(shortPrompt, running, eos: []);
+        var expectedJoining = Alone(longPrompt, joining, eos: []);
+
+        using var engine = fx.Engine(4, eos: [], prefillChunkTokens: 2);
+        using var cancel = new CancellationTokenSource();
+        int steps = 0, atAdmission = -1;
+        Task<GenerationResult>? joined = null;
+        var build = fx.Sequence(longPrompt);
+        var first = engine.Submit(fx.Sequence(shortPrompt), running, onChunk: _ =>
+        {
+            if (++steps == 3) joined = engine.Submit(() => { atAdmission = steps; return build(); }, joining, cancel.Token);
+            // Its first piece is in and a step of this row ran: cancelled before its second piece.
+            else if (atAdmission > 0 && steps == atAdmission + 1) cancel.Cancel();
+        });
+        var result = await first;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => joined!);
+        Assert.Equal(expectedRunning.GeneratedIds, result.GeneratedIds);
+        // The engine goes on: the same prompt, submitted again, is answered as alone.
+        var again = await engine.Submit(fx.Sequence(longPrompt), joining);
+        Assert.Equal(expectedJoining.GeneratedIds, again.GeneratedIds);
     }
 
     [Fact]
