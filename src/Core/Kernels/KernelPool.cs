@@ -12,7 +12,8 @@ interface IRangeWork
 /// The threads the kernels run on. The caller works too; chunks are claimed one at a time, so a thread that the OS
 /// deschedules (another process holds its core) leaves its share to the others instead of stalling the product.
 /// Idle workers spin only for <see cref="SpinMicroseconds"/> (the gap between the products of one decode step), then
-/// block: a busy machine loses at most that much per product, never a core.
+/// block, and so does a caller waiting for the others' last chunks: a busy machine loses at most that much per product,
+/// never a core.
 /// </summary>
 /// <remarks>Written by hand because the .NET thread pool and <c>Parallel.For</c> schedule by work items with a latency
 /// (tens of microseconds) comparable to a whole matrix-vector product of a small model.</remarks>
@@ -78,7 +79,7 @@ public sealed class KernelPool : IDisposable
             work.Run(0, count);
             return;
         }
-        var job = new Job(work, count, grain, chunks);
+        var job = new Job(work, count, grain, chunks, SpinMicroseconds);
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
@@ -120,7 +121,7 @@ public sealed class KernelPool : IDisposable
         }
     }
 
-    sealed class Job(IRangeWork work, int count, int grain, int chunkCount)
+    sealed class Job(IRangeWork work, int count, int grain, int chunkCount, double spinMicroseconds)
     {
         readonly int chunks = chunkCount;
         int next;
@@ -148,9 +149,10 @@ public sealed class KernelPool : IDisposable
 
         public void Wait()
         {
-            // The caller ran out of chunks; others may still be finishing theirs. Spin a little, then block.
-            var spin = new SpinWait();
-            while (Volatile.Read(ref pending) > 0 && !spin.NextSpinWillYield) spin.SpinOnce();
+            // The caller ran out of chunks; others may still be finishing theirs (at most a chunk each). Poll as long as an
+            // idle worker does, then block: waking a blocked caller costs tens of microseconds on a VM, on every product.
+            long until = Stopwatch.GetTimestamp() + (long)(spinMicroseconds * Stopwatch.Frequency / 1e6);
+            while (Volatile.Read(ref pending) > 0 && Stopwatch.GetTimestamp() < until) Thread.SpinWait(20);
             lock (this)
                 while (Volatile.Read(ref pending) > 0) Monitor.Wait(this);
             if (error is not null) throw new AggregateException("A kernel thread failed.", error);
