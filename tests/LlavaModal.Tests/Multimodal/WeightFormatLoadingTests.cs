@@ -130,6 +130,23 @@ public class WeightFormatLoadingTests
         Assert.Contains($"token id {reference.Config.VocabSize} is outside the embedding table's {reference.Config.VocabSize} rows", error.Message);
     }
 
+    [Theory]
+    [InlineData(WeightFormat.Int8, ScalarType.BFloat16)]
+    [InlineData(WeightFormat.F32, ScalarType.Float32)]
+    public void A_table_tied_to_the_head_stays_held_in_memory_bf16_under_the_quantized_formats(WeightFormat format, ScalarType held)
+    {
+        using var scope = NewDisposeScope();
+        using var folder = ModelFolder.Open(Fixtures.LlavaInterleaveTiny);
+        using var reference = folder.LoadDecoder(new ModelLoadOptions { DType = ScalarType.Float32 });
+        using var packed = folder.LoadDecoder(new ModelLoadOptions { Weights = format, DType = ScalarType.Float32 });
+        Assert.Empty(Modules(packed).OfType<FileEmbedding>());
+        var table = packed.named_parameters().Single(p => p.name.EndsWith("embed_tokens.weight", StringComparison.Ordinal)).parameter;
+        Assert.Equal(held, table.dtype);
+        var ids = tensor(new long[] { 1, 5, 9 }).unsqueeze(0);
+        var expected = reference.Embed(ids).to(held).to(ScalarType.Float32);
+        Assert.Equal(expected.data<float>().ToArray(), packed.Embed(ids).data<float>().ToArray());
+    }
+
     [Fact]
     public void A_weight_format_and_another_linear_factory_are_refused_together()
     {
