@@ -52,7 +52,7 @@ sealed class SafeTensorsRows : ITensorRows
         var nowModified = File.GetLastWriteTimeUtc(handle);
         if (nowLength != length || nowModified != modified)
             throw new CheckpointException(Path, $"the file changed after the model loaded ({length} -> {nowLength} bytes, modified {modified:O} -> {nowModified:O}); reload the model.");
-        // Consecutive rows (a run of the same or adjacent ids is rare, but a prompt's repeated spans are not) are one read.
+        // A run of adjacent rows (ids n, n+1, ...) is one read.
         for (int i = 0; i < rows.Length;)
         {
             int run = 1;
