@@ -25,9 +25,9 @@ public interface ILinearFactory
     /// <summary>
     /// The token embedding table [<paramref name="count"/>, <paramref name="dimensions"/>] of a model computing in
     /// <paramref name="dtype"/>, whose lookups return <paramref name="dtype"/>; null, the default, makes a TorchSharp
-    /// <c>Embedding</c> whose <c>weight</c> loads as a parameter. Packed formats leave the table in the checkpoint file
-    /// and read the rows a step needs. <paramref name="tiedHead"/> is the vocabulary head when it is tied to the table
-    /// (it must then be able to read the table too), null otherwise.
+    /// <c>Embedding</c> whose <c>weight</c> loads as a parameter. Packed formats leave an untied table in the checkpoint
+    /// file and read the rows a step needs. <paramref name="tiedHead"/> is the vocabulary head when it is tied to the
+    /// table, null otherwise; a tied table must be an <c>Embedding</c> (the head reads its <c>weight</c>).
     /// </summary>
     nn.Module<Tensor, Tensor>? CreateEmbedding(long count, long dimensions, LinearSpec? tiedHead, ScalarType dtype, Device device) => null;
 }

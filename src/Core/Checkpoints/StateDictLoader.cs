@@ -77,11 +77,9 @@ public static class StateDictLoader
         // Packed layers read their own tensors (full-precision weights to pack, or packed ones).
         var readers = module.named_modules().Prepend(("", module)).DistinctBy(m => m.Item2).Where(m => m.Item2 is IReadsOwnWeights)
             .Select(m => (Path: m.Item1.Length == 0 ? "" : m.Item1 + ".", Reader: (IReadsOwnWeights)m.Item2)).ToList();
-        var derived = new HashSet<IReadsOwnWeights>(ReferenceEqualityComparer.Instance);
         foreach (var (path, reader) in readers)
         {
             var (reads, lacking, wrong) = reader.Inspect(checkpoint, n => toCheckpointName(path + n));
-            if (reads.Count == 0 && lacking.Count == 0) derived.Add(reader);
             used.UnionWith(reads);
             missing.AddRange(lacking);
             wrongShape.AddRange(wrong);
@@ -95,8 +93,7 @@ public static class StateDictLoader
         using var _ = no_grad();
         foreach (var (name, parameter) in parameters)
             checkpoint.ReadInto(toCheckpointName(name), parameter);
-        // A reader with no tensor of its own (a head tied to the embeddings) takes its values from another module: last.
-        foreach (var (path, reader) in readers.OrderBy(r => derived.Contains(r.Reader)))
+        foreach (var (path, reader) in readers)
             reader.Read(checkpoint, n => toCheckpointName(path + n));
     }
 

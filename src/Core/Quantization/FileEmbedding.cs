@@ -62,26 +62,6 @@ sealed class FileEmbedding : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHolds
         return found.reshape([.. input.shape, dimensions]).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The whole table [count, dimensions] in f32, for a vocabulary head tied to it to pack (read once, at load).</summary>
-    internal Tensor ReadTable()
-    {
-        if (table is not null) return table.to(ScalarType.Float32, copy: true);
-        var source = rows ?? throw new InvalidOperationException($"{GetName()}: the embedding table has not been loaded.");
-        using var scope = NewDisposeScope();
-        var all = empty([count, dimensions], source.StoredType);
-        // In blocks: one span may not pass 2 GiB.
-        long block = Math.Max(1, (1L << 30) / (dimensions * all.element_size()));
-        var ids = new long[Math.Min(block, count)];
-        for (long r = 0; r < count; r += block)
-        {
-            int n = (int)Math.Min(block, count - r);
-            for (int i = 0; i < n; i++) ids[i] = r + i;
-            using var part = all.narrow(0, r, n);
-            source.Read(ids.AsSpan(0, n), part.bytes);
-        }
-        return all.to(ScalarType.Float32).MoveToOuterDisposeScope();
-    }
-
     public (IReadOnlyList<string> Reads, IReadOnlyList<string> Missing, IReadOnlyList<string> Wrong) Inspect(IWeightSource checkpoint, Func<string, string> key)
     {
         var name = key(WeightName);

@@ -132,7 +132,7 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHoldsO
         var packedName = key(PackedTensors.Values);
         if (tiedTable is not null)
         {
-            // The loader reads parameters and other modules' tensors first (this layer reads none of its own), so the table is loaded by now.
+            // Parameters load before packed layers read theirs, so the table holds the checkpoint's values by now.
             using var scope = NewDisposeScope();
             var dense = tiedTable().detach().to(ScalarType.Float32).contiguous();
             packed = PackedMatrix.Pack(format, shape.Out, shape.In, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(dense.bytes));

@@ -56,16 +56,16 @@ public sealed class PackedLinearFactory : ILinearFactory
 
     /// <inheritdoc />
     /// <remarks>
-    /// On the CPU, a <see cref="FileEmbedding"/>, unless the head is tied and stays a TorchSharp layer (it then multiplies by
-    /// the table every step). A table that must be held (an adapter merged in) is held in bfloat16 by the 8- and 4-bit
-    /// formats (half an f32 table, for one row read a token).
+    /// On the CPU, a <see cref="FileEmbedding"/> for an untied table; a tied table is held (its head packs from it, or,
+    /// when the head stays a TorchSharp layer, multiplies by it every step). A held table is bfloat16 under the 8- and
+    /// 4-bit formats (half an f32 table, for one row read a token).
     /// </remarks>
     public nn.Module<Tensor, Tensor>? CreateEmbedding(long count, long dimensions, LinearSpec? tiedHead, ScalarType dtype, Device device)
     {
         if (device.type != TorchSharp.DeviceType.CPU || (tiedHead is not null && FormatOf(tiedHead, dtype) is null)) return null;
         var held = Format.IsQuantized() && dtype == ScalarType.Float32 ? ScalarType.BFloat16 : dtype;
-        // A tied table stays held (in bf16 under int8/int4): left in the file, or held in f32, OneVision-0.5B's int8
-        // decode measured 20% slower (31-34 against 39-42 tok/s; OpenMP threads spinning beside the kernels, cause not found).
+        // A tied table stays held as before: left in the file, or held in f32, OneVision-0.5B's int8 decode measured 20%
+        // slower in alternating runs (27-34 against 39-44 tok/s; OpenMP threads spinning beside the kernels, cause open).
         if (tiedHead is not null) return Checkpoints.WeightInit.Embedding(count, dimensions, device: device, dtype: held);
         return new FileEmbedding("embed_tokens", count, dimensions, dtype, held);
     }

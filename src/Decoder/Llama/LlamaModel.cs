@@ -2,7 +2,6 @@ using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Layers;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Modules;
-using LlavaModal.Core.Quantization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -44,13 +43,9 @@ sealed class LlamaModel : nn.Module
 
     static LinearSpec HeadSpec(ILlamaLayers c) => new("lm_head", c.HiddenSize, c.VocabSize, Bias: false);
 
-    /// <summary>The embedding table [vocab, hidden]: the parameter, or (a table left in the file) a copy read for a tied head to pack.</summary>
-    Tensor Table() => embed_tokens switch
-    {
-        Embedding e => e.weight!,
-        FileEmbedding f => f.ReadTable(),
-        _ => throw new InvalidOperationException($"{embed_tokens.GetType().Name} does not expose its table; a head tied to it must be made by the same linear factory."),
-    };
+    /// <summary>The embedding table [vocab, hidden] (a tied head reads it; factories keep a tied table a TorchSharp <c>Embedding</c>).</summary>
+    Tensor Table() => embed_tokens is Embedding e ? e.weight!
+        : throw new InvalidOperationException($"{embed_tokens.GetType().Name} does not expose its table; a table tied to the head must stay an Embedding.");
 
     /// <summary>
     /// The vocabulary head of a decoder shaped as <paramref name="c"/> says: <c>lm_head</c>; when tied, what the linear
