@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Numerics.Tensors;
+using System.Numerics;
 using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Native;
 using static TorchSharp.torch;
@@ -13,23 +13,26 @@ namespace LlavaModal.Benchmarks;
 /// </summary>
 static class KernelBenchmark
 {
-    sealed unsafe class SumChunks(float* data, long length, int chunk, double[] partial) : IRangeWork
+    sealed unsafe class SumChunks(float* data, int chunk, double[] partial) : IRangeWork
     {
         public void Run(int start, int end)
         {
-            // Read as the decode kernels read weights: a block at a time, the next MatMul.PrefetchBytes asked for ahead.
-            const int block = (int)(MatMul.PrefetchBytes / sizeof(float));
+            // Read as the one-row decode kernels read weights: four vectors a step into four sums, the lines Prefetch.Ahead
+            // further on asked for. Chunks are whole steps (powers of two).
+            int step = 4 * Vector<float>.Count;
             for (int c = start; c < end; c++)
             {
-                float* first = data + (long)c * chunk;
-                int count = (int)Math.Min(chunk, length - (long)c * chunk);
-                double sum = 0;
-                for (int k = 0; k < count; k += block)
+                float* p = data + (long)c * chunk, stop = p + chunk;
+                Vector<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (; p < stop; p += step)
                 {
-                    if (k + block < count) MatMul.Prefetch((byte*)(first + k + block), MatMul.PrefetchBytes);
-                    sum += TensorPrimitives.Sum(new ReadOnlySpan<float>(first + k, Math.Min(block, count - k)));
+                    Prefetch.Lines((byte*)p + Prefetch.Ahead, step * sizeof(float));
+                    a0 += Vector.Load(p);
+                    a1 += Vector.Load(p + Vector<float>.Count);
+                    a2 += Vector.Load(p + 2 * Vector<float>.Count);
+                    a3 += Vector.Load(p + 3 * Vector<float>.Count);
                 }
-                partial[c] = sum;
+                partial[c] = Vector.Sum((a0 + a1) + (a2 + a3));
             }
         }
     }
@@ -114,7 +117,7 @@ static class KernelBenchmark
         {
             new Span<float>(data, (int)length).Fill(1f);
             var partial = new double[length / chunk];
-            var work = new SumChunks(data, length, chunk, partial);
+            var work = new SumChunks(data, chunk, partial);
             double ms = Time(reps, () => pool.For(partial.Length, 1, work));
             return length * 4.0 / ms / 1e6;
         }

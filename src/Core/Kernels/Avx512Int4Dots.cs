@@ -50,6 +50,7 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
         int whole = blocks / 4 * 4;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
+            Prefetch.Lines(row + b0 * 16 + Prefetch.Ahead, 256);
             var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             int n = Math.Min(16, blocks - b0), grouped = Math.Min(n, whole - b0);

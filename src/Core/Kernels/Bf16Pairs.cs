@@ -28,13 +28,11 @@ static unsafe class Bf16Pairs
     {
         int columns = weights.Columns, blocks = columns / Block, tail = blocks * Block;
         long rowBytes = weights.RowBytes;
-        int ahead = (int)Math.Max(1, MatMul.PrefetchBytes / rowBytes);
         byte* row = weights.DataPointer + start * rowBytes;
         float* sums = stackalloc float[4];
         for (int o = start; o < end;)
         {
             int n = o + 4 <= end ? 4 : 1;
-            if (o + ahead + n <= end) MatMul.Prefetch(row + ahead * rowBytes, n * rowBytes);
             if (n == 4) Dot4(row, rowBytes, paired, blocks, sums);
             else sums[0] = Dot(row, paired, blocks);
             for (int k = 0; k < n; k++, row += rowBytes)
@@ -63,9 +61,15 @@ static unsafe class Bf16Pairs
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, c0 = default, c1 = default, c2 = default, c3 = default;
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, g0 = default, g1 = default, g2 = default, g3 = default;
         uint* p = (uint*)row, q = (uint*)(row + rowBytes), r = (uint*)(row + 2 * rowBytes), s = (uint*)(row + 3 * rowBytes);
+        long next = 4 * rowBytes;
         int b = 0;
         for (; b + 1 < blocks; b += 2, p += 32, q += 32, r += 32, s += 32, paired += 64)
         {
+            // The next four rows, at this step's place in them.
+            Prefetch.Lines((byte*)p + next, 128);
+            Prefetch.Lines((byte*)q + next, 128);
+            Prefetch.Lines((byte*)r + next, 128);
+            Prefetch.Lines((byte*)s + next, 128);
             var x0 = Vector512.Load(paired);
             var x1 = Vector512.Load(paired + 16);
             var x2 = Vector512.Load(paired + 32);
@@ -127,6 +131,7 @@ static unsafe class Bf16Pairs
         // Two blocks a step: four independent sums hide the FMA latency.
         for (; b + 1 < blocks; b += 2, p += 32, paired += 64)
         {
+            Prefetch.Lines((byte*)p + Prefetch.Ahead, 128);
             var v0 = Vector512.Load(p);
             var v1 = Vector512.Load(p + 16);
             a0 = Avx512F.FusedMultiplyAdd(Even(v0), Vector512.Load(paired), a0);

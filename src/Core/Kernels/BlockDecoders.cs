@@ -7,17 +7,23 @@ namespace LlavaModal.Core.Kernels;
 /// <summary>Decodes block <c>b</c> (values 32b .. 32b + 31) of a stored row into two 512-bit float vectors, scaled.</summary>
 unsafe interface IBlock512
 {
+    /// <summary>Stored bytes of one block (the scales apart).</summary>
+    static abstract int BlockBytes { get; }
     static abstract void Load(byte* row, float* scales, int block, out Vector512<float> low, out Vector512<float> high);
 }
 
 /// <summary>Decodes block <c>b</c> of a stored row into four 256-bit float vectors (values 0-7, 8-15, 16-23, 24-31), scaled.</summary>
 unsafe interface IBlock256
 {
+    /// <summary>Stored bytes of one block (the scales apart).</summary>
+    static abstract int BlockBytes { get; }
     static abstract void Load(byte* row, float* scales, int block, out Vector256<float> v0, out Vector256<float> v1, out Vector256<float> v2, out Vector256<float> v3);
 }
 
 unsafe readonly struct F32Block : IBlock512, IBlock256
 {
+    public static int BlockBytes => 128;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* row, float* scales, int block, out Vector512<float> low, out Vector512<float> high)
     {
@@ -40,6 +46,8 @@ unsafe readonly struct F32Block : IBlock512, IBlock256
 /// <summary>bfloat16 is the upper half of a float: widen and shift.</summary>
 unsafe readonly struct BF16Block : IBlock512, IBlock256
 {
+    public static int BlockBytes => 64;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* row, float* scales, int block, out Vector512<float> low, out Vector512<float> high)
     {
@@ -66,6 +74,8 @@ unsafe readonly struct BF16Block : IBlock512, IBlock256
 /// </summary>
 unsafe readonly struct F16Block : IBlock512, IBlock256
 {
+    public static int BlockBytes => 64;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Widen(Vector512<uint> half)
     {
@@ -110,6 +120,8 @@ unsafe readonly struct F16Block : IBlock512, IBlock256
 /// <summary>int8 blocks: sign-extend, convert, multiply by the block's scale.</summary>
 unsafe readonly struct Int8Block : IBlock512, IBlock256
 {
+    public static int BlockBytes => 32;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* row, float* scales, int block, out Vector512<float> low, out Vector512<float> high)
     {
@@ -134,6 +146,8 @@ unsafe readonly struct Int8Block : IBlock512, IBlock256
 /// <summary>int4 blocks: 16 bytes, low nibbles are values 0-15 and high nibbles 16-31, each offset by 8.</summary>
 unsafe readonly struct Int4Block : IBlock512, IBlock256
 {
+    public static int BlockBytes => 16;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* row, float* scales, int block, out Vector512<float> low, out Vector512<float> high)
     {

@@ -47,6 +47,7 @@ unsafe readonly struct Avx512Dots<TBlock> : IDots where TBlock : struct, IBlock5
         // Two blocks a step: four independent sums hide the FMA latency.
         for (; b + 1 < blocks; b += 2)
         {
+            Prefetch.Lines(row + b * TBlock.BlockBytes + Prefetch.Ahead, 2 * TBlock.BlockBytes);
             TBlock.Load(row, scales, b, out var w0, out var w1);
             TBlock.Load(row, scales, b + 1, out var w2, out var w3);
             float* p = x + b * 32;
@@ -95,9 +96,16 @@ unsafe readonly struct Avx512Dots<TBlock> : IDots where TBlock : struct, IBlock5
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, c0 = default, c1 = default, c2 = default, c3 = default;
         Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, g0 = default, g1 = default, g2 = default, g3 = default;
         byte* r1 = row + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+        long next = 4 * rowBytes;
         int b = 0;
         for (; b + 1 < blocks; b += 2)
         {
+            // The next four rows, at this step's place in them.
+            int at = b * TBlock.BlockBytes;
+            Prefetch.Lines(row + at + next, 2 * TBlock.BlockBytes);
+            Prefetch.Lines(r1 + at + next, 2 * TBlock.BlockBytes);
+            Prefetch.Lines(r2 + at + next, 2 * TBlock.BlockBytes);
+            Prefetch.Lines(r3 + at + next, 2 * TBlock.BlockBytes);
             float* p = x + b * 32;
             var x0 = Vector512.Load(p);
             var x1 = Vector512.Load(p + 16);
@@ -176,6 +184,7 @@ unsafe readonly struct Avx2Dots<TBlock> : IDots where TBlock : struct, IBlock256
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (int b = 0; b < blocks; b++)
         {
+            Prefetch.Lines(row + b * TBlock.BlockBytes + Prefetch.Ahead, TBlock.BlockBytes);
             TBlock.Load(row, scales, b, out var w0, out var w1, out var w2, out var w3);
             float* p = x + b * 32;
             a0 = Fma(w0, Vector256.Load(p), a0);

@@ -129,6 +129,8 @@ unsafe readonly struct Int4Row : IIntegerRow
 unsafe interface IBlockBytes256
 {
     static abstract bool Offset { get; }
+    /// <summary>Stored bytes of one block (the scales apart).</summary>
+    static abstract int BlockBytes { get; }
     /// <summary>The unsigned operand for block <paramref name="block"/>, and what the activations' signs must be flipped by (int8: the weights; int4: nothing).</summary>
     static abstract Vector256<byte> Unsigned(byte* row, int block, out Vector256<sbyte> signs);
     static abstract Vector256<sbyte> Signed(Vector256<sbyte> x, Vector256<sbyte> signs);
@@ -138,6 +140,7 @@ unsafe interface IBlockBytes256
 unsafe readonly struct Int8Bytes : IBlockBytes256
 {
     public static bool Offset => false;
+    public static int BlockBytes => 32;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* row, int block, out Vector256<sbyte> signs)
@@ -154,6 +157,7 @@ unsafe readonly struct Int8Bytes : IBlockBytes256
 unsafe readonly struct Int4Bytes : IBlockBytes256
 {
     public static bool Offset => true;
+    public static int BlockBytes => 16;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unsigned(byte* row, int block, out Vector256<sbyte> signs)
@@ -187,6 +191,7 @@ unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TByt
         Vector256<float> s0 = default, s1 = default, offset = default;
         for (int b0 = 0; b0 < blocks; b0 += 8)
         {
+            Prefetch.Lines(row + b0 * TBytes.BlockBytes + Prefetch.Ahead, 8 * TBytes.BlockBytes);
             var rowScales = IntegerScales.Eight(scales + b0);
             var c = rowScales * Vector256.Load(x.Scales + b0);
             int n = Math.Min(8, blocks - b0);
@@ -300,6 +305,7 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
         float last = 0;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
+            Prefetch.Lines(row + b0 * TBytes256.BlockBytes + Prefetch.Ahead, 16 * TBytes256.BlockBytes);
             var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             int n = Math.Min(16, blocks - b0);

@@ -165,20 +165,6 @@ public static unsafe class MatMul
     /// </summary>
     const int TokenChunk = 64;
 
-    /// <summary>How far ahead of the row being multiplied the one-token integer loop asks for weights (whole rows, at least one).</summary>
-    internal const long PrefetchBytes = 4096;
-
-    /// <summary>
-    /// Asks for <paramref name="bytes"/> from <paramref name="start"/> into the cache. The integer kernels alone leave a
-    /// core with too few reads in flight: on Zen 5 this took one thread from 19 to 22 GB/s (README, Performance).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Prefetch(byte* start, long bytes)
-    {
-        if (!Sse.IsSupported) return;
-        for (long k = 0; k < bytes; k += 64) Sse.Prefetch0(start + k);
-    }
-
     /// <summary>Rows of an int8/int4 matrix times activations rounded to int8 (<see cref="QuantizedActivations"/>), four tokens at a time.</summary>
     sealed class IntegerRows<TDots>(RowWork args, QuantizedActivations x) : IRangeWork where TDots : struct, IIntegerDots
     {
@@ -195,12 +181,7 @@ public static unsafe class MatMul
                 byte* row = w.DataPointer + start * rowBytes;
                 Half* rowScales = w.ScalesPointer + (long)start * blocks;
                 float* y = args.Y;
-                int ahead = (int)Math.Max(1, PrefetchBytes / rowBytes);
-                for (int o = start; o < end; o++, row += rowBytes, rowScales += blocks)
-                {
-                    if (o + ahead < end) Prefetch(row + ahead * rowBytes, rowBytes);
-                    y[o] = TDots.Dot1(row, rowScales, x0, blocks);
-                }
+                for (int o = start; o < end; o++, row += rowBytes, rowScales += blocks) y[o] = TDots.Dot1(row, rowScales, x0, blocks);
                 return;
             }
             Span<float> four = stackalloc float[4];
@@ -290,8 +271,8 @@ public static unsafe class MatMul
         }
 
         /// <summary>
-        /// One token (a decode step) against unscaled rows (f32, bf16, f16), the weights prefetched a few KiB ahead as
-        /// the integer loop does: f32 in groups of four rows at indices that are multiples of four through
+        /// One token (a decode step) against unscaled rows (f32, bf16, f16), the kernels prefetching as they go
+        /// (<see cref="Prefetch"/>): f32 in groups of four rows at indices that are multiples of four through
         /// <see cref="IDots.DotRows4"/>, the rest one by one; both give Dot1's sums, so a row's result never depends on
         /// how the rows were split among threads.
         /// </summary>
@@ -304,7 +285,6 @@ public static unsafe class MatMul
             float* x = args.X, y = args.Y;
             // Groups for f32 only: four rows of bf16 or f16 widen too many registers at once (measured 1 thread, 1.1B rows: f32 +11%, bf16 -28%, f16 -21%).
             bool grouped = format == WeightFormat.F32;
-            int ahead = (int)Math.Max(4, PrefetchBytes / w.RowBytes);
             Span<float> four = stackalloc float[4];
             fixed (float* sums = four)
             {
@@ -312,7 +292,6 @@ public static unsafe class MatMul
                 {
                     byte* row = w.DataPointer + o * w.RowBytes;
                     int n = grouped && o % 4 == 0 && o + 4 <= end ? 4 : 1;
-                    if (o + ahead + n <= end) Prefetch(row + ahead * w.RowBytes, n * w.RowBytes);
                     if (n == 4) TDots.DotRows4(row, w.RowBytes, x, blocks, sums);
                     else sums[0] = TDots.Dot1(row, null, x, blocks);
                     for (int k = 0; k < n; k++)

@@ -80,6 +80,7 @@ unsafe readonly struct VnniInt8Dots : IIntegerDots
         int b0 = 0;
         for (; b0 + 16 <= blocks; b0 += 16, w += 512, q += 512, bias += 16, xs += 16, ws += 16)
         {
+            Prefetch.Lines(w + Prefetch.Ahead, 512);
             s0 = Group(w, q, bias, IntegerScales.Eight(ws) * Vector256.Load(xs), s0);
             s1 = Group(w + 256, q + 256, bias + 8, IntegerScales.Eight(ws + 8) * Vector256.Load(xs + 8), s1);
         }
