@@ -52,6 +52,11 @@ static class GemmBenchmark
                     using var packed = PackedMatrix.Pack(format, o, i, values);
                     double gemmMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, pool, tiled: true));
                     table.Add([$"{o}x{i}", t.ToString(), $"ours tiled {format.Name()}", Report.F(gemmMs, 2), Report.F(flops / gemmMs / 1e6, 1), Report.F(torchMs / gemmMs, 2), Share(flops / gemmMs / 1e6, peak)]);
+                    if (Int4Gemm.Serves(packed, KernelIsas.Best))
+                    {
+                        double integerMs = KernelBenchmark.Time(reps, () => MultiplyInt4(packed, x, t, y, pool));
+                        table.Add([$"{o}x{i}", t.ToString(), $"ours integer {format.Name()}", Report.F(integerMs, 2), Report.F(flops / integerMs / 1e6, 1), Report.F(torchMs / integerMs, 2), Share(flops / integerMs / 1e6, peak)]);
+                    }
                     if (!rows) continue;
                     double rowMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, pool, tiled: false));
                     table.Add([$"{o}x{i}", t.ToString(), $"ours rows {format.Name()}", Report.F(rowMs, 2), Report.F(flops / rowMs / 1e6, 1), Report.F(torchMs / rowMs, 2), Share(flops / rowMs / 1e6, peak)]);
@@ -134,6 +139,13 @@ static class GemmBenchmark
             }
             return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9);
         }
+    }
+
+    static unsafe void MultiplyInt4(PackedMatrix w, float[] x, int tokens, float[] y, KernelPool pool)
+    {
+        fixed (float* px = x)
+        fixed (float* py = y)
+            Int4Gemm.Multiply(w, px, tokens, py, pool);
     }
 
     static void Multiply(PackedMatrix w, float[] x, int tokens, float[] y, KernelPool pool, bool tiled)

@@ -10,7 +10,7 @@ namespace LlavaModal.Core.Quantization;
 /// <summary>
 /// A linear layer <c>x Wᵀ + b</c> whose weight is a <see cref="PackedMatrix"/> run by the C# kernels: a few tokens
 /// (decode) go through <see cref="MatMul"/>'s row kernels, longer inputs (prefill) through <see cref="Gemm"/>'s tiled
-/// product. Reads either a full-precision <c>weight</c> (packed as it is read) or a packed checkpoint's
+/// product, or for int4 rows on AVX-512 through <see cref="Int4Gemm"/>'s integer product. Reads either a full-precision <c>weight</c> (packed as it is read) or a packed checkpoint's
 /// <c>qweight</c> and <c>scales</c> (<see cref="PackedTensors"/>), or, for a head tied to the embeddings, packs the
 /// loaded table (it reads no tensor of its own). Activations keep the model's dtype; the products accumulate in f32.
 /// </summary>
@@ -73,13 +73,14 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHoldsO
 
     /// <summary>
     /// <c>y = x Wᵀ + b</c> on f32 rows in place (<paramref name="x"/> [rows, in], <paramref name="y"/> [rows, out]): the row
-    /// kernels up to <see cref="RowKernelLimit"/> rows, the tiled product above. <see cref="forward"/>'s arithmetic, for
+    /// kernels up to <see cref="RowKernelLimit"/> rows, the integer product (int4 on AVX-512) or the tiled product above. <see cref="forward"/>'s arithmetic, for
     /// callers that hold raw buffers (a decode step run in C#).
     /// </summary>
     internal unsafe void Multiply(float* x, int rows, float* y)
     {
         var w = Weight;
         if (rows <= RowKernelLimit(format)) MatMul.Multiply(w, x, rows, y, KernelIsas.Best, KernelPool.Shared);
+        else if (Int4Gemm.Serves(w, KernelIsas.Best)) Int4Gemm.Multiply(w, x, rows, y, KernelPool.Shared);
         else Gemm.Multiply(w, x, rows, y, KernelIsas.Best, KernelPool.Shared);
         AddBias(y, rows);
     }

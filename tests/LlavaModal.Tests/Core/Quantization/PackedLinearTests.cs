@@ -38,12 +38,14 @@ public class PackedLinearTests
             using var layer = new PackedLinearFactory(format).Create(new LinearSpec("up_proj", 96, 48, Bias: true), ScalarType.Float32, CPU);
             StateDictLoader.Load(layer, checkpoint);
             var stored = KernelReference.Weights(((PackedLinear)layer).Weight);
-            // 2 and 6 rows go through the row kernels, 40 through the tiled product (f32 panels, activations not rounded).
+            // 2 and 6 rows go through the row kernels, 40 through the tiled product (f32 panels, activations not rounded)
+            // or, for int4 on AVX-512, the integer product.
             foreach (long t in new long[] { 1, 3, 20 })
             {
                 var x = randn([2, t, 96], generator: generator);
-                // The row kernels multiply int8/int4 weights with the activations rounded to int8 per block.
-                bool rounded = format.IsQuantized() && 2 * t <= PackedLinear.RowKernelLimit(format);
+                // The row kernels and the integer product multiply int8/int4 weights with the activations rounded to int8 per block.
+                bool integers = 2 * t <= PackedLinear.RowKernelLimit(format) || Int4Gemm.Serves(((PackedLinear)layer).Weight, KernelIsas.Best);
+                bool rounded = format.IsQuantized() && integers;
                 var expected = (rounded ? KernelReference.RoundedActivations(x) : x.to(ScalarType.Float64)).matmul(stored.to(ScalarType.Float64).t()) + bias.to(ScalarType.Float64);
                 Parity.AssertClose(layer.forward(x), expected, 2e-6, $"{format.Name()} with {2 * t} rows");
                 // Activations in bf16 keep their dtype; the product is still accumulated in f32.
