@@ -118,36 +118,53 @@ static unsafe class Int4Gemm
 
     /// <summary>
     /// Rows [first, first + count) as a panel: per block, per group of four columns, the four nibbles of row 0, of row 1,
-    /// ... of row 15; and each block's 16 row scales as f32. Rows past <paramref name="count"/> get scale 0, so their
-    /// sums are 0 and dropped.
+    /// ... of row 15; and each block's 16 row scales as f32. Rows past <paramref name="count"/> repeat the last row with
+    /// scale 0, so their sums are 0 (and dropped).
     /// </summary>
+    /// <remarks>
+    /// A block's 16 bytes of a row, as four uints, are its groups 0-3 in their low nibbles and 4-7 in their high ones
+    /// (BlockQuantizer's layout: element i in byte i's low nibble, i + 16 in its high one). So a block of the panel is the
+    /// 16 rows' uints transposed, four rows a 512-bit vector, then masked and shifted: a per-call repacking cheap against
+    /// the product even for a few tokens.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Pack(PackedMatrix w, int first, int count, byte* panel, float* scales)
     {
         int blocks = w.Columns / Block, perRow = w.ScalesPerRow;
-        var values = stackalloc byte[Block];
-        var mask = Vector128.Create((byte)15);
+        var rows = stackalloc byte*[Width];
         for (int r = 0; r < Width; r++)
         {
-            if (r >= count)
+            int row = first + Math.Min(r, count - 1);
+            rows[r] = w.DataPointer + row * w.RowBytes;
+            Half* rowScales = w.ScalesPointer + (long)row * perRow;
+            for (int b = 0; b < blocks; b++) scales[b * Width + r] = r < count ? (float)rowScales[b] : 0;
+        }
+        var nibbles = Vector512.Create(0x0F0F0F0Fu);
+        // Lanes 0-7 take uint k of rows 0-7 from the first pair of vectors, lanes 8-15 uint k of rows 8-15 from the second.
+        var upper = Vector512.GreaterThanOrEqual(Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(8u));
+        var pick = Vector512.Create(0u, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+        for (int b = 0; b < blocks; b++)
+        {
+            int at = b * 16;
+            var z0 = Four(rows[0] + at, rows[1] + at, rows[2] + at, rows[3] + at);
+            var z1 = Four(rows[4] + at, rows[5] + at, rows[6] + at, rows[7] + at);
+            var z2 = Four(rows[8] + at, rows[9] + at, rows[10] + at, rows[11] + at);
+            var z3 = Four(rows[12] + at, rows[13] + at, rows[14] + at, rows[15] + at);
+            byte* target = panel + (long)b * PanelBlock;
+            for (uint k = 0; k < 4; k++)
             {
-                for (int b = 0; b < blocks; b++) scales[b * Width + r] = 0;
-                continue;
-            }
-            byte* row = w.DataPointer + (first + r) * w.RowBytes;
-            Half* rowScales = w.ScalesPointer + (long)(first + r) * perRow;
-            for (int b = 0; b < blocks; b++)
-            {
-                scales[b * Width + r] = (float)rowScales[b];
-                // Element i is the low nibble of the block's byte i, element i + 16 its high nibble (BlockQuantizer's layout).
-                var bytes = Vector128.Load(row + b * 16);
-                (bytes & mask).Store(values);
-                (Vector128.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & mask).Store(values + 16);
-                uint* target = (uint*)(panel + (long)b * PanelBlock) + r;
-                for (int g = 0; g < Block / 4; g++) target[g * Width] = ((uint*)values)[g];
+                var index = pick + Vector512.Create(k);
+                var uints = Vector512.ConditionalSelect(upper, Avx512F.PermuteVar16x32x2(z2, index, z3), Avx512F.PermuteVar16x32x2(z0, index, z1));
+                (uints & nibbles).Store((uint*)(target + k * 64));
+                (Vector512.ShiftRightLogical(uints, 4) & nibbles).Store((uint*)(target + (k + 4) * 64));
             }
         }
     }
+
+    /// <summary>16 bytes from each of four rows, one after another.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<uint> Four(byte* a, byte* b, byte* c, byte* d) =>
+        Vector512.Create(Vector256.Create(Vector128.Load(a), Vector128.Load(b)), Vector256.Create(Vector128.Load(c), Vector128.Load(d))).AsUInt32();
 
     /// <summary>One thread's panel and scales, as large as the widest matrix it has served (never growing with the tokens).</summary>
     sealed class Buffers

@@ -20,12 +20,13 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHoldsO
     /// Up to this many rows go through the small-batch row kernels (<see cref="MatMul"/>); above, the tiled product
     /// (<see cref="Gemm"/>) or the int4 integer product (<see cref="Int4Gemm"/>). Int8/int4 rows use integer dot
     /// products, which beat decoding to f32 panels up to a few dozen tokens, and int4's integer product from about
-    /// 24 (it repacks every panel per call: 1.1B shapes tie at 24 and gain 10-15% at 32, 70m shapes gain from 12);
+    /// 16 (it repacks every panel per call: 1.1B shapes tie at 12 and gain 8-16% at 16, 30-45% at 24; 70m shapes gain
+    /// from 8);
     /// f32/bf16/f16 rows only for the tokens of a decode step. Measured with the <c>gemm</c> benchmark on 1.1B and
     /// 70m matrix shapes (2 threads, AMD EPYC; the README's Performance section).
     /// </summary>
     internal static int RowKernelLimit(WeightFormat format) =>
-        format == WeightFormat.Int4 && Int4GemmServes ? 24 : format.IsQuantized() ? 32 : 8;
+        format == WeightFormat.Int4 && Int4GemmServes ? 16 : format.IsQuantized() ? 32 : 8;
 
     /// <summary>Whether int4 prompts take <see cref="Int4Gemm"/> on this CPU: AVX-512 (int4 rows are always whole blocks).</summary>
     static bool Int4GemmServes { get; } = KernelIsas.Best == KernelIsa.Avx512;
