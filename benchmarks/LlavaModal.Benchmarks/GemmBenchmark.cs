@@ -20,12 +20,15 @@ static class GemmBenchmark
         var formats = args.String("--formats", "f32,bf16,int8,int4").Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(f => WeightFormats.Parse(f) ?? throw new ArgumentException($"--formats: '{f}' is not a weight format.")).ToList();
         bool rows = !args.Flag("--skip-rows");
+        var isaName = args.String("--isa", KernelIsas.Best.ToString());
+        var isa = Enum.TryParse<KernelIsa>(isaName, ignoreCase: true, out var parsed) && KernelIsas.IsSupported(parsed)
+            ? parsed : throw new ArgumentException($"--isa: '{isaName}' is not one of this CPU's: {string.Join(", ", KernelIsas.Supported)}.");
         args.RejectUnknown();
         set_num_threads(threads);
         using var pool = new KernelPool(threads);
         // The 1.1B LLaMA's q/o (2048 x 2048), gate/up (5632 x 2048) and down (2048 x 5632), and the 70m decoder's MLP.
         (int Out, int In)[] shapes = [(2048, 2048), (5632, 2048), (2048, 5632), (1376, 512), (512, 1376)];
-        Console.WriteLine($"gemm: {threads} threads, median of {reps}; {Report.Machine()}");
+        Console.WriteLine($"gemm: {threads} threads, our kernels on {isa}, median of {reps}; {Report.Machine()}");
         double peak = FmaPeak(pool);
         Console.WriteLine($"FMA peak probe ({threads} threads, independent f32 FMAs on the widest vectors): {Report.F(peak, 0)} GFLOP/s");
         var table = new List<IReadOnlyList<string>>();
@@ -50,15 +53,15 @@ static class GemmBenchmark
                 foreach (var format in formats)
                 {
                     using var packed = PackedMatrix.Pack(format, o, i, values);
-                    double gemmMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, pool, tiled: true));
+                    double gemmMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, isa, pool, tiled: true));
                     table.Add([$"{o}x{i}", t.ToString(), $"ours tiled {format.Name()}", Report.F(gemmMs, 2), Report.F(flops / gemmMs / 1e6, 1), Report.F(torchMs / gemmMs, 2), Share(flops / gemmMs / 1e6, peak)]);
-                    if (Int4Gemm.Serves(packed, KernelIsas.Best))
+                    if (Int4Gemm.Serves(packed, isa))
                     {
-                        double integerMs = KernelBenchmark.Time(reps, () => MultiplyInt4(packed, x, t, y, pool));
+                        double integerMs = KernelBenchmark.Time(reps, () => MultiplyInt4(packed, x, t, y, isa, pool));
                         table.Add([$"{o}x{i}", t.ToString(), $"ours integer {format.Name()}", Report.F(integerMs, 2), Report.F(flops / integerMs / 1e6, 1), Report.F(torchMs / integerMs, 2), Share(flops / integerMs / 1e6, peak)]);
                     }
                     if (!rows) continue;
-                    double rowMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, pool, tiled: false));
+                    double rowMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, isa, pool, tiled: false));
                     table.Add([$"{o}x{i}", t.ToString(), $"ours rows {format.Name()}", Report.F(rowMs, 2), Report.F(flops / rowMs / 1e6, 1), Report.F(torchMs / rowMs, 2), Share(flops / rowMs / 1e6, peak)]);
                 }
             }
@@ -141,16 +144,16 @@ static class GemmBenchmark
         }
     }
 
-    static unsafe void MultiplyInt4(PackedMatrix w, float[] x, int tokens, float[] y, KernelPool pool)
+    static unsafe void MultiplyInt4(PackedMatrix w, float[] x, int tokens, float[] y, KernelIsa isa, KernelPool pool)
     {
         fixed (float* px = x)
         fixed (float* py = y)
-            Int4Gemm.Multiply(w, px, tokens, py, pool);
+            Int4Gemm.Multiply(w, px, tokens, py, isa, pool);
     }
 
-    static void Multiply(PackedMatrix w, float[] x, int tokens, float[] y, KernelPool pool, bool tiled)
+    static void Multiply(PackedMatrix w, float[] x, int tokens, float[] y, KernelIsa isa, KernelPool pool, bool tiled)
     {
-        if (tiled) Gemm.Multiply(w, x, tokens, y, pool: pool);
-        else MatMul.Multiply(w, x, tokens, y, pool: pool);
+        if (tiled) Gemm.Multiply(w, x, tokens, y, isa, pool);
+        else MatMul.Multiply(w, x, tokens, y, isa, pool);
     }
 }

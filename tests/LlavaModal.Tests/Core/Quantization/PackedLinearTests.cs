@@ -39,7 +39,7 @@ public class PackedLinearTests
             StateDictLoader.Load(layer, checkpoint);
             var stored = KernelReference.Weights(((PackedLinear)layer).Weight);
             // 2 and 6 rows go through the row kernels, 40 through the tiled product (f32 panels, activations not rounded)
-            // or, for int4 on AVX-512, the integer product.
+            // or, for int4 on AVX-512 or AVX2, the integer product.
             foreach (long t in new long[] { 1, 3, 20 })
             {
                 var x = randn([2, t, 96], generator: generator);
