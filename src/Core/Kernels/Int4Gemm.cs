@@ -22,7 +22,9 @@ namespace LlavaModal.Core.Kernels;
 static unsafe class Int4Gemm
 {
     /// <summary>Tokens per tile.</summary>
-    internal const int Height = 4;
+    const int Height = 4;
+    /// <summary>Tokens per pass over all panels: a pass's rounded activations (256 x 5632 bytes at most for 1.1B) stay in L2/L3 while every panel meets them.</summary>
+    const int TokenSlice = 256;
     const int Block = WeightFormats.BlockSize;
 
     /// <summary>Whether this product serves <paramref name="weights"/> on <paramref name="isa"/>: int4 rows of whole blocks, AVX-512 BW or AVX2.</summary>
@@ -34,10 +36,14 @@ static unsafe class Int4Gemm
     internal static void Multiply(PackedMatrix weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool)
     {
         if (!Serves(weights, isa)) throw new ArgumentException($"The int4 integer product needs int4 rows of whole {Block}-column blocks and AVX-512 BW or AVX2; got {weights.Format.Name()} rows of {weights.Columns} on {isa}{(KernelIsas.IsSupported(isa) ? "" : " (not supported here)")}.", nameof(weights));
-        if (tokens <= 0) return;
-        var quantized = QuantizedActivations.Of(x, tokens, weights.Columns);
-        if (isa == KernelIsa.Avx512) Run(new PanelWork<Avx512Int4Tile>(weights, quantized, tokens, y), pool);
-        else Run(new PanelWork<Avx2Int4Tile>(weights, quantized, tokens, y), pool);
+        for (int first = 0; first < tokens; first += TokenSlice)
+        {
+            int count = Math.Min(TokenSlice, tokens - first);
+            var quantized = QuantizedActivations.Of(x + (long)first * weights.Columns, count, weights.Columns);
+            float* ys = y + (long)first * weights.Rows;
+            if (isa == KernelIsa.Avx512) Run(new PanelWork<Avx512Int4Tile>(weights, quantized, count, ys), pool);
+            else Run(new PanelWork<Avx2Int4Tile>(weights, quantized, count, ys), pool);
+        }
     }
 
     static void Run<TTile>(PanelWork<TTile> work, KernelPool pool) where TTile : struct, IInt4Tile => pool.For(work.Panels, 1, work);

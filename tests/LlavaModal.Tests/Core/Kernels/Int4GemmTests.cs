@@ -33,14 +33,15 @@ public class Int4GemmTests
     {
         if (!Runs(isa)) return;
         using var pool = new KernelPool(3);
-        // Block counts 1, 9, 17, 64; rows short of, equal to and past a panel (8 or 16); tokens short of and past a tile of 4.
+        // Block counts 1, 9, 17, 64; rows short of, equal to and past a panel (8 or 16); tokens short of and past a tile
+        // of 4, and past a slice of 256 (the rounded activations are made a slice at a time).
         foreach (int columns in new[] { 32, 288, 544, 2048 })
             foreach (int rows in new[] { 1, 8, 16, 37 })
             {
                 using var scope = NewDisposeScope();
                 var values = randn([rows, columns], generator: new Generator((ulong)(rows * 1000 + columns))).data<float>().ToArray();
                 using var packed = PackedMatrix.Pack(WeightFormat.Int4, rows, columns, values);
-                foreach (int tokens in new[] { 1, 3, 4, 9 })
+                foreach (int tokens in new[] { 1, 3, 4, 9, 300 })
                 {
                     var x = randn([tokens, columns], generator: new Generator((ulong)(tokens + columns)));
                     var y = Multiply(packed, x.data<float>().ToArray(), tokens, isa, pool);
