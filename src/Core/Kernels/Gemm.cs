@@ -120,38 +120,6 @@ static unsafe class Gemm
             }
         }
     }
-
-    /// <summary>
-    /// One thread's panel and decode buffers, 64-byte aligned, as large as the widest matrix it has served (they scale
-    /// with the matrix's width, never with the number of tokens).
-    /// </summary>
-    sealed class PanelBuffers
-    {
-        [ThreadStatic] static PanelBuffers? current;
-        float[] storage = [];
-        float* start;
-
-        public float* Panel { get; private set; }
-        /// <summary>Room for the packer: <c>width</c> rows of values and of block scales.</summary>
-        public float* Scratch { get; private set; }
-
-        public static PanelBuffers ForThread(int columns, int width, int scalesPerRow)
-        {
-            var buffers = current ??= new PanelBuffers();
-            long panel = Align((long)columns * width), scratch = panel + Align((long)width * Math.Max(1, scalesPerRow));
-            long needed = panel + scratch + 16;
-            if (buffers.storage.Length < needed)
-            {
-                buffers.storage = GC.AllocateUninitializedArray<float>(checked((int)needed), pinned: true);
-                fixed (float* p = buffers.storage) buffers.start = (float*)(((nint)p + 63) & ~(nint)63);
-            }
-            buffers.Panel = buffers.start;
-            buffers.Scratch = buffers.start + panel;
-            return buffers;
-        }
-
-        static long Align(long floats) => (floats + 15) & ~15L;
-    }
 }
 
 /// <summary>Decodes one stored row to f32 on the <see cref="IDots"/> path asked for, the columns past the last whole block one by one.</summary>

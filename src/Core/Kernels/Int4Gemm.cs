@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace LlavaModal.Core.Kernels;
 
@@ -56,9 +55,10 @@ static unsafe class Int4Gemm
         public void Run(int start, int end)
         {
             int width = TTile.Width, blocks = w.Columns / Block, rows = w.Rows;
-            var buffers = Buffers.ForThread(blocks, width);
-            byte* panel = buffers.Panel;
-            float* scales = buffers.Scales;
+            // The tiled product's buffers: a panel of width x columns floats holds the bytes, the scratch the block scales.
+            var buffers = PanelBuffers.ForThread(w.Columns, width, w.ScalesPerRow);
+            byte* panel = (byte*)buffers.Panel;
+            float* scales = buffers.Scratch;
             float* tile = stackalloc float[Height * width];
             for (int p = start; p < end; p++)
             {
@@ -73,31 +73,6 @@ static unsafe class Int4Gemm
                         new ReadOnlySpan<float>(tile + i * width, count).CopyTo(new Span<float>(y + (long)(t + i) * rows + first, count));
                 }
             }
-        }
-    }
-
-    /// <summary>One thread's panel and scales, as large as the widest matrix it has served (never growing with the tokens).</summary>
-    sealed class Buffers
-    {
-        [ThreadStatic] static Buffers? current;
-        byte[] panel = [];
-        float[] scales = [];
-
-        public byte* Panel { get; private set; }
-        public float* Scales { get; private set; }
-
-        public static Buffers ForThread(int blocks, int width)
-        {
-            var buffers = current ??= new Buffers();
-            if (buffers.scales.Length < blocks * width)
-            {
-                // Pinned (the pinned object heap), so the addresses hold while they live; the panel 64-byte aligned.
-                buffers.panel = GC.AllocateUninitializedArray<byte>(blocks * width * Block + 64, pinned: true);
-                buffers.scales = GC.AllocateUninitializedArray<float>(blocks * width, pinned: true);
-                buffers.Panel = (byte*)(((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffers.panel)) + 63) & ~(nint)63);
-                buffers.Scales = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffers.scales));
-            }
-            return buffers;
         }
     }
 }
