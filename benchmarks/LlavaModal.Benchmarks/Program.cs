@@ -33,6 +33,8 @@ static class Program
                 "jpeg" => JpegBenchmark.Run(options),
                 "structured" => StructuredBenchmark.Run(options),
                 "llamacpp" => LlamaCpp.LlamaCppBenchmark.Run(options),
+                "llamacpp-image" => LlamaCpp.ImagePrefillBenchmark.Run(options),
+                LlamaCpp.ImagePrefillBenchmark.ChildMode => LlamaCpp.ImagePrefillBenchmark.Child(options),
                 LoadRssChild.Mode => LoadRssChild.Run(options),
                 LlamaCpp.OursChild.Mode => LlamaCpp.OursChild.Run(options),
                 LlamaCpp.GreedyIds.Mode => LlamaCpp.GreedyIds.Run(options),
@@ -58,6 +60,10 @@ static class Program
                     --prompt, peak RSS, share of the bandwidth limit; alternating rounds --llama-bench PATH [--llama-quantize PATH]
                     [--llama-batched-bench PATH] [--models 70m,1b] [--formats f32,bf16,int8,int4] [--prompt 511] [--new-tokens 33]
                     [--reps 3] [--rounds 2] [--threads 2] [--kv-cache model|f16|bf16 (ours; llama.cpp's is f16)] [--prefill-chunk 256] [--cache DIR] [--json]
+          llamacpp-image  an image prompt on the 69.5M LLaVA-1.5 shape against llama.cpp's llama-llava-cli on the same weights, per
+                    format: tower + projector ms, the prompt's forward pass over the same positions, peak RSS; alternating rounds
+                    --llava-cli PATH (llama-bench and llama-quantize beside it) [--formats f32,bf16,int8,int4] [--reps 5] [--rounds 2]
+                    [--threads 2] [--image FILE] [--cache DIR] [--json]
           attention one decode step's attention per layer: libtorch eager and sdpa against the C# decode kernel (f32, f16 and bf16
                     caches) [--depths 16,512,2048] [--reps 200]
           prefill-attention  a prompt's causal attention per layer: eager and sdpa with the decoder's mask, libtorch's is_causal, the C# kernel

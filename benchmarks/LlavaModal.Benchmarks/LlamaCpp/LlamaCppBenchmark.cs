@@ -15,7 +15,7 @@ namespace LlavaModal.Benchmarks.LlamaCpp;
 static class LlamaCppBenchmark
 {
     /// <summary>Our formats and the llama.cpp type each is compared with (16-bit: our bf16 against llama.cpp's f16).</summary>
-    static readonly Dictionary<string, (WeightFormat Ours, string Theirs)> Pairs = new(StringComparer.Ordinal)
+    internal static readonly Dictionary<string, (WeightFormat Ours, string Theirs)> Pairs = new(StringComparer.Ordinal)
     {
         ["f32"] = (WeightFormat.F32, "f32"),
         ["bf16"] = (WeightFormat.BF16, "f16"),
@@ -103,9 +103,10 @@ static class LlamaCppBenchmark
 
     static string Cell(double ours, double theirs) => $"{Report.F(ours)} / {Report.F(theirs)} = {Report.F(ours / theirs, 2)}";
 
-    sealed record Prepared(string Name, string Folder, Dictionary<string, string> Ggufs);
+    internal sealed record Prepared(string Name, string Folder, Dictionary<string, string> Ggufs);
 
-    static Prepared Prepare(string name, string cache, IEnumerable<string> formats, LlamaCppTools tools, int threads)
+    /// <summary>The checkpoint of a <c>--models</c> entry and its GGUF files per llama.cpp type, written or quantized once into the cache.</summary>
+    internal static Prepared Prepare(string name, string cache, IEnumerable<string> formats, LlamaCppTools tools, int threads)
     {
         var folder = DecodeBenchmark.ModelFolder(name, cache);
         var ggufDir = Path.Combine(cache, "gguf");
