@@ -55,9 +55,9 @@ static class GemmBenchmark
                     using var packed = PackedMatrix.Pack(format, o, i, values);
                     double gemmMs = KernelBenchmark.Time(reps, () => Multiply(packed, x, t, y, isa, pool, tiled: true));
                     table.Add([$"{o}x{i}", t.ToString(), $"ours tiled {format.Name()}", Report.F(gemmMs, 2), Report.F(flops / gemmMs / 1e6, 1), Report.F(torchMs / gemmMs, 2), Share(flops / gemmMs / 1e6, peak)]);
-                    if (Int4Gemm.Serves(packed, isa))
+                    if (Int4Gemm.Serves(packed, isa) || Int8Gemm.Serves(packed, isa))
                     {
-                        double integerMs = KernelBenchmark.Time(reps, () => MultiplyInt4(packed, x, t, y, isa, pool));
+                        double integerMs = KernelBenchmark.Time(reps, () => MultiplyInteger(packed, x, t, y, isa, pool));
                         table.Add([$"{o}x{i}", t.ToString(), $"ours integer {format.Name()}", Report.F(integerMs, 2), Report.F(flops / integerMs / 1e6, 1), Report.F(torchMs / integerMs, 2), Share(flops / integerMs / 1e6, peak)]);
                     }
                     if (!rows) continue;
@@ -144,11 +144,14 @@ static class GemmBenchmark
         }
     }
 
-    static unsafe void MultiplyInt4(PackedMatrix w, float[] x, int tokens, float[] y, KernelIsa isa, KernelPool pool)
+    static unsafe void MultiplyInteger(PackedMatrix w, float[] x, int tokens, float[] y, KernelIsa isa, KernelPool pool)
     {
         fixed (float* px = x)
         fixed (float* py = y)
-            Int4Gemm.Multiply(w, px, tokens, py, isa, pool);
+        {
+            if (w.Format == WeightFormat.Int8) Int8Gemm.Multiply(w, px, tokens, py, isa, pool);
+            else Int4Gemm.Multiply(w, px, tokens, py, isa, pool);
+        }
     }
 
     static void Multiply(PackedMatrix w, float[] x, int tokens, float[] y, KernelIsa isa, KernelPool pool, bool tiled)

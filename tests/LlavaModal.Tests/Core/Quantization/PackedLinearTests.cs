@@ -39,12 +39,13 @@ public class PackedLinearTests
             StateDictLoader.Load(layer, checkpoint);
             var stored = KernelReference.Weights(((PackedLinear)layer).Weight);
             // 2 and 6 rows go through the row kernels, 40 through the tiled product (f32 panels, activations not rounded)
-            // or, for int4 on AVX-512 or AVX2, the integer product.
+            // or, for int4 on AVX-512 or AVX2 and int8 on AVX-512, an integer product.
             foreach (long t in new long[] { 1, 3, 20 })
             {
                 var x = randn([2, t, 96], generator: generator);
                 // The row kernels and the integer product multiply int8/int4 weights with the activations rounded to int8 per block.
-                bool integers = 2 * t <= PackedLinear.RowKernelLimit(format) || Int4Gemm.Serves(((PackedLinear)layer).Weight, KernelIsas.Best);
+                var packed = ((PackedLinear)layer).Weight;
+                bool integers = 2 * t <= PackedLinear.RowKernelLimit(format) || Int4Gemm.Serves(packed, KernelIsas.Best) || Int8Gemm.Serves(packed, KernelIsas.Best);
                 bool rounded = format.IsQuantized() && integers;
                 var expected = (rounded ? KernelReference.RoundedActivations(x) : x.to(ScalarType.Float64)).matmul(stored.to(ScalarType.Float64).t()) + bias.to(ScalarType.Float64);
                 Parity.AssertClose(layer.forward(x), expected, 2e-6, $"{format.Name()} with {2 * t} rows");
