@@ -71,7 +71,7 @@ static class Program
           kernels   GB/s of the weight-format kernels (f32, bf16, f16, int8, int4; 1 and 4 tokens) on 1.1B LLaMA matrices, against
                     libtorch's f32/bf16 matrix-vector products and a read-bandwidth probe [--shape 1b|70m (70m: 512-wide rows and a 32000-row head)]
                     [--layers 4] [--reps 10] [--threads N] [--formats ...]
-          gemm      prefill-sized products, GFLOP/s: our tiled product and row kernels per weight format against libtorch's f32
+          gemm      prefill-sized products, GFLOP/s: our tiled product, integer products (int8, int4) and row kernels per weight format against libtorch's f32
                     GEMM on 1.1B and 70m matrix shapes [--tokens 16,134,512] [--formats f32,bf16,int8,int4] [--reps 5] [--threads N] [--skip-rows] [--isa avx512|avx2|scalar]
           load-rss  peak RSS of loading a >= 1 GB checkpoint (single file and sharded) in a child process
                     [--preset 1b] [--dtype bf16|f32] [--shard-mb 512] [--forward-tokens 8] [--cache DIR] [--keep] [--json]

@@ -6,13 +6,15 @@ namespace LlavaModal.Core.Kernels;
 
 /// <summary>
 /// Products of many tokens (prefill) with int8 rows in integers on AVX-512 BW, as the one-token kernels do: the
-/// activations rounded to int8 per block (<see cref="QuantizedActivations"/>) and widened to int16 once per call, the
+/// activations rounded to int8 per block (<see cref="QuantizedActivations"/>) and widened to int16 once per slice, the
 /// weights widened and repacked 16 rows at a time so that one vector holds two consecutive columns of each row. A
 /// token's two values broadcast to all lanes meet them in one <c>vpmaddwd</c>: lane r gets row r's two products,
 /// summed; a block's 16 such steps add in int32 (at most 32 · 127² = 516,128) and are scaled by the row's and the
 /// token's block scales. Two multiply-adds per int32 lane an instruction, where the f32 tiled product
-/// (<see cref="Gemm"/>) spends one FMA per f32 lane, and no overflow: <c>vpmaddubsw</c>, which int4 uses
-/// (<see cref="Int4Gemm"/>), would saturate on int8 × int8, and .NET 10 offers 512-bit VNNI only through AVX10.
+/// (<see cref="Gemm"/>) spends one FMA per f32 lane; on Zen 4, which issues FMAs twice as often, that is the FMA peak
+/// again, and the 10-25% gained from 128 tokens (README, Performance) is the panels: bytes widened, not blocks decoded
+/// to floats. No overflow: <c>vpmaddubsw</c>, which int4 uses (<see cref="Int4Gemm"/>), would saturate on int8 × int8,
+/// and .NET 10 offers 512-bit VNNI only through AVX10.
 /// </summary>
 /// <remarks>Written by hand: libtorch has no product for these block formats. AVX-512 BW only: on AVX2 a vector holds
 /// half as many rows, and int8 prompts keep the tiled product there.</remarks>
