@@ -22,7 +22,7 @@ static unsafe class Bf16Pairs
     internal static bool Serves(KernelIsa isa, PackedMatrix weights, int tokens) =>
         isa == KernelIsa.Avx512 && weights.Format == WeightFormat.BF16 && tokens == 1 && weights.Columns >= Block;
 
-    /// <summary>Rows [start, end) of <paramref name="weights"/> times one token (<paramref name="x"/> plain, <paramref name="paired"/> regrouped by <see cref="Pair"/>).</summary>
+    /// <summary>Rows [start, end) of <paramref name="weights"/> times one token (<paramref name="x"/> plain, <paramref name="paired"/> regrouped by <see cref="Pair"/>), four at a time when rows are at least <see cref="MatMul.FourRowBytes"/> long.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Rows(PackedMatrix weights, float* x, float* paired, float* y, int start, int end)
     {
@@ -30,9 +30,10 @@ static unsafe class Bf16Pairs
         long rowBytes = weights.RowBytes;
         byte* row = weights.DataPointer + start * rowBytes;
         float* sums = stackalloc float[4];
+        bool grouped = rowBytes >= MatMul.FourRowBytes;
         for (int o = start; o < end;)
         {
-            int n = o + 4 <= end ? 4 : 1;
+            int n = grouped && o + 4 <= end ? 4 : 1;
             if (n == 4) Dot4(row, rowBytes, paired, blocks, sums);
             else sums[0] = Dot(row, paired, blocks);
             for (int k = 0; k < n; k++, row += rowBytes)

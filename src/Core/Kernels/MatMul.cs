@@ -13,6 +13,13 @@ namespace LlavaModal.Core.Kernels;
 /// weights at a third of the memory bandwidth on the CPUs measured here (see the README's Performance section).</remarks>
 public static unsafe class MatMul
 {
+    /// <summary>
+    /// The shortest rows a one-token product reads four at a time (f32, bf16): shorter rows put two of the four streams
+    /// in one 4 KiB page, and one at a time read 15-50% faster (70m's 512-wide rows, Zen 4, 1 and 2 threads); at 1.1B's
+    /// 8 KiB and longer rows the two measured alike there, and four led on Zen 5.
+    /// </summary>
+    internal const long FourRowBytes = 4096;
+
     /// <summary>Computes <paramref name="y"/> [tokens, rows] from <paramref name="x"/> [tokens, columns].</summary>
     /// <exception cref="ArgumentException">Sizes that do not fit the matrix, or an instruction set this CPU lacks.</exception>
     public static void Multiply(PackedMatrix weights, ReadOnlySpan<float> x, int tokens, Span<float> y, KernelIsa? isa = null, KernelPool? pool = null)
@@ -273,8 +280,8 @@ public static unsafe class MatMul
         /// <summary>
         /// One token (a decode step) against unscaled rows (f32, bf16, f16), the kernels prefetching as they go
         /// (<see cref="Prefetch"/>): f32 in groups of four rows at indices that are multiples of four through
-        /// <see cref="IDots.DotRows4"/>, the rest one by one; both give Dot1's sums, so a row's result never depends on
-        /// how the rows were split among threads.
+        /// <see cref="IDots.DotRows4"/> when rows are at least <see cref="FourRowBytes"/> long, the rest one by one; both
+        /// give Dot1's sums, so a row's result never depends on how the rows were split among threads.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         void OneToken(int start, int end)
@@ -284,7 +291,7 @@ public static unsafe class MatMul
             var format = w.Format;
             float* x = args.X, y = args.Y;
             // Groups for f32 only: four rows of bf16 or f16 widen too many registers at once (measured 1 thread, 1.1B rows: f32 +11%, bf16 -28%, f16 -21%).
-            bool grouped = format == WeightFormat.F32;
+            bool grouped = format == WeightFormat.F32 && w.RowBytes >= FourRowBytes;
             Span<float> four = stackalloc float[4];
             fixed (float* sums = four)
             {

@@ -35,7 +35,8 @@ public class MatMulTests
         using var pool = new KernelPool(3);
         // Float formats take any width (a scalar tail past the last block of 32); quantized ones whole blocks.
         // Quantized widths cover odd block counts, whole and ragged groups of 4, 8 and 16 blocks (the kernels' steps).
-        int[] widths = format.IsQuantized() ? [32, 96, 320, 384, 544, 1056] : [1, 31, 100, 320];
+        // Float rows of 2100 (65 blocks and a tail) are long enough to be read four at a time (MatMul.FourRowBytes) in f32 and bf16.
+        int[] widths = format.IsQuantized() ? [32, 96, 320, 384, 544, 1056] : [1, 31, 100, 320, 2100];
         foreach (int columns in widths)
         {
             foreach (int rows in new[] { 1, 37, 130 })
@@ -243,6 +244,7 @@ public class MatMulTests
         // 83 rows x 1030 columns (an odd block count and a tail) f32: 334 KiB, split among threads in chunks of four rows.
         const int rows = 83, columns = 1030;
         var (packed, values) = Random(WeightFormat.F32, rows, columns, 9);
+        Assert.True(packed.RowBytes >= MatMul.FourRowBytes, "rows long enough to be grouped");
         var x = randn([1, columns], generator: new Generator(10)).data<float>().ToArray();
         var alone = new float[rows];
         using (var one = new KernelPool(1))
