@@ -15,8 +15,8 @@ public static unsafe class MatMul
 {
     /// <summary>
     /// The shortest rows a one-token product reads four at a time (f32, bf16): shorter rows put two of the four streams
-    /// in one 4 KiB page, and one at a time read 15-50% faster (70m's 512-wide rows, Zen 4, 1 and 2 threads); at 1.1B's
-    /// 8 KiB and longer rows the two measured alike there, and four led on Zen 5.
+    /// in one 4 KiB page, and one at a time read 15-50% faster (70m's 512-wide rows, Zen 4, 1 and 2 threads); on 1.1B's
+    /// rows (4-22 KiB) the two measured alike there, and four led on Zen 5.
     /// </summary>
     internal const long FourRowBytes = 4096;
 
