@@ -1,7 +1,5 @@
-using System.Runtime.InteropServices;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Encoders.Vision.Clip;
-using static TorchSharp.torch;
 
 namespace LlavaModal.Benchmarks.Gguf;
 
@@ -40,7 +38,7 @@ static class ClipGgufExport
         gguf.Add("clip.vision.image_std", [0.26862954f, 0.26130258f, 0.27577711f]);
 
         const string v = "vision_tower.vision_model.";
-        void Add(string hf, string name) => AddTensor(gguf, checkpoint, hf, name);
+        void Add(string hf, string name) => LlamaGgufExport.AddTensor(gguf, checkpoint, hf, name, GgmlType.F32, rotaryHeads: null);
         Add(v + "embeddings.class_embedding", "v.class_embd");
         Add(v + "embeddings.patch_embedding.weight", "v.patch_embd.weight");
         Add(v + "embeddings.position_embedding.weight", "v.position_embd.weight");
@@ -63,18 +61,5 @@ static class ClipGgufExport
             Add($"multi_modal_projector.{from}.bias", $"{to}.bias");
         }
         gguf.Write(outPath);
-    }
-
-    static void AddTensor(GgufWriter gguf, SafeTensorsCheckpoint checkpoint, string hfName, string ggufName)
-    {
-        if (!checkpoint.Contains(hfName)) throw new ArgumentException($"{checkpoint.Directory}: tensor '{hfName}' is missing.");
-        // ggml lists dimensions innermost first.
-        var dims = checkpoint.Shape(hfName).Reverse().ToArray();
-        long bytes = dims.Aggregate(1L, (a, b) => a * b) * sizeof(float);
-        gguf.Add(new GgufTensor(ggufName, dims, GgmlType.F32, bytes, stream =>
-        {
-            using var t = checkpoint.Read(hfName, ScalarType.Float32).contiguous();
-            stream.Write(MemoryMarshal.AsBytes(t.data<float>().ToArray().AsSpan()));
-        }));
     }
 }

@@ -73,7 +73,8 @@ static class LlamaGgufExport
         return weight.reshape(heads, 2, rows / heads / 2, cols).transpose(1, 2).reshape(rows, cols).contiguous();
     }
 
-    static void AddTensor(GgufWriter gguf, SafeTensorsCheckpoint checkpoint, string hfName, string ggufName, GgmlType type, int? rotaryHeads)
+    /// <summary>Adds checkpoint tensor <paramref name="hfName"/> as <paramref name="ggufName"/> in <paramref name="type"/> (1-D tensors in f32), rows reordered for llama.cpp's rope when <paramref name="rotaryHeads"/> is given.</summary>
+    internal static void AddTensor(GgufWriter gguf, SafeTensorsCheckpoint checkpoint, string hfName, string ggufName, GgmlType type, int? rotaryHeads)
     {
         if (!checkpoint.Contains(hfName)) throw new ArgumentException($"{checkpoint.Directory}: tensor '{hfName}' is missing.");
         var shape = checkpoint.Shape(hfName);

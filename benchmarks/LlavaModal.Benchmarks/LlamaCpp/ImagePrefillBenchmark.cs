@@ -143,14 +143,9 @@ static class ImagePrefillBenchmark
 
     static (OursImageResult Result, long PeakRss) RunOurs(string folder, string format, string image, int positions, int threads, int reps)
     {
-        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path.");
         string S(int v) => v.ToString(CultureInfo.InvariantCulture);
-        string[] self = Path.GetFileNameWithoutExtension(exe) == "dotnet" ? [typeof(ImagePrefillBenchmark).Assembly.Location] : [];
-        var run = MeasuredProcess.Run(exe, [.. self, ChildMode, folder, "--format", format, "--image", image, "--positions", S(positions), "--reps", S(reps), "--threads", S(threads)],
+        return MeasuredProcess.RunChild<OursImageResult>(ChildMode, [folder, "--format", format, "--image", image, "--positions", S(positions), "--reps", S(reps), "--threads", S(threads)],
             TimeSpan.FromMinutes(10));
-        var line = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'))
-            ?? throw new InvalidOperationException($"{ChildMode} printed no result:\n{run.StandardError}");
-        return (JsonSerializer.Deserialize<OursImageResult>(line)!, run.PeakRssBytes);
     }
 
     /// <summary>

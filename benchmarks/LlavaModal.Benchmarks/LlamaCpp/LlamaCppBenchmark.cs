@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using LlavaModal.Benchmarks.Gguf;
 using LlavaModal.Core.Kernels;
 using LlavaModal.Decoder.Generation;
@@ -143,15 +142,9 @@ static class LlamaCppBenchmark
 
     static (OursResult Result, long PeakRss) RunOurs(string folder, string format, string kvCache, int prefillChunk, int prompt, int newTokens, int reps, int threads)
     {
-        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path.");
         string S(int v) => v.ToString(CultureInfo.InvariantCulture);
-        // Under `dotnet LlavaModal.Benchmarks.dll` the process is the host, so pass the assembly too.
-        string[] self = Path.GetFileNameWithoutExtension(exe) == "dotnet" ? [typeof(OursChild).Assembly.Location] : [];
-        var run = MeasuredProcess.Run(exe, [.. self, OursChild.Mode, folder, "--format", format, "--kv-cache", kvCache, "--prefill-chunk", S(prefillChunk), "--prompt", S(prompt), "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)],
-            TimeSpan.FromMinutes(30));
-        var line = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'))
-            ?? throw new InvalidOperationException($"{OursChild.Mode} printed no result:\n{run.StandardError}");
-        return (JsonSerializer.Deserialize<OursResult>(line)!, run.PeakRssBytes);
+        return MeasuredProcess.RunChild<OursResult>(OursChild.Mode, [folder, "--format", format, "--kv-cache", kvCache, "--prefill-chunk", S(prefillChunk), "--prompt", S(prompt),
+            "--new-tokens", S(newTokens), "--reps", S(reps), "--threads", S(threads)], TimeSpan.FromMinutes(30));
     }
 
     /// <summary>Bytes a llama.cpp decode step reads: every tensor but the embedding table (one row), unless it is also the output.</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 
 namespace LlavaModal.Benchmarks.LlamaCpp;
 
@@ -41,5 +42,20 @@ static class MeasuredProcess
             throw new InvalidOperationException($"{Path.GetFileName(program)} {string.Join(' ', start.ArgumentList)} exited with {process.ExitCode}:\n{tail}");
         }
         return new ProcessResult(output, errors, peak);
+    }
+
+    /// <summary>
+    /// Runs this benchmark program in a hidden child <paramref name="mode"/> (a fresh process, so its peak RSS is its
+    /// own) and reads the last JSON line it printed as <typeparamref name="T"/>.
+    /// </summary>
+    public static (T Result, long PeakRss) RunChild<T>(string mode, IEnumerable<string> arguments, TimeSpan timeout)
+    {
+        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable's path.");
+        // Under `dotnet LlavaModal.Benchmarks.dll` the process is the host, so pass the assembly too.
+        string[] self = Path.GetFileNameWithoutExtension(exe) == "dotnet" ? [typeof(MeasuredProcess).Assembly.Location] : [];
+        var run = Run(exe, [.. self, mode, .. arguments], timeout);
+        var line = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith('{'))
+            ?? throw new InvalidOperationException($"{mode} printed no result:\n{run.StandardError}");
+        return (JsonSerializer.Deserialize<T>(line)!, run.PeakRssBytes);
     }
 }

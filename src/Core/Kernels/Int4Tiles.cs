@@ -23,12 +23,13 @@ unsafe interface IInt4Tile
 }
 
 /// <summary>
-/// What both tiles' packing shares. A block's 16 stored bytes of a row, as four uints, are its groups 0-3 in their low
+/// What the integer products' packing shares (both int4 tiles and <see cref="Int8Gemm"/>): a panel's row pointers and
+/// block scales. For int4, a block's 16 stored bytes of a row, as four uints, are its groups 0-3 in their low
 /// nibbles and 4-7 in their high ones (BlockQuantizer's layout: element i in byte i's low nibble, i + 16 in its high
 /// one), so a block of the panel is the rows' uints transposed, then masked and shifted: a repacking per call that is
 /// cheap against the product even for a few tokens.
 /// </summary>
-static unsafe class Int4Panel
+static unsafe class QuantizedPanel
 {
     /// <summary>The panel's <paramref name="width"/> row pointers (past <paramref name="count"/>, the last row again) and its scales, block by block (0 past <paramref name="count"/>).</summary>
     internal static void Rows(PackedMatrix w, int first, int count, int width, byte** rows, float* scales)
@@ -96,7 +97,7 @@ unsafe readonly struct Avx512Int4Tile : IInt4Tile
     public static void Pack(PackedMatrix w, int first, int count, byte* panel, float* scales)
     {
         var rows = stackalloc byte*[16];
-        Int4Panel.Rows(w, first, count, 16, rows, scales);
+        QuantizedPanel.Rows(w, first, count, 16, rows, scales);
         var nibbles = Vector512.Create(0x0F0F0F0Fu);
         var upper = Vector512.GreaterThanOrEqual(Vector512.Create(0u, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), Vector512.Create(8u));
         var pick = Vector512.Create(0u, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
@@ -176,7 +177,7 @@ unsafe readonly struct Avx2Int4Tile : IInt4Tile
     public static void Pack(PackedMatrix w, int first, int count, byte* panel, float* scales)
     {
         var rows = stackalloc byte*[8];
-        Int4Panel.Rows(w, first, count, 8, rows, scales);
+        QuantizedPanel.Rows(w, first, count, 8, rows, scales);
         var nibbles = Vector256.Create(0x0F0F0F0Fu);
         for (int b = 0, blocks = w.Columns / WeightFormats.BlockSize; b < blocks; b++)
         {

@@ -106,7 +106,7 @@ static unsafe class Int8Gemm
     static void Pack(PackedMatrix w, int first, int count, int* panel, float* scales)
     {
         var rows = stackalloc byte*[Width];
-        Int4Panel.Rows(w, first, count, Width, rows, scales);
+        QuantizedPanel.Rows(w, first, count, Width, rows, scales);
         // Four perfect shuffles transpose 16 x 16 int32: each output vector interleaves vector i with vector i + 8.
         var low = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         var high = low + Vector512.Create(8);

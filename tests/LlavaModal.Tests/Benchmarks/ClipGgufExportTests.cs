@@ -52,10 +52,10 @@ public class ClipGgufExportTests
         // fc1 (hidden -> intermediate) is stored as ffn_down, as llama.cpp's converter names it and its loader reads it.
         Assert.Equal([tower.HiddenSize, tower.IntermediateSize], byName["v.blk.2.ffn_down.weight"].Dims);
         using var fc1 = checkpoint.Read("vision_tower.vision_model.encoder.layers.2.mlp.fc1.weight", ScalarType.Float32);
-        using var stored = Read(path, gguf, byName["v.blk.2.ffn_down.weight"]);
+        using var stored = LlamaGgufExportTests.ReadTensor(path, gguf, byName["v.blk.2.ffn_down.weight"]);
         Assert.Equal(0.0, Parity.RelativeError(stored, fc1));
         using var linear2 = checkpoint.Read("multi_modal_projector.linear_2.bias", ScalarType.Float32);
-        using var mm2 = Read(path, gguf, byName["mm.2.bias"]);
+        using var mm2 = LlamaGgufExportTests.ReadTensor(path, gguf, byName["mm.2.bias"]);
         Assert.Equal(0.0, Parity.RelativeError(mm2, linear2));
 
         var size = new FileInfo(path).Length;
@@ -82,14 +82,5 @@ public class ClipGgufExportTests
         using var actual = written.Read("language_model.model.layers.1.mlp.down_proj.weight");
         Assert.Equal(0.0, Parity.RelativeError(actual, expected));
         Assert.Equal(Checkpoints.Llava70mTower.NumHiddenLayers, written.Names.Count(n => n.EndsWith("self_attn.q_proj.weight", StringComparison.Ordinal) && n.StartsWith("vision_tower.", StringComparison.Ordinal)));
-    }
-
-    static Tensor Read(string path, GgufReader gguf, GgufTensorInfo info)
-    {
-        using var file = File.OpenRead(path);
-        file.Position = gguf.DataStart + info.Offset;
-        var bytes = new byte[info.Bytes];
-        file.ReadExactly(bytes);
-        return tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray()).reshape(info.Dims.Reverse().ToArray());
     }
 }

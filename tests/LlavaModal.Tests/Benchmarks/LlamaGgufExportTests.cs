@@ -89,7 +89,8 @@ public class LlamaGgufExportTests
         // Attention scores are dot products of such vectors, so they are unchanged by the common reordering.
     }
 
-    static Tensor ReadTensor(string path, GgufReader gguf, GgufTensorInfo info)
+    /// <summary>A tensor's stored values (f32 or f16) read back from a GGUF file, in the checkpoint's shape.</summary>
+    internal static Tensor ReadTensor(string path, GgufReader gguf, GgufTensorInfo info)
     {
         using var file = File.OpenRead(path);
         file.Position = gguf.DataStart + info.Offset;
