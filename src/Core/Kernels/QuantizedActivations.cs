@@ -71,36 +71,44 @@ sealed unsafe class QuantizedActivations
     internal ReadOnlySpan<int> BiasesOf(int t) => new(Row(t).Biases, Blocks);
 
     /// <summary>Bytes of values this thread's buffer holds now.</summary>
-    internal static long HeldValues => current?.values.LongLength ?? 0;
+    internal static long HeldValues => current is null ? 0 : current.values.LongLength - Slack;
+
+    /// <summary>Elements allocated past what an array must hold, so its start can be moved to a 64-byte boundary: the
+    /// pinned heap aligns arrays to 8 bytes, and a 512-bit load of activations straddling two cache lines costs two.</summary>
+    const int Slack = 64;
 
     void Fill(float* x, int tokens, int columns)
     {
         Columns = columns;
         Blocks = columns / Block;
         long count = (long)tokens * columns;
-        bool shrink = values.LongLength > KeptValues && count <= KeptValues;
-        if (values.LongLength < count || shrink)
+        bool shrink = values.LongLength - Slack > KeptValues && count <= KeptValues;
+        if (values.LongLength - Slack < count || shrink)
         {
-            values = GC.AllocateUninitializedArray<sbyte>(checked((int)count), pinned: true);
-            halves = GC.AllocateUninitializedArray<sbyte>(checked((int)count), pinned: true);
+            values = GC.AllocateUninitializedArray<sbyte>(checked((int)count + Slack), pinned: true);
+            halves = GC.AllocateUninitializedArray<sbyte>(checked((int)count + Slack), pinned: true);
         }
         // 16 floats of padding: the kernels read scales and offsets 16 blocks at a time.
-        if (scales.Length < tokens * Blocks + 16 || shrink)
+        if (scales.Length - Slack < tokens * Blocks + 16 || shrink)
         {
-            scales = GC.AllocateArray<float>(tokens * Blocks + 16, pinned: true);
-            offsets = GC.AllocateArray<float>(tokens * Blocks + 16, pinned: true);
-            biases = GC.AllocateArray<int>(tokens * Blocks + 16, pinned: true);
+            scales = GC.AllocateArray<float>(tokens * Blocks + 16 + Slack, pinned: true);
+            offsets = GC.AllocateArray<float>(tokens * Blocks + 16 + Slack, pinned: true);
+            biases = GC.AllocateArray<int>(tokens * Blocks + 16 + Slack, pinned: true);
         }
-        valuesStart = (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(values));
-        scalesStart = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scales));
-        offsetsStart = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(offsets));
-        halvesStart = (sbyte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(halves));
-        biasesStart = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(biases));
+        valuesStart = Aligned(values);
+        scalesStart = Aligned(scales);
+        offsetsStart = Aligned(offsets);
+        halvesStart = Aligned(halves);
+        biasesStart = Aligned(biases);
         for (long b = 0; b < (long)tokens * Blocks; b++)
             Round(x + b * Block, valuesStart + b * Block, out scalesStart[b], out offsetsStart[b], out biasesStart[b]);
         for (long t = 0; t < tokens; t++)
             Regroup(valuesStart + t * columns, halvesStart + t * columns, Blocks);
     }
+
+    /// <summary>The first 64-byte boundary in a pinned array (its <see cref="Slack"/> elements cover the move).</summary>
+    static T* Aligned<T>(T[] array) where T : unmanaged =>
+        (T*)(((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)) + 63) & ~(nint)63);
 
     /// <summary>
     /// Every four blocks' values as their first halves (elements 0-15 of each block, 64 bytes) then their second halves:

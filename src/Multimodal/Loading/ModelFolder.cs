@@ -8,6 +8,7 @@ using LlavaModal.Abstractions.Weights;
 using LlavaModal.Core.Adapters;
 using LlavaModal.Core.Checkpoints;
 using LlavaModal.Core.Kernels;
+using LlavaModal.Core.Native;
 using LlavaModal.Core.Quantization;
 using LlavaModal.Tokenizers;
 using LlavaModal.Tokenizers.Chat;
@@ -192,6 +193,7 @@ public sealed class ModelFolder : IDisposable
             StateDictLoader.Load(decoder, Weights, layout.ToCheckpointName,
                 n => layout.BelongsToDecoder(n) && !(config.TieWordEmbeddings && n == tiedHead) && !IgnoredByFamily(family, layout, n));
             decoder.eval();
+            HeapTrim.Run();
             return decoder;
         }
         catch
@@ -231,6 +233,7 @@ public sealed class ModelFolder : IDisposable
                 }
                 bindings.AddRange(loaded);
             }
+            if (bindings.Count > 0) HeapTrim.Run();
             return bindings;
         }
         catch
