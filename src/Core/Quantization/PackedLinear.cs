@@ -10,8 +10,8 @@ namespace LlavaModal.Core.Quantization;
 /// <summary>
 /// A linear layer <c>x Wᵀ + b</c> whose weight is a <see cref="PackedMatrix"/> run by the C# kernels: a few tokens
 /// (decode) go through <see cref="MatMul"/>'s row kernels, longer inputs (prefill) through <see cref="Gemm"/>'s tiled
-/// product, or for int4 rows through <see cref="Int4Gemm"/>'s integer product (AVX-512 or AVX2) and for int8 rows through
-/// <see cref="Int8Gemm"/>'s (AVX-512). Reads either a
+/// product, or for int4 and int8 rows through their integer products (<see cref="Int4Gemm"/>, <see cref="Int8Gemm"/>;
+/// AVX-512 or AVX2). Reads either a
 /// full-precision <c>weight</c> (packed as it is read) or a packed checkpoint's <c>qweight</c> and <c>scales</c>
 /// (<see cref="PackedTensors"/>), or, for a head tied to the embeddings, packs the loaded table (it reads no tensor of
 /// its own). Activations keep the model's dtype; the products accumulate in f32.
@@ -24,7 +24,7 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHoldsO
     /// products, which beat decoding to f32 panels up to a few dozen tokens, and int4's integer product from about 16
     /// (it repacks every panel per call: on AVX-512, 1.1B shapes tie at 12 and gain 8-16% at 16, 30-45% at 24, 70m
     /// shapes gain from 8; on AVX2 it leads from 8-16); int8's integer product ties the tiled one at 33-64 tokens and
-    /// gains 10-25% from 128, so on AVX-512 int8 activations are rounded at every length, as int4's are everywhere;
+    /// gains 10-25% from 128 on AVX-512 (on AVX2 1.1-2.6x on 1.1B shapes from 33 tokens), so int8 activations are rounded at every length, as int4's are;
     /// f32/bf16/f16 rows only for the tokens of a decode step.
     /// Measured with the <c>gemm</c> benchmark on 1.1B and 70m matrix shapes (2 threads, AMD EPYC; the README's
     /// Performance section).
@@ -84,7 +84,7 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHoldsO
 
     /// <summary>
     /// <c>y = x Wᵀ + b</c> on f32 rows in place (<paramref name="x"/> [rows, in], <paramref name="y"/> [rows, out]): the row
-    /// kernels up to <see cref="RowKernelLimit"/> rows, an integer product (int4; int8 on AVX-512) or the tiled product above.
+    /// kernels up to <see cref="RowKernelLimit"/> rows, an integer product (int4, int8) or the tiled product above.
     /// <see cref="forward"/>'s arithmetic, for callers that hold raw buffers (a decode step run in C#).
     /// </summary>
     internal unsafe void Multiply(float* x, int rows, float* y)
