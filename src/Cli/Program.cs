@@ -2,9 +2,8 @@ using System.CommandLine;
 using LlavaModal.Cli;
 using LlavaModal.Cli.Commands;
 
-// Before anything loads libtorch (and its OpenMP runtime, which reads this once): waiting threads sleep instead of spinning.
-TorchThreads.PreferPassiveWaiting();
-// Then what the other assemblies' module initialisers do, so no command can reach TorchSharp before it.
+// What the other assemblies' module initialisers do, first, so no command can reach TorchSharp before it (it also sets
+// the native defaults libtorch and OpenMP read once when they load: passive OpenMP waiting, huge pages).
 LlavaModal.Core.Native.TorchNativeRuntime.EnsureLoadable();
 
 var root = new RootCommand("llava-modal: run LLaMA and LLaVA checkpoints (Hugging Face layout) on TorchSharp.")

@@ -1,17 +1,15 @@
-using System.Runtime.InteropServices;
-
 namespace LlavaModal.Cli;
 
 /// <summary>Sets torch's CPU thread count (after making the native library loadable, which LlavaModal types do lazily).</summary>
-static partial class TorchThreads
+static class TorchThreads
 {
     /// <summary>Most threads accepted: four per logical CPU (OpenMP starts every one of them; 100000 never returned).</summary>
     public static int Max => 4 * Environment.ProcessorCount;
 
     /// <summary>
     /// The default of every <c>--threads</c>: the CPUs this process may use (affinity and container quota included),
-    /// at most 16 (past that libtorch's own kernels stop gaining on one request). Safe on a busy machine because of
-    /// <see cref="PreferPassiveWaiting"/>.
+    /// at most 16 (past that libtorch's own kernels stop gaining on one request). Safe on a busy machine because OpenMP's
+    /// threads wait passively (set by LlavaModal.Core before libtorch loads, unless the user chose a policy).
     /// </summary>
     public static int Default => Math.Clamp(Environment.ProcessorCount, 1, 16);
 
@@ -29,22 +27,4 @@ static partial class TorchThreads
         // The weight-format kernels run on their own threads (more than the CPUs only wait for each other).
         LlavaModal.Core.Kernels.KernelPool.UseThreads(Math.Min(threads, Environment.ProcessorCount));
     }
-
-    /// <summary>
-    /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> for this process unless the user set it. libtorch's OpenMP threads otherwise spin
-    /// at every barrier, so when another process holds one core, every parallel op waits for the thread that lost its core:
-    /// <c>eval --scenes 100 --threads 2</c> took 17.6 s with spinning and 3.9 s with passive waiting on a loaded 2-core
-    /// machine (3.0 s with one thread). Must run before libtorch loads: OpenMP reads it once, when it starts.
-    /// </summary>
-    public static void PreferPassiveWaiting()
-    {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable(WaitPolicy) is not null) return;
-        // The native environment, which OpenMP reads: Environment.SetEnvironmentVariable only changes .NET's own copy on Unix.
-        if (SetEnv(WaitPolicy, "PASSIVE", 0) == 0) Environment.SetEnvironmentVariable(WaitPolicy, "PASSIVE");
-    }
-
-    internal const string WaitPolicy = "OMP_WAIT_POLICY";
-
-    [LibraryImport("libc.so.6", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int SetEnv(string name, string value, int overwrite);
 }

@@ -104,7 +104,7 @@ public static class TorchNativeRuntime
         lock (Gate)
         {
             if (Status != NativeCompatStatus.NotChecked) return Status;
-            HugePages.PreferForTorch();
+            NativeEnvironment.SetDefaults();
             var log = new System.Text.StringBuilder();
             try
             {

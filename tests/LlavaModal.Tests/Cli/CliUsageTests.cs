@@ -1,4 +1,3 @@
-using LlavaModal.Cli;
 using LlavaModal.Tests.Support;
 
 namespace LlavaModal.Tests.Cli;
@@ -70,13 +69,5 @@ public class CliUsageTests
         var r = CliRunner.Run("generate", "--model", Fixtures.LlamaTiny, "--prompt", "x", "--threads", "0");
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("--threads 0 is outside 1..", r.Stderr);
-    }
-
-    [Fact]
-    public void OpenMP_threads_wait_passively_unless_the_user_chose_a_policy()
-    {
-        var before = Environment.GetEnvironmentVariable(TorchThreads.WaitPolicy);
-        TorchThreads.PreferPassiveWaiting();
-        Assert.Equal(before ?? "PASSIVE", Environment.GetEnvironmentVariable(TorchThreads.WaitPolicy));
     }
 }

@@ -15,6 +15,16 @@ public class HugePagesTests
     }
 
     [Fact]
+    public void OpenMP_threads_wait_passively_unless_the_environment_says_otherwise()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        TorchNativeRuntime.EnsureLoadable();
+        // The C environment, where libgomp reads it when libtorch loads, for every host (not only the CLI).
+        Assert.Equal(Environment.GetEnvironmentVariable(NativeEnvironment.OpenMpWaitPolicy) ?? "PASSIVE", NativeEnvironment.NativeValue(NativeEnvironment.OpenMpWaitPolicy));
+        Assert.NotNull(NativeEnvironment.NativeValue(NativeEnvironment.OpenMpWaitPolicy));
+    }
+
+    [Fact]
     public unsafe void A_large_buffer_is_mapped_on_a_huge_page_boundary_and_advised_for_huge_pages()
     {
         nuint bytes = 3 * HugePages.PageBytes + 4096 + 7;
