@@ -17,6 +17,10 @@ static class MeasuredProcess
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in arguments) start.ArgumentList.Add(a);
+        // The environment this program was started with: llama.cpp's OpenMP threads must not inherit the passive waiting
+        // LlavaModal sets for itself (its barriers then sleep at every op: its 2-thread decode fell 2-8x); a child of ours
+        // sets its defaults again.
+        foreach (var name in LlavaModal.Core.Native.NativeEnvironment.Defaulted) start.Environment.Remove(name);
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {program}.");
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

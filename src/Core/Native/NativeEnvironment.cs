@@ -5,7 +5,8 @@ namespace LlavaModal.Core.Native;
 /// <summary>
 /// Defaults for what libtorch and its OpenMP read from the C environment when they start, set before they load
 /// (<see cref="TorchNativeRuntime.EnsureLoadable"/>) and only where the user has not set them: huge pages for libtorch's
-/// large allocations (<see cref="HugePages"/>) and passive waiting for OpenMP's threads.
+/// large allocations (<see cref="HugePages"/>) and passive waiting for OpenMP's threads. Child processes inherit them
+/// like any environment variable (<see cref="Defaulted"/> names them).
 /// </summary>
 static partial class NativeEnvironment
 {
@@ -18,6 +19,17 @@ static partial class NativeEnvironment
     /// first; every host (server, Semantic Kernel, a library user) gets it now.
     /// </remarks>
     internal const string OpenMpWaitPolicy = "OMP_WAIT_POLICY";
+
+    static readonly List<string> SetHere = [];
+
+    /// <summary>The variables this process set (the user had not): child processes that are not LlavaModal's may want them removed.</summary>
+    internal static IReadOnlyList<string> Defaulted
+    {
+        get
+        {
+            lock (SetHere) return [.. SetHere];
+        }
+    }
 
     /// <summary>Sets the defaults; Linux only.</summary>
     internal static void SetDefaults()
@@ -33,7 +45,9 @@ static partial class NativeEnvironment
         try
         {
             // .NET's SetEnvironmentVariable changes only the managed copy on Unix; native libraries read the C environment.
-            if (SetEnv(name, value, 0) == 0) Environment.SetEnvironmentVariable(name, value);
+            if (SetEnv(name, value, 0) != 0) return;
+            Environment.SetEnvironmentVariable(name, value);
+            lock (SetHere) SetHere.Add(name);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
