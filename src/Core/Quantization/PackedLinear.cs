@@ -24,7 +24,7 @@ sealed class PackedLinear : nn.Module<Tensor, Tensor>, IReadsOwnWeights, IHoldsO
     /// products, which beat decoding to f32 panels up to a few dozen tokens, and int4's integer product from about 16
     /// (it repacks every panel per call: on AVX-512, 1.1B shapes tie at 12 and gain 8-16% at 16, 30-45% at 24, 70m
     /// shapes gain from 8; on AVX2 it leads from 8-16); int8's integer product ties the tiled one at 33-64 tokens and
-    /// gains 10-25% from 128 on AVX-512 (on AVX2 1.1-2.6x on 1.1B shapes from 33 tokens), so int8 activations are rounded at every length, as int4's are;
+    /// gains 10-25% from 128 on AVX-512 (on AVX2 1.3-2.6x on 1.1B shapes from 33 tokens), so int8 activations are rounded at every length, as int4's are;
     /// f32/bf16/f16 rows only for the tokens of a decode step.
     /// Measured with the <c>gemm</c> benchmark on 1.1B and 70m matrix shapes (2 threads, AMD EPYC; the README's
     /// Performance section).
