@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-
 namespace LlavaModal.Core.Kernels;
 
 /// <summary>
@@ -20,10 +18,6 @@ namespace LlavaModal.Core.Kernels;
 /// </remarks>
 static unsafe class Int4Gemm
 {
-    /// <summary>Tokens per tile.</summary>
-    const int Height = 4;
-    /// <summary>Tokens per pass over all panels: a pass's rounded activations (256 x 5632 bytes at most for 1.1B) stay in L2/L3 while every panel meets them.</summary>
-    const int TokenSlice = 256;
     const int Block = WeightFormats.BlockSize;
 
     /// <summary>Whether this product serves <paramref name="weights"/> on <paramref name="isa"/>: int4 rows of whole blocks, AVX-512 BW or AVX2.</summary>
@@ -35,44 +29,6 @@ static unsafe class Int4Gemm
     internal static void Multiply(PackedMatrix weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool)
     {
         if (!Serves(weights, isa)) throw new ArgumentException($"The int4 integer product needs int4 rows of whole {Block}-column blocks and AVX-512 BW or AVX2; got {weights.Format.Name()} rows of {weights.Columns} on {isa}{(KernelIsas.IsSupported(isa) ? "" : " (not supported here)")}.", nameof(weights));
-        for (int first = 0; first < tokens; first += TokenSlice)
-        {
-            int count = Math.Min(TokenSlice, tokens - first);
-            var quantized = QuantizedActivations.Of(x + (long)first * weights.Columns, count, weights.Columns);
-            float* ys = y + (long)first * weights.Rows;
-            if (isa == KernelIsa.Avx512) Run(new PanelWork<Avx512Int4Tile>(weights, quantized, count, ys), pool);
-            else Run(new PanelWork<Avx2Int4Tile>(weights, quantized, count, ys), pool);
-        }
-    }
-
-    static void Run<TTile>(PanelWork<TTile> work, KernelPool pool) where TTile : struct, IInt4Tile => pool.For(work.Panels, 1, work);
-
-    sealed class PanelWork<TTile>(PackedMatrix w, QuantizedActivations x, int tokens, float* y) : IRangeWork where TTile : struct, IInt4Tile
-    {
-        public int Panels => (w.Rows + TTile.Width - 1) / TTile.Width;
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int start, int end)
-        {
-            int width = TTile.Width, blocks = w.Columns / Block, rows = w.Rows;
-            // The tiled product's buffers: a panel of width x columns floats holds the bytes, the scratch the block scales.
-            var buffers = PanelBuffers.ForThread(w.Columns, width, w.ScalesPerRow);
-            byte* panel = (byte*)buffers.Panel;
-            float* scales = buffers.Scratch;
-            float* tile = stackalloc float[Height * width];
-            for (int p = start; p < end; p++)
-            {
-                int first = p * width, count = Math.Min(width, rows - first);
-                TTile.Pack(w, first, count, panel, scales);
-                for (int t = 0; t < tokens; t += Height)
-                {
-                    int n = Math.Min(Height, tokens - t);
-                    // Fewer than four tokens left: the missing ones repeat the last, and their sums are dropped.
-                    TTile.Run(panel, scales, blocks, x.Row(t), x.Row(t + Math.Min(1, n - 1)), x.Row(t + Math.Min(2, n - 1)), x.Row(t + Math.Min(3, n - 1)), tile);
-                    for (int i = 0; i < n; i++)
-                        new ReadOnlySpan<float>(tile + i * width, count).CopyTo(new Span<float>(y + (long)(t + i) * rows + first, count));
-                }
-            }
-        }
+        IntegerPanels.Multiply<Avx512Int4Tile, Avx2Int4Tile>(weights, x, tokens, y, isa, pool, widen: false);
     }
 }

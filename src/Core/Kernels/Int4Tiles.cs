@@ -4,49 +4,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace LlavaModal.Core.Kernels;
 
-/// <summary>One instruction set's part of <see cref="Int4Gemm"/>: a panel's packing and four tokens against it.</summary>
-unsafe interface IInt4Tile
-{
-    /// <summary>Rows per panel: the int32 lanes of one vector.</summary>
-    static abstract int Width { get; }
-
-    /// <summary>
-    /// Rows [first, first + count) as a panel: per block, per group of four columns, the four nibbles of row 0, of row 1,
-    /// ...; and each block's row scales as f32. Rows past <paramref name="count"/> repeat the last row with scale 0, so
-    /// their sums are 0 (and dropped).
-    /// </summary>
-    static abstract void Pack(PackedMatrix w, int first, int count, byte* panel, float* scales);
-
-    /// <summary>Four tokens against a packed panel: <paramref name="tile"/> receives 4 × <see cref="Width"/> sums, token by token.</summary>
-    /// <remarks><see cref="QuantizedRow.Biases"/> hold <c>-128 · Σq</c>; shifted right by 4, <c>-8 · Σq</c> exactly.</remarks>
-    static abstract void Run(byte* panel, float* scales, int blocks, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, float* tile);
-}
-
-/// <summary>
-/// What the integer products' packing shares (both int4 tiles and <see cref="Int8Gemm"/>): a panel's row pointers and
-/// block scales. For int4, a block's 16 stored bytes of a row, as four uints, are its groups 0-3 in their low
-/// nibbles and 4-7 in their high ones (BlockQuantizer's layout: element i in byte i's low nibble, i + 16 in its high
-/// one), so a block of the panel is the rows' uints transposed, then masked and shifted: a repacking per call that is
-/// cheap against the product even for a few tokens.
-/// </summary>
-static unsafe class QuantizedPanel
-{
-    /// <summary>The panel's <paramref name="width"/> row pointers (past <paramref name="count"/>, the last row again) and its scales, block by block (0 past <paramref name="count"/>).</summary>
-    internal static void Rows(PackedMatrix w, int first, int count, int width, byte** rows, float* scales)
-    {
-        int blocks = w.Columns / WeightFormats.BlockSize, perRow = w.ScalesPerRow;
-        for (int r = 0; r < width; r++)
-        {
-            int row = first + Math.Min(r, count - 1);
-            rows[r] = w.DataPointer + row * w.RowBytes;
-            Half* rowScales = w.ScalesPointer + (long)row * perRow;
-            for (int b = 0; b < blocks; b++) scales[b * width + r] = r < count ? (float)rowScales[b] : 0;
-        }
-    }
-}
-
 /// <summary>AVX-512 BW: 16 rows a panel, a block of it 512 bytes (eight 64-byte steps).</summary>
-unsafe readonly struct Avx512Int4Tile : IInt4Tile
+unsafe readonly struct Avx512Int4Tile : IIntegerTile
 {
     public static int Width => 16;
 
@@ -126,7 +85,7 @@ unsafe readonly struct Avx512Int4Tile : IInt4Tile
 }
 
 /// <summary>AVX2: 8 rows a panel, a block of it 256 bytes (eight 32-byte steps).</summary>
-unsafe readonly struct Avx2Int4Tile : IInt4Tile
+unsafe readonly struct Avx2Int4Tile : IIntegerTile
 {
     public static int Width => 8;
 

@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-
 namespace LlavaModal.Core.Kernels;
 
 /// <summary>
@@ -19,10 +16,6 @@ namespace LlavaModal.Core.Kernels;
 /// <remarks>Written by hand: libtorch has no product for these block formats.</remarks>
 static unsafe class Int8Gemm
 {
-    /// <summary>Tokens per tile.</summary>
-    const int Height = 4;
-    /// <summary>Tokens per pass over all panels, as <see cref="Int4Gemm"/>: a pass's widened activations stay in L2/L3 while every panel meets them.</summary>
-    const int TokenSlice = 256;
     const int Block = WeightFormats.BlockSize;
 
     /// <summary>Whether this product serves <paramref name="weights"/> on <paramref name="isa"/>: int8 rows of whole blocks, AVX-512 BW or AVX2.</summary>
@@ -34,73 +27,6 @@ static unsafe class Int8Gemm
     internal static void Multiply(PackedMatrix weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool)
     {
         if (!Serves(weights, isa)) throw new ArgumentException($"The int8 integer product needs int8 rows of whole {Block}-column blocks and AVX-512 BW or AVX2; got {weights.Format.Name()} rows of {weights.Columns} on {isa}{(KernelIsas.IsSupported(isa) ? "" : " (not supported here)")}.", nameof(weights));
-        int columns = weights.Columns;
-        short* wide = Widened.For((long)Math.Min(tokens, TokenSlice) * columns);
-        for (int first = 0; first < tokens; first += TokenSlice)
-        {
-            int count = Math.Min(TokenSlice, tokens - first);
-            var quantized = QuantizedActivations.Of(x + (long)first * columns, count, columns);
-            for (int t = 0; t < count; t++) Widen(quantized.Row(t).Values, wide + (long)t * columns, columns);
-            float* ys = y + (long)first * weights.Rows;
-            if (isa == KernelIsa.Avx512) Run(new PanelWork<Avx512Int8Tile>(weights, quantized, wide, count, ys), pool);
-            else Run(new PanelWork<Avx2Int8Tile>(weights, quantized, wide, count, ys), pool);
-        }
-    }
-
-    /// <summary>int8 to int16, 32 at a time (whole blocks). By hand: <c>TensorPrimitives.ConvertTruncating</c> made a 1.1B prompt 3% slower.</summary>
-    static void Widen(sbyte* q, short* target, int columns)
-    {
-        for (int c = 0; c < columns; c += 32)
-        {
-            var (low, high) = Vector256.Widen(Vector256.Load(q + c));
-            low.Store(target + c);
-            high.Store(target + c + 16);
-        }
-    }
-
-    static void Run<TTile>(PanelWork<TTile> work, KernelPool pool) where TTile : struct, IInt8Tile => pool.For(work.Panels, 1, work);
-
-    /// <summary>The calling thread's activations widened to int16, grown to the largest slice seen (pinned, so a prompt's products allocate nothing after the first).</summary>
-    static class Widened
-    {
-        [ThreadStatic] static short[]? values;
-
-        internal static short* For(long count)
-        {
-            // 32 more than asked: aligning the start to 64 bytes may skip up to 31 of them.
-            if (values is null || values.LongLength < count + 32) values = GC.AllocateUninitializedArray<short>(checked((int)count + 32), pinned: true);
-            fixed (short* p = values) return (short*)(((nint)p + 63) & ~(nint)63);
-        }
-    }
-
-    sealed class PanelWork<TTile>(PackedMatrix w, QuantizedActivations x, short* wide, int tokens, float* y) : IRangeWork where TTile : struct, IInt8Tile
-    {
-        public int Panels => (w.Rows + TTile.Width - 1) / TTile.Width;
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int start, int end)
-        {
-            int width = TTile.Width, blocks = w.Columns / Block, rows = w.Rows, columns = w.Columns;
-            // The tiled product's buffers: a panel of width x columns floats holds the width x columns int16 values, the scratch the block scales.
-            var buffers = PanelBuffers.ForThread(columns, width, w.ScalesPerRow);
-            var panel = (int*)buffers.Panel;
-            float* scales = buffers.Scratch;
-            float* tile = stackalloc float[Height * width];
-            for (int p = start; p < end; p++)
-            {
-                int first = p * width, count = Math.Min(width, rows - first);
-                TTile.Pack(w, first, count, panel, scales);
-                for (int t = 0; t < tokens; t += Height)
-                {
-                    int n = Math.Min(Height, tokens - t);
-                    // Fewer than four tokens left: the missing ones repeat the last, and their sums are dropped.
-                    int t1 = t + Math.Min(1, n - 1), t2 = t + Math.Min(2, n - 1), t3 = t + Math.Min(3, n - 1);
-                    TTile.Run(panel, scales, blocks, wide + (long)t * columns, wide + (long)t1 * columns, wide + (long)t2 * columns, wide + (long)t3 * columns,
-                        x.Row(t).Scales, x.Row(t1).Scales, x.Row(t2).Scales, x.Row(t3).Scales, tile);
-                    for (int i = 0; i < n; i++)
-                        new ReadOnlySpan<float>(tile + i * width, count).CopyTo(new Span<float>(y + (long)(t + i) * rows + first, count));
-                }
-            }
-        }
+        IntegerPanels.Multiply<Avx512Int8Tile, Avx2Int8Tile>(weights, x, tokens, y, isa, pool, widen: true);
     }
 }

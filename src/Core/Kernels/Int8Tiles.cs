@@ -4,25 +4,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace LlavaModal.Core.Kernels;
 
-/// <summary>One instruction set's part of <see cref="Int8Gemm"/>: a panel's packing and four tokens against it.</summary>
-unsafe interface IInt8Tile
-{
-    /// <summary>Rows per panel: the int32 lanes of one vector.</summary>
-    static abstract int Width { get; }
-
-    /// <summary>
-    /// Rows [first, first + count) as a panel: per block, per pair of columns, the pair of each row as two int16 (one
-    /// int32), a transpose of the rows' widened blocks; and each block's row scales as f32. Rows past
-    /// <paramref name="count"/> repeat the last row with scale 0, so their sums are 0 (and dropped).
-    /// </summary>
-    static abstract void Pack(PackedMatrix w, int first, int count, int* panel, float* scales);
-
-    /// <summary>Four tokens (their int16 values and block scales) against a packed panel: <paramref name="tile"/> receives 4 × <see cref="Width"/> sums, token by token.</summary>
-    static abstract void Run(int* panel, float* scales, int blocks, short* x0, short* x1, short* x2, short* x3, float* d0, float* d1, float* d2, float* d3, float* tile);
-}
-
 /// <summary>AVX-512 BW: 16 rows a panel, a block of it 16 pairs x 16 rows (1 KiB).</summary>
-unsafe readonly struct Avx512Int8Tile : IInt8Tile
+unsafe readonly struct Avx512Int8Tile : IIntegerTile
 {
     const int Block = WeightFormats.BlockSize;
 
@@ -30,8 +13,9 @@ unsafe readonly struct Avx512Int8Tile : IInt8Tile
 
     /// <summary>Each row's block widened (16 pairs a row), then four perfect shuffles transpose the 16 x 16 int32 (scalar copies at first: 12-15% of a 256-token product).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Pack(PackedMatrix w, int first, int count, int* panel, float* scales)
+    public static void Pack(PackedMatrix w, int first, int count, byte* bytes, float* scales)
     {
+        var panel = (int*)bytes;
         var rows = stackalloc byte*[16];
         QuantizedPanel.Rows(w, first, count, 16, rows, scales);
         // Each output vector of a shuffle interleaves vector i with vector i + 8.
@@ -62,8 +46,11 @@ unsafe readonly struct Avx512Int8Tile : IInt8Tile
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(int* panel, float* scales, int blocks, short* x0, short* x1, short* x2, short* x3, float* d0, float* d1, float* d2, float* d3, float* tile)
+    public static void Run(byte* bytes, float* scales, int blocks, QuantizedRow r0, QuantizedRow r1, QuantizedRow r2, QuantizedRow r3, float* tile)
     {
+        var panel = (int*)bytes;
+        short* x0 = r0.Wide, x1 = r1.Wide, x2 = r2.Wide, x3 = r3.Wide;
+        float* d0 = r0.Scales, d1 = r1.Scales, d2 = r2.Scales, d3 = r3.Scales;
         Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
         for (int b = 0; b < blocks; b++, panel += 16 * (Block / 2))
         {
@@ -91,7 +78,7 @@ unsafe readonly struct Avx512Int8Tile : IInt8Tile
 }
 
 /// <summary>AVX2: 8 rows a panel, a block of it 16 pairs x 8 rows (512 bytes).</summary>
-unsafe readonly struct Avx2Int8Tile : IInt8Tile
+unsafe readonly struct Avx2Int8Tile : IIntegerTile
 {
     const int Block = WeightFormats.BlockSize;
 
@@ -99,8 +86,9 @@ unsafe readonly struct Avx2Int8Tile : IInt8Tile
 
     /// <summary>Each row's block widened into two vectors (pairs 0-7, pairs 8-15), each set of eight transposed as 8 x 8 int32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Pack(PackedMatrix w, int first, int count, int* panel, float* scales)
+    public static void Pack(PackedMatrix w, int first, int count, byte* bytes, float* scales)
     {
+        var panel = (int*)bytes;
         var rows = stackalloc byte*[8];
         QuantizedPanel.Rows(w, first, count, 8, rows, scales);
         for (int block = 0, blocks = w.Columns / Block; block < blocks; block++)
@@ -151,8 +139,11 @@ unsafe readonly struct Avx2Int8Tile : IInt8Tile
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run(int* panel, float* scales, int blocks, short* x0, short* x1, short* x2, short* x3, float* d0, float* d1, float* d2, float* d3, float* tile)
+    public static void Run(byte* bytes, float* scales, int blocks, QuantizedRow r0, QuantizedRow r1, QuantizedRow r2, QuantizedRow r3, float* tile)
     {
+        var panel = (int*)bytes;
+        short* x0 = r0.Wide, x1 = r1.Wide, x2 = r2.Wide, x3 = r3.Wide;
+        float* d0 = r0.Scales, d1 = r1.Scales, d2 = r2.Scales, d3 = r3.Scales;
         Vector256<float> f0 = default, f1 = default, f2 = default, f3 = default;
         for (int b = 0; b < blocks; b++, panel += 8 * (Block / 2))
         {

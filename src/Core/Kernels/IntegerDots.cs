@@ -7,15 +7,18 @@ namespace LlavaModal.Core.Kernels;
 /// <summary>
 /// One activation row rounded to int8 (<see cref="QuantizedActivations"/>): its values, block scales and int4 offset
 /// terms; the scales, offsets and biases may be read up to 16 past the last block. <see cref="Halves"/> holds the values
-/// regrouped for int4 rows, <see cref="Biases"/> <c>-128 · Σq</c> per block for int8 rows.
+/// regrouped for int4 rows, <see cref="Biases"/> <c>-128 · Σq</c> per block for int8 rows, <see cref="Wide"/> the values
+/// widened to int16 for <see cref="Int8Gemm"/>.
 /// </summary>
-readonly unsafe struct QuantizedRow(sbyte* values, float* scales, float* offsets, sbyte* halves, int* biases)
+readonly unsafe struct QuantizedRow(sbyte* values, float* scales, float* offsets, sbyte* halves, int* biases, short* wide)
 {
     public sbyte* Values { get; } = values;
     public float* Scales { get; } = scales;
     public float* Offsets { get; } = offsets;
     public sbyte* Halves { get; } = halves;
     public int* Biases { get; } = biases;
+    /// <summary>The values as int16, for the int8 prompt product: only after <see cref="QuantizedActivations.Widen"/>.</summary>
+    public short* Wide { get; } = wide;
 }
 
 /// <summary>
