@@ -67,6 +67,7 @@ public static unsafe class MatMul
     /// <inheritdoc cref="MultiplyMany(IReadOnlyList{PackedMatrix}, ReadOnlySpan{float}, int, Span{float}, KernelIsa?, KernelPool?)"/>
     internal static void MultiplyMany(IReadOnlyList<PackedMatrix> weights, float* x, int tokens, float* y, KernelIsa isa, KernelPool pool)
     {
+        Require(isa);
         var parts = new IRangeWork[weights.Count];
         var starts = new int[weights.Count + 1];
         long bytes = 0;
@@ -88,6 +89,7 @@ public static unsafe class MatMul
 
     static void Run(RowWork args, KernelIsa isa, KernelPool pool, int rows)
     {
+        Require(isa);
         var quantized = args.X is not null && args.Weights.Format.IsQuantized() ? QuantizedActivations.Of(args.X, args.Tokens, args.Weights.Columns) : null;
         var paired = args.X is not null && Bf16Pairs.Serves(isa, args.Weights, args.Tokens) ? Bf16Pairs.Pair(args.X, args.Weights.Columns) : null;
         Split(Work(args, isa, quantized, paired), rows, args.Weights.ByteCount * Math.Max(1, (args.Tokens + 3) / 4), pool);
@@ -96,9 +98,14 @@ public static unsafe class MatMul
     /// <summary>Whether the AVX2 integer products use AVX-VNNI where the CPU has it (tests turn it off to run the other path; both give the same sums).</summary>
     internal static bool UseVnni { get; set; } = AvxVnni.IsSupported;
 
-    static IRangeWork Work(RowWork args, KernelIsa isa, QuantizedActivations? quantized, float* paired)
+    /// <summary>Before anything runs on <paramref name="isa"/>: the bf16 activations' regrouping is AVX-512 code too.</summary>
+    static void Require(KernelIsa isa)
     {
         if (!KernelIsas.IsSupported(isa)) throw new ArgumentException($"This CPU does not support {isa}.", nameof(isa));
+    }
+
+    static IRangeWork Work(RowWork args, KernelIsa isa, QuantizedActivations? quantized, float* paired)
+    {
         if (paired is not null && args.X is not null && Bf16Pairs.Serves(isa, args.Weights, args.Tokens)) return new PairedRows(args, paired);
         // Int8/int4 products multiply integers with the activations rounded to int8 per block, as llama.cpp does.
         if (quantized is not null)
