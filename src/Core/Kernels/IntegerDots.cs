@@ -34,6 +34,21 @@ unsafe interface IIntegerDots
     static abstract float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks);
     /// <summary>Four activation rows at once: the weight row is read and decoded once for all four.</summary>
     static abstract void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result);
+    /// <summary>
+    /// Four stored rows (<paramref name="rowBytes"/> apart, their scales <paramref name="blocks"/> apart) with one activation
+    /// row, each sum exactly <see cref="Dot1"/>'s, so how rows are grouped or split among threads never changes a result.
+    /// </summary>
+    static abstract void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result);
+}
+
+/// <summary><see cref="IIntegerDots.Rows4"/> as four <see cref="IIntegerDots.Dot1"/> calls, for the paths with no four-row kernel.</summary>
+static unsafe class RowsOneByOne
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Rows4<TDots>(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result) where TDots : struct, IIntegerDots
+    {
+        for (int k = 0; k < 4; k++) result[k] = TDots.Dot1(row + k * rowBytes, scales + k * blocks, x, blocks);
+    }
 }
 
 /// <summary>A row's f16 block scales widened to f32 8 or 16 at a time (what lies past the row's last block is read too, never used).</summary>
@@ -90,6 +105,9 @@ unsafe readonly struct ScalarIntegerDots<TRow> : IIntegerDots where TRow : struc
         result[2] = Dot1(row, scales, x2, blocks);
         result[3] = Dot1(row, scales, x3, blocks);
     }
+
+    public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result) =>
+        RowsOneByOne.Rows4<ScalarIntegerDots<TRow>>(row, rowBytes, scales, x, blocks, result);
 }
 
 /// <summary>One stored block's integer dot product, in plain C#.</summary>
@@ -246,6 +264,9 @@ unsafe readonly struct Avx2IntegerDots<TBytes, TPairs> : IIntegerDots where TByt
         result[2] = Vector256.Sum(s2 - o2);
         result[3] = Vector256.Sum(s3 - o3);
     }
+
+    public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result) =>
+        RowsOneByOne.Rows4<Avx2IntegerDots<TBytes, TPairs>>(row, rowBytes, scales, x, blocks, result);
 }
 
 /// <summary>How the 512-bit path decodes two adjacent blocks into the two operands of a u8 x s8 product.</summary>
@@ -363,4 +384,7 @@ unsafe readonly struct Avx512IntegerDots<TBytes, TBytes256> : IIntegerDots where
         result[2] = Vector512.Sum(s2) + l2;
         result[3] = Vector512.Sum(s3) + l3;
     }
+
+    public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result) =>
+        RowsOneByOne.Rows4<Avx512IntegerDots<TBytes, TBytes256>>(row, rowBytes, scales, x, blocks, result);
 }

@@ -189,13 +189,23 @@ public static unsafe class MatMul
             int blocks = w.ScalesPerRow, rows = w.Rows, tokens = args.Tokens;
             if (tokens == 1)
             {
-                // Decode: one activation row against every row of the range, pointers stepped instead of recomputed.
+                // Decode: one activation row against every row of the range, four at a time at indices that are
+                // multiples of four (Rows4 gives Dot1's sums), pointers stepped instead of recomputed.
                 var x0 = x.Row(0);
                 long rowBytes = w.RowBytes;
                 byte* row = w.DataPointer + start * rowBytes;
                 Half* rowScales = w.ScalesPointer + (long)start * blocks;
                 float* y = args.Y;
-                for (int o = start; o < end; o++, row += rowBytes, rowScales += blocks) y[o] = TDots.Dot1(row, rowScales, x0, blocks);
+                for (int o = start; o < end;)
+                {
+                    // One call site each: the kernels are inlined here, and more sites exhaust the JIT's inlining budget.
+                    int n = o % 4 == 0 && o + 4 <= end ? 4 : 1;
+                    if (n == 4) TDots.Rows4(row, rowBytes, rowScales, x0, blocks, y + o);
+                    else y[o] = TDots.Dot1(row, rowScales, x0, blocks);
+                    o += n;
+                    row += n * rowBytes;
+                    rowScales += n * blocks;
+                }
                 return;
             }
             Span<float> four = stackalloc float[4];

@@ -263,6 +263,44 @@ public class MatMulTests
             }
     }
 
+    public static TheoryData<KernelIsa, WeightFormat> IntegerIsas()
+    {
+        var data = new TheoryData<KernelIsa, WeightFormat>();
+        foreach (var isa in new[] { KernelIsa.Scalar, KernelIsa.Avx2, KernelIsa.Avx512 })
+            foreach (var format in new[] { WeightFormat.Int8, WeightFormat.Int4 }) data.Add(isa, format);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(IntegerIsas))]
+    public void One_token_s_integer_sums_are_each_row_s_alone_however_rows_are_grouped_and_split(KernelIsa isa, WeightFormat format)
+    {
+        if (!KernelIsas.IsSupported(isa)) return;
+        // 1003 rows (groups of four and a remainder; over 256 KiB, so split among threads, at other places for each count)
+        // at 16, 43 and 64 blocks a row: the four-row kernels' whole steps of 16 and the widths they leave to one row at a time.
+        const int rows = 1003;
+        foreach (int columns in new[] { 512, 1376, 2048 })
+        {
+            var (packed, values) = Random(format, rows, columns, columns + 1);
+            var x = randn([1, columns], generator: new Generator(11)).data<float>().ToArray();
+            var alone = new float[rows];
+            using (var one = new KernelPool(1))
+                for (int r = 0; r < rows; r++)
+                {
+                    using var row = PackedMatrix.Pack(format, 1, columns, values.AsSpan(r * columns, columns));
+                    MatMul.Multiply(row, x, 1, alone.AsSpan(r, 1), isa, one);
+                }
+            using (packed)
+                foreach (int threads in new[] { 1, 2, 3 })
+                {
+                    using var pool = new KernelPool(threads);
+                    var y = new float[rows];
+                    MatMul.Multiply(packed, x, 1, y, isa, pool);
+                    Assert.Equal(alone, y);
+                }
+        }
+    }
+
     sealed class Failing : IRangeWork
     {
         public void Run(int start, int end)
