@@ -183,13 +183,7 @@ static class DecodeAttention
             }
             // Softmax numerators in place; the denominators divide the sums at the end.
             Span<float> inverse = stackalloc float[g];
-            for (int j = 0; j < g; j++)
-            {
-                var p = new Span<float>(scores + j * s, s);
-                TensorPrimitives.Subtract(p, TensorPrimitives.Max(p), p);
-                TensorPrimitives.Exp(p, p);
-                inverse[j] = 1 / TensorPrimitives.Sum(p);
-            }
+            for (int j = 0; j < g; j++) inverse[j] = 1 / Exponentials.SoftmaxNumerators(scores + j * s, s);
             new Span<float>(sums, g * d).Clear();
             byte* values = Values + (b * ValueStrides.Batch + h * ValueStrides.Head) * elementSize;
             for (int c = 0; c < s; c += Chunk)

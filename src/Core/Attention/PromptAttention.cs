@@ -204,14 +204,13 @@ static class PromptAttention
         float top = Math.Max(*maximum, MaxOf(Vector512.Max(Vector512.Max(s0, s1), Vector512.Max(s2, s3))));
         float correction = MathF.Exp(*maximum - top);
         var shift = Vector512.Create(top);
-        (s0 - shift).Store(scores);
-        (s1 - shift).Store(scores + 16);
-        (s2 - shift).Store(scores + 32);
-        (s3 - shift).Store(scores + 48);
-        var p = new Span<float>(scores, KeyBlock);
-        TensorPrimitives.Exp(p, p);
+        var (e0, e1, e2, e3) = (Exponentials.Exp(s0 - shift), Exponentials.Exp(s1 - shift), Exponentials.Exp(s2 - shift), Exponentials.Exp(s3 - shift));
+        e0.Store(scores);
+        e1.Store(scores + 16);
+        e2.Store(scores + 32);
+        e3.Store(scores + 48);
         *maximum = top;
-        *sum = *sum * correction + Vector512.Sum((Vector512.Load(scores) + Vector512.Load(scores + 16)) + (Vector512.Load(scores + 32) + Vector512.Load(scores + 48)));
+        *sum = *sum * correction + Vector512.Sum((e0 + e1) + (e2 + e3));
         return correction;
     }
 

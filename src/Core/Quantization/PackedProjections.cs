@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using LlavaModal.Core.Kernels;
 using static TorchSharp.torch;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace LlavaModal.Core.Quantization;
 
@@ -102,7 +101,7 @@ static class PackedProjections
         int inner = gate.Weight.Rows, width = gate.Weight.Columns, outputs = down.Weight.Rows;
         bool rows = tokens <= Math.Min(PackedLinear.RowKernelLimit(gate.Format), PackedLinear.RowKernelLimit(up.Format));
         int slice = rows ? tokens : Math.Min(tokens, PromptSlice);
-        long length = 3L * slice * inner;
+        long length = 2L * slice * inner;
         // A step's buffer is kept by the thread; a prompt's (megabytes) is libtorch's, given back at once.
         using var large = rows ? null : empty(length, ScalarType.Float32);
         var kept = rows ? scratch is { } b && b.Length >= length ? b : scratch = new float[Math.Max(length, 2 * (scratch?.Length ?? 0))] : null;
@@ -110,7 +109,7 @@ static class PackedProjections
         fixed (byte* largeStart = large is null ? default : large.bytes)
         {
             float* gated = rows ? keptStart : (float*)largeStart;
-            float* ups = gated + (long)slice * inner, sigmoid = ups + (long)slice * inner;
+            float* ups = gated + (long)slice * inner;
             for (int t = 0; t < tokens; t += slice)
             {
                 int n = Math.Min(slice, tokens - t);
@@ -121,12 +120,8 @@ static class PackedProjections
                     gate.Multiply(xs, n, gated);
                     up.Multiply(xs, n, ups);
                 }
-                var g = new Span<float>(gated, n * inner);
-                var s = new Span<float>(sigmoid, n * inner);
                 // silu(g) · u = g · sigmoid(g) · u, in place over the gate's outputs.
-                TensorPrimitives.Sigmoid(g, s);
-                TensorPrimitives.Multiply(g, s, g);
-                TensorPrimitives.Multiply(g, new ReadOnlySpan<float>(ups, n * inner), g);
+                Exponentials.SiluTimes(gated, ups, (long)n * inner);
                 down.Multiply(gated, n, y + (long)t * outputs);
             }
         }
