@@ -123,8 +123,7 @@ static class DecodeBenchmark
         _ => throw new ArgumentException($"--models: '{name}' is neither tiny, 70m, 100m, 1b nor a checkpoint folder."),
     };
 
-    // warmupProcessSeconds: warm-up runs continue past `warmup` until the process is this old (the runtime recompiles
-    // its hot methods on a background thread for the first seconds, which on two cores takes time from a kernel thread).
+    // warmupProcessSeconds: warm-up runs continue past `warmup` until the process is this old (ProcessAge).
     internal static IEnumerable<DecodeRow> Measure(string name, string dir, WeightFormat? format, ScalarType? kvCache, int[] promptLengths, int newTokens, int warmup, int reps, int prefillChunk, double warmupProcessSeconds = 0)
     {
         var loading = Stopwatch.StartNew();
@@ -156,7 +155,7 @@ static class DecodeBenchmark
             if (length + newTokens > lm.Decoder.Config.MaxPositionEmbeddings)
                 throw new ArgumentException($"{name}: prompt {length} + {newTokens} new tokens exceed max_position_embeddings {lm.Decoder.Config.MaxPositionEmbeddings}.");
             var ids = PromptIds(lm, length);
-            for (int i = 0; i < warmup || (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds < warmupProcessSeconds; i++) RunOnce(lm, engine, ids, newTokens);
+            for (int i = 0; i < warmup || ProcessAge.Seconds < warmupProcessSeconds; i++) RunOnce(lm, engine, ids, newTokens);
             var perStep = new List<double>();
             var runs = Enumerable.Range(0, reps).Select(_ =>
             {

@@ -33,12 +33,10 @@ static class OursChild
         if (args.Positional.Count != 1) throw new ArgumentException($"{Mode} needs exactly one checkpoint folder.");
         set_num_threads(threads);
         KernelPool.UseThreads(threads);
-        // Warm-up (llama-bench warms up too): three runs, and more until the process is 5 s old. For its first seconds the
-        // runtime recompiles hot methods on a background thread, which on two cores slows one of the two kernel threads:
-        // the long prompt's 33-token decode measured 1.2-1.6x faster at the same depth after 8 warm-up runs than after 3.
+        // Warm-up (llama-bench warms up too): three runs, and more until the runtime's background recompilation is done (ProcessAge).
         // The long prompt first: its prefill and decode let the runtime optimise the step's methods before the depth-0
         // runs, whose 33-token runs alone measured slower than depth 511 (still partly unoptimised code).
-        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache, [prompt, 1], newTokens, warmup: 3, reps, prefillChunk, warmupProcessSeconds: 5).ToList();
+        var rows = DecodeBenchmark.Measure(format.Name(), args.Positional[0], format, kvCache, [prompt, 1], newTokens, warmup: 3, reps, prefillChunk, warmupProcessSeconds: ProcessAge.WarmupSeconds).ToList();
         var shallow = rows.Single(r => r.PromptTokens == 1);
         var deep = rows.Single(r => r.PromptTokens == prompt);
         Console.WriteLine(JsonSerializer.Serialize(new OursResult(
