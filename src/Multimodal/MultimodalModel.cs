@@ -350,6 +350,13 @@ public sealed class MultimodalModel : IDisposable
         }, options, cancellation, onChunk);
     }
 
+    /// <summary>Empties the prompt cache and zeroes its counters, on the generation worker (which alone uses the cache).</summary>
+    internal void ClearPromptCache() => Exclusive(() =>
+    {
+        Engine.PromptCache?.Clear();
+        return 0;
+    });
+
     /// <summary>Runs <paramref name="work"/> on the generation worker, between decode steps, without gradients.</summary>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     internal T Exclusive<T>(Func<T> work, CancellationToken cancellation = default) => Engine.Invoke(work, cancellation);

@@ -60,6 +60,12 @@ public sealed class ServerOptions
     /// <summary>On shutdown, how long running requests may still finish before they are cancelled (default 10 s).</summary>
     public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Before reporting ready, run a two-token answer and a small synthetic image and audio clip (through their encoders)
+    /// once (default true): the first request then does not pay for .NET compiling the code it runs.
+    /// </summary>
+    public bool WarmUp { get; set; } = true;
+
     /// <summary>Checks the options, naming the first bad one.</summary>
     /// <exception cref="ArgumentException">A missing model folder or a value out of range.</exception>
     public void Validate()

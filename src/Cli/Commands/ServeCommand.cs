@@ -23,10 +23,11 @@ static class ServeCommand
         var grace = new Option<double>("--shutdown-grace") { Description = "Seconds running requests may still finish on shutdown (default 10).", DefaultValueFactory = _ => defaults.ShutdownGrace.TotalSeconds };
         var maxBatch = new Option<int>("--max-batch") { Description = "Most requests decoded together (continuous batching; default 8); more wait for a free row.", DefaultValueFactory = _ => defaults.MaxBatch };
         var promptCache = new Option<long>("--prompt-cache-mb") { Description = "Memory for the prompt cache in MiB (default 1024; 0: off): a request starting like an earlier one (a chat's next turn) reuses that prefix, images included.", DefaultValueFactory = _ => defaults.PromptCacheBytes / (1024 * 1024) };
+        var noWarmUp = new Option<bool>("--no-warm-up") { Description = "Report ready as soon as the model loads, without first running a short answer and a small image and audio clip through it (default: warm up, so the first request does not pay for compiling the code it runs)." };
         var load = new LoadOptions();
         var command = new Command("serve", "Serve a model over the OpenAI Chat Completions API (POST /v1/chat/completions with images and audio, streaming; GET /v1/models, /health, /metrics).")
         {
-            model, modelId, host, port, apiKey, maxBatch, promptCache, maxRequest, maxMedia, remote, remoteBytes, timeout, grace,
+            model, modelId, host, port, apiKey, maxBatch, promptCache, maxRequest, maxMedia, remote, remoteBytes, timeout, grace, noWarmUp,
         };
         load.AddTo(command);
         command.SetAction((parse, cancellation) => CliErrors.RunAsync(async () =>
@@ -53,6 +54,7 @@ static class ServeCommand
                 MaxRemoteMediaBytes = parse.GetValue(remoteBytes),
                 RequestTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 ShutdownGrace = TimeSpan.FromSeconds(parse.GetValue(grace)),
+                WarmUp = !parse.GetValue(noWarmUp),
             };
             await using var app = LlavaServer.Create(options);
             await app.StartAsync(cancellation).ConfigureAwait(false);

@@ -117,6 +117,14 @@ sealed class PromptCache : IDisposable
         node.Value.Prefix.Dispose();
     }
 
+    /// <summary>Releases every entry and zeroes the counters, as if no prompt had run (a server's warm-up leaves no trace).</summary>
+    public void Clear()
+    {
+        Dispose();
+        Interlocked.Exchange(ref hits, 0);
+        Interlocked.Exchange(ref reusedTokens, 0);
+    }
+
     /// <summary>Releases every entry.</summary>
     public void Dispose()
     {

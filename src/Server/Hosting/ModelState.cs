@@ -1,4 +1,5 @@
 using LlavaModal.Multimodal;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -6,22 +7,26 @@ using Microsoft.Extensions.Logging;
 namespace LlavaModal.Server.Hosting;
 
 /// <summary>
-/// Loads the model when the server starts, in the background, so <c>/health</c> answers 503 while it loads (a
-/// readiness probe keeps traffic away) and 200 once requests can be served; a failed load stays reported with its error.
+/// Loads the model when the server starts, in the background, so <c>/health</c> answers 503 while it loads and warms up
+/// (<see cref="WarmUp"/>; a readiness probe keeps traffic away) and 200 once requests can be served; a failed load stays
+/// reported with its error. A failed warm-up is logged and the model served anyway.
 /// </summary>
-sealed class ModelState(IServiceProvider services, ILogger<ModelState> logger) : BackgroundService
+sealed class ModelState(IServiceProvider services, ServerOptions options, ILogger<ModelState> logger) : BackgroundService
 {
     volatile string status = "loading";
     volatile string? error;
     volatile MultimodalModel? model;
 
-    /// <summary><c>loading</c>, <c>ready</c> or <c>failed</c>.</summary>
+    /// <summary><c>loading</c>, <c>warming up</c>, <c>ready</c> or <c>failed</c>.</summary>
     public string Status => status;
 
     /// <summary>Why loading failed, when it did.</summary>
     public string? Error => error;
 
     public bool IsReady => status == "ready";
+
+    /// <summary>How long the warm-up took, once it ran and succeeded; null when it is off, failed or has not finished.</summary>
+    public long? WarmUpMilliseconds { get; private set; }
 
     /// <summary>The model once loaded, else null.</summary>
     public MultimodalModel? Model => model;
@@ -33,9 +38,24 @@ sealed class ModelState(IServiceProvider services, ILogger<ModelState> logger) :
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var loaded = await Task.Run(() => services.GetRequiredService<MultimodalModel>(), stoppingToken).ConfigureAwait(false);
             model = loaded;
+            long loadMs = clock.ElapsedMilliseconds;
+            if (options.WarmUp)
+            {
+                status = "warming up";
+                try
+                {
+                    await Task.Run(() => WarmUp.RunAsync(loaded, services.GetRequiredService<IChatClient>(), stoppingToken), stoppingToken).ConfigureAwait(false);
+                    WarmUpMilliseconds = clock.ElapsedMilliseconds - loadMs;
+                    logger.LogInformation("Warmed up in {Ms} ms", WarmUpMilliseconds);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    logger.LogWarning(e, "Warming up failed ({Message}); serving anyway", e.Message);
+                }
+            }
             status = "ready";
             logger.LogInformation("Serving {Model} ({Modalities}); loaded in {Ms} ms", loaded.ModelId,
-                loaded.Modalities.Count == 0 ? "text" : "text, " + string.Join(", ", loaded.Modalities.Select(m => m.Modality)), clock.ElapsedMilliseconds);
+                loaded.Modalities.Count == 0 ? "text" : "text, " + string.Join(", ", loaded.Modalities.Select(m => m.Modality)), loadMs);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { }
         catch (Exception e)
