@@ -95,19 +95,28 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
             var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             offset += rowScales * Vector512.Load(x.Offsets + b0);
-            byte* w = row + b0 * 16;
-            sbyte* q = x.Halves + b0 * 32;
-            // Pointers and lanes constant within the step: no index arithmetic between the vector instructions.
-            Nibbles(w, out var low0, out var high0);
-            Nibbles(w + 64, out var low1, out var high1);
-            s0 = Group(low0, high0, q, c, Lanes0, s0);
-            s1 = Group(low1, high1, q + 128, c, Lanes1, s1);
-            Nibbles(w + 128, out var low2, out var high2);
-            Nibbles(w + 192, out var low3, out var high3);
-            s0 = Group(low2, high2, q + 256, c, Lanes2, s0);
-            s1 = Group(low3, high3, q + 384, c, Lanes3, s1);
+            (s0, s1) = Step(row + b0 * 16, x.Halves + b0 * 32, c, s0, s1);
         }
         return s0 + s1 - offset;
+    }
+
+    /// <summary>
+    /// A whole step of 16 blocks (<paramref name="w"/> its bytes, <paramref name="q"/> its regrouped activations) added to
+    /// the two sums, groups 0 and 2 to the first, 1 and 3 to the second; pointers and lanes constant within the step, so no
+    /// index arithmetic sits between the vector instructions. The sums go in and out by value: by reference they stay in memory.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static (Vector512<float>, Vector512<float>) Step(byte* w, sbyte* q, Vector512<float> c, Vector512<float> s0, Vector512<float> s1)
+    {
+        Nibbles(w, out var low0, out var high0);
+        Nibbles(w + 64, out var low1, out var high1);
+        s0 = Group(low0, high0, q, c, Lanes0, s0);
+        s1 = Group(low1, high1, q + 128, c, Lanes1, s1);
+        Nibbles(w + 128, out var low2, out var high2);
+        Nibbles(w + 192, out var low3, out var high3);
+        s0 = Group(low2, high2, q + 256, c, Lanes2, s0);
+        s1 = Group(low3, high3, q + 384, c, Lanes3, s1);
+        return (s0, s1);
     }
 
     /// <summary>A row of any width, its lanes not yet added, and in <paramref name="last"/> the blocks past its last whole four.</summary>
@@ -129,15 +138,7 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
             int j = 0;
             if (grouped == 16)
             {
-                // Pointers and lanes constant within the step: no index arithmetic between the vector instructions.
-                Nibbles(w, out var low0, out var high0);
-                Nibbles(w + 64, out var low1, out var high1);
-                s0 = Group(low0, high0, q, c, Lanes0, s0);
-                s1 = Group(low1, high1, q + 128, c, Lanes1, s1);
-                Nibbles(w + 128, out var low2, out var high2);
-                Nibbles(w + 192, out var low3, out var high3);
-                s0 = Group(low2, high2, q + 256, c, Lanes2, s0);
-                s1 = Group(low3, high3, q + 384, c, Lanes3, s1);
+                (s0, s1) = Step(w, q, c, s0, s1);
                 j = 16;
             }
             else
