@@ -243,14 +243,20 @@ public class MatMulTests
         if (!KernelIsas.IsSupported(isa)) return;
         // 83 rows x 1030 columns (an odd block count and a tail) f32: 334 KiB, split among threads in chunks of four rows.
         const int rows = 83, columns = 1030;
-        var (packed, values) = Random(WeightFormat.F32, rows, columns, 9);
-        Assert.True(packed.RowBytes >= MatMul.FourRowBytes, "rows long enough to be grouped");
-        var x = randn([1, columns], generator: new Generator(10)).data<float>().ToArray();
+        Assert.True(WeightFormat.F32.RowBytes(columns) >= MatMul.FourRowBytes, "rows long enough to be grouped");
+        AssertEachRowAsAlone(WeightFormat.F32, rows, columns, isa, 9);
+    }
+
+    /// <summary>One token against a random [rows, columns] matrix on 1, 2 and 3 threads gives each row's result bit for bit as that row alone.</summary>
+    static void AssertEachRowAsAlone(WeightFormat format, int rows, int columns, KernelIsa isa, int seed)
+    {
+        var (packed, values) = Random(format, rows, columns, seed);
+        var x = randn([1, columns], generator: new Generator((ulong)seed + 1)).data<float>().ToArray();
         var alone = new float[rows];
         using (var one = new KernelPool(1))
             for (int r = 0; r < rows; r++)
             {
-                using var row = PackedMatrix.Pack(WeightFormat.F32, 1, columns, values.AsSpan(r * columns, columns));
+                using var row = PackedMatrix.Pack(format, 1, columns, values.AsSpan(r * columns, columns));
                 MatMul.Multiply(row, x, 1, alone.AsSpan(r, 1), isa, one);
             }
         using (packed)
@@ -278,27 +284,7 @@ public class MatMulTests
         if (!KernelIsas.IsSupported(isa)) return;
         // 1003 rows (groups of four and a remainder; over 256 KiB, so split among threads, at other places for each count)
         // at 16, 43 and 64 blocks a row: the four-row kernels' whole steps of 16 and the widths they leave to one row at a time.
-        const int rows = 1003;
-        foreach (int columns in new[] { 512, 1376, 2048 })
-        {
-            var (packed, values) = Random(format, rows, columns, columns + 1);
-            var x = randn([1, columns], generator: new Generator(11)).data<float>().ToArray();
-            var alone = new float[rows];
-            using (var one = new KernelPool(1))
-                for (int r = 0; r < rows; r++)
-                {
-                    using var row = PackedMatrix.Pack(format, 1, columns, values.AsSpan(r * columns, columns));
-                    MatMul.Multiply(row, x, 1, alone.AsSpan(r, 1), isa, one);
-                }
-            using (packed)
-                foreach (int threads in new[] { 1, 2, 3 })
-                {
-                    using var pool = new KernelPool(threads);
-                    var y = new float[rows];
-                    MatMul.Multiply(packed, x, 1, y, isa, pool);
-                    Assert.Equal(alone, y);
-                }
-        }
+        foreach (int columns in new[] { 512, 1376, 2048 }) AssertEachRowAsAlone(format, 1003, columns, isa, columns + 1);
     }
 
     sealed class Failing : IRangeWork
