@@ -12,5 +12,13 @@ static class ProcessAge
 {
     public const double WarmupSeconds = 5;
 
-    public static double Seconds => (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds;
+    static readonly DateTime Started = StartTime();
+
+    public static double Seconds => (DateTime.Now - Started).TotalSeconds;
+
+    static DateTime StartTime()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.StartTime;
+    }
 }
