@@ -31,6 +31,8 @@ static class DecodeBenchmark
             .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--decode-attention: '{a}' is neither on nor off.") }).ToList();
         var steps = args.String("--decode-step", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--decode-step: '{a}' is neither on nor off.") }).ToList();
+        var promptSteps = args.String("--prompt-step", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--prompt-step: '{a}' is neither on nor off.") }).ToList();
         var promptLengths = args.Ints("--prompt-lengths", "128,512");
         int newTokens = args.Int("--new-tokens", 64, min: 2 * Window + 1);
         int warmup = args.Int("--warmup", 1);
@@ -60,17 +62,22 @@ static class DecodeBenchmark
                 foreach (var kvCache in kvCaches)
                     foreach (bool attention in attentions)
                     foreach (bool step in steps)
+                    foreach (bool promptStep in promptSteps)
                     {
                         // Off: decode steps attend through libtorch (sdpa), as before the C# decode kernel.
                         DecodeAttention.Enabled = attention;
                         // Off: packed decode steps run the layers as modules, as before the C# decode step.
-                        LlamaDecodeStep.Enabled = step;
-                        var label = (format is null ? name : $"{name} {format.Value.Name()}") + (kvCache is { } c ? $" kv {c}" : "") + (attention ? "" : " libtorch-attn") + (step ? "" : " module-step");
+                        LlamaKernelLayers.StepsEnabled = step;
+                        // Off: packed prompt pieces run the layers as modules, as before the C# prompt path.
+                        LlamaKernelLayers.PromptsEnabled = promptStep;
+                        var label = (format is null ? name : $"{name} {format.Value.Name()}") + (kvCache is { } c ? $" kv {c}" : "") + (attention ? "" : " libtorch-attn")
+                            + (step ? "" : " module-step") + (promptStep ? "" : " module-prompt");
                         try { measured.AddRange(Measure(label, dir, format, kvCache, promptLengths, newTokens, warmup, reps, prefillChunk)); }
                         finally
                         {
                             DecodeAttention.Enabled = true;
-                            LlamaDecodeStep.Enabled = true;
+                            LlamaKernelLayers.StepsEnabled = true;
+                            LlamaKernelLayers.PromptsEnabled = true;
                         }
                     }
         }

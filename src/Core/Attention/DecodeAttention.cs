@@ -85,10 +85,26 @@ static class DecodeAttention
     /// <paramref name="slots"/> (their new position written already); output [rows, heads, d] f32. Needs 256-bit SIMD
     /// (<see cref="Runs"/>) and a cache of f32, f16 or bf16.
     /// </summary>
-    internal static unsafe void Attend(float* query, int heads, KvSlots slots, int[] positions, double scale, float* output, KernelPool pool)
+    internal static unsafe void Attend(float* query, int heads, KvSlots slots, int[] positions, double scale, float* output, KernelPool pool) =>
+        Attend(query, heads, slots, slots.RowStride, positions, scale, output, pool);
+
+    /// <summary>
+    /// A prompt piece's causal attention on one cache row with the same kernel, one query at a time: queries [T, heads, d]
+    /// f32 at <paramref name="query"/>, the <paramref name="past"/> cached positions and the T new ones (written
+    /// already) of row 0 of <paramref name="slots"/>, query j seeing positions [0, past + j]; output [T, heads, d] f32.
+    /// For the heads and caches <see cref="PromptAttention"/> does not take; needs <see cref="Runs"/>.
+    /// </summary>
+    internal static unsafe void AttendCausal(float* query, int heads, KvSlots slots, int past, int positions, double scale, float* output, KernelPool pool)
     {
-        int b = positions.Length, d = slots.HeadDim;
-        long size = slots.DType == ScalarType.Float32 ? 4 : 2;
+        var visible = new int[positions];
+        for (int j = 0; j < positions; j++) visible[j] = past + j + 1;
+        // Every query reads row 0: a row stride of 0 makes query j's "row" that one.
+        Attend(query, heads, slots, 0, visible, scale, output, pool);
+    }
+
+    static unsafe void Attend(float* query, int heads, KvSlots slots, long rowStride, int[] positions, double scale, float* output, KernelPool pool)
+    {
+        int b = positions.Length, d = slots.HeadDim, kvHeads = (int)(slots.RowStride / slots.HeadStride);
         var work = new Work
         {
             Query = query,
@@ -96,11 +112,11 @@ static class DecodeAttention
             QueryHeadStride = d,
             Keys = slots.Keys,
             Values = slots.Values,
-            KeyStrides = (slots.RowStride, slots.HeadStride, d),
-            ValueStrides = (slots.RowStride, slots.HeadStride, d),
+            KeyStrides = (rowStride, slots.HeadStride, d),
+            ValueStrides = (rowStride, slots.HeadStride, d),
             Output = output,
-            KvHeads = (int)(slots.RowStride / slots.HeadStride),
-            Groups = heads / (int)(slots.RowStride / slots.HeadStride),
+            KvHeads = kvHeads,
+            Groups = heads / kvHeads,
             Positions = positions,
             HeadDim = d,
             Scale = (float)scale,

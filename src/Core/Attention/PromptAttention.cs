@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using LlavaModal.Core.Kernels;
+using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -45,28 +46,53 @@ static class PromptAttention
         using var v = value.contiguous();
         if (q.numel() * 4 > int.MaxValue || k.numel() * 4 > int.MaxValue) return null;
         int b = (int)qs[0], heads = (int)qs[1], t = (int)qs[2], d = (int)qs[3], kvHeads = (int)ks[1];
+        long keys = ks[2] * d;
         var output = empty([b, heads, t, d], ScalarType.Float32);
         fixed (byte* pq = q.bytes)
         fixed (byte* pk = k.bytes)
         fixed (byte* pv = v.bytes)
         fixed (byte* po = output.bytes)
-        {
-            var work = new Work
+            Run(new Work
             {
                 Query = (float*)pq, Keys = (float*)pk, Values = (float*)pv, Output = (float*)po,
-                KvHeads = kvHeads, Groups = heads / kvHeads, Positions = t, Past = (int)ks[2] - t, HeadDim = d, Scale = (float)scale,
-                Blocks = (t + QueryBlock - 1) / QueryBlock,
-            };
-            pool.For(b * kvHeads * work.Blocks, 1, work);
-        }
+                RowStride = (long)heads * t * d, HeadStride = (long)t * d, PositionStride = d, KeyRowStride = kvHeads * keys, KeyHeadStride = keys,
+                Rows = b, KvHeads = kvHeads, Groups = heads / kvHeads, Positions = t, Past = (int)ks[2] - t, HeadDim = d, Scale = (float)scale,
+            }, pool);
         return output;
     }
 
-    /// <summary>One (row, kv head, query block) per item.</summary>
+    /// <summary>Whether <see cref="Attend"/> computes heads of <paramref name="headDim"/>: a multiple of 64, with 512-bit SIMD on this machine.</summary>
+    internal static bool Serves(int headDim) => Enabled && Vector512.IsHardwareAccelerated && headDim % 64 == 0;
+
+    /// <summary>
+    /// One row's causal attention on raw f32 buffers, as <see cref="TryAttendCausal"/> computes it: <paramref name="query"/>
+    /// [T, heads · d] token by token (what the q projection writes), keys and values the first <paramref name="past"/> + T
+    /// positions of row 0 of <paramref name="slots"/> (f32, the T new ones already written), <paramref name="output"/> [T,
+    /// heads · d] like the queries. Only where <see cref="Serves"/> holds.
+    /// </summary>
+    internal static unsafe void Attend(float* query, int heads, int positions, KvSlots slots, int past, double scale, float* output, KernelPool pool)
+    {
+        int d = slots.HeadDim, kvHeads = (int)(slots.RowStride / slots.HeadStride);
+        Run(new Work
+        {
+            Query = query, Keys = (float*)slots.Keys, Values = (float*)slots.Values, Output = output,
+            RowStride = 0, HeadStride = d, PositionStride = (long)heads * d, KeyRowStride = 0, KeyHeadStride = slots.HeadStride,
+            Rows = 1, KvHeads = kvHeads, Groups = heads / kvHeads, Positions = positions, Past = past, HeadDim = d, Scale = (float)scale,
+        }, pool);
+    }
+
+    static void Run(Work work, KernelPool pool)
+    {
+        work.Blocks = (work.Positions + QueryBlock - 1) / QueryBlock;
+        pool.For(work.Rows * work.KvHeads * work.Blocks, 1, work);
+    }
+
+    /// <summary>One (row, kv head, query block) per item; queries and output share one layout, keys and values another (strides in elements).</summary>
     sealed unsafe class Work : IRangeWork
     {
         public float* Query, Keys, Values, Output;
-        public int KvHeads, Groups, Positions, Past, HeadDim, Blocks;
+        public long RowStride, HeadStride, PositionStride, KeyRowStride, KeyHeadStride;
+        public int Rows, KvHeads, Groups, Positions, Past, HeadDim, Blocks;
         public float Scale;
 
         [ThreadStatic] static float[]? scratch;
@@ -91,7 +117,8 @@ static class PromptAttention
             int first = block * QueryBlock, count = Math.Min(QueryBlock, t - first);
             int spare = g * QueryBlock;
             float* transposed = buffer, scores = transposed + d * KeyBlock, maxima = scores + 2 * KeyBlock, sums = maxima + spare + 1, weighted = sums + spare + 1;
-            float* keys = Keys + ((long)b * KvHeads + h) * (past + t) * d, values = Values + ((long)b * KvHeads + h) * (past + t) * d;
+            long keyStart = b * KeyRowStride + h * KeyHeadStride;
+            float* keys = Keys + keyStart, values = Values + keyStart;
             for (int r = 0; r <= spare; r++)
             {
                 maxima[r] = float.NegativeInfinity;
@@ -107,7 +134,7 @@ static class PromptAttention
                 Transpose(keys + (long)k0 * d, n, d, transposed);
                 for (int j = 0; j < g; j++)
                 {
-                    float* queries = Query + (((long)b * KvHeads + h) * g + j) * t * d;
+                    float* queries = Query + b * RowStride + ((long)h * g + j) * HeadStride;
                     // Two query rows at a time share each key and value load; an odd last row pairs with a spare. Every
                     // query from firstSeeing on is at or past k0, so it sees key k0.
                     for (int r = firstSeeing; r < count; r += 2)
@@ -117,7 +144,7 @@ static class PromptAttention
                         // Query rows count from the first query; their positions among the keys from the first key.
                         int query0 = first + r, query1 = first + (second < 0 ? r : second);
                         float* scores1 = scores + KeyBlock;
-                        Scores(queries + (long)query0 * d, queries + (long)query1 * d, transposed, d, Scale, scores, scores1);
+                        Scores(queries + query0 * PositionStride, queries + query1 * PositionStride, transposed, d, Scale, scores, scores1);
                         // Keys past a query's position are masked: only the diagonal block has any.
                         int visible0 = Math.Min(n, past + query0 - k0 + 1), visible1 = Math.Min(n, past + query1 - k0 + 1);
                         float c0 = Softmax(scores, visible0, maxima + row0, sums + row0);
@@ -128,11 +155,11 @@ static class PromptAttention
             }
             for (int j = 0; j < g; j++)
             {
-                float* output = Output + (((long)b * KvHeads + h) * g + j) * t * d;
+                float* output = Output + b * RowStride + ((long)h * g + j) * HeadStride;
                 for (int r = 0; r < count; r++)
                 {
                     int row = j * QueryBlock + r;
-                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(weighted + (long)row * d, d), 1 / sums[row], new Span<float>(output + (long)(first + r) * d, d));
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>(weighted + (long)row * d, d), 1 / sums[row], new Span<float>(output + (first + r) * PositionStride, d));
                 }
             }
         }

@@ -44,16 +44,19 @@ static class PackedProjections
     }
 
     /// <summary>
-    /// The products of <paramref name="packed"/> (one width) with <paramref name="x"/> [tokens, in] in one pass over the
-    /// threads, biases added: <paramref name="y"/> receives each layer's [tokens, out_m] one after another.
+    /// The products of <paramref name="packed"/> (one width) with <paramref name="x"/> [tokens, in], biases added:
+    /// <paramref name="y"/> receives each layer's [tokens, out_m] one after another. A decode step's few tokens take all
+    /// of them in one pass over the threads; more (a prompt) take each layer's own product in turn.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void Multiply(PackedLinear[] packed, float* x, int tokens, float* y)
     {
-        MatMul.MultiplyMany([.. packed.Select(p => p.Weight)], x, tokens, y, KernelIsas.Best, KernelPool.Shared);
+        bool rows = tokens <= packed.Min(p => PackedLinear.RowKernelLimit(p.Format));
+        if (rows) MatMul.MultiplyMany([.. packed.Select(p => p.Weight)], x, tokens, y, KernelIsas.Best, KernelPool.Shared);
         foreach (var layer in packed)
         {
-            layer.AddBias(y, tokens);
+            if (rows) layer.AddBias(y, tokens);
+            else layer.Multiply(x, tokens, y);
             y += (long)tokens * layer.Weight.Rows;
         }
     }
@@ -81,7 +84,7 @@ static class PackedProjections
         return (x.dtype == ScalarType.Float32 ? output : output.to(x.dtype)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Whether <see cref="SwiGlu(PackedLinear, PackedLinear, PackedLinear, float*, int, float*)"/> computes these three layers: packed, gate and up unbiased, down as wide as they are tall.</summary>
+    /// <summary>Whether <see cref="SwiGlu(PackedLinear, PackedLinear, PackedLinear, float*, int, float*, float*)"/> computes these three layers: packed, gate and up unbiased, down as wide as they are tall.</summary>
     internal static bool FusesSwiGlu(nn.Module<Tensor, Tensor> gate, nn.Module<Tensor, Tensor> up, nn.Module<Tensor, Tensor> down) =>
         gate is PackedLinear g && up is PackedLinear u && down is PackedLinear d && g.Bias is null && u.Bias is null
         && g.Weight.Columns == u.Weight.Columns && g.Weight.Rows == u.Weight.Rows && d.Weight.Columns == g.Weight.Rows;
@@ -89,26 +92,38 @@ static class PackedProjections
     /// <summary>Tokens a prompt's MLP takes at a time: the tiled product's own slice, whose gate and up outputs (and their product) stay in cache for <c>down</c>.</summary>
     const int PromptSlice = 256;
 
+    /// <summary>Whether <paramref name="tokens"/> go through the row kernels (a decode step) rather than the prompt products.</summary>
+    static bool RowTokens(PackedLinear gate, PackedLinear up, int tokens) =>
+        tokens <= Math.Min(PackedLinear.RowKernelLimit(gate.Format), PackedLinear.RowKernelLimit(up.Format));
+
+    /// <summary>
+    /// Floats of room <see cref="SwiGlu(PackedLinear, PackedLinear, PackedLinear, float*, int, float*, float*)"/> needs for
+    /// a prompt of <paramref name="tokens"/> (gate and up outputs of one slice); 0 for a decode step's few tokens.
+    /// </summary>
+    internal static long SwiGluRoom(PackedLinear gate, PackedLinear up, int tokens) =>
+        RowTokens(gate, up, tokens) ? 0 : 2L * Math.Min(tokens, PromptSlice) * gate.Weight.Rows;
+
     /// <summary>
     /// <c>y = down(silu(gate(x)) · up(x))</c> on f32 rows (<paramref name="x"/> [tokens, in], <paramref name="y"/>
     /// [tokens, out]); the layers as <see cref="FusesSwiGlu"/> requires. A decode step's few tokens take gate and up in
     /// one pass over the row kernels; a prompt goes <see cref="PromptSlice"/> tokens at a time through the tiled product,
-    /// so neither libtorch's SiLU and product nor a [tokens, inner] tensor is needed.
+    /// so neither libtorch's SiLU and product nor a [tokens, inner] tensor is needed. A prompt's gate and up outputs go
+    /// to <paramref name="room"/> (<see cref="SwiGluRoom"/> floats) when given, else to a libtorch buffer freed at once.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void SwiGlu(PackedLinear gate, PackedLinear up, PackedLinear down, float* x, int tokens, float* y)
+    internal static unsafe void SwiGlu(PackedLinear gate, PackedLinear up, PackedLinear down, float* x, int tokens, float* y, float* room = null)
     {
         int inner = gate.Weight.Rows, width = gate.Weight.Columns, outputs = down.Weight.Rows;
-        bool rows = tokens <= Math.Min(PackedLinear.RowKernelLimit(gate.Format), PackedLinear.RowKernelLimit(up.Format));
+        bool rows = RowTokens(gate, up, tokens);
         int slice = rows ? tokens : Math.Min(tokens, PromptSlice);
         long length = 2L * slice * inner;
-        // A step's buffer is kept by the thread; a prompt's (megabytes) is libtorch's, given back at once.
-        using var large = rows ? null : empty(length, ScalarType.Float32);
+        // A step's buffer is kept by the thread; a prompt's (megabytes) is the caller's or libtorch's, given back at once.
+        using var large = rows || room is not null ? null : empty(length, ScalarType.Float32);
         var kept = rows ? scratch is { } b && b.Length >= length ? b : scratch = new float[Math.Max(length, 2 * (scratch?.Length ?? 0))] : null;
         fixed (float* keptStart = kept)
         fixed (byte* largeStart = large is null ? default : large.bytes)
         {
-            float* gated = rows ? keptStart : (float*)largeStart;
+            float* gated = rows ? keptStart : room is not null ? room : (float*)largeStart;
             float* ups = gated + (long)slice * inner;
             for (int t = 0; t < tokens; t += slice)
             {

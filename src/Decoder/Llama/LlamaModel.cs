@@ -84,8 +84,10 @@ sealed class LlamaModel : nn.Module
     public Tensor forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, List<Tensor>? hiddenStates = null)
     {
         using var scope = NewDisposeScope();
-        // A decode step of packed layers runs in C# where it can (LlamaDecodeStep); the modules run otherwise.
-        var h = hiddenStates is null && inputsEmbeds.shape[1] == 1 ? LlamaDecodeStep.TryRun(layers, rotary, windows, inputsEmbeds, positionIds, padding, cache) : null;
+        // A decode step or prompt piece of packed layers runs in C# where it can (LlamaKernelLayers); the modules run otherwise.
+        var h = hiddenStates is not null ? null
+            : inputsEmbeds.shape[1] == 1 ? LlamaKernelLayers.TryStep(layers, rotary, windows, inputsEmbeds, positionIds, padding, cache)
+            : LlamaKernelLayers.TryPrompt(layers, rotary, windows, inputsEmbeds, positionIds, padding, cache);
         h ??= Layers(inputsEmbeds, positionIds, padding, cache, hiddenStates);
         cache?.Advance(inputsEmbeds.shape[1]);
         var output = norm.forward(h).MoveToOuterDisposeScope();

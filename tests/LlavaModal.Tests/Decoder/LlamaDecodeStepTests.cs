@@ -15,7 +15,7 @@ using static TorchSharp.torch;
 namespace LlavaModal.Tests.Decoder;
 
 /// <summary>
-/// The C# decode step (<see cref="LlamaDecodeStep"/>) against the same packed model's modules, and against the
+/// The C# decode step (<see cref="LlamaKernelLayers"/>) against the same packed model's modules, and against the
 /// reference where the fixture has one: every LLaMA-style shape it covers (biases, GQA, Qwen3's head norms, M-RoPE, a
 /// 16-bit cache, rows of unequal length), and the cases it leaves to the modules.
 /// </summary>
@@ -46,14 +46,14 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
     /// <summary>Step logits teacher-forced on <paramref name="ids"/>, through the C# step (<paramref name="csharp"/>) or the modules; also how many steps the C# step ran.</summary>
     static (Tensor Logits, long Taken) Steps(CausalLanguageModel model, Tensor prompt, long[] ids, bool csharp)
     {
-        long before = LlamaDecodeStep.Taken;
-        LlamaDecodeStep.Enabled = csharp;
+        long before = LlamaKernelLayers.StepsTaken;
+        LlamaKernelLayers.StepsEnabled = csharp;
         try
         {
             var logits = WeightFormatAccuracyTests.StepLogits(model, prompt, ids);
-            return (logits, LlamaDecodeStep.Taken - before);
+            return (logits, LlamaKernelLayers.StepsTaken - before);
         }
-        finally { LlamaDecodeStep.Enabled = true; }
+        finally { LlamaKernelLayers.StepsEnabled = true; }
     }
 
     void AssertSameSteps(CausalLanguageModel model, Tensor prompt, long[] ids, string what, long expectedTaken)
@@ -77,10 +77,10 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
         using var model = Load(Fixtures.Path_(fixture), format, cache);
         using var expected = SafeTensorsFile.Open(Fixtures.Path_(fixture, "expected", "expected.safetensors"));
         var prompt = expected.Read("q0.input_ids");
-        LlamaDecodeStep.Enabled = false;
+        LlamaKernelLayers.StepsEnabled = false;
         long[] ids;
         try { ids = WeightFormatAccuracyTests.Greedy(model, prompt, 12); }
-        finally { LlamaDecodeStep.Enabled = true; }
+        finally { LlamaKernelLayers.StepsEnabled = true; }
         AssertSameSteps(model, prompt, ids, $"{fixture} {format.Name()} cache {cache?.ToString() ?? "f32"}", ids.Length);
     }
 
@@ -125,13 +125,13 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
         using (var view = rows.Prefill(0))
         {
             model.Forward(model.Embed(tensor(prompt).unsqueeze(0)), arange(prompt.Length).unsqueeze(0), cache: view, lastOnly: true);
-            long before = LlamaDecodeStep.Taken;
+            long before = LlamaKernelLayers.StepsTaken;
             Step(view, prompt.Length);
-            Assert.Equal(1, LlamaDecodeStep.Taken - before);
+            Assert.Equal(1, LlamaKernelLayers.StepsTaken - before);
             // The cache's last position is taken: the next step is the modules' to refuse, with the cache's own error.
             var full = Assert.Throws<InvalidOperationException>(() => Step(view, prompt.Length + 1));
             Assert.Contains("KV cache is full", full.Message);
-            Assert.Equal(1, LlamaDecodeStep.Taken - before);
+            Assert.Equal(1, LlamaKernelLayers.StepsTaken - before);
         }
         var disposed = model.CreateCache(1, 16);
         var stale = disposed.Prefill(0);
@@ -154,16 +154,16 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
                 using var view = rows.Prefill(r);
                 model.Forward(model.Embed(tensor(prompt).unsqueeze(0)), arange(prompt.Length).unsqueeze(0), cache: view, lastOnly: true);
             }
-            long before = LlamaDecodeStep.Taken;
-            LlamaDecodeStep.Enabled = csharp;
+            long before = LlamaKernelLayers.StepsTaken;
+            LlamaKernelLayers.StepsEnabled = csharp;
             try
             {
                 using var step = rows.Step(0, [prompt.Length, prompt.Length]);
                 var logits = model.Forward(model.Embed(tensor(new long[] { 201, 201 }).unsqueeze(1)), full([2, 1], (long)prompt.Length), padding, step);
-                taken = LlamaDecodeStep.Taken - before;
+                taken = LlamaKernelLayers.StepsTaken - before;
                 return logits;
             }
-            finally { LlamaDecodeStep.Enabled = true; }
+            finally { LlamaKernelLayers.StepsEnabled = true; }
         }
         // Row 1 hides its first position (left padding): not a row's own positions, so the modules apply the mask.
         var hidden = ones([2, prompt.Length + 1], ScalarType.Bool);
@@ -203,14 +203,14 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
         }
         var alone = prompts.Select(Alone).ToArray();
 
-        long before = LlamaDecodeStep.Taken;
+        long before = LlamaKernelLayers.StepsTaken;
         using var together = new GenerationEngine(model.Decoder, model.Tokenizer, model.EosTokenIds, 4);
         var seen = new List<Tensor>();
         together.StepLogitsObserver = l => seen.Add(l.clone().DetachFromDisposeScope());
         Task<GenerationResult>[] tasks;
         using (EngineHold.On(together)) tasks = [.. prompts.Select(p => together.Submit(Sequence(p), options))];
         var results = await Task.WhenAll(tasks);
-        long taken = LlamaDecodeStep.Taken - before;
+        long taken = LlamaKernelLayers.StepsTaken - before;
 
         // Three prefills, then seven steps of all three rows at their own lengths (a ragged batch), each one C# step.
         Assert.Equal(3 + 7, seen.Count);
@@ -236,9 +236,9 @@ public class LlamaDecodeStepTests(ITestOutputHelper output)
         var prompt = new MultimodalPrompt(c.GetProperty("prompt_text").GetString()!, [.. c.GetProperty("images").EnumerateArray().Select(i => Qwen2VLReference.Image(i.GetString()!))]);
         var stepLogits = new List<Tensor>();
         model.Engine.StepLogitsObserver = l => stepLogits.Add(l.clone().DetachFromDisposeScope());
-        long before = LlamaDecodeStep.Taken;
+        long before = LlamaKernelLayers.StepsTaken;
         var result = model.Generate(prompt, new GenerationOptions { MaxNewTokens = 20, SkipSpecialTokens = false });
-        long taken = LlamaDecodeStep.Taken - before;
+        long taken = LlamaKernelLayers.StepsTaken - before;
 
         Assert.Equal(Qwen2VLReference.Ints(c.GetProperty("new_token_ids")), result.GeneratedIds);
         Assert.Equal(result.GeneratedIds.Count - 1, taken);

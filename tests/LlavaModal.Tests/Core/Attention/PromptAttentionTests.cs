@@ -70,4 +70,54 @@ public class PromptAttentionTests
         Assert.Null(PromptAttention.TryAttendCausal(Q(64), randn([1, 2, 7, 64]), randn([1, 2, 7, 64]), 0.1, pool)); // fewer keys than queries
         Assert.Null(PromptAttention.TryAttendCausal(Q(64).requires_grad_(), Q(64), Q(64), 0.1, pool));         // autograd
     }
+
+    [Theory]
+    // query heads, key/value heads, cached positions, new positions, head_dim, cache capacity, cache dtype: one cache
+    // row as a prompt piece reads it (queries token by token, keys [kv_heads, capacity, d] with room past the piece).
+    [InlineData(4, 2, 0, 17, 64, 40, ScalarType.Float32)]
+    [InlineData(8, 2, 33, 70, 64, 128, ScalarType.Float32)]
+    [InlineData(4, 1, 5, 9, 16, 20, ScalarType.Float32)]
+    [InlineData(4, 2, 3, 12, 64, 16, ScalarType.Float16)]
+    [InlineData(2, 2, 0, 6, 16, 6, ScalarType.BFloat16)]
+    public unsafe void A_piece_on_a_cache_row_matches_the_masked_reference(int heads, int kvHeads, int past, int positions, int headDim, int capacity, ScalarType cacheType)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var generator = new Generator((ulong)(past * 17 + positions));
+        var q = randn([positions, heads, headDim], generator: generator);
+        var keys = randn([1, kvHeads, capacity, headDim], generator: generator).to(cacheType);
+        var values = randn([1, kvHeads, capacity, headDim], generator: generator).to(cacheType);
+        double scale = 1 / Math.Sqrt(headDim);
+        // The reference reads the cache's values as the kernels do: widened to f32.
+        var k = keys.narrow(2, 0, past + positions).to(ScalarType.Float32);
+        var v = values.narrow(2, 0, past + positions).to(ScalarType.Float32);
+        var mask = AttentionMask.Build(null, 1, past, positions, null, ScalarType.Float32, CPU);
+        var expected = new SdpaAttention().Attend(q.unsqueeze(0).transpose(1, 2), k, v, mask, scale).transpose(1, 2)[0];
+        using var pool = new KernelPool(3);
+        var what = $"[{heads}/{kvHeads}, {past} + {positions}, {headDim}] {cacheType}";
+        fixed (byte* pq = q.bytes)
+        fixed (byte* pk = keys.bytes)
+        fixed (byte* pv = values.bytes)
+        {
+            var slots = new KvSlots(pk, pv, (long)kvHeads * capacity * headDim, (long)capacity * headDim, headDim, cacheType);
+            var query = (float*)pq;
+            Tensor Attend(bool blockwise, float* query, KvSlots slots)
+            {
+                var output = zeros([positions, heads, headDim]);
+                fixed (byte* po = output.bytes)
+                    if (blockwise) PromptAttention.Attend(query, heads, positions, slots, past, scale, (float*)po, pool);
+                    else DecodeAttention.AttendCausal(query, heads, slots, past, positions, scale, (float*)po, pool);
+                return output;
+            }
+            if (DecodeAttention.Runs) Parity.AssertClose(Attend(false, query, slots), expected, 1e-5, what + " one query at a time");
+            if (cacheType == ScalarType.Float32 && PromptAttention.Serves(headDim))
+            {
+                var blockwise = Attend(true, query, slots);
+                Parity.AssertClose(blockwise, expected, 1e-5, what + " blockwise");
+                // The same kernel as on tensors [1, heads, T, d]: the same numbers.
+                var onTensors = PromptAttention.TryAttendCausal(q.unsqueeze(0).transpose(1, 2), k, v, scale, pool)!;
+                Assert.True(blockwise.allclose(onTensors.transpose(1, 2)[0], 0, 0), what + ": the cache-row entry differs from the tensor entry");
+            }
+        }
+    }
 }
