@@ -51,7 +51,7 @@ static class PackedProjections
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static unsafe void Multiply(PackedLinear[] packed, float* x, int tokens, float* y)
     {
-        bool rows = tokens <= packed.Min(p => PackedLinear.RowKernelLimit(p.Format));
+        bool rows = tokens <= RowKernelLimit(packed);
         if (rows) MatMul.MultiplyMany([.. packed.Select(p => p.Weight)], x, tokens, y, KernelIsas.Best, KernelPool.Shared);
         foreach (var layer in packed)
         {
@@ -153,7 +153,15 @@ static class PackedProjections
             if (layers[m] is not PackedLinear p || p.Weight.Columns != x.shape[^1]) return null;
             packed[m] = p;
         }
-        return packed.Length > 0 && x.numel() / x.shape[^1] <= packed.Min(p => PackedLinear.RowKernelLimit(p.Format)) ? packed : null;
+        return packed.Length > 0 && x.numel() / x.shape[^1] <= RowKernelLimit(packed) ? packed : null;
+    }
+
+    /// <summary>Most tokens every one of <paramref name="packed"/> takes through its row kernels.</summary>
+    static int RowKernelLimit(PackedLinear[] packed)
+    {
+        int limit = int.MaxValue;
+        foreach (var layer in packed) limit = Math.Min(limit, PackedLinear.RowKernelLimit(layer.Format));
+        return limit;
     }
 
     static int Tokens(PackedLinear first, Tensor x) => (int)(x.numel() / first.Weight.Columns);

@@ -64,7 +64,7 @@ static class LlamaKernelLayers
         unsafe
         {
             fixed (float* start = buffer)
-                h = Run(layers, rotary, inputsEmbeds, positionIds, direct, lengths, 1, cache.Length + 1, widths, start, room: null);
+                h = Run(layers, rotary, inputsEmbeds, positionIds, direct, lengths, 1, cache.Length + 1, widths, start, room: false);
         }
         Interlocked.Increment(ref steps);
         return h;
@@ -85,19 +85,22 @@ static class LlamaKernelLayers
         if (past + t > Math.Min(cache.Capacity, int.MaxValue) || !Covers(layers, windows, direct, t, past + t, prompt: true)) return null;
 
         var widths = Widths.Of(layers, direct, (int)shape[2]);
+        // The kernels count a piece's values in ints: a longer piece (a huge --prefill-chunk-tokens) is the modules'.
+        if (t * widths.PerToken > int.MaxValue) return null;
         long room = 0;
         foreach (var layer in layers)
         {
             var (gate, up, _) = layer.Mlp.Projections;
             room = Math.Max(room, PackedProjections.SwiGluRoom((PackedLinear)gate, (PackedLinear)up, t));
         }
-        // One mapping for the piece (megabytes: transparent huge pages, given back to the system at the end).
-        nuint bytes = checked((nuint)((t * widths.PerToken + room) * sizeof(float)));
+        // One mapping for the piece (megabytes: transparent huge pages, given back to the system at the end). The MLP's
+        // room reuses the attention's rows (q, k, v, its output), idle by then.
+        nuint bytes = checked((nuint)((t * widths.RowsPerToken + Math.Max(t * widths.AttentionPerToken, room)) * sizeof(float)));
         Tensor h;
         unsafe
         {
             var start = (float*)HugePages.Allocate(bytes);
-            try { h = Run(layers, rotary, inputsEmbeds, positionIds, direct, [past], t, cache.Length + t, widths, start, start + t * widths.PerToken); }
+            try { h = Run(layers, rotary, inputsEmbeds, positionIds, direct, [past], t, cache.Length + t, widths, start, room: true); }
             finally { HugePages.Free(start, bytes); }
         }
         Interlocked.Increment(ref pieces);
@@ -114,8 +117,12 @@ static class LlamaKernelLayers
     {
         public int Query => Heads * HeadDim;
         public int KeyValue => KvHeads * HeadDim;
-        /// <summary>Floats a token takes: normed input, q, k, v, attention output, projected output.</summary>
-        public long PerToken => 2L * Hidden + 2L * Query + 2L * KeyValue;
+        /// <summary>Floats a token takes: <see cref="RowsPerToken"/> and <see cref="AttentionPerToken"/>.</summary>
+        public long PerToken => RowsPerToken + AttentionPerToken;
+        /// <summary>Floats of a token's normed input and projected output.</summary>
+        public long RowsPerToken => 2L * Hidden;
+        /// <summary>Floats of a token's q, k, v and attention output.</summary>
+        public long AttentionPerToken => 2L * Query + 2L * KeyValue;
 
         public static Widths Of(IList<LlamaDecoderLayer> layers, IDirectKvCache cache, int hidden)
         {
@@ -127,12 +134,13 @@ static class LlamaKernelLayers
     /// <summary>
     /// Runs every layer over <paramref name="positions"/> new positions of each of the cache view's rows (row b's from
     /// <paramref name="lengths"/>[b] on; <paramref name="sequenceLength"/> in all, as the rotary table is asked), rows
-    /// [tokens, width] one token after another in <paramref name="workspace"/>;
-    /// <paramref name="room"/> takes a prompt's MLP outputs (null for a step's few tokens).
+    /// [tokens, width] one token after another in <paramref name="workspace"/> (normed input, projected output, then q,
+    /// k, v and the attention's output); with <paramref name="room"/> the MLP's gate and up outputs go where q starts
+    /// (a prompt's; a step's few tokens use the thread's buffer).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe Tensor Run(IList<LlamaDecoderLayer> layers, RotaryEmbedding rotary, Tensor inputsEmbeds, Tensor positionIds, IDirectKvCache direct,
-        long[] lengths, int positions, long sequenceLength, Widths widths, float* workspace, float* room)
+        long[] lengths, int positions, long sequenceLength, Widths widths, float* workspace, bool room)
     {
         using var scope = NewDisposeScope();
         int rows = lengths.Length, tokens = rows * positions, heads = widths.Heads, kvHeads = widths.KvHeads, d = widths.HeadDim, hidden = widths.Hidden;
@@ -142,15 +150,15 @@ static class LlamaKernelLayers
         sin = sin.contiguous();
         var h = inputsEmbeds.contiguous().clone();
         // A step's rows each attend over their own length, the new position included.
-        var attended = new int[rows];
-        for (int b = 0; b < rows; b++) attended[b] = (int)lengths[b] + 1;
+        var visible = new int[rows];
+        for (int b = 0; b < rows; b++) visible[b] = (int)lengths[b] + 1;
         double scale = 1 / Math.Sqrt(d);
         fixed (byte* hb = h.bytes)
         fixed (byte* cb = cos.bytes)
         fixed (byte* sb = sin.bytes)
         {
-            float* x = (float*)hb, normed = workspace, q = normed + (long)tokens * hidden, k = q + (long)tokens * widths.Query, v = k + (long)tokens * widths.KeyValue;
-            float* output = v + (long)tokens * widths.KeyValue, projected = output + (long)tokens * widths.Query;
+            float* x = (float*)hb, normed = workspace, projected = normed + (long)tokens * hidden, q = projected + (long)tokens * hidden;
+            float* k = q + (long)tokens * widths.Query, v = k + (long)tokens * widths.KeyValue, output = v + (long)tokens * widths.KeyValue;
             for (int i = 0; i < layers.Count; i++)
             {
                 var layer = layers[i];
@@ -179,7 +187,8 @@ static class LlamaKernelLayers
                             slots.Write(b, head, lengths[b] + j, new ReadOnlySpan<float>(key, d), new ReadOnlySpan<float>(v + (token * kvHeads + head) * d, d));
                         }
                     }
-                if (positions == 1) DecodeAttention.Attend(q, heads, slots, attended, scale, output, KernelPool.Shared);
+                // A piece's queries attend causally: blockwise where the prompt kernel reads the cache (f32, 64-wide heads), else one at a time.
+                if (positions == 1) DecodeAttention.Attend(q, heads, slots, visible, scale, output, KernelPool.Shared);
                 else if (slots.DType == ScalarType.Float32 && PromptAttention.Serves(d)) PromptAttention.Attend(q, heads, positions, slots, (int)lengths[0], scale, output, KernelPool.Shared);
                 else DecodeAttention.AttendCausal(q, heads, slots, (int)lengths[0], positions, scale, output, KernelPool.Shared);
                 ((PackedLinear)wo).Multiply(output, tokens, projected);
@@ -187,7 +196,7 @@ static class LlamaKernelLayers
 
                 layer.PostAttentionNorm.NormRows(x, normed, tokens);
                 var (gate, up, down) = layer.Mlp.Projections;
-                PackedProjections.SwiGlu((PackedLinear)gate, (PackedLinear)up, (PackedLinear)down, normed, tokens, projected, room);
+                PackedProjections.SwiGlu((PackedLinear)gate, (PackedLinear)up, (PackedLinear)down, normed, tokens, projected, room ? q : null);
                 Add(x, projected, tokens * hidden);
             }
         }

@@ -67,9 +67,11 @@ sealed class LlamaModel : nn.Module
     {
         using var scope = NewDisposeScope();
         int firstState = hiddenStates?.Count ?? 0;
-        var h = forward(inputsEmbeds, positionIds, padding, cache, hiddenStates);
+        // The norm is per position: for the last one only, only its row is normed (a prompt piece's [T, hidden] is not).
+        var h = hiddenStates is null && lastOnly ? Normed(Unnormed(inputsEmbeds, positionIds, padding, cache, null), last: true)
+            : forward(inputsEmbeds, positionIds, padding, cache, hiddenStates);
         for (int i = firstState; i < (hiddenStates?.Count ?? 0); i++) hiddenStates![i].MoveToOuterDisposeScope();
-        if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
+        if (lastOnly && h.shape[1] > 1) h = h.narrow(1, h.shape[1] - 1, 1);
         var table = head is null ? Table() : null;
         var logits = head is not null ? head.forward(h) : nn.functional.linear(h, table!.dtype == h.dtype ? table : table.to(h.dtype));
         return logits.to(ScalarType.Float32).MoveToOuterDisposeScope();
@@ -84,16 +86,25 @@ sealed class LlamaModel : nn.Module
     public Tensor forward(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, List<Tensor>? hiddenStates = null)
     {
         using var scope = NewDisposeScope();
+        var output = Normed(Unnormed(inputsEmbeds, positionIds, padding, cache, hiddenStates), last: false).MoveToOuterDisposeScope();
+        hiddenStates?.Add(output.alias().MoveToOuterDisposeScope());
+        return output;
+    }
+
+    /// <summary>The layers' output before the final norm [B, T, hidden], the cache advanced past the new positions.</summary>
+    Tensor Unnormed(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, List<Tensor>? hiddenStates)
+    {
         // A decode step or prompt piece of packed layers runs in C# where it can (LlamaKernelLayers); the modules run otherwise.
         var h = hiddenStates is not null ? null
             : inputsEmbeds.shape[1] == 1 ? LlamaKernelLayers.TryStep(layers, rotary, windows, inputsEmbeds, positionIds, padding, cache)
             : LlamaKernelLayers.TryPrompt(layers, rotary, windows, inputsEmbeds, positionIds, padding, cache);
         h ??= Layers(inputsEmbeds, positionIds, padding, cache, hiddenStates);
         cache?.Advance(inputsEmbeds.shape[1]);
-        var output = norm.forward(h).MoveToOuterDisposeScope();
-        hiddenStates?.Add(output.alias().MoveToOuterDisposeScope());
-        return output;
+        return h;
     }
+
+    /// <summary>The final norm of <paramref name="h"/> [B, T, hidden], or of its <paramref name="last"/> position only [B, 1, hidden].</summary>
+    Tensor Normed(Tensor h, bool last) => norm.forward(last ? h.narrow(1, h.shape[1] - 1, 1).contiguous() : h);
 
     /// <summary>The decoder layers' output (before the final norm), each layer a module call.</summary>
     Tensor Layers(Tensor inputsEmbeds, Tensor positionIds, Tensor? padding, IKvCache? cache, List<Tensor>? hiddenStates)
