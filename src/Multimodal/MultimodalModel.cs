@@ -350,6 +350,18 @@ public sealed class MultimodalModel : IDisposable
         }, options, cancellation, onChunk);
     }
 
+    /// <summary>
+    /// Runs a two-token answer to a short message, and a small synthetic image and audio clip through the loaded image
+    /// and audio encoders, so that the first request does not pay for .NET compiling those code paths (on the toy model
+    /// behind <c>serve</c>, a first chat request took 0.18 s without it, 0.05-0.06 s with it and 0.005-0.01 s after). Then
+    /// empties the prompt cache, so requests find it
+    /// as they would without the warm-up. Call it once after loading, before the first request;
+    /// <see cref="LlavaModalOptions.WarmUp"/> does so for a model built by dependency injection, and <c>serve</c> does
+    /// unless told not to.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled.</exception>
+    public void WarmUp(CancellationToken cancellation = default) => ModelWarmUp.Run(this, cancellation);
+
     /// <summary>Empties the prompt cache and zeroes its counters, on the generation worker (which alone uses the cache).</summary>
     internal void ClearPromptCache() => Exclusive(() =>
     {

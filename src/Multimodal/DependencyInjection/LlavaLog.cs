@@ -16,4 +16,12 @@ static partial class LlavaLog
     [LoggerMessage(EventId = 1002, EventName = nameof(LlavaModalLogEvents.ProjectorInitialised), Level = LogLevel.Warning,
         Message = "The {Modality} projector ({Type}) is freshly initialised: no {Prefix}* tensors in {Dir}. Train it (stage 1) before expecting meaningful answers.")]
     public static partial void ProjectorInitialised(ILogger logger, string modality, string type, string prefix, string dir);
+
+    [LoggerMessage(EventId = 1003, EventName = nameof(LlavaModalLogEvents.ModelWarmedUp), Level = LogLevel.Information,
+        Message = "Warmed up {Model} in {Ms} ms")]
+    public static partial void ModelWarmedUp(ILogger logger, string model, long ms);
+
+    [LoggerMessage(EventId = 1004, EventName = nameof(LlavaModalLogEvents.ModelWarmUpFailed), Level = LogLevel.Warning,
+        Message = "Warming up {Model} failed ({Reason}); using it anyway")]
+    public static partial void ModelWarmUpFailed(ILogger logger, string model, string reason, Exception exception);
 }

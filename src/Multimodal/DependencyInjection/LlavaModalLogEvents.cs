@@ -14,6 +14,10 @@ public static class LlavaModalLogEvents
     public static readonly EventId ModelLoadFailed = new(1001, nameof(ModelLoadFailed));
     /// <summary>A plugin's projector has no weights in the checkpoint and starts freshly initialised (Warning).</summary>
     public static readonly EventId ProjectorInitialised = new(1002, nameof(ProjectorInitialised));
+    /// <summary>A model ran its warm-up (<see cref="LlavaModalOptions.WarmUp"/>), with how long it took (Information).</summary>
+    public static readonly EventId ModelWarmedUp = new(1003, nameof(ModelWarmedUp));
+    /// <summary>A model's warm-up failed (Warning); the model is used anyway, the exception is attached.</summary>
+    public static readonly EventId ModelWarmUpFailed = new(1004, nameof(ModelWarmUpFailed));
     /// <summary>The chat client's model is ready for its first request (Information).</summary>
     public static readonly EventId ChatModelReady = new(1100, nameof(ChatModelReady));
     /// <summary>A chat request was turned into a prompt (Debug).</summary>

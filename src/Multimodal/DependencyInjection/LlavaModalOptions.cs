@@ -48,6 +48,12 @@ public sealed class LlavaModalOptions
     /// <summary>Most prompt positions computed in one forward (null: 256; see <see cref="ModelLimits.PrefillChunkTokens"/>).</summary>
     public int? PrefillChunkTokens { get; set; }
 
+    /// <summary>
+    /// Whether the model runs <see cref="MultimodalModel.WarmUp"/> as it loads (default false), so that the first request
+    /// does not pay for .NET compiling the generation and encoder code: loading takes about a second longer.
+    /// </summary>
+    public bool WarmUp { get; set; }
+
     internal ModelLoadOptions ToLoadOptions(IArchitectureCatalog catalog) => new()
     {
         Limits = new ModelLimits { MaxContextTokens = MaxContextTokens, PrefillChunkTokens = PrefillChunkTokens },

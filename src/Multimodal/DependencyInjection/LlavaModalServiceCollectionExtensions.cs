@@ -1,3 +1,4 @@
+using LlavaModal.Abstractions;
 using LlavaModal.Abstractions.Decoding;
 using LlavaModal.Abstractions.Hosting;
 using LlavaModal.Abstractions.Layers;
@@ -122,12 +123,29 @@ public static class LlavaModalServiceCollectionExtensions
         var plugins = name is null ? sp.GetServices<IModalityEncoderFactory>() : sp.GetKeyedServices<IModalityEncoderFactory>(name);
         try
         {
-            return MultimodalModel.Load(options.ModelDirectory!, plugins, options.ToLoadOptions(Catalog(sp)), logger);
+            var model = MultimodalModel.Load(options.ModelDirectory!, plugins, options.ToLoadOptions(Catalog(sp)), logger);
+            if (options.WarmUp) WarmUp(model, logger);
+            return model;
         }
         catch (Exception e)
         {
             LlavaLog.ModelLoadFailed(logger, name ?? "(default)", options.ModelDirectory, e);
             throw;
+        }
+    }
+
+    /// <summary>Runs the model's warm-up; a failure is logged, not thrown: the model serves as it would without one.</summary>
+    static void WarmUp(MultimodalModel model, ILogger logger)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            model.WarmUp();
+            LlavaLog.ModelWarmedUp(logger, model.ModelId, clock.ElapsedMilliseconds);
+        }
+        catch (Exception e) when (e is LlavaModalException or InvalidOperationException or IOException)
+        {
+            LlavaLog.ModelWarmUpFailed(logger, model.ModelId, e.Message, e);
         }
     }
 

@@ -8,7 +8,7 @@ namespace LlavaModal.Server.Hosting;
 
 /// <summary>
 /// Loads the model when the server starts, in the background, so <c>/health</c> answers 503 while it loads and warms up
-/// (<see cref="WarmUp"/>; a readiness probe keeps traffic away) and 200 once requests can be served; a failed load stays
+/// (<see cref="WarmUpAsync"/>; a readiness probe keeps traffic away) and 200 once requests can be served; a failed load stays
 /// reported with its error. A failed warm-up is logged and the model served anyway.
 /// </summary>
 sealed class ModelState(IServiceProvider services, ServerOptions options, ILogger<ModelState> logger) : BackgroundService
@@ -44,7 +44,7 @@ sealed class ModelState(IServiceProvider services, ServerOptions options, ILogge
                 status = "warming up";
                 try
                 {
-                    await Task.Run(() => WarmUp.RunAsync(loaded, services.GetRequiredService<IChatClient>(), stoppingToken), stoppingToken).ConfigureAwait(false);
+                    await WarmUpAsync(loaded, stoppingToken).ConfigureAwait(false);
                     WarmUpMilliseconds = clock.ElapsedMilliseconds - loadMs;
                     logger.LogInformation("Warmed up in {Ms} ms", WarmUpMilliseconds);
                 }
@@ -64,5 +64,23 @@ sealed class ModelState(IServiceProvider services, ServerOptions options, ILogge
             status = "failed";
             logger.LogError(e, "The model could not be loaded: {Message}", e.Message);
         }
+    }
+
+    /// <summary>
+    /// The model's warm-up (<see cref="MultimodalModel.WarmUp"/>), its answer asked through the server's own chat client
+    /// so that layer is compiled too.
+    /// </summary>
+    async Task WarmUpAsync(MultimodalModel loaded, CancellationToken cancellation)
+    {
+        try
+        {
+            var client = services.GetRequiredService<IChatClient>();
+            await client.GetResponseAsync([new ChatMessage(ChatRole.User, ModelWarmUp.Message)], new ChatOptions { MaxOutputTokens = 2, Temperature = 0 }, cancellation).ConfigureAwait(false);
+        }
+        finally
+        {
+            loaded.ClearPromptCache();
+        }
+        await Task.Run(() => ModelWarmUp.Encoders(loaded, cancellation), cancellation).ConfigureAwait(false);
     }
 }

@@ -1,5 +1,3 @@
-using LlavaModal.Encoders.Audio.Reading;
-using LlavaModal.Encoders.Vision.Preprocessing;
 using LlavaModal.Server;
 using LlavaModal.Server.Hosting;
 using LlavaModal.Tests.Support;
@@ -10,22 +8,8 @@ namespace LlavaModal.Tests.Server;
 
 /// <summary>In the server collection: these start servers of their own, which must not overlap the shared one's metrics tests.</summary>
 [Collection(ServerCollection.Name)]
-public class WarmUpTests
+public class ServerWarmUpTests
 {
-    [Fact]
-    public void The_synthetic_image_and_audio_decode_as_what_they_claim()
-    {
-        var image = new ImageLoader().Load(WarmUp.Bitmap(), "warm-up image");
-        Assert.Equal(32, image.Width);
-        Assert.Equal(32, image.Height);
-        Assert.All(image.Pixels, p => Assert.Equal(128, p));
-        using var wav = new MemoryStream(WarmUp.Wave());
-        var audio = WavDecoder.Decode(wav, "warm-up audio", TimeSpan.FromSeconds(30));
-        Assert.Equal(16000, audio.SampleRate);
-        Assert.Equal(16000, audio.Count);
-        Assert.All(audio.Samples.Take(audio.Count), s => Assert.Equal(0f, s));
-    }
-
     static async Task<WebApplication> Started(bool warmUp)
     {
         var app = LlavaServer.Create(new ServerOptions { ModelDirectory = Fixtures.LlavaTinyA, Port = 0, WarmUp = warmUp });
