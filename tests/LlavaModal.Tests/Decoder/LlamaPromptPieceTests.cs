@@ -128,6 +128,10 @@ public class LlamaPromptPieceTests(ITestOutputHelper output)
         }
         using (var model = Load(dir.Path, WeightFormat.Int8))
             AssertSamePrompt(model, ids, piece, "wide int8");
+        // 16-bit caches: widened layer by layer for the blockwise kernel.
+        foreach (var cache in new[] { ScalarType.Float16, ScalarType.BFloat16 })
+            using (var model = Load(dir.Path, WeightFormat.F32, cache))
+                AssertSamePrompt(model, ids, piece, $"wide f32 cache {cache}");
     }
 
     [Theory]
