@@ -68,15 +68,17 @@ static class PromptAttention
     /// One row's causal attention on raw f32 buffers, as <see cref="TryAttendCausal"/> computes it: <paramref name="query"/>
     /// [T, heads · d] token by token (what the q projection writes), keys and values the first <paramref name="past"/> + T
     /// positions of row 0 of <paramref name="slots"/> (f32, the T new ones already written), <paramref name="output"/> [T,
-    /// heads · d] like the queries. Only where <see cref="Serves"/> holds.
+    /// heads · d] like the queries. Only where <see cref="Serves"/> holds. <paramref name="positionStride"/>, when given,
+    /// is the floats from one token's queries (and outputs) to the next, for a part of the heads: the query heads of one
+    /// key/value head given as <paramref name="slots"/> of that head alone.
     /// </summary>
-    internal static unsafe void Attend(float* query, int heads, int positions, KvSlots slots, int past, double scale, float* output, KernelPool pool)
+    internal static unsafe void Attend(float* query, int heads, int positions, KvSlots slots, int past, double scale, float* output, KernelPool pool, long positionStride = 0)
     {
         int d = slots.HeadDim, kvHeads = (int)(slots.RowStride / slots.HeadStride);
         Run(new Work
         {
             Query = query, Keys = (float*)slots.Keys, Values = (float*)slots.Values, Output = output,
-            RowStride = 0, HeadStride = d, PositionStride = (long)heads * d, KeyRowStride = 0, KeyHeadStride = slots.HeadStride,
+            RowStride = 0, HeadStride = d, PositionStride = positionStride > 0 ? positionStride : (long)heads * d, KeyRowStride = 0, KeyHeadStride = slots.HeadStride,
             Rows = 1, KvHeads = kvHeads, Groups = heads / kvHeads, Positions = positions, Past = past, HeadDim = d, Scale = (float)scale,
         }, pool);
     }

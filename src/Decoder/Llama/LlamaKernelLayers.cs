@@ -93,10 +93,10 @@ static class LlamaKernelLayers
             var (gate, up, _) = layer.Mlp.Projections;
             room = Math.Max(room, PackedProjections.SwiGluRoom((PackedLinear)gate, (PackedLinear)up, t));
         }
-        // A 16-bit cache is widened to f32 for the blockwise prompt kernel, layer by layer (one query at a time, the
-        // decode kernel widens every key for every query: 20% slower prompts at 70m than the modules' widened copy).
+        // A 16-bit cache is widened to f32 for the blockwise prompt kernel, one key/value head at a time (one query at a
+        // time, the decode kernel widens every key for every query: 20% slower prompts at 70m than the modules' widened copy).
         long widened = direct.Slots(layers[0].SelfAttention.LayerIndex).DType != ScalarType.Float32 && PromptAttention.Serves(widths.HeadDim)
-            ? 2L * widths.KeyValue * (past + t) : 0;
+            ? 2L * widths.HeadDim * (past + t) : 0;
         // One mapping for the piece (megabytes: transparent huge pages, given back to the system at the end). The MLP's
         // room reuses the attention's rows (q, k, v, its output), idle by then.
         long rows = t * widths.RowsPerToken + Math.Max(t * widths.AttentionPerToken, room);
@@ -196,7 +196,10 @@ static class LlamaKernelLayers
                 // A piece's queries attend causally: blockwise where the prompt kernel reads the cache (f32, 64-wide heads), else one at a time.
                 if (positions == 1) DecodeAttention.Attend(q, heads, slots, visible, scale, output, KernelPool.Shared);
                 else if (slots.DType == ScalarType.Float32 && PromptAttention.Serves(d)) PromptAttention.Attend(q, heads, positions, slots, (int)lengths[0], scale, output, KernelPool.Shared);
-                else if (widened is not null) PromptAttention.Attend(q, heads, positions, Widened(slots, (int)lengths[0] + positions, widened), (int)lengths[0], scale, output, KernelPool.Shared);
+                else if (widened is not null)
+                    for (int head = 0, g = heads / kvHeads; head < kvHeads; head++)
+                        PromptAttention.Attend(q + head * g * d, g, positions, Widened(slots, head, (int)lengths[0] + positions, widened), (int)lengths[0], scale,
+                            output + head * g * d, KernelPool.Shared, positionStride: (long)heads * d);
                 else DecodeAttention.AttendCausal(q, heads, slots, (int)lengths[0], positions, scale, output, KernelPool.Shared);
                 ((PackedLinear)wo).Multiply(output, tokens, projected);
                 Add(x, projected, tokens * hidden);
@@ -212,28 +215,27 @@ static class LlamaKernelLayers
 
     [ThreadStatic] static float[]? scratch;
 
-    /// <summary>The first <paramref name="length"/> positions of row 0 of a 16-bit cache's <paramref name="slots"/>, widened (exactly) into <paramref name="target"/> as f32 slots.</summary>
-    static unsafe KvSlots Widened(KvSlots slots, int length, float* target)
+    /// <summary>
+    /// The first <paramref name="length"/> positions of key/value head <paramref name="head"/> of row 0 of a 16-bit
+    /// cache's <paramref name="slots"/>, widened (exactly) into <paramref name="target"/> as the f32 slots of that head alone.
+    /// </summary>
+    static unsafe KvSlots Widened(KvSlots slots, int head, int length, float* target)
     {
-        int d = slots.HeadDim, kvHeads = (int)(slots.RowStride / slots.HeadStride);
-        long perHead = (long)length * d;
-        float* keys = target, values = target + kvHeads * perHead;
-        for (int head = 0; head < kvHeads; head++)
+        int d = slots.HeadDim, count = length * d;
+        float* keys = target, values = target + count;
+        // A head's positions lie one after another in the cache: one widening call each for keys and values.
+        ushort* k = (ushort*)slots.Keys + head * slots.HeadStride, v = (ushort*)slots.Values + head * slots.HeadStride;
+        if (slots.DType == ScalarType.Float16)
         {
-            // A head's positions lie one after another in the cache: one widening call each for keys and values.
-            ushort* k = (ushort*)slots.Keys + head * slots.HeadStride, v = (ushort*)slots.Values + head * slots.HeadStride;
-            if (slots.DType == ScalarType.Float16)
-            {
-                DecodeAttention.WidenHalf(k, keys + head * perHead, (int)perHead);
-                DecodeAttention.WidenHalf(v, values + head * perHead, (int)perHead);
-            }
-            else
-            {
-                DecodeAttention.WidenBFloat16(k, keys + head * perHead, (int)perHead);
-                DecodeAttention.WidenBFloat16(v, values + head * perHead, (int)perHead);
-            }
+            DecodeAttention.WidenHalf(k, keys, count);
+            DecodeAttention.WidenHalf(v, values, count);
         }
-        return new KvSlots((byte*)keys, (byte*)values, kvHeads * perHead, perHead, d, ScalarType.Float32);
+        else
+        {
+            DecodeAttention.WidenBFloat16(k, keys, count);
+            DecodeAttention.WidenBFloat16(v, values, count);
+        }
+        return new KvSlots((byte*)keys, (byte*)values, count, count, d, ScalarType.Float32);
     }
 
     /// <summary>

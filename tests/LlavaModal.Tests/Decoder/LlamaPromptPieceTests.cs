@@ -30,6 +30,12 @@ public class LlamaPromptPieceTests(ITestOutputHelper output)
          "tie_word_embeddings": false, "torch_dtype": "float32", "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2}
         """;
 
+    /// <summary>Four 64-wide query heads on two key/value heads: a 16-bit cache is widened one key/value head at a time.</summary>
+    static readonly ReferenceDecoder Grouped = Wide with { Hidden = 256, Heads = 4, KvHeads = 2 };
+
+    static readonly string GroupedConfig = WideConfig.Replace("\"hidden_size\": 128", "\"hidden_size\": 256")
+        .Replace("\"num_attention_heads\": 2", "\"num_attention_heads\": 4").Replace("\"num_key_value_heads\": 1", "\"num_key_value_heads\": 2");
+
     /// <summary>70 ids: past one block of 64 keys and two of 32 queries.</summary>
     static long[] WideIds() => [.. Enumerable.Range(0, 70).Select(i => (long)(i * 37 % 61 + 3))];
 
@@ -132,6 +138,25 @@ public class LlamaPromptPieceTests(ITestOutputHelper output)
         foreach (var cache in new[] { ScalarType.Float16, ScalarType.BFloat16 })
             using (var model = Load(dir.Path, WeightFormat.F32, cache))
                 AssertSamePrompt(model, ids, piece, $"wide f32 cache {cache}");
+    }
+
+    [Theory]
+    [InlineData(70)]
+    [InlineData(16)]
+    public void Grouped_wide_heads_over_every_cache_give_the_modules_and_the_reference_logits(int piece)
+    {
+        using var dir = new TempDir();
+        Grouped.WriteCheckpoint(dir.Path, GroupedConfig, seed: 43);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var ids = WideIds();
+        foreach (ScalarType? cache in new ScalarType?[] { null, ScalarType.Float16, ScalarType.BFloat16 })
+            using (var model = Load(dir.Path, WeightFormat.F32, cache))
+            {
+                AssertSamePrompt(model, ids, piece, $"grouped f32 cache {cache?.ToString() ?? "f32"}");
+                if (cache is null)
+                    Parity.AssertClose(Run(model, ids, piece, [], csharp: true).Prompt, Grouped.Logits(dir.Path, ids).to(ScalarType.Float32), 1e-4, "grouped against the reference");
+            }
     }
 
     [Theory]
