@@ -16,32 +16,36 @@ namespace LlavaModal.Multimodal;
 /// </summary>
 static class ModelWarmUp
 {
-    /// <summary>Long enough (about 40 tokens with a chat template) for a prompt's own products and attention, which short prompts skip.</summary>
-    const string Prompt = "Please describe, in one short sentence, what a small grey square on a plain white background looks like, and say how many squares there are.";
+    /// <summary>
+    /// The message the warm-up answers: long enough (about 40 tokens with a chat template) for a prompt's own products
+    /// and attention, which short prompts skip.
+    /// </summary>
+    internal const string Message = "Please describe, in one short sentence, what a small grey square on a plain white background looks like, and say how many squares there are.";
 
     /// <summary>Side of the synthetic image: small, since encoders resize to their own size anyway.</summary>
     const int ImageSide = 32;
 
-    /// <summary>Runs the warm-up; the prompt cache is emptied after it, so requests find it as they would without one.</summary>
-    public static void Run(MultimodalModel model, CancellationToken cancellation)
+    /// <summary>The library's warm-up: the answer through the model's own chat template and generation.</summary>
+    public static void Run(MultimodalModel model, CancellationToken cancellation) =>
+        RunAsync(model, message => model.GenerateAsync(model.RenderChat([new ChatTurn(TurnRole.User, message)]), new GenerationOptions { MaxNewTokens = 2 }, cancellation),
+            cancellation).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Runs the warm-up: <paramref name="answer"/> asks for a two-token answer to <see cref="Message"/> (through the
+    /// model's own chat, or a host's chat layer so that it is compiled too), the prompt cache is emptied after it, so
+    /// requests find it as they would without one; then the synthetic image and audio clip go through the image and
+    /// audio encoders and projectors.
+    /// </summary>
+    public static async Task RunAsync(MultimodalModel model, Func<string, Task> answer, CancellationToken cancellation)
     {
         try
         {
-            model.Chat([new ChatTurn(TurnRole.User, Prompt)], options: new GenerationOptions { MaxNewTokens = 2 }, cancellation: cancellation);
+            await answer(Message).ConfigureAwait(false);
         }
         finally
         {
             model.ClearPromptCache();
         }
-        Encoders(model, cancellation);
-    }
-
-    /// <summary>The message a warm-up answers (a host warming its own chat layer sends it through that).</summary>
-    public static string Message => Prompt;
-
-    /// <summary>The synthetic image and audio clip through the image and audio encoders and projectors.</summary>
-    public static void Encoders(MultimodalModel model, CancellationToken cancellation)
-    {
         foreach (var binding in model.Modalities)
         {
             cancellation.ThrowIfCancellationRequested();

@@ -95,7 +95,7 @@ static class LlamaKernelLayers
         }
         // A 16-bit cache is widened to f32 for the blockwise prompt kernel, one key/value head at a time (one query at a
         // time, the decode kernel widens every key for every query: 20% slower prompts at 70m than the modules' widened copy).
-        long widened = direct.Slots(layers[0].SelfAttention.LayerIndex).DType != ScalarType.Float32 && PromptAttention.Serves(widths.HeadDim)
+        long widened = widths.Cache != ScalarType.Float32 && PromptAttention.Serves(widths.HeadDim)
             ? 2L * widths.HeadDim * (past + t) : 0;
         // One mapping for the piece (megabytes: transparent huge pages, given back to the system at the end). The MLP's
         // room reuses the attention's rows (q, k, v, its output), idle by then.
@@ -117,8 +117,8 @@ static class LlamaKernelLayers
         inputsEmbeds.dim() == 3 && inputsEmbeds.dtype == ScalarType.Float32 && inputsEmbeds.device_type == TorchSharp.DeviceType.CPU
         && !(is_grad_enabled() && inputsEmbeds.requires_grad);
 
-    /// <summary>Widths of a token's rows in the workspace: hidden, query (heads · d), key/value (kv_heads · d).</summary>
-    readonly record struct Widths(int Hidden, int Heads, int KvHeads, int HeadDim)
+    /// <summary>Widths of a token's rows in the workspace: hidden, query (heads · d), key/value (kv_heads · d); and what the cache holds.</summary>
+    readonly record struct Widths(int Hidden, int Heads, int KvHeads, int HeadDim, ScalarType Cache)
     {
         public int Query => Heads * HeadDim;
         public int KeyValue => KvHeads * HeadDim;
@@ -132,7 +132,7 @@ static class LlamaKernelLayers
         public static Widths Of(IList<LlamaDecoderLayer> layers, IDirectKvCache cache, int hidden)
         {
             var first = cache.Slots(layers[0].SelfAttention.LayerIndex);
-            return new(hidden, layers[0].SelfAttention.Heads, (int)(first.RowStride / first.HeadStride), first.HeadDim);
+            return new(hidden, layers[0].SelfAttention.Heads, (int)(first.RowStride / first.HeadStride), first.HeadDim, first.DType);
         }
     }
 

@@ -70,17 +70,10 @@ sealed class ModelState(IServiceProvider services, ServerOptions options, ILogge
     /// The model's warm-up (<see cref="MultimodalModel.WarmUp"/>), its answer asked through the server's own chat client
     /// so that layer is compiled too.
     /// </summary>
-    async Task WarmUpAsync(MultimodalModel loaded, CancellationToken cancellation)
+    Task WarmUpAsync(MultimodalModel loaded, CancellationToken cancellation)
     {
-        try
-        {
-            var client = services.GetRequiredService<IChatClient>();
-            await client.GetResponseAsync([new ChatMessage(ChatRole.User, ModelWarmUp.Message)], new ChatOptions { MaxOutputTokens = 2, Temperature = 0 }, cancellation).ConfigureAwait(false);
-        }
-        finally
-        {
-            loaded.ClearPromptCache();
-        }
-        await Task.Run(() => ModelWarmUp.Encoders(loaded, cancellation), cancellation).ConfigureAwait(false);
+        var client = services.GetRequiredService<IChatClient>();
+        return Task.Run(() => ModelWarmUp.RunAsync(loaded, message => client.GetResponseAsync([new ChatMessage(ChatRole.User, message)],
+            new ChatOptions { MaxOutputTokens = 2, Temperature = 0 }, cancellation), cancellation), cancellation);
     }
 }
