@@ -45,6 +45,11 @@ sealed class BenchArgs
                 : throw new ArgumentException($"{name} must be a comma-separated list of positive integers.")).ToArray();
 
     /// <summary>Throws when an option was given that the benchmark never asked for (typos).</summary>
+    /// <summary>A comma-separated list of <c>on</c> / <c>off</c> (an A/B switch measured each way in turn).</summary>
+    public List<bool> Switches(string name, string fallback = "on") =>
+        String(name, fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"{name}: '{a}' is neither on nor off.") }).ToList();
+
     public void RejectUnknown()
     {
         var unknown = named.Keys.Where(k => !read.Contains(k)).ToList();

@@ -27,12 +27,9 @@ static class DecodeBenchmark
             .Select(w => w == "torch" ? (WeightFormat?)null : WeightFormats.Parse(w) ?? throw new ArgumentException($"--weights: '{w}' is neither torch nor a weight format.")).ToList();
         var kvCaches = args.String("--kv-cache", "model").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(c => c == "model" ? (ScalarType?)null : DTypes.TryParse(c) ?? throw new ArgumentException($"--kv-cache: '{c}' is neither model nor f32, bf16, f16.")).ToList();
-        var attentions = args.String("--decode-attention", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--decode-attention: '{a}' is neither on nor off.") }).ToList();
-        var steps = args.String("--decode-step", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--decode-step: '{a}' is neither on nor off.") }).ToList();
-        var promptSteps = args.String("--prompt-step", "on").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(a => a switch { "on" => true, "off" => false, _ => throw new ArgumentException($"--prompt-step: '{a}' is neither on nor off.") }).ToList();
+        var attentions = args.Switches("--decode-attention");
+        var steps = args.Switches("--decode-step");
+        var promptSteps = args.Switches("--prompt-step");
         var promptLengths = args.Ints("--prompt-lengths", "128,512");
         int newTokens = args.Int("--new-tokens", 64, min: 2 * Window + 1);
         int warmup = args.Int("--warmup", 1);
