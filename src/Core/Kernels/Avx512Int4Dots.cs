@@ -16,6 +16,7 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Nibbles(byte* w, out Vector512<byte> low, out Vector512<byte> high)
     {
+        Prefetch.Lines(w + Prefetch.Ahead, 64);
         var bytes = Vector512.Load(w);
         var mask = Vector512.Create((byte)15);
         low = bytes & mask;
@@ -91,7 +92,6 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
         Vector512<float> s0 = default, s1 = default, offset = default;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
-            Prefetch.Lines(row + b0 * 16 + Prefetch.Ahead, 256);
             var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             offset += rowScales * Vector512.Load(x.Offsets + b0);
@@ -128,7 +128,6 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
         int whole = blocks / 4 * 4;
         for (int b0 = 0; b0 < blocks; b0 += 16)
         {
-            Prefetch.Lines(row + b0 * 16 + Prefetch.Ahead, 256);
             var rowScales = IntegerScales.Sixteen(scales + b0);
             var c = rowScales * Vector512.Load(x.Scales + b0);
             int n = Math.Min(16, blocks - b0), grouped = Math.Min(n, whole - b0);

@@ -121,7 +121,7 @@ public static unsafe class MatMul
                 (KernelIsa.Avx2, WeightFormat.Int4, false) => new IntegerRows<Avx2IntegerDots<Int4Bytes, MaddPairs>>(args, quantized),
                 // One token: the 256-bit VNNI kernel beats the 512-bit one without VNNI; four tokens: the reverse (README, Performance).
                 (KernelIsa.Avx512, WeightFormat.Int8, true) => new IntegerRows<Avx512VnniInt8Dots>(args, quantized),
-                (KernelIsa.Avx512, WeightFormat.Int8, false) => new IntegerRows<Avx512IntegerDots<Int8Bytes512, Int8Bytes>>(args, quantized),
+                (KernelIsa.Avx512, WeightFormat.Int8, false) => new IntegerRows<Avx512Int8Dots>(args, quantized),
                 (KernelIsa.Avx512, WeightFormat.Int4, _) => new IntegerRows<Avx512Int4Dots>(args, quantized),
                 _ => throw new ArgumentOutOfRangeException(nameof(isa)),
             };

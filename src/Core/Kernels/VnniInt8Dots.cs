@@ -141,7 +141,7 @@ unsafe readonly struct Avx512VnniInt8Dots : IIntegerDots
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result) =>
-        Avx512IntegerDots<Int8Bytes512, Int8Bytes>.Dot4(row, scales, x0, x1, x2, x3, blocks, result);
+        Avx512Int8Dots.Dot4(row, scales, x0, x1, x2, x3, blocks, result);
 
     public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result) =>
         RowsOneByOne.Rows4<VnniInt8Dots>(row, rowBytes, scales, x, blocks, result);
