@@ -46,6 +46,12 @@ static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+        catch (LlamaCpp.ChildProcessException e)
+        {
+            // The child has said what was wrong (its stderr's tail is in the message); no stack trace of ours on top.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
     }
 
     const string Usage = """

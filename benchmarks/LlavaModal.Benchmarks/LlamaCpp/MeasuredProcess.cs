@@ -3,6 +3,9 @@ using System.Text.Json;
 
 namespace LlavaModal.Benchmarks.LlamaCpp;
 
+/// <summary>A measured program that exited with an error: the message has its command line, exit code and last lines of stderr.</summary>
+sealed class ChildProcessException(string message) : Exception(message);
+
 /// <summary>What a child process printed and the peak of its resident set.</summary>
 sealed record ProcessResult(string StandardOutput, string StandardError, long PeakRssBytes);
 
@@ -43,7 +46,7 @@ static class MeasuredProcess
         if (process.ExitCode != 0 && !allowFailure)
         {
             var tail = string.Join('\n', errors.Split('\n').TakeLast(15));
-            throw new InvalidOperationException($"{Path.GetFileName(program)} {string.Join(' ', start.ArgumentList)} exited with {process.ExitCode}:\n{tail}");
+            throw new ChildProcessException($"{Path.GetFileName(program)} {string.Join(' ', start.ArgumentList)} exited with {process.ExitCode}:\n{tail}");
         }
         return new ProcessResult(output, errors, peak);
     }
