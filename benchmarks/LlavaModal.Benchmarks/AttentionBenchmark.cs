@@ -25,18 +25,20 @@ static class AttentionBenchmark
             set_num_threads(threads);
             KernelPool.UseThreads(threads);
         }
-        (string Name, int Heads, int KvHeads)[] shapes = [("70m (8 heads)", 8, 8), ("1b (32 heads over 4)", 32, 4)];
+        // Qwen2-1.5B's two key/value heads of 128 (one row: two items unless a row is split into parts), and one key/value
+        // head (multi-query attention: one item).
+        (string Name, int Heads, int KvHeads, int HeadDim)[] shapes =
+            [("70m (8 heads)", 8, 8, 64), ("1b (32 heads over 4)", 32, 4, 64), ("qwen2-1.5b (12 over 2, d 128)", 12, 2, 128), ("mqa (8 over 1)", 8, 1, 64)];
         var eager = new EagerAttention();
         var sdpa = new SdpaAttention();
         var rows = new List<IReadOnlyList<string>>();
         var results = new List<object>();
         using var noGrad = no_grad();
-        foreach (var (name, heads, kvHeads) in shapes)
+        foreach (var (name, heads, kvHeads, d) in shapes)
         {
             foreach (int depth in depths)
             {
                 using var scope = NewDisposeScope();
-                const int d = 64;
                 var q = randn([1, 1, heads, d]).transpose(1, 2);
                 var cache = randn([1, kvHeads, depth + 256, d]);
                 var k = cache.narrow(2, 0, depth);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -24,6 +25,20 @@ static class DecodeAttention
 
     /// <summary>Fewest cached elements (keys and values) a thread's share should hold: below it the pool's handoff costs more than it saves.</summary>
     const long MinElementsPerChunk = 16 * 1024;
+
+    /// <summary>
+    /// Fewest positions a part of a row holds: a longer row may be split into parts, each part's softmax and weighted sum
+    /// computed apart and the parts merged, so a long context keeps threads busy however few rows and key/value heads
+    /// there are (one row of Qwen2's two key/value heads used two threads).
+    /// </summary>
+    internal const int SplitPositions = 512;
+
+    /// <summary>
+    /// Items a step is split into at most for the sake of threads: rows times key/value heads below this are split into
+    /// parts (of at least <see cref="SplitPositions"/>). A constant, not the thread count, so results do not depend on
+    /// it; parts cost a merge and a few microseconds a layer, so shapes with items enough are left whole.
+    /// </summary>
+    internal const int SplitItems = 8;
 
     /// <summary>Off only for A/B measurements (the <c>decode</c> and <c>attention</c> benchmarks): decode steps then use libtorch.</summary>
     internal static bool Enabled { get; set; } = true;
@@ -128,12 +143,41 @@ static class DecodeAttention
     /// <summary>Whether this machine runs the kernel (256-bit SIMD) and it is on.</summary>
     internal static bool Runs => Enabled && Vector256.IsHardwareAccelerated;
 
-    static void Run(Work work, int rows, int longest, KernelPool pool)
+    static unsafe void Run(Work work, int rows, int longest, KernelPool pool)
     {
-        long perItem = 2L * longest * work.HeadDim;
-        int items = rows * work.KvHeads;
+        int pairs = rows * work.KvHeads;
+        int splits = Math.Max(1, Math.Min(longest / SplitPositions, (SplitItems + pairs - 1) / pairs));
+        int span = (longest + splits - 1) / splits;
+        long perItem = 2L * span * work.HeadDim;
+        int items = pairs * splits;
         int grain = (int)Math.Clamp(MinElementsPerChunk / perItem, 1, items);
-        pool.For(items, grain, work);
+        if (splits == 1)
+        {
+            pool.For(items, grain, work);
+            return;
+        }
+        // Per (row, kv head, part): its query heads' weighted sums, maximum scores and softmax denominators; per pair,
+        // its parts still to come (whoever writes the last one merges them: no second handoff to the pool).
+        int length = checked(pairs * splits * work.PartialLength);
+        var partials = ArrayPool<float>.Shared.Rent(length);
+        var remaining = ArrayPool<int>.Shared.Rent(pairs);
+        try
+        {
+            for (int pair = 0; pair < pairs; pair++) remaining[pair] = (work.Positions[pair / work.KvHeads] + span - 1) / span;
+            fixed (float* start = partials)
+            {
+                work.Splits = splits;
+                work.Span = span;
+                work.Partials = start;
+                work.Remaining = remaining;
+                pool.For(items, grain, work);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(partials);
+            ArrayPool<int>.Shared.Return(remaining);
+        }
     }
 
     /// <summary>
@@ -150,7 +194,11 @@ static class DecodeAttention
 
     static unsafe byte* Address(Tensor contiguous) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(contiguous.bytes));
 
-    /// <summary>One (row, kv head) pair per item: its query heads' scores, softmax, and weighted sum of values.</summary>
+    /// <summary>
+    /// One (row, kv head) pair per item: its query heads' scores, softmax, and weighted sum of values; or, for rows longer
+    /// than <see cref="SplitPositions"/>, one part of a pair's positions per item (<see cref="Splits"/> parts a pair,
+    /// written to <see cref="Partials"/>), the last part of a pair written merging them (<see cref="Merge"/>).
+    /// </summary>
     sealed unsafe class Work : IRangeWork
     {
         public float* Query;
@@ -163,33 +211,66 @@ static class DecodeAttention
         public int[] Positions = [];
         public float Scale;
         public ScalarType Element;
+        /// <summary>Parts each pair's positions are split into (1: none, items are pairs), of <see cref="Span"/> positions (a row's last part fewer).</summary>
+        public int Splits = 1, Span;
+        /// <summary>Per (pair, part): <see cref="PartialLength"/> floats; only when <see cref="Splits"/> &gt; 1.</summary>
+        public float* Partials;
 
         [ThreadStatic] static float[]? scratch;
+
+        /// <summary>Floats of one part in <see cref="Partials"/>: its weighted sums [g, d], then its maxima [g] and denominators [g].</summary>
+        public int PartialLength => Groups * (HeadDim + 2);
+
+        /// <summary>Per pair, its parts not yet written (only when <see cref="Splits"/> &gt; 1).</summary>
+        public int[] Remaining = [];
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int end)
         {
-            int d = HeadDim, g = Groups, s = Positions.Max();
-            int needed = g * d + g * s + g * d + Chunk * d;
+            int d = HeadDim, g = Groups, span = Splits == 1 ? Positions.Max() : Span;
+            int needed = g * d + g * span + g * d + Chunk * d + 2 * g;
             if (scratch is null || scratch.Length < needed) scratch = new float[Math.Max(needed, 2 * (scratch?.Length ?? 0))];
             fixed (float* buffer = scratch)
             {
-                float* queries = buffer, scores = queries + g * d, sums = scores + g * s, rows = sums + g * d;
+                float* queries = buffer, scores = queries + g * d, sums = scores + g * span, rows = sums + g * d, maxima = rows + Chunk * d, totals = maxima + g;
                 for (int item = start; item < end; item++)
-                    Head(item / KvHeads, item % KvHeads, queries, scores, sums, rows);
+                {
+                    int pair = item / Splits, part = item % Splits, b = pair / KvHeads, h = pair % KvHeads;
+                    int first = part * Span, last = Splits == 1 ? Positions[b] : Math.Min(Positions[b], first + Span);
+                    // A part past a shorter row's positions: nothing to attend to, and Merge reads only the row's own parts.
+                    if (first >= last) continue;
+                    if (Splits > 1)
+                    {
+                        // Straight into the part's place for Merge.
+                        float* partial = Partials + (long)item * PartialLength;
+                        Attend(b, h, first, last, queries, scores, partial, rows, partial + g * d, partial + g * d + g);
+                        // A full fence: the other parts' writes are visible to whoever counts the last one.
+                        if (Interlocked.Decrement(ref Remaining[pair]) == 0) Merge(pair);
+                        continue;
+                    }
+                    Attend(b, h, first, last, queries, scores, sums, rows, maxima, totals);
+                    for (int j = 0; j < g; j++)
+                        TensorPrimitives.Multiply(new ReadOnlySpan<float>(sums + j * d, d), 1 / totals[j], new Span<float>(Output + ((long)b * KvHeads * g + h * g + j) * d, d));
+                }
             }
         }
 
+        /// <summary>
+        /// Positions [<paramref name="first"/>, <paramref name="last"/>) of row <paramref name="b"/>, kv head
+        /// <paramref name="h"/>, for its query heads: per head j, the scores' maximum (<paramref name="maxima"/>), the
+        /// softmax denominator against it (<paramref name="totals"/>) and the values weighted by the numerators, not yet
+        /// divided (<paramref name="sums"/>, [g, d]).
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void Head(int b, int h, float* queries, float* scores, float* sums, float* rows)
+        void Attend(int b, int h, int first, int last, float* queries, float* scores, float* sums, float* rows, float* maxima, float* totals)
         {
-            int d = HeadDim, g = Groups, s = Positions[b], elementSize = Element == ScalarType.Float32 ? 4 : 2;
+            int d = HeadDim, g = Groups, s = last - first, elementSize = Element == ScalarType.Float32 ? 4 : 2;
             for (int j = 0; j < g; j++)
             {
                 var q = new ReadOnlySpan<float>(Query + b * QueryBatchStride + (h * g + j) * QueryHeadStride, d);
                 TensorPrimitives.Multiply(q, Scale, new Span<float>(queries + j * d, d));
             }
-            byte* keys = Keys + (b * KeyStrides.Batch + h * KeyStrides.Head) * elementSize;
+            byte* keys = Keys + (b * KeyStrides.Batch + h * KeyStrides.Head + first * KeyStrides.Position) * elementSize;
             for (int c = 0; c < s; c += Chunk)
             {
                 int n = Math.Min(Chunk, s - c);
@@ -198,10 +279,9 @@ static class DecodeAttention
                     Scores(queries + j * d, k, stride, n, d, scores + j * s + c);
             }
             // Softmax numerators in place; the denominators divide the sums at the end.
-            Span<float> inverse = stackalloc float[g];
-            for (int j = 0; j < g; j++) inverse[j] = 1 / Exponentials.SoftmaxNumerators(scores + j * s, s);
+            for (int j = 0; j < g; j++) totals[j] = Exponentials.SoftmaxNumerators(scores + j * s, s, out maxima[j]);
             new Span<float>(sums, g * d).Clear();
-            byte* values = Values + (b * ValueStrides.Batch + h * ValueStrides.Head) * elementSize;
+            byte* values = Values + (b * ValueStrides.Batch + h * ValueStrides.Head + first * ValueStrides.Position) * elementSize;
             for (int c = 0; c < s; c += Chunk)
             {
                 int n = Math.Min(Chunk, s - c);
@@ -209,8 +289,33 @@ static class DecodeAttention
                 for (int j = 0; j < g; j++)
                     Accumulate(scores + j * s + c, v, stride, n, d, sums + j * d);
             }
+        }
+
+        /// <summary>
+        /// Each (row, kv head, query head)'s parts into its output: every part's denominator and weighted sums rescaled
+        /// from the part's maximum to the row's, added, and divided.
+        /// </summary>
+        void Merge(int pair)
+        {
+            int d = HeadDim, g = Groups;
+            int b = pair / KvHeads, h = pair % KvHeads, parts = (Positions[b] + Span - 1) / Span;
+            float* first = Partials + (long)pair * Splits * PartialLength;
             for (int j = 0; j < g; j++)
-                TensorPrimitives.Multiply(new ReadOnlySpan<float>(sums + j * d, d), inverse[j], new Span<float>(Output + ((long)b * KvHeads * g + h * g + j) * d, d));
+            {
+                float top = float.NegativeInfinity;
+                for (int p = 0; p < parts; p++) top = MathF.Max(top, first[p * PartialLength + g * d + j]);
+                var output = new Span<float>(Output + ((long)b * KvHeads * g + h * g + j) * d, d);
+                output.Clear();
+                float total = 0;
+                for (int p = 0; p < parts; p++)
+                {
+                    float* part = first + p * PartialLength;
+                    float factor = MathF.Exp(part[g * d + j] - top);
+                    total += part[g * d + g + j] * factor;
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(part + j * d, d), factor, output, output);
+                }
+                TensorPrimitives.Multiply(output, 1 / total, output);
+            }
         }
 
         /// <summary><paramref name="n"/> rows as f32: the cache's own for f32 (no copy), else widened into <paramref name="buffer"/>.</summary>

@@ -44,9 +44,12 @@ static unsafe class Exponentials
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), e, x);
     }
 
-    /// <summary><paramref name="n"/> values (at least one) as exp(value − their maximum), in place; returns their sum (NaN in, NaN out).</summary>
+    /// <summary>
+    /// <paramref name="n"/> values (at least one) as exp(value − their maximum), in place; returns their sum (NaN in, NaN
+    /// out) and in <paramref name="maximum"/> that maximum (softmaxes of a row's parts merge with it).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float SoftmaxNumerators(float* p, int n)
+    public static float SoftmaxNumerators(float* p, int n, out float maximum)
     {
         float top = float.NegativeInfinity;
         int i = 0;
@@ -57,6 +60,7 @@ static unsafe class Exponentials
             for (int k = 0; k < 8; k++) top = MathF.Max(top, m.GetElement(k));
         }
         for (; i < n; i++) top = MathF.Max(top, p[i]);
+        maximum = top;
         float sum = 0;
         i = 0;
         if (Vector256.IsHardwareAccelerated)

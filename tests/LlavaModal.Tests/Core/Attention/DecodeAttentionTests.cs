@@ -34,6 +34,9 @@ public sealed class DecodeAttentionTests : IDisposable
     [InlineData(1, 6, 3, 128, 64)]
     [InlineData(2, 2, 2, 5, 129)]
     [InlineData(2, 2, 1, 24, 7)]
+    // Rows split into parts whose softmaxes are merged (few rows and key/value heads, positions past 2 x SplitPositions).
+    [InlineData(2, 4, 1, 64, 2 * DecodeAttention.SplitPositions)]
+    [InlineData(2, 2, 1, 32, 3 * DecodeAttention.SplitPositions + 1)]
     public void Equals_sdpa_and_eager_over_f32_cache_views(int rows, int heads, int kvHeads, int d, int length)
     {
         using var scope = NewDisposeScope();
@@ -47,11 +50,68 @@ public sealed class DecodeAttentionTests : IDisposable
         Parity.AssertClose(ours, new EagerAttention().Attend(q, k, v, null, scale), 1e-5, "decode kernel vs eager");
     }
 
+    [Fact]
+    public void A_split_row_gives_the_same_numbers_on_any_number_of_threads()
+    {
+        using var scope = NewDisposeScope();
+        // One row, one kv head: the parts are all there is to share among threads.
+        var (q, k, v) = CacheViews(1, 4, 1, 64, 5 * DecodeAttention.SplitPositions + 77, ScalarType.Float32, 11);
+        Tensor? first = null;
+        foreach (int threads in new[] { 1, 2, 3, 4 })
+        {
+            using var pooled = new KernelPool(threads);
+            var ours = DecodeAttention.TryAttend(q, k, v, null, 0.125, pooled)!;
+            first ??= ours;
+            Assert.True(ours.allclose(first, 0, 0), $"{threads} threads changed the result");
+        }
+        Parity.AssertClose(first!, new EagerAttention().Attend(q, k, v, null, 0.125), 1e-5, "split decode kernel vs eager");
+    }
+
+    [Fact]
+    public void A_nan_in_one_part_of_a_split_row_reaches_the_output()
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = CacheViews(1, 2, 1, 16, 2 * DecodeAttention.SplitPositions + 3, ScalarType.Float32, 12);
+        k[0, 0, 2 * DecodeAttention.SplitPositions + 1, 3] = tensor(float.NaN);
+        var ours = DecodeAttention.TryAttend(q, k, v, null, 0.25, pool)!;
+        Assert.True(ours.isnan().all().item<bool>(), "a NaN score must not be merged away");
+    }
+
+    [Fact]
+    public unsafe void Rows_of_different_lengths_split_into_their_own_parts()
+    {
+        using var scope = NewDisposeScope();
+        // Two rows of one key/value head: the longer row is split, the shorter one fits in a part (and leaves the rest empty).
+        const int heads = 3, d = 32, capacity = 1600;
+        int[] lengths = [100, 1500];
+        var generator = new Generator(13);
+        var q = randn([2, heads, d], generator: generator);
+        var keys = randn([2, 1, capacity, d], generator: generator);
+        var values = randn([2, 1, capacity, d], generator: generator);
+        var output = zeros([2, heads, d]);
+        fixed (byte* pq = q.bytes)
+        fixed (byte* pk = keys.bytes)
+        fixed (byte* pv = values.bytes)
+        fixed (byte* po = output.bytes)
+        {
+            var slots = new LlavaModal.Core.Modules.KvSlots(pk, pv, (long)capacity * d, (long)capacity * d, d, ScalarType.Float32);
+            DecodeAttention.Attend((float*)pq, heads, slots, lengths, 0.2, (float*)po, pool);
+        }
+        for (int b = 0; b < 2; b++)
+        {
+            var k = keys[b].narrow(1, 0, lengths[b]).unsqueeze(0);
+            var v = values[b].narrow(1, 0, lengths[b]).unsqueeze(0);
+            var expected = new EagerAttention().Attend(q[b].unsqueeze(0).unsqueeze(2), k, v, null, 0.2);
+            Parity.AssertClose(output[b].unsqueeze(0).unsqueeze(2), expected, 1e-5, $"row {b} of {lengths[b]} positions");
+        }
+    }
+
     [Theory]
     [InlineData(ScalarType.Float16, 2, 8, 2, 64, 300)]
     [InlineData(ScalarType.BFloat16, 2, 8, 2, 64, 300)]
     [InlineData(ScalarType.Float16, 1, 7, 1, 37, 5)]
     [InlineData(ScalarType.BFloat16, 3, 4, 4, 128, 600)]
+    [InlineData(ScalarType.Float16, 1, 4, 2, 64, 2 * DecodeAttention.SplitPositions + 5)]
     public void Widens_a_16_bit_cache_exactly(ScalarType cache, int rows, int heads, int kvHeads, int d, int length)
     {
         using var scope = NewDisposeScope();

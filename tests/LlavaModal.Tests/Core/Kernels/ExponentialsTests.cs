@@ -59,14 +59,15 @@ public class ExponentialsTests
             // The difference rounded to f32 first, as the kernel (and TensorPrimitives before it) computes it.
             float top = p.Max();
             var reference = p.Select(v => Math.Exp(v - top)).ToArray();
-            float sum;
-            fixed (float* pp = p) sum = Exponentials.SoftmaxNumerators(pp, n);
+            float sum, maximum;
+            fixed (float* pp = p) sum = Exponentials.SoftmaxNumerators(pp, n, out maximum);
+            Assert.Equal(top, maximum);
             for (int i = 0; i < n; i++) Assert.True(Math.Abs(p[i] - reference[i]) <= 3e-7 * reference[i] + 1e-45, $"n {n}, [{i}]: {p[i]:R} vs {reference[i]:R}");
             Assert.Equal(reference.Sum(), sum, 1e-5 * reference.Sum());
             Assert.Contains(1f, p);
         }
         var withNan = new float[] { 1, 2, float.NaN, 3, 4, 5, 6, 7, 8, 9 };
-        fixed (float* pp = withNan) Assert.True(float.IsNaN(Exponentials.SoftmaxNumerators(pp, withNan.Length)));
+        fixed (float* pp = withNan) Assert.True(float.IsNaN(Exponentials.SoftmaxNumerators(pp, withNan.Length, out _)));
     }
 
     [Fact]
