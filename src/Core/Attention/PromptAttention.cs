@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using LlavaModal.Core.Kernels;
 using LlavaModal.Core.Modules;
 using static TorchSharp.torch;
@@ -54,7 +55,7 @@ static class PromptAttention
         fixed (byte* po = output.bytes)
             Run(new Work
             {
-                Query = (float*)pq, Keys = (float*)pk, Values = (float*)pv, Output = (float*)po,
+                Query = (float*)pq, Keys = pk, Values = pv, Output = (float*)po, Element = ScalarType.Float32,
                 RowStride = (long)heads * t * d, HeadStride = (long)t * d, PositionStride = d, KeyRowStride = kvHeads * keys, KeyHeadStride = keys,
                 Rows = b, KvHeads = kvHeads, Groups = heads / kvHeads, Positions = t, Past = (int)ks[2] - t, HeadDim = d, Scale = (float)scale,
             }, pool);
@@ -65,20 +66,21 @@ static class PromptAttention
     internal static bool Serves(int headDim) => Enabled && Vector512.IsHardwareAccelerated && headDim % 64 == 0;
 
     /// <summary>
-    /// One row's causal attention on raw f32 buffers, as <see cref="TryAttendCausal"/> computes it: <paramref name="query"/>
-    /// [T, heads · d] token by token (what the q projection writes), keys and values the first <paramref name="past"/> + T
-    /// positions of row 0 of <paramref name="slots"/> (f32, the T new ones already written), <paramref name="output"/> [T,
-    /// heads · d] like the queries. Only where <see cref="Serves"/> holds. <paramref name="positionStride"/>, when given,
-    /// is the floats from one token's queries (and outputs) to the next, for a part of the heads: the query heads of one
-    /// key/value head given as <paramref name="slots"/> of that head alone.
+    /// One row's causal attention on raw buffers, as <see cref="TryAttendCausal"/> computes it: <paramref name="query"/>
+    /// [T, heads · d] f32 token by token (what the q projection writes), keys and values the first <paramref name="past"/>
+    /// + T positions of row 0 of <paramref name="slots"/> (the T new ones already written; f32, or f16 / bf16 widened
+    /// exactly as each block is read, so no f32 copy of the cache is made), <paramref name="output"/> [T, heads · d] f32
+    /// like the queries. Only where <see cref="Serves"/> holds.
     /// </summary>
-    internal static unsafe void Attend(float* query, int heads, int positions, KvSlots slots, int past, double scale, float* output, KernelPool pool, long positionStride = 0)
+    internal static unsafe void Attend(float* query, int heads, int positions, KvSlots slots, int past, double scale, float* output, KernelPool pool)
     {
+        if (slots.DType is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16))
+            throw new ArgumentException($"a cache of {slots.DType} is not one the prompt kernel reads.", nameof(slots));
         int d = slots.HeadDim, kvHeads = (int)(slots.RowStride / slots.HeadStride);
         Run(new Work
         {
-            Query = query, Keys = (float*)slots.Keys, Values = (float*)slots.Values, Output = output,
-            RowStride = 0, HeadStride = d, PositionStride = positionStride > 0 ? positionStride : (long)heads * d, KeyRowStride = 0, KeyHeadStride = slots.HeadStride,
+            Query = query, Keys = slots.Keys, Values = slots.Values, Output = output, Element = slots.DType,
+            RowStride = 0, HeadStride = d, PositionStride = (long)heads * d, KeyRowStride = 0, KeyHeadStride = slots.HeadStride,
             Rows = 1, KvHeads = kvHeads, Groups = heads / kvHeads, Positions = positions, Past = past, HeadDim = d, Scale = (float)scale,
         }, pool);
     }
@@ -92,7 +94,10 @@ static class PromptAttention
     /// <summary>One (row, kv head, query block) per item; queries and output share one layout, keys and values another (strides in elements).</summary>
     sealed unsafe class Work : IRangeWork
     {
-        public float* Query, Keys, Values, Output;
+        public float* Query, Output;
+        /// <summary>Keys and values of <see cref="Element"/> (f32, f16 or bf16).</summary>
+        public byte* Keys, Values;
+        public ScalarType Element;
         public long RowStride, HeadStride, PositionStride, KeyRowStride, KeyHeadStride;
         public int Rows, KvHeads, Groups, Positions, Past, HeadDim, Blocks;
         public float Scale;
@@ -103,24 +108,31 @@ static class PromptAttention
         public void Run(int start, int end)
         {
             int d = HeadDim, rows = Groups * QueryBlock;
-            // Transposed key block, two rows of scores, per row (and a spare for an odd last row): maximum, denominator, weighted sum.
-            int needed = d * KeyBlock + 2 * KeyBlock + 2 * (rows + 1) + (rows + 1) * d;
+            // Transposed key block, two rows of scores, per row (and a spare for an odd last row): maximum, denominator,
+            // weighted sum; a 16-bit cache's value block widened.
+            int needed = d * KeyBlock + 2 * KeyBlock + 2 * (rows + 1) + (rows + 1) * d + (Element == ScalarType.Float32 ? 0 : KeyBlock * d);
             if (scratch is null || scratch.Length < needed) scratch = new float[needed];
             fixed (float* buffer = scratch)
                 for (int item = start; item < end; item++)
-                    Block(item, buffer);
+                    switch (Element)
+                    {
+                        case ScalarType.Float16: Block<HalfElements>(item, buffer); break;
+                        case ScalarType.BFloat16: Block<BFloat16Elements>(item, buffer); break;
+                        default: Block<FloatElements>(item, buffer); break;
+                    }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        void Block(int item, float* buffer)
+        void Block<TElements>(int item, float* buffer) where TElements : struct, IElements
         {
             int d = HeadDim, g = Groups, t = Positions, past = Past;
             int block = item % Blocks, pair = item / Blocks, h = pair % KvHeads, b = pair / KvHeads;
             int first = block * QueryBlock, count = Math.Min(QueryBlock, t - first);
             int spare = g * QueryBlock;
             float* transposed = buffer, scores = transposed + d * KeyBlock, maxima = scores + 2 * KeyBlock, sums = maxima + spare + 1, weighted = sums + spare + 1;
-            long keyStart = b * KeyRowStride + h * KeyHeadStride;
-            float* keys = Keys + keyStart, values = Values + keyStart;
+            float* widened = weighted + (long)(spare + 1) * d;
+            long keyStart = (b * KeyRowStride + h * KeyHeadStride) * TElements.Size;
+            byte* keys = Keys + keyStart, values = Values + keyStart;
             for (int r = 0; r <= spare; r++)
             {
                 maxima[r] = float.NegativeInfinity;
@@ -133,7 +145,8 @@ static class PromptAttention
                 int n = Math.Min(KeyBlock, last + 1 - k0);
                 // Queries before k0 (possible once keys run ahead of the queries) see none of this block and skip it.
                 int firstSeeing = Math.Max(0, k0 - past - first);
-                Transpose(keys + (long)k0 * d, n, d, transposed);
+                Transpose<TElements>(keys + (long)k0 * d * TElements.Size, n, d, transposed);
+                float* blockValues = TElements.Rows(values + (long)k0 * d * TElements.Size, n * d, widened);
                 for (int j = 0; j < g; j++)
                 {
                     float* queries = Query + b * RowStride + ((long)h * g + j) * HeadStride;
@@ -151,7 +164,7 @@ static class PromptAttention
                         int visible0 = Math.Min(n, past + query0 - k0 + 1), visible1 = Math.Min(n, past + query1 - k0 + 1);
                         float c0 = Softmax(scores, visible0, maxima + row0, sums + row0);
                         float c1 = Softmax(scores1, visible1, maxima + row1, sums + row1);
-                        Accumulate(scores, scores1, c0, c1, values + (long)k0 * d, visible1, d, weighted + (long)row0 * d, weighted + (long)row1 * d);
+                        Accumulate(scores, scores1, c0, c1, blockValues, visible1, d, weighted + (long)row0 * d, weighted + (long)row1 * d);
                     }
                 }
             }
@@ -174,9 +187,51 @@ static class PromptAttention
         return MathF.Max(MathF.Max(quarter[0], quarter[1]), MathF.Max(quarter[2], quarter[3]));
     }
 
-    /// <summary><paramref name="n"/> key rows [n, d] into [d, 64] (columns past n zero), so a query's 64 scores are 4 vectors of products; 16 × 16 tiles transposed in registers.</summary>
+    /// <summary>How the kernel reads a cache of one element type as f32 (16-bit ones widened exactly).</summary>
+    unsafe interface IElements
+    {
+        static abstract int Size { get; }
+        /// <summary>16 values from element <paramref name="index"/> on.</summary>
+        static abstract Vector512<float> Load(byte* at, long index);
+        /// <summary><paramref name="count"/> values as f32: in place for f32, else widened into <paramref name="buffer"/>.</summary>
+        static abstract float* Rows(byte* at, int count, float* buffer);
+    }
+
+    readonly unsafe struct FloatElements : IElements
+    {
+        public static int Size => 4;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* at, long index) => Vector512.Load((float*)at + index);
+        public static float* Rows(byte* at, int count, float* buffer) => (float*)at;
+    }
+
+    readonly unsafe struct HalfElements : IElements
+    {
+        public static int Size => 2;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* at, long index) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)at + index)));
+        public static float* Rows(byte* at, int count, float* buffer)
+        {
+            DecodeAttention.WidenHalf((ushort*)at, buffer, count);
+            return buffer;
+        }
+    }
+
+    readonly unsafe struct BFloat16Elements : IElements
+    {
+        public static int Size => 2;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Load(byte* at, long index) => Vector512.ShiftLeft(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)at + index)), 16).AsSingle();
+        public static float* Rows(byte* at, int count, float* buffer)
+        {
+            DecodeAttention.WidenBFloat16((ushort*)at, buffer, count);
+            return buffer;
+        }
+    }
+
+    /// <summary><paramref name="n"/> key rows [n, d] into [d, 64] f32 (columns past n zero), so a query's 64 scores are 4 vectors of products; 16 × 16 tiles transposed in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Transpose(float* keys, int n, int d, float* target)
+    static unsafe void Transpose<TElements>(byte* keys, int n, int d, float* target) where TElements : struct, IElements
     {
         var rows = stackalloc Vector512<float>[16];
         var scratch = stackalloc Vector512<float>[16];
@@ -184,7 +239,7 @@ static class PromptAttention
             for (int c0 = 0; c0 < d; c0 += 16)
             {
                 for (int r = 0; r < 16; r++)
-                    rows[r] = j0 + r < n ? Vector512.Load(keys + (long)(j0 + r) * d + c0) : default;
+                    rows[r] = j0 + r < n ? TElements.Load(keys, (long)(j0 + r) * d + c0) : default;
                 RegisterTranspose.Transpose(rows, target + c0 * KeyBlock + j0, KeyBlock, scratch);
             }
     }

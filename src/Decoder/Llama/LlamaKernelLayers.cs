@@ -64,7 +64,7 @@ static class LlamaKernelLayers
         unsafe
         {
             fixed (float* start = buffer)
-                h = Run(layers, rotary, inputsEmbeds, positionIds, direct, lengths, 1, cache.Length + 1, widths, start, room: false, widened: null);
+                h = Run(layers, rotary, inputsEmbeds, positionIds, direct, lengths, 1, cache.Length + 1, widths, start, room: false);
         }
         Interlocked.Increment(ref steps);
         return h;
@@ -93,19 +93,15 @@ static class LlamaKernelLayers
             var (gate, up, _) = layer.Mlp.Projections;
             room = Math.Max(room, PackedProjections.SwiGluRoom((PackedLinear)gate, (PackedLinear)up, t));
         }
-        // A 16-bit cache is widened to f32 for the blockwise prompt kernel, one key/value head at a time (one query at a
-        // time, the decode kernel widens every key for every query: 20% slower prompts at 70m than the modules' widened copy).
-        long widened = widths.Cache != ScalarType.Float32 && PromptAttention.Serves(widths.HeadDim)
-            ? 2L * widths.HeadDim * (past + t) : 0;
         // One mapping for the piece (megabytes: transparent huge pages, given back to the system at the end). The MLP's
         // room reuses the attention's rows (q, k, v, its output), idle by then.
         long rows = t * widths.RowsPerToken + Math.Max(t * widths.AttentionPerToken, room);
-        nuint bytes = checked((nuint)((rows + widened) * sizeof(float)));
+        nuint bytes = checked((nuint)(rows * sizeof(float)));
         Tensor h;
         unsafe
         {
             var start = (float*)HugePages.Allocate(bytes);
-            try { h = Run(layers, rotary, inputsEmbeds, positionIds, direct, [past], t, cache.Length + t, widths, start, room: true, widened > 0 ? start + rows : null); }
+            try { h = Run(layers, rotary, inputsEmbeds, positionIds, direct, [past], t, cache.Length + t, widths, start, room: true); }
             finally { HugePages.Free(start, bytes); }
         }
         Interlocked.Increment(ref pieces);
@@ -141,12 +137,11 @@ static class LlamaKernelLayers
     /// <paramref name="lengths"/>[b] on; <paramref name="sequenceLength"/> in all, as the rotary table is asked), rows
     /// [tokens, width] one token after another in <paramref name="workspace"/> (normed input, projected output, then q,
     /// k, v and the attention's output); with <paramref name="room"/> the MLP's gate and up outputs go where q starts
-    /// (a prompt's; a step's few tokens use the thread's buffer); <paramref name="widened"/>, when given, takes a prompt
-    /// piece's keys and values from a 16-bit cache widened to f32 for the blockwise prompt kernel.
+    /// (a prompt's; a step's few tokens use the thread's buffer).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe Tensor Run(IList<LlamaDecoderLayer> layers, RotaryEmbedding rotary, Tensor inputsEmbeds, Tensor positionIds, IDirectKvCache direct,
-        long[] lengths, int positions, long sequenceLength, Widths widths, float* workspace, bool room, float* widened)
+        long[] lengths, int positions, long sequenceLength, Widths widths, float* workspace, bool room)
     {
         using var scope = NewDisposeScope();
         int rows = lengths.Length, tokens = rows * positions, heads = widths.Heads, kvHeads = widths.KvHeads, d = widths.HeadDim, hidden = widths.Hidden;
@@ -193,13 +188,10 @@ static class LlamaKernelLayers
                             slots.Write(b, head, lengths[b] + j, new ReadOnlySpan<float>(key, d), new ReadOnlySpan<float>(v + (token * kvHeads + head) * d, d));
                         }
                     }
-                // A piece's queries attend causally: blockwise where the prompt kernel reads the cache (f32, 64-wide heads), else one at a time.
+                // A piece's queries attend causally: blockwise where the prompt kernel serves (64-wide heads on AVX-512; a
+                // 16-bit cache widened block by block as it is read), else one query at a time.
                 if (positions == 1) DecodeAttention.Attend(q, heads, slots, visible, scale, output, KernelPool.Shared);
-                else if (slots.DType == ScalarType.Float32 && PromptAttention.Serves(d)) PromptAttention.Attend(q, heads, positions, slots, (int)lengths[0], scale, output, KernelPool.Shared);
-                else if (widened is not null)
-                    for (int head = 0, g = heads / kvHeads; head < kvHeads; head++)
-                        PromptAttention.Attend(q + head * g * d, g, positions, Widened(slots, head, (int)lengths[0] + positions, widened), (int)lengths[0], scale,
-                            output + head * g * d, KernelPool.Shared, positionStride: (long)heads * d);
+                else if (PromptAttention.Serves(d)) PromptAttention.Attend(q, heads, positions, slots, (int)lengths[0], scale, output, KernelPool.Shared);
                 else DecodeAttention.AttendCausal(q, heads, slots, (int)lengths[0], positions, scale, output, KernelPool.Shared);
                 ((PackedLinear)wo).Multiply(output, tokens, projected);
                 Add(x, projected, tokens * hidden);
@@ -214,29 +206,6 @@ static class LlamaKernelLayers
     }
 
     [ThreadStatic] static float[]? scratch;
-
-    /// <summary>
-    /// The first <paramref name="length"/> positions of key/value head <paramref name="head"/> of row 0 of a 16-bit
-    /// cache's <paramref name="slots"/>, widened (exactly) into <paramref name="target"/> as the f32 slots of that head alone.
-    /// </summary>
-    static unsafe KvSlots Widened(KvSlots slots, int head, int length, float* target)
-    {
-        int d = slots.HeadDim, count = length * d;
-        float* keys = target, values = target + count;
-        // A head's positions lie one after another in the cache: one widening call each for keys and values.
-        ushort* k = (ushort*)slots.Keys + head * slots.HeadStride, v = (ushort*)slots.Values + head * slots.HeadStride;
-        if (slots.DType == ScalarType.Float16)
-        {
-            DecodeAttention.WidenHalf(k, keys, count);
-            DecodeAttention.WidenHalf(v, values, count);
-        }
-        else
-        {
-            DecodeAttention.WidenBFloat16(k, keys, count);
-            DecodeAttention.WidenBFloat16(v, values, count);
-        }
-        return new KvSlots((byte*)keys, (byte*)values, count, count, d, ScalarType.Float32);
-    }
 
     /// <summary>
     /// Whether every layer is one this path computes for <paramref name="tokens"/> tokens attending to up to

@@ -78,6 +78,8 @@ public class PromptAttentionTests
     [InlineData(8, 2, 33, 70, 64, 128, ScalarType.Float32)]
     [InlineData(4, 1, 5, 9, 16, 20, ScalarType.Float32)]
     [InlineData(4, 2, 3, 12, 64, 16, ScalarType.Float16)]
+    [InlineData(8, 2, 70, 100, 64, 200, ScalarType.Float16)]
+    [InlineData(4, 1, 65, 40, 128, 110, ScalarType.BFloat16)]
     [InlineData(2, 2, 0, 6, 16, 6, ScalarType.BFloat16)]
     // Few queries over long rows: the decode kernel splits each query's positions into parts.
     [InlineData(4, 1, 1100, 7, 16, 1110, ScalarType.Float32)]
@@ -113,11 +115,12 @@ public class PromptAttentionTests
                 return output;
             }
             if (DecodeAttention.Runs) Parity.AssertClose(Attend(false, query, slots), expected, 1e-5, what + " one query at a time");
-            if (cacheType == ScalarType.Float32 && PromptAttention.Serves(headDim))
+            if (PromptAttention.Serves(headDim))
             {
                 var blockwise = Attend(true, query, slots);
                 Parity.AssertClose(blockwise, expected, 1e-5, what + " blockwise");
-                // The same kernel as on tensors [1, heads, T, d]: the same numbers.
+                // The same kernel as on f32 tensors [1, heads, T, d], the cache widened first: the same numbers (a 16-bit
+                // cache's blocks are widened exactly as they are read).
                 var onTensors = PromptAttention.TryAttendCausal(q.unsqueeze(0).transpose(1, 2), k, v, scale, pool)!;
                 Assert.True(blockwise.allclose(onTensors.transpose(1, 2)[0], 0, 0), what + ": the cache-row entry differs from the tensor entry");
             }
