@@ -105,16 +105,21 @@ static class DecodeAttention
 
     /// <summary>
     /// A prompt piece's causal attention on one cache row with the same kernel, one query at a time: queries [T, heads, d]
-    /// f32 at <paramref name="query"/>, the <paramref name="past"/> cached positions and the T new ones (written
-    /// already) of row 0 of <paramref name="slots"/>, query j seeing positions [0, past + j]; output [T, heads, d] f32.
+    /// f32 at <paramref name="query"/>, the past cached positions and the T new ones (written already) of row 0 of
+    /// <paramref name="slots"/>, query j seeing positions [0, past + j] (<paramref name="visible"/>: what
+    /// <see cref="CausalPositions"/> gives, made once a piece for every layer); output [T, heads, d] f32.
     /// For the heads and caches <see cref="PromptAttention"/> does not take; needs <see cref="Runs"/>.
     /// </summary>
-    internal static unsafe void AttendCausal(float* query, int heads, KvSlots slots, int past, int positions, double scale, float* output, KernelPool pool)
+    internal static unsafe void AttendCausal(float* query, int heads, KvSlots slots, int[] visible, double scale, float* output, KernelPool pool) =>
+        // Every query reads row 0: a row stride of 0 makes query j's "row" that one.
+        Attend(query, heads, slots, 0, visible, scale, output, pool);
+
+    /// <summary>The positions each of a piece's <paramref name="positions"/> queries sees after <paramref name="past"/> cached ones: past + j + 1.</summary>
+    internal static int[] CausalPositions(int past, int positions)
     {
         var visible = new int[positions];
         for (int j = 0; j < positions; j++) visible[j] = past + j + 1;
-        // Every query reads row 0: a row stride of 0 makes query j's "row" that one.
-        Attend(query, heads, slots, 0, visible, scale, output, pool);
+        return visible;
     }
 
     static unsafe void Attend(float* query, int heads, KvSlots slots, long rowStride, int[] positions, double scale, float* output, KernelPool pool)

@@ -153,6 +153,8 @@ static class LlamaKernelLayers
         // A step's rows each attend over their own length, the new position included.
         var visible = new int[rows];
         for (int b = 0; b < rows; b++) visible[b] = (int)lengths[b] + 1;
+        // A piece the blockwise kernel does not take: each query's own positions, for every layer's decode kernel.
+        var causal = positions > 1 && !PromptAttention.Serves(d) ? DecodeAttention.CausalPositions((int)lengths[0], positions) : null;
         double scale = 1 / Math.Sqrt(d);
         fixed (byte* hb = h.bytes)
         fixed (byte* cb = cos.bytes)
@@ -192,7 +194,7 @@ static class LlamaKernelLayers
                 // 16-bit cache widened block by block as it is read), else one query at a time.
                 if (positions == 1) DecodeAttention.Attend(q, heads, slots, visible, scale, output, KernelPool.Shared);
                 else if (PromptAttention.Serves(d)) PromptAttention.Attend(q, heads, positions, slots, (int)lengths[0], scale, output, KernelPool.Shared);
-                else DecodeAttention.AttendCausal(q, heads, slots, (int)lengths[0], positions, scale, output, KernelPool.Shared);
+                else DecodeAttention.AttendCausal(q, heads, slots, causal!, scale, output, KernelPool.Shared);
                 ((PackedLinear)wo).Multiply(output, tokens, projected);
                 Add(x, projected, tokens * hidden);
 

@@ -111,7 +111,7 @@ public class PromptAttentionTests
                 var output = zeros([positions, heads, headDim]);
                 fixed (byte* po = output.bytes)
                     if (blockwise) PromptAttention.Attend(query, heads, positions, slots, past, scale, (float*)po, pool);
-                    else DecodeAttention.AttendCausal(query, heads, slots, past, positions, scale, (float*)po, pool);
+                    else DecodeAttention.AttendCausal(query, heads, slots, DecodeAttention.CausalPositions(past, positions), scale, (float*)po, pool);
                 return output;
             }
             if (DecodeAttention.Runs) Parity.AssertClose(Attend(false, query, slots), expected, 1e-5, what + " one query at a time");
