@@ -200,9 +200,9 @@ static class DecodeAttention
     static unsafe byte* Address(Tensor contiguous) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(contiguous.bytes));
 
     /// <summary>
-    /// One (row, kv head) pair per item: its query heads' scores, softmax, and weighted sum of values; or, for rows longer
-    /// than <see cref="SplitPositions"/>, one part of a pair's positions per item (<see cref="Splits"/> parts a pair,
-    /// written to <see cref="Partials"/>), the last part of a pair written merging them (<see cref="Merge"/>).
+    /// One (row, kv head) pair per item: its query heads' scores, softmax, and weighted sum of values; or, for long rows
+    /// of few pairs (<see cref="SplitItems"/>), one part of a pair's positions per item (<see cref="Splits"/> parts a
+    /// pair, written to <see cref="Partials"/>), the last part of a pair written merging them (<see cref="Merge"/>).
     /// </summary>
     sealed unsafe class Work : IRangeWork
     {
