@@ -209,7 +209,7 @@ static class PromptAttention
     {
         public static int Size => 2;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Load(byte* at, long index) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)at + index)));
+        public static Vector512<float> Load(byte* at, long index) => F16Block.Widen(Vector256.Load((ushort*)at + index));
         public static float* Rows(byte* at, int count, float* buffer)
         {
             DecodeAttention.WidenHalf((ushort*)at, buffer, count);

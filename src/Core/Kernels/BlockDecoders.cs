@@ -68,52 +68,50 @@ unsafe readonly struct BF16Block : IBlock512, IBlock256
 }
 
 /// <summary>
-/// IEEE half widened by bit arithmetic (.NET exposes no f16 conversion instruction): the exponent and mantissa moved
-/// into a float's place and multiplied by 2^112 re-biases normals and turns subnormals into the right normals exactly;
-/// infinities and NaNs get a float's all-ones exponent; the sign is put back last.
+/// IEEE half widened by bit arithmetic (.NET exposes no f16 conversion instruction): each half sign-extended to 32 bits
+/// and shifted left 13 puts its sign, exponent and mantissa where a float's go (the bits between, copies of the sign,
+/// masked off), and multiplying by 2^112 re-biases normals and turns subnormals into the right normals exactly, the
+/// sign riding along. Infinities and NaNs come out of that as finite values of 2^16 or more (no finite half reaches
+/// it), and get a float's all-ones exponent instead.
 /// </summary>
 unsafe readonly struct F16Block : IBlock512, IBlock256
 {
     public static int BlockBytes => 64;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> Widen(Vector512<uint> half)
+    internal static Vector512<float> Widen(Vector256<ushort> halves)
     {
-        var magnitude = half & Vector512.Create(0x7FFFu);
-        var shifted = Avx512F.ShiftLeftLogical(magnitude, 13);
-        var finite = shifted.AsSingle() * Vector512.Create(5.192296858534828e33f); // 2^112
-        var special = (shifted | Vector512.Create(0x7F800000u)).AsSingle();
-        var value = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x7C00u)).AsSingle(), special, finite);
-        return (value.AsUInt32() | Avx512F.ShiftLeftLogical(half & Vector512.Create(0x8000u), 16)).AsSingle();
+        var bits = Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(halves.AsInt16()), 13) & Vector512.Create(unchecked((int)0x8FFFFFFF));
+        var value = bits.AsSingle() * Vector512.Create(5.192296858534828e33f); // 2^112
+        return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Abs(value), Vector512.Create(65536f)),
+            (bits | Vector512.Create(0x7F800000)).AsSingle(), value);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> Widen(Vector256<uint> half)
+    internal static Vector256<float> Widen(Vector128<ushort> halves)
     {
-        var magnitude = half & Vector256.Create(0x7FFFu);
-        var shifted = Avx2.ShiftLeftLogical(magnitude, 13);
-        var finite = shifted.AsSingle() * Vector256.Create(5.192296858534828e33f);
-        var special = (shifted | Vector256.Create(0x7F800000u)).AsSingle();
-        var value = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7C00u)).AsSingle(), special, finite);
-        return (value.AsUInt32() | Avx2.ShiftLeftLogical(half & Vector256.Create(0x8000u), 16)).AsSingle();
+        var bits = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(halves.AsInt16()), 13) & Vector256.Create(unchecked((int)0x8FFFFFFF));
+        var value = bits.AsSingle() * Vector256.Create(5.192296858534828e33f);
+        return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(Vector256.Abs(value), Vector256.Create(65536f)),
+            (bits | Vector256.Create(0x7F800000)).AsSingle(), value);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* row, float* scales, int block, out Vector512<float> low, out Vector512<float> high)
     {
         var p = (ushort*)row + block * 32;
-        low = Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load(p)));
-        high = Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load(p + 16)));
+        low = Widen(Vector256.Load(p));
+        high = Widen(Vector256.Load(p + 16));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Load(byte* row, float* scales, int block, out Vector256<float> v0, out Vector256<float> v1, out Vector256<float> v2, out Vector256<float> v3)
     {
         var p = (ushort*)row + block * 32;
-        v0 = Widen(Avx2.ConvertToVector256Int32(p).AsUInt32());
-        v1 = Widen(Avx2.ConvertToVector256Int32(p + 8).AsUInt32());
-        v2 = Widen(Avx2.ConvertToVector256Int32(p + 16).AsUInt32());
-        v3 = Widen(Avx2.ConvertToVector256Int32(p + 24).AsUInt32());
+        v0 = Widen(Vector128.Load(p));
+        v1 = Widen(Vector128.Load(p + 8));
+        v2 = Widen(Vector128.Load(p + 16));
+        v3 = Widen(Vector128.Load(p + 24));
     }
 }
 

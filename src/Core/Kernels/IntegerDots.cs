@@ -55,10 +55,10 @@ static unsafe class RowsOneByOne
 static unsafe class IntegerScales
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Eight(Half* scales) => F16Block.Widen(Avx2.ConvertToVector256Int32((ushort*)scales).AsUInt32());
+    public static Vector256<float> Eight(Half* scales) => F16Block.Widen(Vector128.Load((ushort*)scales));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Sixteen(Half* scales) => F16Block.Widen(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)scales)));
+    public static Vector512<float> Sixteen(Half* scales) => F16Block.Widen(Vector256.Load((ushort*)scales));
 }
 
 /// <summary>Sums of four adjacent u8 x s8 products into int32 lanes: VNNI's one instruction, or two without it.</summary>
