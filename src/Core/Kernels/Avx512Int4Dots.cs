@@ -11,7 +11,7 @@ namespace LlavaModal.Core.Kernels;
 /// (at most 4 · 15 · 127 per int16 lane), one <c>vpmaddwd</c>, one conversion and one scaled add, lanes 4k to 4k + 3
 /// belonging to block k. Blocks past the row's last whole four go through the 256-bit path in block order.
 /// </summary>
-unsafe readonly struct Avx512Int4Dots : IIntegerDots
+unsafe readonly struct Avx512Int4Dots : IIntegerDots, IWholeSteps
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Nibbles(byte* w, out Vector512<byte> low, out Vector512<byte> high)
@@ -60,34 +60,14 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks)
-    {
-        if (blocks % 16 == 0) return HorizontalSums.Sum(Whole(row, scales, x, blocks));
-        return HorizontalSums.Sum(Lanes(row, scales, x, blocks, out float last)) + last;
-    }
+    public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks) => WholeStepRows.Dot1<Avx512Int4Dots>(row, scales, x, blocks);
 
-    /// <summary>
-    /// Four rows through <see cref="Whole"/> and one joint reduction where rows are whole steps of 16 blocks (512-wide
-    /// and multiples: the general loop inside a loop over four rows measured slower than row by row); other widths take
-    /// <see cref="Dot1"/> row by row.
-    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result)
-    {
-        if (blocks % 16 != 0)
-        {
-            RowsOneByOne.Rows4<Avx512Int4Dots>(row, rowBytes, scales, x, blocks, result);
-            return;
-        }
-        // A loop, not four inlined copies: those exhaust the JIT's inlining budget and leave calls in the loop.
-        var sums = stackalloc Vector512<float>[4];
-        for (int k = 0; k < 4; k++) sums[k] = Whole(row + k * rowBytes, scales + k * blocks, x, blocks);
-        HorizontalSums.Sum4(sums[0], sums[1], sums[2], sums[3]).Store(result);
-    }
+    public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result) =>
+        WholeStepRows.Rows4<Avx512Int4Dots>(row, rowBytes, scales, x, blocks, result);
 
-    /// <summary>A row of whole steps of 16 blocks, its lanes not yet added.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Whole(byte* row, Half* scales, QuantizedRow x, int blocks)
+    public static Vector512<float> Whole(byte* row, Half* scales, QuantizedRow x, int blocks)
     {
         Vector512<float> s0 = default, s1 = default, offset = default;
         for (int b0 = 0; b0 < blocks; b0 += 16)
@@ -121,7 +101,7 @@ unsafe readonly struct Avx512Int4Dots : IIntegerDots
 
     /// <summary>A row of any width, its lanes not yet added, and in <paramref name="last"/> the blocks past its last whole four.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Lanes(byte* row, Half* scales, QuantizedRow x, int blocks, out float last)
+    public static Vector512<float> Any(byte* row, Half* scales, QuantizedRow x, int blocks, out float last)
     {
         Vector512<float> s0 = default, s1 = default, offset = default;
         last = 0;

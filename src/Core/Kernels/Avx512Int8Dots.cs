@@ -11,7 +11,7 @@ namespace LlavaModal.Core.Kernels;
 /// subtraction on the comparison's mask register (<see cref="Signed"/>). Rows of whole steps of 16 blocks run 16 blocks
 /// per step with constant pointers and scale lanes; an odd last block goes through the 256-bit path.
 /// </summary>
-unsafe readonly struct Avx512Int8Dots : IIntegerDots
+unsafe readonly struct Avx512Int8Dots : IIntegerDots, IWholeSteps
 {
     /// <summary>x with its sign flipped where w is negative.</summary>
     /// <remarks>A subtraction from zero, not unary minus, and the comparison in the same expression: only so does the JIT
@@ -55,9 +55,8 @@ unsafe readonly struct Avx512Int8Dots : IIntegerDots
         return (s0, s1);
     }
 
-    /// <summary>A row of whole steps of 16 blocks, its lanes not yet added.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Whole(byte* row, Half* scales, QuantizedRow x, int blocks)
+    public static Vector512<float> Whole(byte* row, Half* scales, QuantizedRow x, int blocks)
     {
         Vector512<float> s0 = default, s1 = default;
         for (int b0 = 0; b0 < blocks; b0 += 16)
@@ -70,7 +69,7 @@ unsafe readonly struct Avx512Int8Dots : IIntegerDots
 
     /// <summary>A row of any width, its lanes not yet added, and in <paramref name="last"/> an odd last block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Any(byte* row, Half* scales, QuantizedRow x, int blocks, out float last)
+    public static Vector512<float> Any(byte* row, Half* scales, QuantizedRow x, int blocks, out float last)
     {
         Vector512<float> s0 = default, s1 = default;
         last = 0;
@@ -98,26 +97,11 @@ unsafe readonly struct Avx512Int8Dots : IIntegerDots
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks)
-    {
-        if (blocks % 16 == 0) return HorizontalSums.Sum(Whole(row, scales, x, blocks));
-        return HorizontalSums.Sum(Any(row, scales, x, blocks, out float last)) + last;
-    }
+    public static float Dot1(byte* row, Half* scales, QuantizedRow x, int blocks) => WholeStepRows.Dot1<Avx512Int8Dots>(row, scales, x, blocks);
 
-    /// <summary>Four rows through <see cref="Whole"/> and one joint reduction where rows are whole steps of 16 blocks; other widths row by row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result)
-    {
-        if (blocks % 16 != 0)
-        {
-            RowsOneByOne.Rows4<Avx512Int8Dots>(row, rowBytes, scales, x, blocks, result);
-            return;
-        }
-        // A loop, not four inlined copies: those exhaust the JIT's inlining budget and leave calls in the loop.
-        var sums = stackalloc Vector512<float>[4];
-        for (int k = 0; k < 4; k++) sums[k] = Whole(row + k * rowBytes, scales + k * blocks, x, blocks);
-        HorizontalSums.Sum4(sums[0], sums[1], sums[2], sums[3]).Store(result);
-    }
+    public static void Rows4(byte* row, long rowBytes, Half* scales, QuantizedRow x, int blocks, float* result) =>
+        WholeStepRows.Rows4<Avx512Int8Dots>(row, rowBytes, scales, x, blocks, result);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot4(byte* row, Half* scales, QuantizedRow x0, QuantizedRow x1, QuantizedRow x2, QuantizedRow x3, int blocks, float* result)
